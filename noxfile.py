@@ -1,0 +1,80 @@
+"""Sessions for the whole stack; `scripts/test` and `scripts/demo` call these after `scripts/bootstrap`.
+
+    nox -s lint typecheck tests     # what scripts/test (and so CI) runs
+    nox -s tests -- -k bundle       # arguments after -- go to pytest
+    nox -s demo                     # the main job: a busybox container run by pyrunc
+    nox -s bench -- --iterations 50 # pyrunc against runc
+
+The packages are installed with plain, non-editable pip, lowest layer first, so the tests exercise what
+a user gets (pyrunc compiles its cffi extension at install time). Run as root: the tests create
+containers.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_venv = "yes"  # local packages are rebuilt and reinstalled on every run anyway
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.error_on_external_run = True
+
+ROOT = Path(__file__).resolve().parent
+LAYERS = ("pyrunc", "pycontainerd", "pyengine", "pycli")  # lowest first
+PACKAGES = [f"./packages/{name}" for name in LAYERS]
+SOURCES = [f"packages/{name}/src/{name}" for name in LAYERS]
+TEST_PATHS = [*(f"packages/{name}/tests" for name in LAYERS), "tests"]
+TEST_DEPS = ["pytest>=8", "jsonschema>=4.18", "referencing>=0.30"]
+RUFF = "ruff==0.17.6"
+MYPY = ["mypy==2.4.1", "types-cffi"]  # cffi's stubs, for pyrunc's build script
+
+
+def _install_packages(session: nox.Session, *packages: str) -> None:
+    # setuptools copies sources into packages/*/build/ and never prunes it: a module deleted from
+    # src/ would otherwise still ship in the wheel.
+    for package in packages:
+        shutil.rmtree(ROOT / package / "build", ignore_errors=True)
+    session.install(*packages)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Install the four packages (non-editable) and run every package's tests and tests/."""
+    _install_packages(session, *PACKAGES)
+    session.install(*TEST_DEPS)
+    # No test collected is pytest's exit code 5, and a failure here like any other non-zero code.
+    session.run("pytest", *(session.posargs or TEST_PATHS), success_codes=[0])
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the repository."""
+    session.install(RUFF)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the four packages' sources (installed first, so their dependencies resolve)."""
+    _install_packages(session, *PACKAGES)
+    session.install(*MYPY)
+    # No posargs here: scripts/test forwards its arguments to every session, and they are pytest's.
+    session.run("mypy", "--strict", *SOURCES, "scripts/demo.py", "benchmarks/bench_pyrunc.py")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Time pyrunc against runc (run, create, start, delete; pyrunc.run when it exists)."""
+    _install_packages(session, "./packages/pyrunc")
+    session.run("python", "benchmarks/bench_pyrunc.py", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Build a busybox bundle offline and run it with pyrunc: the main job of the project."""
+    _install_packages(session, "./packages/pyrunc")
+    session.run("python", "scripts/demo.py", *session.posargs)

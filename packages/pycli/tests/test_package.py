@@ -1,0 +1,34 @@
+"""The pycli distribution installs, imports, and pins the layer below it."""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata
+
+import pytest
+
+import pycli
+
+
+def test_imports_with_a_docstring() -> None:
+    assert pycli.__doc__
+    assert "pyengine" in pycli.__doc__
+
+
+def test_version_matches_the_distribution() -> None:
+    assert pycli.__version__ == metadata.version("pycli") == "0.1.0"
+
+
+def test_unknown_attribute_raises() -> None:
+    with pytest.raises(AttributeError, match="no_such_attribute"):
+        _ = pycli.no_such_attribute
+
+
+def test_depends_on_the_layer_below_pinned_to_0_1() -> None:
+    requirements = metadata.requires("pycli") or []
+    pinned: dict[str, set[str]] = {}
+    for requirement in requirements:
+        match = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)\s*([^;]*?)\s*(;.*)?", requirement)
+        assert match, requirement
+        pinned[match.group(1).lower()] = {part.strip() for part in match.group(2).split(",")}
+    assert pinned == {"pyengine": {">=0.1", "<0.2"}}

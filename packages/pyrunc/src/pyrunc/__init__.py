@@ -1,0 +1,88 @@
+"""pyrunc: an OCI runtime in Python.
+
+Two ways in:
+
+- :func:`run` spawns a program isolated in a root filesystem and returns its output, with
+  optional memory and pids limits; no daemon, no state on disk.
+- :class:`Container` mirrors runc's verbs (create, start, kill, delete, state, exec, pause,
+  resume, update, ps) on a state directory; the ``pyrunc`` command is a thin shell around it.
+
+Names are loaded on first use, so that ``pyrunc state`` does not pay for what ``pyrunc run``
+needs.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc._api import CompletedProcess, TimeoutExpired, run
+    from pyrunc._container import DEFAULT_ROOT, Container, ContainerState
+    from pyrunc._errors import (
+        CgroupError,
+        ContainerError,
+        ContainerExistsError,
+        ContainerNotFoundError,
+        InitError,
+        InvalidStateError,
+        PyruncError,
+        SpecError,
+        UnsupportedFieldError,
+    )
+    from pyrunc._features import features
+    from pyrunc._spec import RuntimeSpec, default_spec, load_spec
+
+__all__ = [
+    "DEFAULT_ROOT",
+    "CgroupError",
+    "CompletedProcess",
+    "Container",
+    "ContainerError",
+    "ContainerExistsError",
+    "ContainerNotFoundError",
+    "ContainerState",
+    "InitError",
+    "InvalidStateError",
+    "PyruncError",
+    "RuntimeSpec",
+    "SpecError",
+    "TimeoutExpired",
+    "UnsupportedFieldError",
+    "__version__",
+    "default_spec",
+    "features",
+    "load_spec",
+    "run",
+]
+
+_WHERE = {
+    "CompletedProcess": "_api",
+    "TimeoutExpired": "_api",
+    "run": "_api",
+    "DEFAULT_ROOT": "_container",
+    "Container": "_container",
+    "ContainerState": "_container",
+    "features": "_features",
+    "RuntimeSpec": "_spec",
+    "default_spec": "_spec",
+    "load_spec": "_spec",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        if name in __all__:
+            module = "_errors"
+        else:
+            raise AttributeError(f"module 'pyrunc' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"pyrunc.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,538 @@
+"""Containers: the lifecycle verbs behind the CLI, usable from Python.
+
+Every verb follows the same four steps: refresh (derive the status from the kernel), guard
+(:func:`pyrunc._state.check_allowed`), act, save.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc._errors import ContainerExistsError, ContainerNotFoundError, PyruncError
+from pyrunc._state import SavedState, Status, check_allowed, process_start_time, rfc3339_now
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+
+    from pyrunc._cgroups._driver import CgroupManager
+    from pyrunc._launch import Child
+    from pyrunc._spec import DeviceRule, Process, Resources, RuntimeSpec
+else:
+    import _signal as signal  # the signal module imports enum: ~10 ms of start-up
+
+# Verbs import what they use: ``pyrunc start`` or ``state`` need neither the spec models nor the
+# C extension, and each pyrunc invocation pays for its imports.
+
+__all__ = ["DEFAULT_ROOT", "Container", "ContainerState"]
+
+DEFAULT_ROOT = "/run/pyrunc"
+OCI_VERSION = "1.0.2"
+_FIFO = "exec.fifo"
+
+# Device cgroup rules every container gets after the spec's own (runc's AllowedDevices).
+_ALLOWED_DEVICES = (
+    ("c", None, None, "m"),
+    ("b", None, None, "m"),
+    ("c", 1, 3, "rwm"),
+    ("c", 1, 8, "rwm"),
+    ("c", 1, 7, "rwm"),
+    ("c", 5, 0, "rwm"),
+    ("c", 1, 5, "rwm"),
+    ("c", 1, 9, "rwm"),
+    ("c", 136, None, "rwm"),
+    ("c", 5, 2, "rwm"),
+    ("c", 10, 200, "rwm"),
+)
+
+
+def _valid_id(container_id: str) -> None:
+    ok = container_id not in ("", ".", "..") and all(ch.isalnum() or ch in "_+-." for ch in container_id)
+    if not ok or not container_id.isascii():
+        raise PyruncError(f"invalid id format: {container_id}")
+
+
+class ContainerState:
+    """The OCI state of a container (what ``pyrunc state`` prints)."""
+
+    __slots__ = ("annotations", "bundle", "created", "id", "oci_version", "pid", "rootfs", "status")
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        pid: int,
+        status: str,
+        bundle: str,
+        rootfs: str,
+        created: str,
+        annotations: dict[str, str],
+        oci_version: str = OCI_VERSION,
+    ) -> None:
+        self.id = id
+        self.pid = pid
+        self.status = status
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.created = created
+        self.annotations = annotations
+        self.oci_version = oci_version
+
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": self.pid,
+            "status": self.status,
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": "",
+        }
+        if self.annotations:
+            data["annotations"] = self.annotations
+        return data
+
+
+def _device_rules(spec: RuntimeSpec) -> list[DeviceRule]:
+    from pyrunc._spec import DeviceRule
+
+    linux = spec.linux
+    rules = list(linux.resources.devices) if linux and linux.resources else []
+    for kind, major, minor, access in _ALLOWED_DEVICES:
+        rules.append(DeviceRule(allow=True, type=kind, major=major, minor=minor, access=access))
+    for device in linux.devices if linux else []:
+        kind = "c" if device.type == "u" else device.type
+        if kind in ("c", "b"):
+            rules.append(
+                DeviceRule(allow=True, type=kind, major=device.major, minor=device.minor, access="rwm")
+            )
+    return rules
+
+
+class Container:
+    """A container in a state directory ``<root>/<id>``; see the module docstring."""
+
+    __slots__ = ("_saved", "directory", "id", "root")
+
+    def __init__(self, container_id: str, root: str, saved: SavedState) -> None:
+        self.id = container_id
+        self.root = root
+        self.directory = os.path.join(root, container_id)
+        self._saved = saved
+
+    # -- creation ------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        container_id: str,
+        bundle: str,
+        *,
+        root: str = DEFAULT_ROOT,
+        pid_file: str | None = None,
+        no_pivot: bool = False,
+        no_new_keyring: bool = False,
+        preserve_fds: int = 0,
+    ) -> Container:
+        """Create the container and leave its init waiting for :meth:`start` (``runc create``)."""
+        container, child = cls._create(
+            container_id,
+            bundle,
+            root,
+            no_pivot=no_pivot,
+            no_new_keyring=no_new_keyring,
+            preserve_fds=preserve_fds,
+            wait_fifo=True,
+        )
+        child.detach()
+        if pid_file:
+            _write_pid_file(pid_file, child.pid)
+        return container
+
+    @classmethod
+    def run(
+        cls,
+        container_id: str,
+        bundle: str,
+        *,
+        root: str = DEFAULT_ROOT,
+        pid_file: str | None = None,
+        no_pivot: bool = False,
+        no_new_keyring: bool = False,
+        preserve_fds: int = 0,
+        detach: bool = False,
+    ) -> int:
+        """Create, start and (unless ``detach``) wait: the init's exit code, 128+signal if
+        killed. The container is deleted when it exits (``runc run``)."""
+        container, child = cls._create(
+            container_id,
+            bundle,
+            root,
+            no_pivot=no_pivot,
+            no_new_keyring=no_new_keyring,
+            preserve_fds=preserve_fds,
+            wait_fifo=False,
+        )
+        try:
+            if pid_file:
+                _write_pid_file(pid_file, child.pid)
+            child.start()
+        except BaseException:
+            child.kill()
+            container._destroy()
+            raise
+        if detach:
+            return 0
+        with _forward_signals(child.pid):
+            status = _wait_child(child.pid)
+        container._destroy()
+        return status
+
+    @classmethod
+    def _create(
+        cls,
+        container_id: str,
+        bundle: str,
+        root: str,
+        *,
+        no_pivot: bool,
+        no_new_keyring: bool,
+        preserve_fds: int,
+        wait_fifo: bool,
+    ) -> tuple[Container, Child]:
+        from pyrunc._cgroups import open_cgroups
+        from pyrunc._launch import launch
+        from pyrunc._plan import compile_init
+        from pyrunc._spec import Resources, load_spec
+
+        _valid_id(container_id)
+        bundle = os.path.abspath(bundle)
+        spec = load_spec(bundle)
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        directory = os.path.join(root, container_id)
+        try:
+            os.mkdir(directory, 0o711)
+        except FileExistsError:
+            raise ContainerExistsError(container_id) from None
+        cgroups: CgroupManager | None = None
+        child: Child | None = None
+        try:
+            linux = spec.linux
+            cgroups = open_cgroups(container_id, linux.cgroups_path if linux else None)
+            fifo_fd = -1
+            if wait_fifo:
+                fifo = os.path.join(directory, _FIFO)
+                os.mkfifo(fifo, 0o622)
+                os.chmod(fifo, 0o622)
+                fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+            plan = compile_init(
+                spec,
+                bundle=bundle,
+                cgroup_hierarchies=cgroups.mount_hierarchies(),
+                no_pivot=no_pivot,
+                fifo_fd=fifo_fd,
+                preserve_fds=preserve_fds,
+                keyring=None if no_new_keyring else container_id,
+            )
+            resources = linux.resources if linux and linux.resources else Resources()
+            resources.devices = _device_rules(spec)
+            cgroups.create()
+            cgroups.set(resources)
+            process = spec.process
+            assert process is not None  # compile_init checked it
+            try:
+                child = launch(plan, cgroups=cgroups, oom_score_adj=process.oom_score_adj)
+            finally:
+                if fifo_fd >= 0:
+                    os.close(fifo_fd)
+            start_time = process_start_time(child.pid)
+            if start_time is None:
+                raise PyruncError("container init exited during create")
+            assert spec.root is not None
+            saved = SavedState(
+                id=container_id,
+                init_pid=child.pid,
+                init_start_time=start_time,
+                bundle=bundle,
+                rootfs=os.path.realpath(os.path.join(bundle, spec.root.path)),
+                created=rfc3339_now(),
+                oci_version=spec.oci_version,
+                annotations=dict(spec.annotations),
+                cgroup_paths=cgroups.paths(),
+                namespaces=[ns.type for ns in linux.namespaces] if linux else [],
+                process=process.to_json(),
+            )
+            saved.save(directory)
+        except BaseException as exc:
+            if child is not None:
+                child.kill()
+            _cleanup(exc, cgroups, directory)
+            raise
+        return cls(container_id, root, saved), child
+
+    # -- loading -------------------------------------------------------------------------
+    @classmethod
+    def load(cls, container_id: str, root: str = DEFAULT_ROOT) -> Container:
+        """The container ``container_id`` under ``root``; ContainerNotFoundError if none."""
+        _valid_id(container_id)
+        directory = os.path.join(root, container_id)
+        try:
+            saved = SavedState.load(directory)
+        except FileNotFoundError:
+            raise ContainerNotFoundError(container_id) from None
+        return cls(container_id, root, saved)
+
+    @classmethod
+    def all(cls, root: str = DEFAULT_ROOT) -> list[Container]:
+        """Every container under ``root``, by id."""
+        try:
+            names = sorted(os.listdir(root))
+        except FileNotFoundError:
+            return []
+        containers = []
+        for name in names:
+            try:
+                containers.append(cls.load(name, root))
+            except (ContainerNotFoundError, PyruncError):
+                continue
+        return containers
+
+    # -- status --------------------------------------------------------------------------
+    @property
+    def pid(self) -> int:
+        return self._saved.init_pid
+
+    @property
+    def bundle(self) -> str:
+        return self._saved.bundle
+
+    def _cgroups(self) -> CgroupManager:
+        from pyrunc._cgroups import from_paths
+
+        return from_paths(self._saved.cgroup_paths)
+
+    def status(self) -> str:
+        """Derived from the kernel each time: stopped, created, paused or running."""
+        if process_start_time(self._saved.init_pid) != self._saved.init_start_time:
+            return Status.STOPPED
+        if os.path.exists(os.path.join(self.directory, _FIFO)):
+            return Status.CREATED
+        try:
+            if self._cgroups().is_frozen():
+                return Status.PAUSED
+        except (OSError, PyruncError):
+            pass
+        return Status.RUNNING
+
+    def state(self) -> ContainerState:
+        status = self.status()
+        return ContainerState(
+            id=self.id,
+            pid=0 if status == Status.STOPPED else self._saved.init_pid,
+            status=status,
+            bundle=self._saved.bundle,
+            rootfs=self._saved.rootfs,
+            created=self._saved.created,
+            annotations=self._saved.annotations,
+            oci_version=self._saved.oci_version,
+        )
+
+    # -- verbs ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Release the init waiting on the exec fifo (``runc start``)."""
+        check_allowed("start", self.status(), self.id)
+        fifo = os.path.join(self.directory, _FIFO)
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            # The init opens the fifo for writing as soon as we are reading, writes one byte,
+            # and execs; poll so that an init that died meanwhile does not hang us.
+            import select
+
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            while not poller.poll(100):
+                if process_start_time(self._saved.init_pid) != self._saved.init_start_time:
+                    raise PyruncError("container init exited before it was started")
+            os.read(fd, 1)
+        finally:
+            os.close(fd)
+            os.unlink(fifo)
+
+    def kill(self, sig: int = signal.SIGTERM, *, all: bool = False) -> None:
+        """Send ``sig`` to the init, or with ``all`` to every process in the container."""
+        check_allowed("kill", self.status(), self.id)
+        pids = self._cgroups().pids() if all else [self._saved.init_pid]
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                if not all:
+                    raise PyruncError("no such process") from None
+
+    def pause(self) -> None:
+        check_allowed("pause", self.status(), self.id)
+        self._cgroups().freeze()
+
+    def resume(self) -> None:
+        check_allowed("resume", self.status(), self.id)
+        self._cgroups().thaw()
+
+    def update(self, resources: Resources) -> None:
+        """Change the cgroup limits of a live container (``runc update``)."""
+        check_allowed("update", self.status(), self.id)
+        self._cgroups().update(resources)
+
+    def processes(self) -> list[int]:
+        """Host pids of every process in the container (``runc ps --format json``)."""
+        return self._cgroups().pids()
+
+    def delete(self, *, force: bool = False) -> None:
+        """Remove a stopped (or created) container; ``force`` kills a running one first."""
+        status = self.status()
+        if not force:
+            check_allowed("delete", status, self.id)
+        if status != Status.STOPPED:
+            cgroups = self._cgroups()
+            if status == Status.PAUSED:
+                cgroups.thaw()
+            _kill_and_wait(self._saved.init_pid, cgroups)
+        self._destroy()
+
+    def _destroy(self) -> None:
+        error: BaseException | None = None
+        try:
+            self._cgroups().destroy()
+        except PyruncError as exc:
+            error = exc
+        _remove_dir(self.directory)
+        if error is not None:
+            raise error
+
+    def exec(
+        self,
+        process: Process,
+        *,
+        detach: bool = False,
+        pid_file: str | None = None,
+        preserve_fds: int = 0,
+    ) -> int:
+        """Run ``process`` inside the container. Returns its pid with ``detach``, else waits
+        and returns its exit status (128+signal if killed)."""
+        from pyrunc._launch import launch
+        from pyrunc._plan import compile_exec
+
+        check_allowed("exec", self.status(), self.id)
+        plan = compile_exec(
+            process,
+            namespaces=self._saved.namespaces,
+            init_pid=self._saved.init_pid,
+            preserve_fds=preserve_fds,
+        )
+        child = launch(plan, cgroups=self._cgroups(), oom_score_adj=process.oom_score_adj)
+        try:
+            child.wait_exec()
+        except BaseException:
+            child.kill()
+            raise
+        if pid_file:
+            _write_pid_file(pid_file, child.pid)
+        if detach:
+            return child.pid
+        with _forward_signals(child.pid):
+            return _wait_child(child.pid)
+
+    def saved_process(self) -> Process:
+        """The container's own process spec, the base for :meth:`exec`."""
+        from pyrunc._spec import Process
+
+        return Process.from_json(self._saved.process, "process")
+
+
+# -- helpers -----------------------------------------------------------------------------
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.replace(tmp, path)
+
+
+def _wait_child(pid: int) -> int:
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except InterruptedError:
+            continue
+        if os.WIFSIGNALED(status):
+            return 128 + os.WTERMSIG(status)
+        return os.WEXITSTATUS(status)
+
+
+class _forward_signals:
+    """While waiting for the container, pass the signals a terminal or a supervisor sends on
+    to it, as runc does."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.saved: list[object] = []
+
+    def _forward(self, signum: int, frame: object) -> None:
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def __enter__(self) -> None:
+        self.saved = [signal.signal(sig, self._forward) for sig in self.SIGNALS]
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in zip(self.SIGNALS, self.saved, strict=True):
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def _kill_and_wait(init_pid: int, cgroups: CgroupManager, timeout: float = 10.0) -> None:
+    """SIGKILL every process of the container and wait until the init is gone."""
+    import select
+    import time
+
+    try:
+        pidfd = os.pidfd_open(init_pid)
+    except ProcessLookupError:
+        pidfd = -1
+    try:
+        for pid in [init_pid, *cgroups.pids()]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if pidfd >= 0:
+            select.select([pidfd], [], [], timeout)
+        deadline = time.monotonic() + timeout
+        while cgroups.pids() and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+
+
+def _remove_dir(directory: str) -> None:
+    for name in os.listdir(directory) if os.path.isdir(directory) else []:
+        os.unlink(os.path.join(directory, name))
+    try:
+        os.rmdir(directory)
+    except FileNotFoundError:
+        pass
+
+
+def _cleanup(exc: BaseException, cgroups: CgroupManager | None, directory: str) -> None:
+    """Undo a failed create; a failure here is attached to ``exc``, never replaces it."""
+    try:
+        if cgroups is not None:
+            cgroups.destroy()
+    except Exception as cleanup:  # noqa: BLE001 - reported on the original error
+        exc.add_note(f"cleanup: removing cgroups failed: {cleanup}")
+    try:
+        _remove_dir(directory)
+    except OSError as cleanup:
+        exc.add_note(f"cleanup: removing {directory} failed: {cleanup}")

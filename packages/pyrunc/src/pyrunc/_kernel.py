@@ -1,0 +1,228 @@
+"""The only module that touches the cffi library: typed flags, and the spawn call.
+
+Everything the container's init does between clone and exec is a list of :class:`Op` values
+(built by :mod:`pyrunc._plan`) that :func:`spawn` hands to C in one call.
+"""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["CloneFlags", "MountFlags", "Op", "OpKind", "SpawnRequest", "spawn"]
+
+
+class CloneFlags:
+    """Namespace flags of clone3(2) and unshare(2).
+
+    Plain int constants rather than enum.IntFlag: importing enum costs the CLI ~10 ms.
+    """
+
+    NEWTIME = 0x00000080
+    NEWNS = 0x00020000
+    NEWCGROUP = 0x02000000
+    NEWUTS = 0x04000000
+    NEWIPC = 0x08000000
+    NEWUSER = 0x10000000
+    NEWPID = 0x20000000
+    NEWNET = 0x40000000
+
+
+class MountFlags:
+    """mount(2) flags (plain ints, as CloneFlags)."""
+
+    RDONLY = 1
+    NOSUID = 2
+    NODEV = 4
+    NOEXEC = 8
+    SYNCHRONOUS = 16
+    REMOUNT = 32
+    MANDLOCK = 64
+    DIRSYNC = 128
+    NOSYMFOLLOW = 256
+    NOATIME = 1024
+    NODIRATIME = 2048
+    BIND = 4096
+    MOVE = 8192
+    REC = 16384
+    SILENT = 32768
+    UNBINDABLE = 1 << 17
+    PRIVATE = 1 << 18
+    SLAVE = 1 << 19
+    SHARED = 1 << 20
+    RELATIME = 1 << 21
+    STRICTATIME = 1 << 24
+    LAZYTIME = 1 << 25
+
+
+class OpKind:
+    """The steps the C side knows (native.h's PYRUNC_OP_*; a unit test keeps them in sync)."""
+
+    WAIT = 1
+    READY = 2
+    SETNS = 3
+    UNSHARE = 4
+    OPEN_ROOT = 5
+    MOUNT = 6
+    MKDIRS = 7
+    MKFILE = 8
+    MKNOD = 9
+    SYMLINK = 10
+    PIVOT_ROOT = 11
+    MOVE_ROOT = 12
+    SETHOSTNAME = 13
+    SETDOMAINNAME = 14
+    WRITE_FILE = 15
+    RLIMIT = 16
+    PRCTL = 17
+    CAPBSET = 18
+    SETGROUPS = 19
+    SETRESGID = 20
+    SETRESUID = 21
+    CAPSET = 22
+    UMASK = 23
+    CHDIR = 24
+    MASK = 25
+    READONLY = 26
+    REMOUNT_RO = 27
+    LOOPBACK_UP = 28
+    FIND_EXEC = 29
+    FIFO = 30
+    CLOEXEC_FROM = 31
+    EXEC = 32
+    SET_DUMPABLE = 33
+    DUP2 = 34
+    JOIN_KEYRING = 35
+
+
+class Op:
+    """One set-up step for the child, and the words to report it by if it fails."""
+
+    __slots__ = ("a", "b", "c", "d", "flags", "ids", "in_root", "kind", "num", "step")
+
+    def __init__(
+        self,
+        kind: int,
+        step: str,
+        *,
+        a: str | None = None,
+        b: str | None = None,
+        c: str | None = None,
+        d: str | None = None,
+        num: int = 0,
+        flags: int = 0,
+        ids: Sequence[int] = (),
+        in_root: bool = False,
+    ) -> None:
+        self.kind = kind
+        self.step = step
+        self.a = a
+        self.b = b
+        self.c = c
+        self.d = d
+        self.num = num
+        self.flags = flags
+        self.ids = tuple(ids)
+        self.in_root = in_root
+
+    def __repr__(self) -> str:
+        return f"Op({self.kind}, {self.step!r})"
+
+
+class SpawnRequest:
+    """What :func:`spawn` needs: namespaces to create or join, the ops, and the program."""
+
+    __slots__ = (
+        "argv",
+        "clone_flags",
+        "ctl_fd",
+        "envp",
+        "join_pidns_fd",
+        "join_timens_fd",
+        "ops",
+        "time_offsets",
+    )
+
+    def __init__(
+        self,
+        *,
+        ops: Sequence[Op],
+        argv: Sequence[str],
+        envp: Sequence[str],
+        ctl_fd: int,
+        clone_flags: int = 0,
+        join_pidns_fd: int = -1,
+        join_timens_fd: int = -1,
+        time_offsets: str | None = None,
+    ) -> None:
+        self.ops = list(ops)
+        self.argv = list(argv)
+        self.envp = list(envp)
+        self.ctl_fd = ctl_fd
+        self.clone_flags = clone_flags
+        self.join_pidns_fd = join_pidns_fd
+        self.join_timens_fd = join_timens_fd
+        self.time_offsets = time_offsets
+
+
+def _encode(text: str) -> bytes:
+    return os.fsencode(text)
+
+
+def spawn(request: SpawnRequest) -> int:
+    """Clone the child and start it on ``request.ops``; return its pid.
+
+    The child runs the ops in C and reports on ``request.ctl_fd``; see pyrunc._init for the
+    conversation. Raises OSError if the clone itself fails.
+    """
+    from pyrunc._native._lib import ffi, lib
+
+    keep: list[object] = []
+
+    def cstr(text: str | None) -> object:
+        if text is None:
+            return ffi.NULL
+        buf = ffi.new("char[]", _encode(text))
+        keep.append(buf)
+        return buf
+
+    def cstrv(items: Sequence[str]) -> object:
+        arr = ffi.new("char *[]", len(items) + 1)
+        for i, item in enumerate(items):
+            arr[i] = cstr(item)
+        keep.append(arr)
+        return arr
+
+    ops = ffi.new("struct pyrunc_op[]", max(len(request.ops), 1))
+    for i, op in enumerate(request.ops):
+        c = ops[i]
+        c.kind = op.kind
+        c.in_root = int(op.in_root)
+        c.num = op.num
+        c.flags = op.flags
+        c.a = cstr(op.a)
+        c.b = cstr(op.b)
+        c.c = cstr(op.c)
+        c.d = cstr(op.d)
+        if op.ids:
+            ids = ffi.new("unsigned long long[]", list(op.ids))
+            keep.append(ids)
+            c.ids = ids
+            c.n_ids = len(op.ids)
+    s = ffi.new("struct pyrunc_spawn *")
+    s.clone_flags = request.clone_flags
+    s.ctl_fd = request.ctl_fd
+    s.join_pidns_fd = request.join_pidns_fd
+    s.join_timens_fd = request.join_timens_fd
+    s.time_offsets = cstr(request.time_offsets)
+    s.argv = cstrv(request.argv)
+    s.envp = cstrv(request.envp)
+    s.ops = ops
+    s.n_ops = len(request.ops)
+    pid: int = lib.pyrunc_spawn(s)
+    if pid < 0:
+        raise OSError(-pid, os.strerror(-pid), "clone3")
+    return pid

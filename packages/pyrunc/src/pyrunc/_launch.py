@@ -1,0 +1,147 @@
+"""Start a compiled plan and talk to the child until it is ready.
+
+The parent and the child share a SOCK_SEQPACKET pair (close-on-exec on both ends). The
+conversation, in order:
+
+=========  ==========  ===========================================================
+direction  message     meaning
+=========  ==========  ===========================================================
+P -> C     ``G``       the child is in its cgroups, oom_score_adj set: begin set-up
+C -> P     (-1, 0)     set-up done, argv[0] found; the child now waits for start
+C -> P     (i, errno)  op number i failed with errno; the child exits
+P -> C     ``S``       start (``run`` and ``exec``; ``create`` uses the exec fifo)
+C -> P     EOF         execve succeeded (the child's end closed on exec)
+=========  ==========  ===========================================================
+
+Reports are two native-endian int32s (struct pyrunc_report).
+"""
+
+from __future__ import annotations
+
+import _socket
+import os
+import sys
+
+from pyrunc._errors import InitError
+from pyrunc._kernel import CloneFlags, SpawnRequest, spawn
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+
+    from pyrunc._cgroups._driver import CgroupManager
+    from pyrunc._plan import Plan
+else:
+    import _signal as signal  # the signal module imports enum: ~10 ms of start-up
+
+__all__ = ["Child", "launch"]
+
+
+class Child:
+    """A cloned child that reported ready, and the parent's end of the control socket."""
+
+    __slots__ = ("_ctl", "pid", "plan")
+
+    def __init__(self, pid: int, ctl: _socket.socket, plan: Plan) -> None:
+        self.pid = pid
+        self._ctl = ctl
+        self.plan = plan
+
+    def start(self) -> None:
+        """Release a child waiting on the control socket and wait until it has exec'd."""
+        self._ctl.send(b"S")
+        self._expect_exec()
+
+    def wait_exec(self) -> None:
+        """For a child that execs right after ready: wait until it has."""
+        self._expect_exec()
+
+    def detach(self) -> None:
+        """Stop talking to the child (it waits on the exec fifo, or has exec'd)."""
+        self._ctl.close()
+
+    def _expect_exec(self) -> None:
+        try:
+            data = self._ctl.recv(8)
+        finally:
+            self._ctl.close()
+        if data:
+            raise _report_error(self.plan, data)
+
+    def kill(self) -> None:
+        """SIGKILL and reap the child (used when set-up fails)."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def _report_error(plan: Plan, data: bytes) -> InitError:
+    index = int.from_bytes(data[:4], sys.byteorder, signed=True)
+    err = int.from_bytes(data[4:8], sys.byteorder, signed=True)
+    if 0 <= index < len(plan.ops):
+        step = plan.ops[index].step
+        if plan.ops[index].step.startswith("chdir to cwd") and err == 18:  # EXDEV from op_chdir
+            return InitError(step, err, "the working directory is outside the container's root")
+        return InitError(step, err)
+    return InitError("container init", err)
+
+
+def _open_ns(path: str | None) -> int:
+    return os.open(path, os.O_RDONLY | os.O_CLOEXEC) if path else -1
+
+
+def launch(plan: Plan, *, cgroups: CgroupManager | None = None, oom_score_adj: int | None = None) -> Child:
+    """Clone the child for ``plan``, put it in ``cgroups``, and wait until it reports ready.
+
+    On any failure the child is killed and reaped, and the error (an InitError naming the
+    failed step, or the OSError/CgroupError of the parent's part) is raised.
+    """
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+    pidns = timens = -1
+    try:
+        pidns = _open_ns(plan.joins.get("pid"))
+        timens = _open_ns(plan.joins.get("time"))
+        request = SpawnRequest(
+            ops=plan.ops,
+            argv=plan.argv,
+            envp=plan.envp,
+            ctl_fd=theirs.fileno(),
+            clone_flags=plan.clone_flags & ~CloneFlags.NEWTIME,
+            join_pidns_fd=pidns,
+            join_timens_fd=timens,
+            time_offsets=plan.time_offsets if timens < 0 else None,
+        )
+        pid = spawn(request)
+    except BaseException:
+        ours.close()
+        raise
+    finally:
+        theirs.close()
+        for fd in (pidns, timens):
+            if fd >= 0:
+                os.close(fd)
+    child = Child(pid, ours, plan)
+    try:
+        if cgroups is not None:
+            cgroups.apply(pid)
+        if oom_score_adj is not None:
+            with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+                f.write(str(oom_score_adj))
+        ours.send(b"G")
+        data = ours.recv(8)
+        if not data:
+            _, status = os.waitpid(pid, 0)
+            raise InitError("container init", 0, f"exited before it was ready (wait status {status})")
+        index = int.from_bytes(data[:4], sys.byteorder, signed=True)
+        if index != -1:
+            raise _report_error(plan, data)
+    except BaseException:
+        ours.close()
+        child.kill()
+        raise
+    return child

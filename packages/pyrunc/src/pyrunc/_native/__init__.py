@@ -1,0 +1,1 @@
+"""The cffi extension: see native.h for what lives in C and why."""

@@ -1,0 +1,561 @@
+/* The container init's set-up steps, run in the cloned child between clone3() and execve().
+ *
+ * Why C: the child is a copy of a Python process that may have had other threads; it must not
+ * allocate, take locks or run the interpreter, and it must be fast. So the child only walks a
+ * list of ops prepared by Python (pyrunc/_plan.py) and makes raw system calls. Every op returns
+ * 0 or -errno; the first failure is reported to the parent as (op index, errno) on the control
+ * socket and the child exits. Python turns that into a message naming the step.
+ *
+ * Paths marked in_root are resolved with openat2(RESOLVE_IN_ROOT) against the container's root,
+ * and the kernel call then goes through /proc/self/fd/N: a symlink planted in the rootfs cannot
+ * send a mount or a write outside it (CVE-2021-30465).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "native.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* clone3's argument block, version 0 (64 bytes), spelled out to avoid <linux/sched.h> clashing
+ * with glibc's <sched.h>. */
+struct clone_args_v0 {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+/* State private to the child (its own copy of this memory after clone). */
+static int root_fd = -1;
+static char exec_path[PATH_MAX];
+static gid_t groups_buf[65536];
+
+static int fail(void) { return -errno; }
+
+static char *fd_path(int fd, char buf[32]) {
+    char digits[12];
+    int n = 0;
+    unsigned v = (unsigned)fd;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    memcpy(buf, "/proc/self/fd/", 14);
+    for (int i = 0; i < n; i++) buf[14 + i] = digits[n - 1 - i];
+    buf[14 + n] = '\0';
+    return buf;
+}
+
+/* Open `path` as O_PATH (plus `extra` flags), inside the root when `in_root`. */
+static int open_path(const char *path, int in_root, int extra) {
+    if (!in_root) return open(path, O_PATH | O_CLOEXEC | extra);
+    struct open_how how = {0};
+    how.flags = (uint64_t)(O_PATH | O_CLOEXEC | extra);
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, root_fd, path, &how, sizeof how);
+}
+
+/* mkdir -p `path` inside the root; every prefix is resolved inside the root, so a symlinked
+ * component cannot lead out of it. Returns an O_PATH fd of the directory or -errno. */
+static int mkdirs_in_root(const char *path, mode_t mode) {
+    char buf[PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof buf) return -ENAMETOOLONG;
+    memcpy(buf, path, len + 1);
+    int dir = open_path("/", 1, O_DIRECTORY);
+    if (dir < 0) return fail();
+    char *p = buf;
+    while (*p) {
+        while (*p == '/') p++;
+        if (!*p) break;
+        char *end = p;
+        while (*end && *end != '/') end++;
+        char saved = *end;
+        *end = '\0';
+        if (mkdirat(dir, p, mode) < 0 && errno != EEXIST) {
+            int err = errno;
+            close(dir);
+            return -err;
+        }
+        int next = open_path(buf, 1, O_DIRECTORY);
+        int err = errno;
+        close(dir);
+        if (next < 0) return -err;
+        dir = next;
+        *end = saved;
+        p = end;
+    }
+    return dir;
+}
+
+/* Split `path` into its parent (created inside the root) and last component. Returns the
+ * parent's fd; *name points into `buf`. */
+static int parent_in_root(const char *path, char buf[PATH_MAX], const char **name) {
+    size_t len = strlen(path);
+    if (len >= PATH_MAX) return -ENAMETOOLONG;
+    memcpy(buf, path, len + 1);
+    while (len > 1 && buf[len - 1] == '/') buf[--len] = '\0';
+    char *slash = strrchr(buf, '/');
+    if (!slash) {
+        *name = buf;
+        return mkdirs_in_root("/", 0755);
+    }
+    *slash = '\0';
+    *name = slash + 1;
+    if (!**name) return -EINVAL;
+    return mkdirs_in_root(buf[0] ? buf : "/", 0755);
+}
+
+static unsigned long preserved_flags(const char *path) {
+    struct statvfs st;
+    if (statvfs(path, &st) < 0) return 0;
+    unsigned long keep = 0;
+    if (st.f_flag & ST_NOSUID) keep |= MS_NOSUID;
+    if (st.f_flag & ST_NODEV) keep |= MS_NODEV;
+    if (st.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+    if (st.f_flag & ST_NOATIME) keep |= MS_NOATIME;
+    if (st.f_flag & ST_NODIRATIME) keep |= MS_NODIRATIME;
+    if (st.f_flag & ST_RELATIME) keep |= MS_RELATIME;
+    return keep;
+}
+
+static int remount_ro(int fd) {
+    char p[32];
+    fd_path(fd, p);
+    if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | preserved_flags(p), NULL) < 0) return fail();
+    return 0;
+}
+
+static int op_mount(const struct pyrunc_op *op) {
+    if (!op->b) return -EINVAL;
+    int fd = open_path(op->b, op->in_root, 0);
+    if (fd < 0) return fail();
+    char p[32];
+    int rc = mount(op->a, fd_path(fd, p), op->c, op->flags, op->d);
+    int err = errno;
+    close(fd);
+    return rc < 0 ? -err : 0;
+}
+
+static int op_mkfile(const struct pyrunc_op *op) {
+    char buf[PATH_MAX];
+    const char *name;
+    int dir = parent_in_root(op->b, buf, &name);
+    if (dir < 0) return dir;
+    int fd = openat(dir, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int err = errno;
+    close(dir);
+    /* An existing symlink or directory is left for the mount to resolve (inside the root). */
+    if (fd < 0 && err != ELOOP && err != EISDIR) return -err;
+    if (fd >= 0) close(fd);
+    return 0;
+}
+
+static int op_mknod(const struct pyrunc_op *op) {
+    char buf[PATH_MAX];
+    const char *name;
+    int dir = parent_in_root(op->b, buf, &name);
+    if (dir < 0) return dir;
+    mode_t old = umask(0);
+    int rc = mknodat(dir, name, (mode_t)op->num, (dev_t)op->flags);
+    int err = errno;
+    umask(old);
+    if (rc < 0 && err != EEXIST) {
+        close(dir);
+        return -err;
+    }
+    rc = fchownat(dir, name, (uid_t)op->ids[0], (gid_t)op->ids[1], AT_SYMLINK_NOFOLLOW);
+    err = errno;
+    close(dir);
+    return rc < 0 ? -err : 0;
+}
+
+static int op_symlink(const struct pyrunc_op *op) {
+    char buf[PATH_MAX];
+    const char *name;
+    int dir = parent_in_root(op->b, buf, &name);
+    if (dir < 0) return dir;
+    int rc = symlinkat(op->a, dir, name);
+    int err = errno;
+    close(dir);
+    return (rc < 0 && err != EEXIST) ? -err : 0;
+}
+
+static int op_pivot_root(const struct pyrunc_op *op) {
+    int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    if (oldroot < 0) return fail();
+    int newroot = open(op->a, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    if (newroot < 0) {
+        int err = errno;
+        close(oldroot);
+        return -err;
+    }
+    int rc = -1;
+    if (fchdir(newroot) == 0 && syscall(SYS_pivot_root, ".", ".") == 0 && fchdir(oldroot) == 0 &&
+        /* Make the old root a slave first, so detaching it cannot propagate to the host. */
+        mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) == 0 && umount2(".", MNT_DETACH) == 0 &&
+        chdir("/") == 0)
+        rc = 0;
+    int err = errno;
+    close(oldroot);
+    close(newroot);
+    if (rc < 0) return -err;
+    if (root_fd >= 0) close(root_fd);
+    root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return root_fd < 0 ? fail() : 0;
+}
+
+static int op_move_root(const struct pyrunc_op *op) {
+    if (chdir(op->a) < 0 || mount(op->a, "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0)
+        return fail();
+    if (root_fd >= 0) close(root_fd);
+    root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return root_fd < 0 ? fail() : 0;
+}
+
+static int op_write_file(const struct pyrunc_op *op) {
+    int fd = open(op->a, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return fail();
+    size_t len = strlen(op->b);
+    ssize_t n = write(fd, op->b, len);
+    int err = errno;
+    close(fd);
+    if (n < 0) return -err;
+    return (size_t)n == len ? 0 : -EIO;
+}
+
+static int op_capset(const struct pyrunc_op *op) {
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    for (int i = 0; i < 2; i++) {
+        data[i].effective = (uint32_t)(op->ids[0] >> (32 * i));
+        data[i].permitted = (uint32_t)(op->ids[1] >> (32 * i));
+        data[i].inheritable = (uint32_t)(op->ids[2] >> (32 * i));
+    }
+    return syscall(SYS_capset, &hdr, data) < 0 ? fail() : 0;
+}
+
+static int op_chdir(const struct pyrunc_op *op) {
+    if (chdir(op->a) < 0) return fail();
+    /* A cwd reached through a leaked host fd reads as "(unreachable)/..." (CVE-2024-21626). */
+    char buf[PATH_MAX];
+    if (!getcwd(buf, sizeof buf) || buf[0] != '/') return -EXDEV;
+    return 0;
+}
+
+static int op_mask(const struct pyrunc_op *op) {
+    int target = open_path(op->a, op->in_root, 0);
+    if (target < 0) return errno == ENOENT ? 0 : fail();
+    struct stat st;
+    char tp[32], np[32];
+    int rc;
+    fd_path(target, tp);
+    if (fstat(target, &st) < 0) {
+        rc = fail();
+    } else if (S_ISDIR(st.st_mode)) {
+        rc = mount("tmpfs", tp, "tmpfs", MS_RDONLY, NULL) < 0 ? fail() : 0;
+    } else {
+        /* The /dev/null we bind must really be the null device (CVE-2025-31133). */
+        int null = open_path("/dev/null", op->in_root, O_NOFOLLOW);
+        struct stat ns;
+        if (null < 0) {
+            rc = fail();
+        } else {
+            if (fstat(null, &ns) < 0) rc = fail();
+            else if (!S_ISCHR(ns.st_mode) || ns.st_rdev != makedev(1, 3)) rc = -EPERM;
+            else rc = mount(fd_path(null, np), tp, NULL, MS_BIND, NULL) < 0 ? fail() : 0;
+            close(null);
+        }
+    }
+    close(target);
+    return rc;
+}
+
+static int op_readonly(const struct pyrunc_op *op) {
+    int target = open_path(op->a, op->in_root, 0);
+    if (target < 0) return errno == ENOENT ? 0 : fail();
+    char p[32];
+    fd_path(target, p);
+    int rc = mount(p, p, NULL, MS_BIND | MS_REC, NULL);
+    int err = errno;
+    close(target);
+    if (rc < 0) return -err;
+    /* Reopen: the fd above still names the covered dentry, not the new bind mount. */
+    target = open_path(op->a, op->in_root, 0);
+    if (target < 0) return fail();
+    rc = remount_ro(target);
+    close(target);
+    return rc;
+}
+
+static int op_loopback_up(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return fail();
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    int err = errno;
+    close(s);
+    return rc < 0 ? -err : 0;
+}
+
+static int executable(const char *path) {
+    struct stat st;
+    if (stat(path, &st) < 0) return -errno;
+    if (!S_ISREG(st.st_mode)) return -EACCES;
+    return access(path, X_OK) < 0 ? -errno : 0;
+}
+
+static int op_find_exec(char *const *argv, char *const *envp) {
+    const char *name = argv[0];
+    if (!name || !*name) return -ENOENT;
+    size_t nlen = strlen(name);
+    if (strchr(name, '/')) {
+        if (nlen >= sizeof exec_path) return -ENAMETOOLONG;
+        memcpy(exec_path, name, nlen + 1);
+        return executable(exec_path);
+    }
+    const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (char *const *e = envp; e && *e; e++)
+        if (strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
+    int last = -ENOENT;
+    while (1) {
+        const char *end = strchrnul(path, ':');
+        size_t dlen = (size_t)(end - path);
+        if (dlen + 1 + nlen < sizeof exec_path) {
+            memcpy(exec_path, dlen ? path : ".", dlen ? dlen : 1);
+            size_t at = dlen ? dlen : 1;
+            exec_path[at] = '/';
+            memcpy(exec_path + at + 1, name, nlen + 1);
+            int rc = executable(exec_path);
+            if (rc == 0) return 0;
+            if (rc != -ENOENT && rc != -ENOTDIR) last = rc;
+        }
+        if (!*end) break;
+        path = end + 1;
+    }
+    return last;
+}
+
+static int op_fifo(const struct pyrunc_op *op) {
+    char p[32];
+    int fd = open(fd_path((int)op->num, p), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return fail();
+    ssize_t n = write(fd, "0", 1);
+    int err = errno;
+    close(fd);
+    return n == 1 ? 0 : -err;
+}
+
+static int run_op(const struct pyrunc_spawn *s, const struct pyrunc_op *op) {
+    switch (op->kind) {
+    case PYRUNC_OP_WAIT: {
+        char byte;
+        ssize_t n = recv(s->ctl_fd, &byte, 1, 0);
+        return n == 1 ? 0 : (n == 0 ? -ECONNRESET : fail());
+    }
+    case PYRUNC_OP_READY: {
+        struct pyrunc_report r = {-1, 0};
+        return send(s->ctl_fd, &r, sizeof r, MSG_NOSIGNAL) < 0 ? fail() : 0;
+    }
+    case PYRUNC_OP_SETNS: {
+        int fd = open(op->a, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return fail();
+        int rc = setns(fd, (int)op->flags);
+        int err = errno;
+        close(fd);
+        return rc < 0 ? -err : 0;
+    }
+    case PYRUNC_OP_UNSHARE:
+        return unshare((int)op->flags) < 0 ? fail() : 0;
+    case PYRUNC_OP_OPEN_ROOT:
+        if (root_fd >= 0) close(root_fd);
+        root_fd = open(op->a, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        return root_fd < 0 ? fail() : 0;
+    case PYRUNC_OP_MOUNT:
+        return op_mount(op);
+    case PYRUNC_OP_MKDIRS: {
+        int fd = mkdirs_in_root(op->b, (mode_t)op->num);
+        if (fd < 0) return fd;
+        close(fd);
+        return 0;
+    }
+    case PYRUNC_OP_MKFILE:
+        return op_mkfile(op);
+    case PYRUNC_OP_MKNOD:
+        return op_mknod(op);
+    case PYRUNC_OP_SYMLINK:
+        return op_symlink(op);
+    case PYRUNC_OP_PIVOT_ROOT:
+        return op_pivot_root(op);
+    case PYRUNC_OP_MOVE_ROOT:
+        return op_move_root(op);
+    case PYRUNC_OP_SETHOSTNAME:
+        return sethostname(op->a, strlen(op->a)) < 0 ? fail() : 0;
+    case PYRUNC_OP_SETDOMAINNAME:
+        return setdomainname(op->a, strlen(op->a)) < 0 ? fail() : 0;
+    case PYRUNC_OP_WRITE_FILE:
+        return op_write_file(op);
+    case PYRUNC_OP_RLIMIT: {
+        struct rlimit rl = {(rlim_t)op->ids[0], (rlim_t)op->ids[1]};
+        return prlimit(0, (int)op->num, &rl, NULL) < 0 ? fail() : 0;
+    }
+    case PYRUNC_OP_PRCTL:
+        return prctl((int)op->num, op->flags, op->n_ids ? op->ids[0] : 0, 0, 0) < 0 ? fail() : 0;
+    case PYRUNC_OP_CAPBSET:
+        for (long cap = 0; cap <= op->num; cap++)
+            if (!((op->ids[0] >> cap) & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+                return fail();
+        return 0;
+    case PYRUNC_OP_SETGROUPS:
+        if (op->n_ids > (int)(sizeof groups_buf / sizeof groups_buf[0])) return -E2BIG;
+        for (int i = 0; i < op->n_ids; i++) groups_buf[i] = (gid_t)op->ids[i];
+        /* Raw syscalls: glibc's wrappers would try to signal the parent's other threads. */
+        return syscall(SYS_setgroups, op->n_ids, groups_buf) < 0 ? fail() : 0;
+    case PYRUNC_OP_SETRESGID:
+        return syscall(SYS_setresgid, op->num, op->num, op->num) < 0 ? fail() : 0;
+    case PYRUNC_OP_SETRESUID:
+        return syscall(SYS_setresuid, op->num, op->num, op->num) < 0 ? fail() : 0;
+    case PYRUNC_OP_CAPSET:
+        return op_capset(op);
+    case PYRUNC_OP_UMASK:
+        umask((mode_t)op->num);
+        return 0;
+    case PYRUNC_OP_CHDIR:
+        return op_chdir(op);
+    case PYRUNC_OP_MASK:
+        return op_mask(op);
+    case PYRUNC_OP_READONLY:
+        return op_readonly(op);
+    case PYRUNC_OP_REMOUNT_RO: {
+        int fd = open_path(op->a, op->in_root, 0);
+        if (fd < 0) return fail();
+        int rc = remount_ro(fd);
+        close(fd);
+        return rc;
+    }
+    case PYRUNC_OP_LOOPBACK_UP:
+        return op_loopback_up();
+    case PYRUNC_OP_FIND_EXEC:
+        return op_find_exec(s->argv, s->envp);
+    case PYRUNC_OP_FIFO:
+        return op_fifo(op);
+    case PYRUNC_OP_CLOEXEC_FROM:
+        return syscall(SYS_close_range, (unsigned)op->num, ~0U, CLOSE_RANGE_CLOEXEC) < 0 ? fail() : 0;
+    case PYRUNC_OP_EXEC:
+        execve(exec_path, s->argv, s->envp);
+        return fail();
+    case PYRUNC_OP_SET_DUMPABLE:
+        return prctl(PR_SET_DUMPABLE, op->num, 0, 0, 0) < 0 ? fail() : 0;
+    case PYRUNC_OP_DUP2:
+        return dup2((int)op->num, (int)op->flags) < 0 ? fail() : 0;
+    case PYRUNC_OP_JOIN_KEYRING:
+        /* KEYCTL_JOIN_SESSION_KEYRING: keys made in the container stay out of the host's. */
+        return syscall(SYS_keyctl, 1, op->a) < 0 ? fail() : 0;
+    }
+    return -EINVAL;
+}
+
+static void write_str(int fd, const char *s) {
+    ssize_t ignored = write(fd, s, strlen(s));
+    (void)ignored;
+}
+
+static _Noreturn void child(const struct pyrunc_spawn *s) {
+    /* Start from default signal handling: the interpreter ignores SIGPIPE and SIGXFSZ and has
+     * its own handlers, and ignored signals would survive exec. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    for (int i = 0; i < s->n_ops; i++) {
+        int rc = run_op(s, &s->ops[i]);
+        if (rc < 0) {
+            struct pyrunc_report r = {i, -rc};
+            if (send(s->ctl_fd, &r, sizeof r, MSG_NOSIGNAL) < 0 && s->ops[i].kind == PYRUNC_OP_EXEC) {
+                /* Nobody is listening any more (pyrunc create has returned): say it on stderr. */
+                write_str(2, "pyrunc: exec ");
+                write_str(2, exec_path);
+                write_str(2, ": ");
+                write_str(2, strerror(-rc));
+                write_str(2, "\n");
+            }
+            _exit(rc == -ECONNRESET ? 1 : 127);
+        }
+    }
+    _exit(127);
+}
+
+int pyrunc_spawn(const struct pyrunc_spawn *s) {
+    int own_pidns = -1, own_timens = -1, err = 0;
+    long pid = -1;
+    if (s->join_pidns_fd >= 0) {
+        own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (own_pidns < 0 || setns(s->join_pidns_fd, CLONE_NEWPID) < 0) goto out;
+    }
+    if (s->join_timens_fd >= 0 || s->time_offsets) {
+        own_timens = open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC);
+        if (own_timens < 0) goto out;
+        if (s->join_timens_fd >= 0) {
+            if (setns(s->join_timens_fd, CLONE_NEWTIME) < 0) goto out;
+        } else {
+            /* A new time namespace takes its offsets before its first process enters it, so
+             * unshare here (only our future children enter it) and write ours. */
+            if (unshare(CLONE_NEWTIME) < 0) goto out;
+            int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+            if (fd < 0) goto out;
+            size_t len = strlen(s->time_offsets);
+            ssize_t n = len ? write(fd, s->time_offsets, len) : 0;
+            int werr = errno;
+            close(fd);
+            if (n < 0) {
+                errno = werr;
+                goto out;
+            }
+        }
+    }
+    struct clone_args_v0 args;
+    memset(&args, 0, sizeof args);
+    args.flags = s->clone_flags;
+    args.exit_signal = SIGCHLD;
+    pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid == 0) child(s);
+out:
+    err = errno;
+    /* Put the parent back in its own namespaces for the children it makes later. */
+    if (own_pidns >= 0) {
+        setns(own_pidns, CLONE_NEWPID);
+        close(own_pidns);
+    }
+    if (own_timens >= 0) {
+        setns(own_timens, CLONE_NEWTIME);
+        close(own_timens);
+    }
+    return pid < 0 ? -err : (int)pid;
+}

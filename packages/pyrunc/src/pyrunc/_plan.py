@@ -1,0 +1,663 @@
+"""Compile a runtime spec into the ops the container's init runs (see native.h).
+
+All the decisions live here, in Python and testable without a kernel: which namespaces to
+create or join, the order of mounts, devices, pivot_root, hostname, sysctls, masks, limits,
+capabilities and the user switch. The C side only executes the list.
+
+The order follows runc's init: join namespaces, prepare the rootfs (propagation, bind of the
+rootfs onto itself, spec mounts, devices, cwd), pivot_root, hostname, sysctls, read-only and
+masked paths, read-only root, rlimits, no_new_privs, capabilities and user, chdir, resolve
+argv[0], report ready, wait for start, exec.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc._errors import SpecError, UnsupportedFieldError
+from pyrunc._kernel import CloneFlags, MountFlags, Op, OpKind
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pyrunc._spec import Mount, Process, RuntimeSpec
+
+__all__ = ["Plan", "compile_exec", "compile_init", "mount_flags"]
+
+NAMESPACE_FLAGS = {
+    "pid": CloneFlags.NEWPID,
+    "network": CloneFlags.NEWNET,
+    "mount": CloneFlags.NEWNS,
+    "ipc": CloneFlags.NEWIPC,
+    "uts": CloneFlags.NEWUTS,
+    "user": CloneFlags.NEWUSER,
+    "cgroup": CloneFlags.NEWCGROUP,
+    "time": CloneFlags.NEWTIME,
+}
+# /proc/<pid>/ns/<name> for each spec namespace type.
+NAMESPACE_FILES = {
+    "pid": "pid",
+    "network": "net",
+    "mount": "mnt",
+    "ipc": "ipc",
+    "uts": "uts",
+    "user": "user",
+    "cgroup": "cgroup",
+    "time": "time",
+}
+# Joining order: the mount namespace last, since joining it changes what paths mean.
+_JOIN_ORDER = ("user", "ipc", "uts", "network", "cgroup", "mount")
+
+CAPABILITIES = (  # by number: CAP_CHOWN is 0
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+)
+CAPABILITY_NUMBERS = {name: number for number, name in enumerate(CAPABILITIES)}
+
+RLIMITS = {
+    "CPU": 0,
+    "FSIZE": 1,
+    "DATA": 2,
+    "STACK": 3,
+    "CORE": 4,
+    "RSS": 5,
+    "NPROC": 6,
+    "NOFILE": 7,
+    "MEMLOCK": 8,
+    "AS": 9,
+    "LOCKS": 10,
+    "SIGPENDING": 11,
+    "MSGQUEUE": 12,
+    "NICE": 13,
+    "RTPRIO": 14,
+    "RTTIME": 15,
+}
+
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_KEEPCAPS = 8
+_PR_CAP_AMBIENT = 47
+_PR_CAP_AMBIENT_RAISE = 2
+
+# mount(8)-style options: name -> (flags to set, flags to clear).
+_MOUNT_OPTIONS: dict[str, tuple[int, int]] = {
+    "defaults": (0, 0),
+    "ro": (MountFlags.RDONLY, 0),
+    "rw": (0, MountFlags.RDONLY),
+    "nosuid": (MountFlags.NOSUID, 0),
+    "suid": (0, MountFlags.NOSUID),
+    "nodev": (MountFlags.NODEV, 0),
+    "dev": (0, MountFlags.NODEV),
+    "noexec": (MountFlags.NOEXEC, 0),
+    "exec": (0, MountFlags.NOEXEC),
+    "sync": (MountFlags.SYNCHRONOUS, 0),
+    "async": (0, MountFlags.SYNCHRONOUS),
+    "dirsync": (MountFlags.DIRSYNC, 0),
+    "remount": (MountFlags.REMOUNT, 0),
+    "mand": (MountFlags.MANDLOCK, 0),
+    "nomand": (0, MountFlags.MANDLOCK),
+    "atime": (0, MountFlags.NOATIME),
+    "noatime": (MountFlags.NOATIME, 0),
+    "diratime": (0, MountFlags.NODIRATIME),
+    "nodiratime": (MountFlags.NODIRATIME, 0),
+    "relatime": (MountFlags.RELATIME, 0),
+    "norelatime": (0, MountFlags.RELATIME),
+    "strictatime": (MountFlags.STRICTATIME, 0),
+    "nostrictatime": (0, MountFlags.STRICTATIME),
+    "lazytime": (MountFlags.LAZYTIME, 0),
+    "nolazytime": (0, MountFlags.LAZYTIME),
+    "nosymfollow": (MountFlags.NOSYMFOLLOW, 0),
+    "symfollow": (0, MountFlags.NOSYMFOLLOW),
+    "bind": (MountFlags.BIND, 0),
+    "rbind": (MountFlags.BIND | MountFlags.REC, 0),
+}
+PROPAGATION = {
+    "private": MountFlags.PRIVATE,
+    "rprivate": MountFlags.PRIVATE | MountFlags.REC,
+    "shared": MountFlags.SHARED,
+    "rshared": MountFlags.SHARED | MountFlags.REC,
+    "slave": MountFlags.SLAVE,
+    "rslave": MountFlags.SLAVE | MountFlags.REC,
+    "unbindable": MountFlags.UNBINDABLE,
+    "runbindable": MountFlags.UNBINDABLE | MountFlags.REC,
+}
+
+# The devices every container gets when /dev is not bind-mounted from the host (runc's set).
+DEFAULT_DEVICES = (
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+)
+_DEV_LINKS = (
+    ("/proc/self/fd", "/dev/fd"),
+    ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"),
+    ("/proc/self/fd/2", "/dev/stderr"),
+)
+_S_IFCHR = 0o020000
+_S_IFBLK = 0o060000
+_S_IFIFO = 0o010000
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class Plan:
+    """A compiled container start: namespaces, joins and the ops for the child."""
+
+    __slots__ = ("argv", "clone_flags", "envp", "joins", "ops", "time_offsets")
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+        self.clone_flags = 0
+        # namespace type -> path to join (pid and time are joined by the parent before clone)
+        self.joins: dict[str, str] = {}
+        self.time_offsets: str | None = None
+        self.argv: list[str] = []
+        self.envp: list[str] = []
+
+    def add(self, kind: int, step: str, **kw: object) -> None:
+        self.ops.append(Op(kind, step, **kw))  # type: ignore[arg-type]
+
+
+def mount_flags(options: Sequence[str], where: str) -> tuple[int, int, str]:
+    """Split mount options into (flags, propagation flags, filesystem data)."""
+    flags = 0
+    propagation = 0
+    data: list[str] = []
+    for option in options:
+        if option in _MOUNT_OPTIONS:
+            set_, clear = _MOUNT_OPTIONS[option]
+            flags = (flags | set_) & ~clear
+        elif option in PROPAGATION:
+            propagation |= PROPAGATION[option]
+        elif option in ("tmpcopyup", "idmap", "ridmap") or (
+            option.startswith("r") and option[1:] in _MOUNT_OPTIONS
+        ):
+            raise UnsupportedFieldError(where, f'mount option "{option}" is not supported by pyrunc yet')
+        else:
+            data.append(option)
+    return flags, propagation, ",".join(data)
+
+
+def _clean_destination(dest: str, where: str) -> str:
+    if ".." in dest.split("/"):
+        raise SpecError(where, f"{dest!r} must not contain '..': mounts stay inside the rootfs")
+    return os.path.normpath("/" + dest).replace("//", "/")
+
+
+def check_supported(spec: RuntimeSpec) -> None:
+    """Refuse valid fields that pyrunc does not implement yet, naming each."""
+    unsupported: list[str] = list(spec.other_platforms)
+    if spec.hooks is not None and any(
+        getattr(spec.hooks, name)
+        for name in (
+            "prestart",
+            "create_runtime",
+            "create_container",
+            "start_container",
+            "poststart",
+            "poststop",
+        )
+    ):
+        unsupported.append("hooks")
+    process = spec.process
+    if process is not None:
+        if process.terminal:
+            unsupported.append("process.terminal")
+        for name, json_name in (
+            ("apparmor_profile", "apparmorProfile"),
+            ("selinux_label", "selinuxLabel"),
+            ("io_priority", "ioPriority"),
+            ("scheduler", "scheduler"),
+            ("exec_cpu_affinity", "execCPUAffinity"),
+            ("command_line", "commandLine"),
+        ):
+            if getattr(process, name):
+                unsupported.append(f"process.{json_name}")
+    linux = spec.linux
+    if linux is not None:
+        for name, json_name in (
+            ("uid_mappings", "uidMappings"),
+            ("gid_mappings", "gidMappings"),
+            ("seccomp", "seccomp"),
+            ("intel_rdt", "intelRdt"),
+            ("personality", "personality"),
+            ("memory_policy", "memoryPolicy"),
+            ("mount_label", "mountLabel"),
+            ("net_devices", "netDevices"),
+        ):
+            if getattr(linux, name):
+                unsupported.append(f"linux.{json_name}")
+        for i, ns in enumerate(linux.namespaces):
+            if ns.type == "user":
+                unsupported.append(f"linux.namespaces[{i}] (user)")
+            elif ns.type == "mount" and ns.path:
+                unsupported.append(f"linux.namespaces[{i}].path (joining a mount namespace)")
+    for i, mount in enumerate(spec.mounts):
+        if mount.uid_mappings or mount.gid_mappings:
+            unsupported.append(f"mounts[{i}].uidMappings")
+    if unsupported:
+        raise UnsupportedFieldError(", ".join(unsupported))
+
+
+def _namespaces(spec: RuntimeSpec, plan: Plan) -> set[str]:
+    """Fill clone flags and joins; return the set of namespace types the container has new."""
+    linux = spec.linux
+    new: set[str] = set()
+    for ns in linux.namespaces if linux else []:
+        if ns.path:
+            plan.joins[ns.type] = ns.path
+        else:
+            new.add(ns.type)
+            if ns.type != "cgroup":  # unshared after the child has joined its cgroup
+                plan.clone_flags |= NAMESPACE_FLAGS[ns.type]
+    if "mount" not in new:
+        raise SpecError("linux.namespaces", "a new mount namespace is required")
+    if (spec.hostname or spec.domainname) and "uts" not in new:
+        raise SpecError("hostname", "setting the hostname needs a new uts namespace")
+    if linux is not None:
+        for key in linux.sysctl:
+            if key.startswith("net.") and "network" not in new:
+                raise SpecError(f"linux.sysctl.{key}", "needs a new network namespace")
+        if linux.time_offsets:
+            if "time" not in new:
+                raise SpecError("linux.timeOffsets", "needs a new time namespace")
+            plan.time_offsets = "".join(
+                f"{clock} {offset.secs or 0} {offset.nanosecs or 0}\n"
+                for clock, offset in sorted(linux.time_offsets.items())
+            )
+        if "time" in new and plan.time_offsets is None:
+            plan.time_offsets = ""
+    plan.clone_flags &= ~CloneFlags.NEWTIME  # created by the parent, see pyrunc_spawn
+    return new
+
+
+def _join_ops(plan: Plan) -> None:
+    for ns_type in _JOIN_ORDER:
+        if ns_type in plan.joins:
+            plan.add(
+                OpKind.SETNS,
+                f"join {ns_type} namespace {plan.joins[ns_type]}",
+                a=plan.joins[ns_type],
+                flags=NAMESPACE_FLAGS[ns_type],
+            )
+
+
+def _mount_ops(
+    plan: Plan,
+    mount: Mount,
+    index: int,
+    bundle: str,
+    cgroup_hierarchies: Sequence[tuple[str, str, str]],
+    new_cgroupns: bool,
+) -> None:
+    where = f"mounts[{index}]"
+    dest = _clean_destination(mount.destination, f"{where}.destination")
+    flags, propagation, data = mount_flags(mount.options, f"{where}.options")
+    fstype = mount.type or ("bind" if flags & MountFlags.BIND else "")
+    on = f"{where} {dest}"
+    if fstype == "bind" or flags & MountFlags.BIND:
+        source = mount.source or ""
+        if not source:
+            raise SpecError(f"{where}.source", "a bind mount needs a source")
+        if not os.path.isabs(source):
+            source = os.path.join(bundle, source)
+        if not os.path.lexists(source):
+            raise SpecError(f"{where}.source", f"bind source {source} does not exist")
+        if os.path.isdir(source):
+            plan.add(OpKind.MKDIRS, f"create {on}", b=dest, num=0o755)
+        else:
+            plan.add(OpKind.MKFILE, f"create {on}", b=dest)
+        bind = MountFlags.BIND | (flags & MountFlags.REC)
+        plan.add(OpKind.MOUNT, f"bind {source} on {on}", a=source, b=dest, flags=bind, in_root=True)
+        extra = flags & ~(MountFlags.BIND | MountFlags.REC | MountFlags.REMOUNT)
+        if extra:
+            plan.add(
+                OpKind.MOUNT,
+                f"remount {on} ({', '.join(mount.options)})",
+                b=dest,
+                flags=MountFlags.BIND | MountFlags.REMOUNT | extra,
+                in_root=True,
+            )
+    elif fstype == "cgroup" and cgroup_hierarchies:
+        # cgroup v1: a tmpfs holding one mount per hierarchy, as runc builds it (runc leaves the
+        # tmpfs itself writable and makes each hierarchy read-only; so do we).
+        plan.add(OpKind.MKDIRS, f"create {on}", b=dest, num=0o755)
+        tmpfs_flags = MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC
+        plan.add(
+            OpKind.MOUNT,
+            f"mount tmpfs on {on}",
+            a="tmpfs",
+            b=dest,
+            c="tmpfs",
+            flags=tmpfs_flags,
+            d="mode=755",
+            in_root=True,
+        )
+        sub_flags = flags & ~(MountFlags.BIND | MountFlags.REC)
+        for dirname, option, host_dir in cgroup_hierarchies:
+            target = f"{dest}/{dirname}"
+            plan.add(OpKind.MKDIRS, f"create {target}", b=target, num=0o755)
+            if new_cgroupns:
+                plan.add(
+                    OpKind.MOUNT,
+                    f"mount cgroup {option} on {target}",
+                    a="cgroup",
+                    b=target,
+                    c="cgroup",
+                    flags=sub_flags,
+                    d=option,
+                    in_root=True,
+                )
+            else:
+                plan.add(
+                    OpKind.MOUNT,
+                    f"bind {host_dir} on {target}",
+                    a=host_dir,
+                    b=target,
+                    flags=MountFlags.BIND,
+                    in_root=True,
+                )
+                if sub_flags:
+                    plan.add(
+                        OpKind.MOUNT,
+                        f"remount {target}",
+                        b=target,
+                        flags=MountFlags.BIND | MountFlags.REMOUNT | sub_flags,
+                        in_root=True,
+                    )
+            if "," in dirname:
+                for controller in dirname.split(","):
+                    plan.add(OpKind.SYMLINK, f"link {dest}/{controller}", a=dirname, b=f"{dest}/{controller}")
+    else:
+        if fstype == "cgroup":  # unified host: the container's own cgroup2
+            fstype = "cgroup2"
+        plan.add(OpKind.MKDIRS, f"create {on}", b=dest, num=0o755)
+        plan.add(
+            OpKind.MOUNT,
+            f"mount {fstype} on {on}",
+            a=mount.source or fstype,
+            b=dest,
+            c=fstype,
+            flags=flags,
+            d=data or None,
+            in_root=True,
+        )
+    if propagation:
+        plan.add(OpKind.MOUNT, f"set propagation of {on}", b=dest, flags=propagation, in_root=True)
+
+
+def _device_ops(plan: Plan, spec: RuntimeSpec, dev_is_bind: bool) -> None:
+    linux = spec.linux
+    created: set[str] = set()
+    if not dev_is_bind:
+        for path, major, minor in DEFAULT_DEVICES:
+            plan.add(
+                OpKind.MKNOD,
+                f"create device {path}",
+                b=path,
+                num=_S_IFCHR | 0o666,
+                flags=os.makedev(major, minor),
+                ids=(0, 0),
+            )
+            created.add(path)
+    for i, device in enumerate(linux.devices if linux else []):
+        kind = {"c": _S_IFCHR, "u": _S_IFCHR, "b": _S_IFBLK, "p": _S_IFIFO}[device.type]
+        if device.type != "p" and (device.major is None or device.minor is None):
+            raise SpecError(f"linux.devices[{i}]", "major and minor are required for this device type")
+        mode = device.file_mode if device.file_mode is not None else 0o666
+        plan.add(
+            OpKind.MKNOD,
+            f"create device {device.path} (linux.devices[{i}])",
+            b=_clean_destination(device.path, f"linux.devices[{i}].path"),
+            num=kind | (mode & 0o7777),
+            flags=os.makedev(device.major or 0, device.minor or 0),
+            ids=(device.uid or 0, device.gid or 0),
+        )
+    if not dev_is_bind:
+        for target, link in _DEV_LINKS:
+            plan.add(OpKind.SYMLINK, f"link {link}", a=target, b=link)
+        if os.path.exists("/proc/kcore"):
+            plan.add(OpKind.SYMLINK, "link /dev/core", a="/proc/kcore", b="/dev/core")
+        if any(m.destination.rstrip("/") == "/dev/pts" for m in spec.mounts):
+            plan.add(OpKind.SYMLINK, "link /dev/ptmx", a="pts/ptmx", b="/dev/ptmx")
+
+
+def _rootfs_parent_mount(rootfs: str) -> str:
+    """The mount point that holds ``rootfs`` (longest matching mount point in mountinfo)."""
+    best = "/"
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            point = line.split(" ", 5)[4].replace("\\040", " ")
+            if (rootfs == point or rootfs.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+                best = point
+    return best
+
+
+def _user_ops(plan: Plan, process: Process) -> None:
+    user = process.user
+    caps = process.capabilities
+    last_cap = _last_cap()
+    masks: dict[str, int] = {}
+    if caps is not None:
+        for set_name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+            mask = 0
+            for i, name in enumerate(getattr(caps, set_name)):
+                number = CAPABILITY_NUMBERS.get(name)
+                if number is None:
+                    raise SpecError(f"process.capabilities.{set_name}[{i}]", f"unknown capability {name}")
+                if number <= last_cap:  # runc, too, skips what the kernel does not know
+                    mask |= 1 << number
+            masks[set_name] = mask
+        plan.add(
+            OpKind.CAPBSET, "drop capabilities from the bounding set", num=last_cap, ids=(masks["bounding"],)
+        )
+    plan.add(OpKind.SETGROUPS, f"setgroups {user.additional_gids}", ids=tuple(user.additional_gids))
+    plan.add(OpKind.SETRESGID, f"setresgid {user.gid}", num=user.gid)
+    if caps is not None:
+        plan.add(OpKind.PRCTL, "keep capabilities across setuid", num=_PR_SET_KEEPCAPS, flags=1)
+    plan.add(OpKind.SETRESUID, f"setresuid {user.uid}", num=user.uid)
+    if caps is not None:
+        plan.add(
+            OpKind.CAPSET,
+            "set capabilities",
+            ids=(masks["effective"], masks["permitted"], masks["inheritable"]),
+        )
+        # The kernel only lets a capability into the ambient set if it is permitted and
+        # inheritable; runc ignores the rest, so do we.
+        ambient = masks["ambient"] & masks["permitted"] & masks["inheritable"]
+        for cap in range(last_cap + 1):
+            if ambient >> cap & 1:
+                plan.add(
+                    OpKind.PRCTL,
+                    f"raise ambient {CAPABILITIES[cap]}",
+                    num=_PR_CAP_AMBIENT,
+                    flags=_PR_CAP_AMBIENT_RAISE,
+                    ids=(cap,),
+                )
+    plan.add(OpKind.UMASK, "umask", num=user.umask if user.umask is not None else 0o022)
+
+
+_last_cap_cache: list[int] = []
+
+
+def _last_cap() -> int:
+    if not _last_cap_cache:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+                _last_cap_cache.append(int(f.read()))
+        except OSError:
+            _last_cap_cache.append(len(CAPABILITIES) - 1)
+    return _last_cap_cache[0]
+
+
+def _process_ops(plan: Plan, process: Process) -> None:
+    for i, rlimit in enumerate(process.rlimits):
+        number = RLIMITS.get(rlimit.type.removeprefix("RLIMIT_"))
+        if number is None:
+            raise SpecError(f"process.rlimits[{i}].type", f"unknown rlimit {rlimit.type}")
+        plan.add(OpKind.RLIMIT, f"set {rlimit.type}", num=number, ids=(rlimit.soft, rlimit.hard))
+    if process.no_new_privileges:
+        plan.add(OpKind.PRCTL, "set no_new_privs", num=_PR_SET_NO_NEW_PRIVS, flags=1)
+    _user_ops(plan, process)
+    plan.add(OpKind.CHDIR, f"chdir to cwd {process.cwd}", a=process.cwd)
+    plan.argv = list(process.args)
+    plan.envp = list(process.env)
+    shown = process.args[0] if process.args else ""
+    plan.add(OpKind.FIND_EXEC, f'exec: "{shown}": executable file not found in $PATH')
+
+
+def compile_init(
+    spec: RuntimeSpec,
+    *,
+    bundle: str,
+    cgroup_hierarchies: Sequence[tuple[str, str, str]] = (),
+    no_pivot: bool = False,
+    fifo_fd: int = -1,
+    preserve_fds: int = 0,
+    keyring: str | None = None,
+    stdio: Sequence[int] = (),
+) -> Plan:
+    """The plan for a container's init. ``fifo_fd`` >= 0 waits on the exec fifo (create);
+    otherwise the init waits for a second message on the control socket (run). ``keyring``
+    names a new session keyring to join; ``stdio`` are fds to become the init's 0, 1, 2."""
+    check_supported(spec)
+    process = spec.process
+    if process is None:
+        raise SpecError("process", "required to start a container")
+    if not process.args:
+        raise SpecError("process.args", "must name the program to run")
+    if spec.root is None:
+        raise SpecError("root", "required")
+    rootfs = spec.root.path
+    if not os.path.isabs(rootfs):
+        rootfs = os.path.join(bundle, rootfs)
+    rootfs = os.path.realpath(rootfs)
+    if not os.path.isdir(rootfs):
+        raise SpecError("root.path", f"rootfs {rootfs} is not a directory")
+
+    plan = Plan()
+    new = _namespaces(spec, plan)
+    linux = spec.linux
+    plan.add(OpKind.SET_DUMPABLE, "make the init non-dumpable", num=0)
+    for target, fd in enumerate(stdio):
+        plan.add(OpKind.DUP2, f"set up fd {target}", num=fd, flags=target)
+    plan.add(OpKind.CLOEXEC_FROM, "mark inherited fds close-on-exec", num=3 + preserve_fds)
+    plan.add(OpKind.WAIT, "wait for the parent")
+    _join_ops(plan)
+    if keyring is not None:
+        plan.add(OpKind.JOIN_KEYRING, f"join session keyring {keyring}", a=keyring)
+    if "cgroup" in new:
+        plan.add(OpKind.UNSHARE, "create cgroup namespace", flags=CloneFlags.NEWCGROUP)
+
+    # The root filesystem.
+    propagation_name = linux.rootfs_propagation if linux else None
+    propagation = PROPAGATION.get(propagation_name or "rslave", MountFlags.SLAVE | MountFlags.REC)
+    root_propagation = propagation | MountFlags.REC if propagation_name else MountFlags.SLAVE | MountFlags.REC
+    plan.add(OpKind.MOUNT, "set propagation of /", b="/", flags=root_propagation)
+    if propagation & MountFlags.SHARED:
+        parent = _rootfs_parent_mount(rootfs)
+        plan.add(OpKind.MOUNT, f"make {parent} private for pivot_root", b=parent, flags=MountFlags.PRIVATE)
+    plan.add(
+        OpKind.MOUNT, f"bind rootfs {rootfs}", a=rootfs, b=rootfs, flags=MountFlags.BIND | MountFlags.REC
+    )
+    plan.add(OpKind.OPEN_ROOT, f"open rootfs {rootfs}", a=rootfs)
+    dev_is_bind = False
+    for index, mount in enumerate(spec.mounts):
+        _mount_ops(plan, mount, index, bundle, cgroup_hierarchies, "cgroup" in new)
+        if mount.destination.rstrip("/") == "/dev":
+            dev_is_bind = mount.type == "bind" or "bind" in mount.options or "rbind" in mount.options
+    _device_ops(plan, spec, dev_is_bind)
+    plan.add(OpKind.MKDIRS, f"create cwd {process.cwd}", b=process.cwd, num=0o755)
+    if no_pivot:
+        plan.add(OpKind.MOVE_ROOT, f"move {rootfs} to / and chroot", a=rootfs)
+    else:
+        plan.add(OpKind.PIVOT_ROOT, f"pivot_root to {rootfs}", a=rootfs)
+    if propagation_name:
+        plan.add(OpKind.MOUNT, f"set rootfsPropagation {propagation_name}", b="/", flags=propagation)
+    if "network" in new:
+        plan.add(OpKind.LOOPBACK_UP, "bring up the loopback interface")
+    if spec.hostname is not None:
+        plan.add(OpKind.SETHOSTNAME, f"sethostname {spec.hostname}", a=spec.hostname)
+    if spec.domainname is not None:
+        plan.add(OpKind.SETDOMAINNAME, f"setdomainname {spec.domainname}", a=spec.domainname)
+    if linux is not None:
+        for key, value in linux.sysctl.items():
+            path = "/proc/sys/" + key.replace(".", "/")
+            plan.add(OpKind.WRITE_FILE, f"write sysctl {key}={value}", a=path, b=value)
+        for path in linux.readonly_paths:
+            plan.add(OpKind.READONLY, f"make {path} read-only", a=path, in_root=True)
+        for path in linux.masked_paths:
+            plan.add(OpKind.MASK, f"mask {path}", a=path, in_root=True)
+    if spec.root.readonly:
+        plan.add(OpKind.REMOUNT_RO, "make the root read-only", a="/")
+    _process_ops(plan, process)
+    plan.add(OpKind.READY, "report ready")
+    if fifo_fd >= 0:
+        plan.add(OpKind.FIFO, "wait for start on the exec fifo", num=fifo_fd)
+    else:
+        plan.add(OpKind.WAIT, "wait for start")
+    plan.add(OpKind.EXEC, f"exec {process.args[0]}")
+    return plan
+
+
+def compile_exec(
+    process: Process, *, namespaces: Sequence[str], init_pid: int, preserve_fds: int = 0
+) -> Plan:
+    """The plan for a process joining a running container (``pyrunc exec``)."""
+    if process.terminal:
+        raise UnsupportedFieldError("process.terminal")
+    if not process.args:
+        raise SpecError("process.args", "must name the program to run")
+    plan = Plan()
+    for ns_type in namespaces:
+        plan.joins[ns_type] = f"/proc/{init_pid}/ns/{NAMESPACE_FILES[ns_type]}"
+    plan.add(OpKind.SET_DUMPABLE, "make the process non-dumpable", num=0)
+    plan.add(OpKind.CLOEXEC_FROM, "mark inherited fds close-on-exec", num=3 + preserve_fds)
+    plan.add(OpKind.WAIT, "wait for the parent")
+    _join_ops(plan)
+    _process_ops(plan, process)
+    plan.add(OpKind.READY, "report ready")
+    plan.add(OpKind.EXEC, f"exec {process.args[0]}")
+    return plan

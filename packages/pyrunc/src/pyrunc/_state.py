@@ -1,0 +1,148 @@
+"""Container status, the verbs each status allows, and the on-disk state of a container.
+
+Everything that affects the lifecycle state machine lives here. A container's status is not
+stored: it is derived each time from the kernel (is the init alive, and the same process as
+the one we started? is the exec fifo still there? is the freezer frozen?), as runc does, so
+it is never stale after a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from pyrunc import _jsonio
+from pyrunc._errors import InvalidStateError
+
+__all__ = ["ALLOWED", "SavedState", "Status", "check_allowed", "process_start_time"]
+
+
+class Status:
+    """The OCI statuses, plus runc's ``paused``."""
+
+    CREATING = "creating"
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+# verb -> statuses it applies to. Errors use runc's wording where containerd parses it.
+ALLOWED: dict[str, frozenset[str]] = {
+    "start": frozenset({Status.CREATED}),
+    "kill": frozenset({Status.CREATED, Status.RUNNING, Status.PAUSED}),
+    "pause": frozenset({Status.CREATED, Status.RUNNING}),
+    "resume": frozenset({Status.PAUSED}),
+    "delete": frozenset({Status.CREATED, Status.STOPPED}),
+    "exec": frozenset({Status.CREATED, Status.RUNNING}),
+    "update": frozenset({Status.CREATED, Status.RUNNING, Status.PAUSED}),
+}
+_REFUSALS = {
+    ("start", Status.STOPPED): "cannot start a container that has stopped",
+    ("start", Status.RUNNING): "cannot start an already running container",
+    ("start", Status.PAUSED): "cannot start an already running container",
+    ("kill", Status.STOPPED): "container not running",
+    ("pause", Status.STOPPED): "container not running",
+    ("pause", Status.PAUSED): "container already paused",
+    ("resume", Status.RUNNING): "container not paused",
+    ("resume", Status.CREATED): "container not paused",
+    ("resume", Status.STOPPED): "container not running",
+    ("exec", Status.STOPPED): "cannot exec in a stopped container",
+    ("exec", Status.PAUSED): "cannot exec in a paused container",
+    ("update", Status.STOPPED): "container not running",
+}
+
+
+def check_allowed(verb: str, status: str, container_id: str) -> None:
+    """Raise InvalidStateError unless ``verb`` applies to a container in ``status``."""
+    if status in ALLOWED[verb]:
+        return
+    message = _REFUSALS.get((verb, status))
+    if message is None:
+        if verb == "delete":
+            message = f"cannot delete container {container_id} that is not stopped: {status}"
+        else:
+            message = f"cannot {verb} a {status} container"
+    raise InvalidStateError(container_id, message)
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks), or None if the process is
+    gone or a zombie. Together with the pid it names one process, whatever reuses the pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    if fields[0] == b"Z" or fields[0] == b"X":
+        return None
+    return int(fields[19])
+
+
+def rfc3339_now() -> str:
+    """The current UTC time as RFC 3339 with nanoseconds, as Go's time.RFC3339Nano."""
+    ns = time.time_ns()
+    seconds, frac = divmod(ns, 1_000_000_000)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{text}.{frac:09d}Z" if frac else f"{text}Z"
+
+
+class SavedState:
+    """What pyrunc keeps in ``<root>/<id>/state.json`` between invocations."""
+
+    __slots__ = (
+        "annotations",
+        "bundle",
+        "cgroup_paths",
+        "created",
+        "id",
+        "init_pid",
+        "init_start_time",
+        "namespaces",
+        "oci_version",
+        "process",
+        "rootfs",
+    )
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        init_pid: int,
+        init_start_time: int,
+        bundle: str,
+        rootfs: str,
+        created: str,
+        oci_version: str,
+        annotations: dict[str, str],
+        cgroup_paths: dict[str, str],
+        namespaces: list[str],
+        process: dict[str, object],
+    ) -> None:
+        self.id = id
+        self.init_pid = init_pid
+        self.init_start_time = init_start_time
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.created = created
+        self.oci_version = oci_version
+        self.annotations = annotations
+        self.cgroup_paths = cgroup_paths
+        self.namespaces = namespaces
+        self.process = process
+
+    def save(self, directory: str) -> None:
+        """Write atomically (temp file + rename), so a reader never sees half a state."""
+        data = {name: getattr(self, name) for name in self.__slots__}
+        tmp = os.path.join(directory, ".state.json.tmp")
+        with open(tmp, "w") as f:
+            f.write(_jsonio.dumps(data))
+        os.replace(tmp, os.path.join(directory, "state.json"))
+
+    @classmethod
+    def load(cls, directory: str) -> SavedState:
+        with open(os.path.join(directory, "state.json")) as f:
+            data = _jsonio.loads(f.read())
+        assert isinstance(data, dict)
+        return cls(**{name: data[name] for name in cls.__slots__})

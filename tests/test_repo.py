@@ -1,0 +1,118 @@
+"""The repository's plumbing: the entry points the README promises, and the shared test helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pyrunc.testing import BusyboxError, HostSnapshot, make_busybox_bundle, runc_default_spec
+
+REPO = Path(__file__).resolve().parents[1]
+RUNC = Path("/usr/sbin/runc")
+
+
+def _commands(script: Path) -> list[str]:
+    """The non-comment, non-blank lines of a shell script."""
+    lines = (line.strip() for line in script.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+# --------------------------------------------------------------------------------------------------
+# Entry points
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    commands = _commands(REPO / ".ci" / "run")
+    assert "set -euo pipefail" in commands
+    assert any(re.search(r"(^|[\s/])scripts/test\b", line) for line in commands), commands
+
+
+def test_readme_names_the_demo_and_the_test_commands() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert "scripts/demo" in readme
+    assert "scripts/test" in readme
+
+
+@pytest.mark.parametrize("script", [".ci/run", "scripts/bootstrap", "scripts/test", "scripts/demo"])
+def test_entry_points_are_executable_bash(script: str) -> None:
+    path = REPO / script
+    assert os.access(path, os.X_OK), f"{script} is not executable"
+    assert path.read_text().startswith("#!/usr/bin/env bash\n")
+    subprocess.run(["bash", "-n", str(path)], check=True)
+
+
+def test_test_script_runs_lint_typecheck_and_tests_through_nox() -> None:
+    assert any(".venv/bin/nox -s lint typecheck tests" in line for line in _commands(REPO / "scripts/test"))
+
+
+# --------------------------------------------------------------------------------------------------
+# pyrunc.testing: the helpers every layer's tests use
+
+
+def test_busybox_bundle_layout(busybox_bundle: Path) -> None:
+    rootfs = busybox_bundle / "rootfs"
+    for name in ("bin", "dev", "etc", "proc", "sys", "tmp", "root", "home", "var"):
+        assert (rootfs / name).is_dir(), name
+    assert (rootfs / "tmp").stat().st_mode & 0o7777 == 0o1777
+    busybox = rootfs / "bin" / "busybox"
+    assert busybox.is_file() and not busybox.is_symlink()
+    assert os.readlink(rootfs / "bin" / "sh") == "busybox"
+    passwd = (rootfs / "etc" / "passwd").read_text()
+    assert "root:x:0:0:" in passwd and "app:x:1000:1000:" in passwd and "nobody:x:65534:65534:" in passwd
+    assert (rootfs / "etc" / "hostname").read_text() == "pyrunc\n"
+    config = json.loads((busybox_bundle / "config.json").read_text())
+    assert config["process"]["args"] == ["true"]
+    assert config["process"]["terminal"] is False
+    assert config["hostname"] == "pyrunc"
+    assert config["root"] == {"path": "rootfs", "readonly": True}
+
+
+def test_runc_default_spec_is_what_runc_spec_writes(tmp_path: Path) -> None:
+    subprocess.run([str(RUNC), "spec"], cwd=tmp_path, check=True)
+    assert json.loads((tmp_path / "config.json").read_text()) == runc_default_spec()
+
+
+def test_missing_busybox_says_what_to_install(tmp_path: Path) -> None:
+    with pytest.raises(BusyboxError, match="install busybox-static"):
+        make_busybox_bundle(tmp_path / "bundle", ["true"], busybox=tmp_path / "no-busybox")
+    with pytest.raises(BusyboxError, match="install busybox-static"):
+        make_busybox_bundle(tmp_path / "bundle", ["true"], busybox="/bin/ls")  # dynamically linked
+
+
+@pytest.mark.runc
+@pytest.mark.integration
+def test_reference_runc_runs_a_busybox_bundle(tmp_path: Path) -> None:
+    script = 'echo "$(hostname) $$ $(cat /proc/self/mountinfo | wc -l)"; id -u; exit 3'
+    bundle = make_busybox_bundle(tmp_path / "bundle", ["sh", "-c", script], hostname="box")
+    result = subprocess.run(
+        [str(RUNC), "--root", str(tmp_path / "state"), "run", "--bundle", str(bundle), "test-repo-runc"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3, result.stderr
+    hostname, pid, mounts, uid = result.stdout.split()
+    assert (hostname, pid, uid) == ("box", "1", "0")
+    assert int(mounts) < 40
+
+
+def test_host_snapshot_reports_a_leaked_mount_and_child(tmp_path: Path) -> None:
+    before = HostSnapshot.take()
+    target = tmp_path / "mnt"
+    target.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "leak-test", str(target)], check=True)
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        leaks = HostSnapshot.take().leaked_since(before)
+        assert f"mount: {target} (tmpfs from leak-test)" in leaks
+        assert any(line.startswith(f"process: pid {child.pid} (sleep)") for line in leaks), leaks
+    finally:
+        child.kill()
+        child.wait()
+        subprocess.run(["umount", str(target)], check=True)
+    assert HostSnapshot.wait_until_clean(before) == []
