@@ -399,6 +399,7 @@ class Container:
         self._destroy()
 
     def _destroy(self) -> None:
+        _reap(self._saved.init_pid)
         error: BaseException | None = None
         try:
             self._cgroups().destroy()
@@ -489,6 +490,15 @@ class _forward_signals:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in zip(self.SIGNALS, self.saved, strict=True):
             signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def _reap(pid: int) -> None:
+    """Collect the init's exit status if it is our own child (Container used as a library in the
+    process that created it); under the CLI it was re-parented and its new parent reaps it."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
 
 
 def _kill_and_wait(init_pid: int, cgroups: CgroupManager, timeout: float = 10.0) -> None:

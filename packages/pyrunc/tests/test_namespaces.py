@@ -1,0 +1,156 @@
+"""Namespaces created and joined, --no-pivot, time offsets and live updates, on the real kernel."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pyrunc.testing import make_busybox_bundle
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+
+class Runtime:
+    """``pyrunc --root R`` with bundles under a temp dir; force-deletes what it created."""
+
+    def __init__(self, binary: Path, root: Path, tmp: Path) -> None:
+        self.binary = binary
+        self.root = root
+        self.tmp = tmp
+        self.created: list[str] = []
+
+    def bundle(self, name: str, args: list[str], edit: Callable[[dict], None] | None = None) -> Path:  # type: ignore[type-arg]
+        path = make_busybox_bundle(self.tmp / name, args)
+        if edit is not None:
+            config = json.loads((path / "config.json").read_text())
+            edit(config)
+            (path / "config.json").write_text(json.dumps(config))
+        return path
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        if args[0] in ("create", "run"):
+            self.created.append(args[-1])
+        return subprocess.run(
+            [str(self.binary), "--root", str(self.root), *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+        )
+
+    def detached(self, bundle: Path, container_id: str) -> int:
+        """``run -d``: the container keeps the stdio it is given, so give it /dev/null."""
+        self.created.append(container_id)
+        subprocess.run(
+            [str(self.binary), "--root", str(self.root), "run", "-d", "-b", str(bundle), container_id],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+            timeout=60,
+        )
+        pid: int = json.loads(self("state", container_id).stdout)["pid"]
+        return pid
+
+    def cleanup(self) -> None:
+        for container_id in self.created:
+            self("delete", "--force", container_id, check=False)
+
+
+@pytest.fixture
+def rt(pyrunc_bin: Path, pyrunc_root: Path, tmp_path: Path) -> Iterator[Runtime]:
+    runtime = Runtime(pyrunc_bin, pyrunc_root, tmp_path)
+    try:
+        yield runtime
+    finally:
+        runtime.cleanup()
+
+
+def test_no_pivot_runs_in_a_chroot(rt: Runtime) -> None:
+    bundle = rt.bundle("b", ["sh", "-c", "echo $$; ls /"])
+    out = rt("run", "--no-pivot", "-b", str(bundle), "np").stdout.splitlines()
+    assert out[0] == "1"
+    assert "bin" in out[1:] and "work" not in out[1:]
+
+
+def add_namespace(ns_type: str, path: str | None = None) -> Callable[[dict], None]:  # type: ignore[type-arg]
+    def edit(config: dict) -> None:  # type: ignore[type-arg]
+        namespaces = [ns for ns in config["linux"]["namespaces"] if ns["type"] != ns_type]
+        namespaces.append({"type": ns_type, "path": path} if path else {"type": ns_type})
+        config["linux"]["namespaces"] = namespaces
+
+    return edit
+
+
+def test_time_namespace_offsets(rt: Runtime) -> None:
+    def edit(config: dict) -> None:  # type: ignore[type-arg]
+        add_namespace("time")(config)
+        config["linux"]["timeOffsets"] = {"boottime": {"secs": 86400 * 365}, "monotonic": {"secs": 86400}}
+
+    bundle = rt.bundle("b", ["cat", "/proc/uptime"], edit)
+    inside = float(rt("run", "-b", str(bundle), "tns").stdout.split()[0])
+    with open("/proc/uptime") as f:
+        host = float(f.read().split()[0])
+    assert inside - host == pytest.approx(86400 * 365, abs=60)
+    assert os.readlink("/proc/self/ns/time") == os.readlink("/proc/self/ns/time_for_children")
+
+
+def test_cgroup_namespace_hides_host_paths(rt: Runtime) -> None:
+    bundle = rt.bundle("b", ["cat", "/proc/self/cgroup"], add_namespace("cgroup"))
+    lines = rt("run", "-b", str(bundle), "cns").stdout.splitlines()
+    v1 = [line for line in lines if not line.startswith("0::")]
+    assert v1 and all(line.endswith(":/") for line in v1), lines
+
+
+def test_joining_another_containers_namespaces(rt: Runtime) -> None:
+    first = rt.bundle("first", ["sleep", "60"])
+    pid = rt.detached(first, "c1")
+    joined = add_namespace("network", f"/proc/{pid}/ns/net")
+
+    def edit(config: dict) -> None:  # type: ignore[type-arg]
+        joined(config)
+        add_namespace("pid", f"/proc/{pid}/ns/pid")(config)
+
+    second = rt.bundle("second", ["sh", "-c", "readlink /proc/self/ns/net; ps -o pid,args"], edit)
+    out = rt("run", "-b", str(second), "c2").stdout
+    assert out.splitlines()[0] == os.readlink(f"/proc/{pid}/ns/net")
+    assert "sleep 60" in out  # c1's init is visible in the shared pid namespace
+
+
+def test_update_changes_limits_of_a_running_container(rt: Runtime) -> None:
+    bundle = rt.bundle("b", ["sleep", "60"])
+    rt.detached(bundle, "up")
+    resources = json.dumps({"memory": {"limit": 64 << 20}, "pids": {"limit": 20}})
+    subprocess.run(
+        [str(rt.binary), "--root", str(rt.root), "update", "--resources=-", "up"],
+        input=resources,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    rt("update", "--cpu-share", "512", "up")
+    probe = "cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes pids/pids.max cpu/cpu.shares"
+    out = rt("exec", "up", "sh", "-c", probe).stdout.split()
+    assert out == [str(64 << 20), "20", "512"]
+
+
+def test_preserve_fds_passes_extra_fds_and_no_others(rt: Runtime, tmp_path: Path) -> None:
+    bundle = rt.bundle("b", ["sh", "-c", "cat <&3; [ -e /proc/$$/fd/4 ] && echo leaked || echo clean"])
+    (tmp_path / "secret").write_text("through fd 3\n")
+    # A shell opens fd 3 (preserved) and fd 4 (not preserved), then becomes pyrunc.
+    command = f'exec 3<"{tmp_path}/secret" 4<"{tmp_path}"; exec "$@"'
+    rt.created.append("fds")
+    proc = subprocess.run(
+        ["sh", "-c", command, "sh", str(rt.binary), "--root", str(rt.root), "run", "--preserve-fds", "1",
+         "-b", str(bundle), "fds"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert proc.stdout.splitlines() == ["through fd 3", "clean"], proc.stderr
