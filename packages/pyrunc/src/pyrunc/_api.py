@@ -14,7 +14,7 @@ import time
 
 from pyrunc._cgroups import open_cgroups
 from pyrunc._errors import PyruncError
-from pyrunc._launch import launch
+from pyrunc._launch import launch_vfork
 from pyrunc._plan import compile_init
 from pyrunc._spec import Memory, Pids, Resources, Root, default_spec
 
@@ -93,7 +93,12 @@ def run(
     cgroups: CgroupManager | None = None
     if memory_limit is not None or pids_limit is not None:
         _counter[0] += 1
-        cgroups = open_cgroups(f"run-{os.getpid()}-{_counter[0]}", None)
+        # Only the hierarchies the limits need: no device rules are needed either, since runc's
+        # default capabilities leave out CAP_MKNOD and /dev holds only the harmless devices.
+        wanted = {"memory"} if memory_limit is not None else set()
+        if pids_limit is not None:
+            wanted.add("pids")
+        cgroups = open_cgroups(f"run-{os.getpid()}-{_counter[0]}", None, controllers=frozenset(wanted))
     else:
         spec.mounts = [m for m in spec.mounts if m.type != "cgroup"]
     stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
@@ -102,33 +107,28 @@ def run(
     ours = [stdin_w, out_r, err_r]
     theirs = [stdin_r, out_w, err_w]
     try:
+        if cgroups is not None:
+            cgroups.create()
+            memory = Memory(limit=memory_limit, swap=memory_limit) if memory_limit is not None else None
+            pids = Pids(limit=pids_limit) if pids_limit is not None else None
+            cgroups.set(Resources(memory=memory, pids=pids))
         plan = compile_init(
             spec,
             bundle=os.path.dirname(spec.root.path),
             cgroup_hierarchies=cgroups.mount_hierarchies() if cgroups else (),
             stdio=theirs,
+            vfork_cgroups=sorted(set(cgroups.paths().values())) if cgroups else (),
         )
-        if cgroups is not None:
-            cgroups.create()
-            cgroups.set(
-                Resources(
-                    memory=Memory(limit=memory_limit, swap=memory_limit)
-                    if memory_limit is not None
-                    else None,
-                    pids=Pids(limit=pids_limit) if pids_limit is not None else None,
-                )
-            )
-        child = launch(plan, cgroups=cgroups)
+        pid = launch_vfork(plan)
         for fd in theirs:
             os.close(fd)
         theirs = []
-        child.start()
         if input:
             os.write(stdin_w, input)  # small inputs; a pipe holds 64 KiB
         os.close(stdin_w)
         ours.remove(stdin_w)
-        stdout, stderr = _collect(child.pid, out_r, err_r, timeout)
-        _, status = os.waitpid(child.pid, 0)
+        stdout, stderr = _collect(pid, out_r, err_r, timeout)
+        _, status = os.waitpid(pid, 0)
         code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         oom = bool(cgroups and memory_limit is not None and (cgroups.stats().memory.oom_kill or 0) > 0)
         return CompletedProcess(list(args), code, stdout, stderr, oom)

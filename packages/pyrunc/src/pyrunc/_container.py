@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc._errors import ContainerExistsError, ContainerNotFoundError, PyruncError
+from pyrunc._errors import ContainerExistsError, ContainerNotFoundError, InitError, PyruncError
 from pyrunc._state import SavedState, Status, check_allowed, process_start_time, rfc3339_now
 
 TYPE_CHECKING = False
@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     import signal
 
     from pyrunc._cgroups._driver import CgroupManager
-    from pyrunc._launch import Child
     from pyrunc._spec import DeviceRule, Process, Resources, RuntimeSpec
 else:
     import _signal as signal  # the signal module imports enum: ~10 ms of start-up
@@ -135,18 +134,16 @@ class Container:
         preserve_fds: int = 0,
     ) -> Container:
         """Create the container and leave its init waiting for :meth:`start` (``runc create``)."""
-        container, child = cls._create(
+        container, _ = cls._create(
             container_id,
             bundle,
             root,
+            pid_file=pid_file,
             no_pivot=no_pivot,
             no_new_keyring=no_new_keyring,
             preserve_fds=preserve_fds,
-            wait_fifo=True,
+            start=False,
         )
-        child.detach()
-        if pid_file:
-            _write_pid_file(pid_file, child.pid)
         return container
 
     @classmethod
@@ -164,27 +161,20 @@ class Container:
     ) -> int:
         """Create, start and (unless ``detach``) wait: the init's exit code, 128+signal if
         killed. The container is deleted when it exits (``runc run``)."""
-        container, child = cls._create(
+        container, pid = cls._create(
             container_id,
             bundle,
             root,
+            pid_file=pid_file,
             no_pivot=no_pivot,
             no_new_keyring=no_new_keyring,
             preserve_fds=preserve_fds,
-            wait_fifo=False,
+            start=True,
         )
-        try:
-            if pid_file:
-                _write_pid_file(pid_file, child.pid)
-            child.start()
-        except BaseException:
-            child.kill()
-            container._destroy()
-            raise
         if detach:
             return 0
-        with _forward_signals(child.pid):
-            status = _wait_child(child.pid)
+        with _forward_signals(pid):
+            status = _wait_child(pid)
         container._destroy()
         return status
 
@@ -195,13 +185,16 @@ class Container:
         bundle: str,
         root: str,
         *,
+        pid_file: str | None,
         no_pivot: bool,
         no_new_keyring: bool,
         preserve_fds: int,
-        wait_fifo: bool,
-    ) -> tuple[Container, Child]:
+        start: bool,
+    ) -> tuple[Container, int]:
+        """Create; with ``start``, run straight through to exec (vfork mode: the init joins its
+        cgroups itself and nobody waits on a fifo), else leave the init on the exec fifo."""
         from pyrunc._cgroups import open_cgroups
-        from pyrunc._launch import launch
+        from pyrunc._launch import launch, launch_vfork
         from pyrunc._plan import compile_init
         from pyrunc._spec import Resources, load_spec
 
@@ -215,44 +208,50 @@ class Container:
         except FileExistsError:
             raise ContainerExistsError(container_id) from None
         cgroups: CgroupManager | None = None
-        child: Child | None = None
+        pid = -1
         try:
             linux = spec.linux
+            process = spec.process
             cgroups = open_cgroups(container_id, linux.cgroups_path if linux else None)
+            resources = linux.resources if linux and linux.resources else Resources()
+            resources.devices = _device_rules(spec)
             fifo_fd = -1
-            if wait_fifo:
+            if not start:
                 fifo = os.path.join(directory, _FIFO)
                 os.mkfifo(fifo, 0o622)
                 os.chmod(fifo, 0o622)
                 fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
-            plan = compile_init(
-                spec,
-                bundle=bundle,
-                cgroup_hierarchies=cgroups.mount_hierarchies(),
-                no_pivot=no_pivot,
-                fifo_fd=fifo_fd,
-                preserve_fds=preserve_fds,
-                keyring=None if no_new_keyring else container_id,
-            )
-            resources = linux.resources if linux and linux.resources else Resources()
-            resources.devices = _device_rules(spec)
-            cgroups.create()
-            cgroups.set(resources)
-            process = spec.process
-            assert process is not None  # compile_init checked it
             try:
-                child = launch(plan, cgroups=cgroups, oom_score_adj=process.oom_score_adj)
+                plan = compile_init(
+                    spec,
+                    bundle=bundle,
+                    cgroup_hierarchies=cgroups.mount_hierarchies(),
+                    no_pivot=no_pivot,
+                    fifo_fd=fifo_fd,
+                    preserve_fds=preserve_fds,
+                    keyring=None if no_new_keyring else container_id,
+                    vfork_cgroups=sorted(set(cgroups.paths().values())) if start else None,
+                    oom_score_adj=process.oom_score_adj if process else None,
+                )
+                assert process is not None and spec.root is not None  # compile_init checked them
+                cgroups.create()
+                cgroups.set(resources)
+                if start:
+                    pid = launch_vfork(plan)
+                else:
+                    child = launch(plan, cgroups=cgroups, oom_score_adj=process.oom_score_adj)
+                    child.detach()
+                    pid = child.pid
             finally:
                 if fifo_fd >= 0:
                     os.close(fifo_fd)
-            start_time = process_start_time(child.pid)
-            if start_time is None:
+            start_time = process_start_time(pid)
+            if start_time is None and not start:
                 raise PyruncError("container init exited during create")
-            assert spec.root is not None
             saved = SavedState(
                 id=container_id,
-                init_pid=child.pid,
-                init_start_time=start_time,
+                init_pid=pid,
+                init_start_time=start_time or 0,
                 bundle=bundle,
                 rootfs=os.path.realpath(os.path.join(bundle, spec.root.path)),
                 created=rfc3339_now(),
@@ -263,12 +262,16 @@ class Container:
                 process=process.to_json(),
             )
             saved.save(directory)
+            if pid_file:
+                _write_pid_file(pid_file, pid)
         except BaseException as exc:
-            if child is not None:
-                child.kill()
+            if pid > 0:
+                _kill_child(pid)
+            if cgroups is not None and isinstance(exc, InitError):
+                _note_oom(exc, cgroups)
             _cleanup(exc, cgroups, directory)
             raise
-        return cls(container_id, root, saved), child
+        return cls(container_id, root, saved), pid
 
     # -- loading -------------------------------------------------------------------------
     @classmethod
@@ -359,8 +362,11 @@ class Container:
             os.unlink(fifo)
 
     def kill(self, sig: int = signal.SIGTERM, *, all: bool = False) -> None:
-        """Send ``sig`` to the init, or with ``all`` to every process in the container."""
-        check_allowed("kill", self.status(), self.id)
+        """Send ``sig`` to the init, or with ``all`` to every process in the container's cgroup
+        (whatever the init's status: processes can outlive an init that shares a pid namespace,
+        and containerd's shim relies on reaching them, as runc does)."""
+        if not all:
+            check_allowed("kill", self.status(), self.id)
         pids = self._cgroups().pids() if all else [self._saved.init_pid]
         for pid in pids:
             try:
@@ -391,18 +397,19 @@ class Container:
         status = self.status()
         if not force:
             check_allowed("delete", status, self.id)
-        if status != Status.STOPPED:
-            cgroups = self._cgroups()
-            if status == Status.PAUSED:
-                cgroups.thaw()
-            _kill_and_wait(self._saved.init_pid, cgroups)
-        self._destroy()
+        self._destroy(status)
 
-    def _destroy(self) -> None:
-        _reap(self._saved.init_pid)
+    def _destroy(self, status: str = Status.STOPPED) -> None:
+        """Kill what is left in the cgroups (an init that shares a pid namespace can leave
+        processes behind, and runc kills them too), reap our own init, remove cgroups and state."""
         error: BaseException | None = None
         try:
-            self._cgroups().destroy()
+            cgroups = self._cgroups()
+            if status == Status.PAUSED or cgroups.is_frozen():
+                cgroups.thaw()
+            _kill_and_wait(None if status == Status.STOPPED else self._saved.init_pid, cgroups)
+            _reap(self._saved.init_pid)
+            cgroups.destroy()
         except PyruncError as exc:
             error = exc
         _remove_dir(self.directory)
@@ -492,6 +499,29 @@ class _forward_signals:
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
+def _note_oom(exc: BaseException, cgroups: CgroupManager) -> None:
+    """Say so when set-up failed because it hit the memory limit (the init is OOM-killed, or a
+    kernel allocation it needs fails)."""
+    try:
+        memory = cgroups.stats().memory
+    except (OSError, PyruncError):
+        return
+    if memory.oom_kill or memory.failcnt:
+        exc.add_note(
+            f"the container's cgroup hit its memory limit ({memory.limit} bytes) during set-up: "
+            "linux.resources.memory.limit is too low"
+        )
+
+
+def _kill_child(pid: int) -> None:
+    """SIGKILL and reap our own child (a create that failed half-way)."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
 def _reap(pid: int) -> None:
     """Collect the init's exit status if it is our own child (Container used as a library in the
     process that created it); under the CLI it was re-parented and its new parent reaps it."""
@@ -501,17 +531,23 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _kill_and_wait(init_pid: int, cgroups: CgroupManager, timeout: float = 10.0) -> None:
-    """SIGKILL every process of the container and wait until the init is gone."""
+def _kill_and_wait(init_pid: int | None, cgroups: CgroupManager, timeout: float = 10.0) -> None:
+    """SIGKILL the init (if it is still ours to kill) and every process in the cgroups, and wait
+    until they are gone."""
     import select
     import time
 
+    leftovers = cgroups.pids()
+    if init_pid is None and not leftovers:
+        return
+    pidfd = -1
+    if init_pid is not None:
+        try:
+            pidfd = os.pidfd_open(init_pid)
+        except ProcessLookupError:
+            init_pid = None
     try:
-        pidfd = os.pidfd_open(init_pid)
-    except ProcessLookupError:
-        pidfd = -1
-    try:
-        for pid in [init_pid, *cgroups.pids()]:
+        for pid in [init_pid, *leftovers] if init_pid is not None else leftovers:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

@@ -12,7 +12,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["CloneFlags", "MountFlags", "Op", "OpKind", "SpawnRequest", "spawn"]
+__all__ = ["CloneFlags", "MountFlags", "Op", "OpKind", "SpawnRequest", "StepFailed", "spawn"]
 
 
 class CloneFlags:
@@ -132,8 +132,24 @@ class Op:
         return f"Op({self.kind}, {self.step!r})"
 
 
+class StepFailed(Exception):
+    """In vfork mode, op number ``index`` failed in the child with ``errno``; index -1 means
+    the child died before reaching exec (``wait_status`` says how)."""
+
+    def __init__(self, index: int, errno: int, wait_status: int = 0) -> None:
+        super().__init__(index, errno)
+        self.index = index
+        self.errno = errno
+        self.wait_status = wait_status
+
+
 class SpawnRequest:
-    """What :func:`spawn` needs: namespaces to create or join, the ops, and the program."""
+    """What :func:`spawn` needs: namespaces to create or join, the ops, and the program.
+
+    With ``vfork`` the child shares our memory until it execs and :func:`spawn` returns only
+    then; the ops must not wait for the parent (no WAIT, READY or FIFO). Otherwise the child is
+    a copy that talks to us on ``ctl_fd``.
+    """
 
     __slots__ = (
         "argv",
@@ -144,6 +160,7 @@ class SpawnRequest:
         "join_timens_fd",
         "ops",
         "time_offsets",
+        "vfork",
     )
 
     def __init__(
@@ -157,6 +174,7 @@ class SpawnRequest:
         join_pidns_fd: int = -1,
         join_timens_fd: int = -1,
         time_offsets: str | None = None,
+        vfork: bool = False,
     ) -> None:
         self.ops = list(ops)
         self.argv = list(argv)
@@ -166,6 +184,7 @@ class SpawnRequest:
         self.join_pidns_fd = join_pidns_fd
         self.join_timens_fd = join_timens_fd
         self.time_offsets = time_offsets
+        self.vfork = vfork
 
 
 def _encode(text: str) -> bytes:
@@ -175,8 +194,9 @@ def _encode(text: str) -> bytes:
 def spawn(request: SpawnRequest) -> int:
     """Clone the child and start it on ``request.ops``; return its pid.
 
-    The child runs the ops in C and reports on ``request.ctl_fd``; see pyrunc._init for the
-    conversation. Raises OSError if the clone itself fails.
+    The child runs the ops in C and reports on ``request.ctl_fd`` (see pyrunc._launch for the
+    conversation), or in vfork mode has exec'd by the time this returns; an op that failed
+    there raises StepFailed (the child is reaped). Raises OSError if the clone itself fails.
     """
     from pyrunc._native._lib import ffi, lib
 
@@ -222,7 +242,14 @@ def spawn(request: SpawnRequest) -> int:
     s.envp = cstrv(request.envp)
     s.ops = ops
     s.n_ops = len(request.ops)
+    report = ffi.new("struct pyrunc_report *")
+    report.index = -1
+    if request.vfork:
+        s.report = report
     pid: int = lib.pyrunc_spawn(s)
     if pid < 0:
-        raise OSError(-pid, os.strerror(-pid), "clone3")
+        raise OSError(-pid, os.strerror(-pid), "clone")
+    if request.vfork and report.index != -2:
+        _, status = os.waitpid(pid, 0)
+        raise StepFailed(report.index, report.err, status)
     return pid

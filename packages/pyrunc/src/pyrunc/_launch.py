@@ -18,15 +18,16 @@ Reports are two native-endian int32s (struct pyrunc_report).
 
 from __future__ import annotations
 
-import _socket
+import errno
 import os
 import sys
 
 from pyrunc._errors import InitError
-from pyrunc._kernel import CloneFlags, SpawnRequest, spawn
+from pyrunc._kernel import CloneFlags, OpKind, SpawnRequest, StepFailed, spawn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import _socket
     import signal
 
     from pyrunc._cgroups._driver import CgroupManager
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 else:
     import _signal as signal  # the signal module imports enum: ~10 ms of start-up
 
-__all__ = ["Child", "launch"]
+__all__ = ["Child", "launch", "launch_vfork"]
 
 
 class Child:
@@ -83,12 +84,61 @@ class Child:
 def _report_error(plan: Plan, data: bytes) -> InitError:
     index = int.from_bytes(data[:4], sys.byteorder, signed=True)
     err = int.from_bytes(data[4:8], sys.byteorder, signed=True)
-    if 0 <= index < len(plan.ops):
-        step = plan.ops[index].step
-        if plan.ops[index].step.startswith("chdir to cwd") and err == 18:  # EXDEV from op_chdir
-            return InitError(step, err, "the working directory is outside the container's root")
-        return InitError(step, err)
-    return InitError("container init", err)
+    return _step_error(plan, index, err)
+
+
+def _step_error(plan: Plan, index: int, err: int) -> InitError:
+    if not 0 <= index < len(plan.ops):
+        return InitError("container init", err)
+    op = plan.ops[index]
+    if op.kind == OpKind.FIND_EXEC and err == errno.ENOENT:
+        return InitError(op.step, err, "executable file not found in $PATH")  # runc's words
+    if op.kind == OpKind.CHDIR and err == errno.EXDEV:
+        return InitError(op.step, err, "the working directory is outside the container's root")
+    return InitError(op.step, err)
+
+
+def describe(wait_status: int) -> str:
+    """A wait status in words."""
+    if os.WIFSIGNALED(wait_status):
+        return f"killed by signal {os.WTERMSIG(wait_status)}"
+    return f"exited with status {os.WEXITSTATUS(wait_status)}"
+
+
+def _request(plan: Plan, ctl_fd: int, pidns: int, timens: int, vfork: bool) -> SpawnRequest:
+    return SpawnRequest(
+        ops=plan.ops,
+        argv=plan.argv,
+        envp=plan.envp,
+        ctl_fd=ctl_fd,
+        clone_flags=plan.clone_flags & ~CloneFlags.NEWTIME,
+        join_pidns_fd=pidns,
+        join_timens_fd=timens,
+        time_offsets=plan.time_offsets if timens < 0 else None,
+        vfork=vfork,
+    )
+
+
+def launch_vfork(plan: Plan) -> int:
+    """Start a plan compiled for vfork mode; return the pid once the child has exec'd.
+
+    A failed step raises InitError naming it (the child is reaped already).
+    """
+    pidns = timens = -1
+    try:
+        pidns = _open_ns(plan.joins.get("pid"))
+        timens = _open_ns(plan.joins.get("time"))
+        return spawn(_request(plan, -1, pidns, timens, vfork=True))
+    except StepFailed as failed:
+        if failed.index == -1:
+            raise InitError(
+                "container init", 0, f"died during set-up: {describe(failed.wait_status)}"
+            ) from None
+        raise _step_error(plan, failed.index, failed.errno) from None
+    finally:
+        for fd in (pidns, timens):
+            if fd >= 0:
+                os.close(fd)
 
 
 def _open_ns(path: str | None) -> int:
@@ -101,22 +151,14 @@ def launch(plan: Plan, *, cgroups: CgroupManager | None = None, oom_score_adj: i
     On any failure the child is killed and reaped, and the error (an InitError naming the
     failed step, or the OSError/CgroupError of the parent's part) is raised.
     """
+    import _socket  # only the create path talks over a socket
+
     ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
     pidns = timens = -1
     try:
         pidns = _open_ns(plan.joins.get("pid"))
         timens = _open_ns(plan.joins.get("time"))
-        request = SpawnRequest(
-            ops=plan.ops,
-            argv=plan.argv,
-            envp=plan.envp,
-            ctl_fd=theirs.fileno(),
-            clone_flags=plan.clone_flags & ~CloneFlags.NEWTIME,
-            join_pidns_fd=pidns,
-            join_timens_fd=timens,
-            time_offsets=plan.time_offsets if timens < 0 else None,
-        )
-        pid = spawn(request)
+        pid = spawn(_request(plan, theirs.fileno(), pidns, timens, vfork=False))
     except BaseException:
         ours.close()
         raise
@@ -136,7 +178,7 @@ def launch(plan: Plan, *, cgroups: CgroupManager | None = None, oom_score_adj: i
         data = ours.recv(8)
         if not data:
             _, status = os.waitpid(pid, 0)
-            raise InitError("container init", 0, f"exited before it was ready (wait status {status})")
+            raise InitError("container init", 0, f"died during set-up: {describe(status)}")
         index = int.from_bytes(data[:4], sys.byteorder, signed=True)
         if index != -1:
             raise _report_error(plan, data)

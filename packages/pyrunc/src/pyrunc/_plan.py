@@ -545,7 +545,7 @@ def _process_ops(plan: Plan, process: Process) -> None:
     plan.argv = list(process.args)
     plan.envp = list(process.env)
     shown = process.args[0] if process.args else ""
-    plan.add(OpKind.FIND_EXEC, f'exec: "{shown}": executable file not found in $PATH')
+    plan.add(OpKind.FIND_EXEC, f'exec: "{shown}"')
 
 
 def compile_init(
@@ -558,10 +558,17 @@ def compile_init(
     preserve_fds: int = 0,
     keyring: str | None = None,
     stdio: Sequence[int] = (),
+    vfork_cgroups: Sequence[str] | None = None,
+    oom_score_adj: int | None = None,
 ) -> Plan:
-    """The plan for a container's init. ``fifo_fd`` >= 0 waits on the exec fifo (create);
-    otherwise the init waits for a second message on the control socket (run). ``keyring``
-    names a new session keyring to join; ``stdio`` are fds to become the init's 0, 1, 2."""
+    """The plan for a container's init.
+
+    ``fifo_fd`` >= 0 waits on the exec fifo (create); otherwise the init waits for a second
+    message on the control socket (run). With ``vfork_cgroups`` (the cgroup directories to
+    join) the plan is for vfork mode instead: the child joins those cgroups and sets its
+    oom_score_adj itself, and runs straight through to exec. ``keyring`` names a new session
+    keyring to join; ``stdio`` are fds to become the init's 0, 1, 2.
+    """
     check_supported(spec)
     process = spec.process
     if process is None:
@@ -584,7 +591,14 @@ def compile_init(
     for target, fd in enumerate(stdio):
         plan.add(OpKind.DUP2, f"set up fd {target}", num=fd, flags=target)
     plan.add(OpKind.CLOEXEC_FROM, "mark inherited fds close-on-exec", num=3 + preserve_fds)
-    plan.add(OpKind.WAIT, "wait for the parent")
+    if vfork_cgroups is None:
+        plan.add(OpKind.WAIT, "wait for the parent")
+    else:
+        for directory in vfork_cgroups:
+            plan.add(OpKind.WRITE_FILE, f"join cgroup {directory}", a=f"{directory}/cgroup.procs", b="0")
+        if oom_score_adj is not None:
+            adj = str(oom_score_adj)
+            plan.add(OpKind.WRITE_FILE, "set oom_score_adj", a="/proc/self/oom_score_adj", b=adj)
     _join_ops(plan)
     if keyring is not None:
         plan.add(OpKind.JOIN_KEYRING, f"join session keyring {keyring}", a=keyring)
@@ -633,11 +647,12 @@ def compile_init(
     if spec.root.readonly:
         plan.add(OpKind.REMOUNT_RO, "make the root read-only", a="/")
     _process_ops(plan, process)
-    plan.add(OpKind.READY, "report ready")
-    if fifo_fd >= 0:
-        plan.add(OpKind.FIFO, "wait for start on the exec fifo", num=fifo_fd)
-    else:
-        plan.add(OpKind.WAIT, "wait for start")
+    if vfork_cgroups is None:
+        plan.add(OpKind.READY, "report ready")
+        if fifo_fd >= 0:
+            plan.add(OpKind.FIFO, "wait for start on the exec fifo", num=fifo_fd)
+        else:
+            plan.add(OpKind.WAIT, "wait for start")
     plan.add(OpKind.EXEC, f"exec {process.args[0]}")
     return plan
 

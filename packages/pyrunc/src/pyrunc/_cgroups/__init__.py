@@ -170,8 +170,12 @@ def open_cgroups(
     root: str = "/sys/fs/cgroup",
     own_cgroup_file: str = "/proc/self/cgroup",
     mountinfo: str = "/proc/self/mountinfo",
+    controllers: frozenset[str] | None = None,
 ) -> CgroupManager:
     """The manager of ``container_id``'s cgroups: v2 when ``<root>/cgroup.controllers`` exists, else v1.
+
+    ``controllers`` limits a v1 manager to the hierarchies of those controllers (the Python API
+    uses only what its limits need; a runtime spec always gets every hierarchy, as with runc).
 
     Only computes paths (reads ``own_cgroup_file`` and, for v1, ``mountinfo``); nothing is created
     before ``create()``. The same arguments give the same paths from any process with the same own
@@ -192,7 +196,7 @@ def open_cgroups(
         return V2Manager.open(inner, root, own, default_parent)
     from pyrunc._cgroups._v1 import V1Manager
 
-    return V1Manager.open(inner, root, own, mountinfo, default_parent)
+    return V1Manager.open(inner, root, own, mountinfo, default_parent, controllers)
 
 
 def from_paths(paths: dict[str, str]) -> CgroupManager:

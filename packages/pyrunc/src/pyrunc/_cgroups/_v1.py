@@ -140,7 +140,13 @@ class V1Manager:
 
     @classmethod
     def open(
-        cls, inner: str, root: str, own: dict[str, str], mountinfo: str, default_parent: bool
+        cls,
+        inner: str,
+        root: str,
+        own: dict[str, str],
+        mountinfo: str,
+        default_parent: bool,
+        only: frozenset[str] | None = None,
     ) -> V1Manager:
         """Paths for the cleaned cgroups path ``inner`` (absolute or relative to the own cgroups ``own``)."""
         mounts = _v1_mounts(mountinfo)
@@ -150,6 +156,8 @@ class V1Manager:
             if not key:
                 continue  # the v2 line of a hybrid host
             controllers = tuple(key.split(","))
+            if only is not None and only.isdisjoint(controllers):
+                continue
             mount = _pick_mount(mounts, controllers, root)
             if mount is None:
                 continue  # in the hierarchy but not mounted here: nothing to manage
@@ -167,7 +175,7 @@ class V1Manager:
         # In the order of the mount table, which is the order runc mounts them in a container.
         order = {m.mountpoint: i for i, m in enumerate(mounts)}
         hierarchies.sort(key=lambda h: order.get(h.mountpoint or "", 0))
-        if not any("devices" in h.controllers for h in hierarchies):
+        if only is None and not any("devices" in h.controllers for h in hierarchies):
             # runc: without the devices controller the container would see every device of the host
             raise CgroupError("the devices cgroup (v1) is not mounted: refusing to run without it")
         return cls(hierarchies, default_parent)

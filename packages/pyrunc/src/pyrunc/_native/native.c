@@ -17,11 +17,13 @@
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -45,10 +47,14 @@ struct clone_args_v0 {
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
 };
 
-/* State private to the child (its own copy of this memory after clone). */
-static int root_fd = -1;
-static char exec_path[PATH_MAX];
-static gid_t groups_buf[65536];
+/* The child's own state, on its stack: in vfork mode the child shares the parent's memory, so
+ * nothing it writes may live in static storage another thread's spawn could use. */
+struct child_state {
+    int root_fd;
+    char exec_path[PATH_MAX];
+};
+
+#define MAX_GROUPS 1024
 
 static int fail(void) { return -errno; }
 
@@ -67,22 +73,22 @@ static char *fd_path(int fd, char buf[32]) {
 }
 
 /* Open `path` as O_PATH (plus `extra` flags), inside the root when `in_root`. */
-static int open_path(const char *path, int in_root, int extra) {
+static int open_path(struct child_state *st, const char *path, int in_root, int extra) {
     if (!in_root) return open(path, O_PATH | O_CLOEXEC | extra);
     struct open_how how = {0};
     how.flags = (uint64_t)(O_PATH | O_CLOEXEC | extra);
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    return (int)syscall(SYS_openat2, root_fd, path, &how, sizeof how);
+    return (int)syscall(SYS_openat2, st->root_fd, path, &how, sizeof how);
 }
 
 /* mkdir -p `path` inside the root; every prefix is resolved inside the root, so a symlinked
  * component cannot lead out of it. Returns an O_PATH fd of the directory or -errno. */
-static int mkdirs_in_root(const char *path, mode_t mode) {
+static int mkdirs_in_root(struct child_state *st, const char *path, mode_t mode) {
     char buf[PATH_MAX];
     size_t len = strlen(path);
     if (len >= sizeof buf) return -ENAMETOOLONG;
     memcpy(buf, path, len + 1);
-    int dir = open_path("/", 1, O_DIRECTORY);
+    int dir = open_path(st, "/", 1, O_DIRECTORY);
     if (dir < 0) return fail();
     char *p = buf;
     while (*p) {
@@ -97,7 +103,7 @@ static int mkdirs_in_root(const char *path, mode_t mode) {
             close(dir);
             return -err;
         }
-        int next = open_path(buf, 1, O_DIRECTORY);
+        int next = open_path(st, buf, 1, O_DIRECTORY);
         int err = errno;
         close(dir);
         if (next < 0) return -err;
@@ -110,7 +116,7 @@ static int mkdirs_in_root(const char *path, mode_t mode) {
 
 /* Split `path` into its parent (created inside the root) and last component. Returns the
  * parent's fd; *name points into `buf`. */
-static int parent_in_root(const char *path, char buf[PATH_MAX], const char **name) {
+static int parent_in_root(struct child_state *st, const char *path, char buf[PATH_MAX], const char **name) {
     size_t len = strlen(path);
     if (len >= PATH_MAX) return -ENAMETOOLONG;
     memcpy(buf, path, len + 1);
@@ -118,12 +124,12 @@ static int parent_in_root(const char *path, char buf[PATH_MAX], const char **nam
     char *slash = strrchr(buf, '/');
     if (!slash) {
         *name = buf;
-        return mkdirs_in_root("/", 0755);
+        return mkdirs_in_root(st, "/", 0755);
     }
     *slash = '\0';
     *name = slash + 1;
     if (!**name) return -EINVAL;
-    return mkdirs_in_root(buf[0] ? buf : "/", 0755);
+    return mkdirs_in_root(st, buf[0] ? buf : "/", 0755);
 }
 
 static unsigned long preserved_flags(const char *path) {
@@ -146,9 +152,10 @@ static int remount_ro(int fd) {
     return 0;
 }
 
-static int op_mount(const struct pyrunc_op *op) {
+static int op_mount(struct child_state *st, const struct pyrunc_op *op) {
     if (!op->b) return -EINVAL;
-    int fd = open_path(op->b, op->in_root, 0);
+    if (!op->in_root) return mount(op->a, op->b, op->c, op->flags, op->d) < 0 ? fail() : 0;
+    int fd = open_path(st, op->b, op->in_root, 0);
     if (fd < 0) return fail();
     char p[32];
     int rc = mount(op->a, fd_path(fd, p), op->c, op->flags, op->d);
@@ -157,10 +164,10 @@ static int op_mount(const struct pyrunc_op *op) {
     return rc < 0 ? -err : 0;
 }
 
-static int op_mkfile(const struct pyrunc_op *op) {
+static int op_mkfile(struct child_state *st, const struct pyrunc_op *op) {
     char buf[PATH_MAX];
     const char *name;
-    int dir = parent_in_root(op->b, buf, &name);
+    int dir = parent_in_root(st, op->b, buf, &name);
     if (dir < 0) return dir;
     int fd = openat(dir, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
     int err = errno;
@@ -171,10 +178,10 @@ static int op_mkfile(const struct pyrunc_op *op) {
     return 0;
 }
 
-static int op_mknod(const struct pyrunc_op *op) {
+static int op_mknod(struct child_state *st, const struct pyrunc_op *op) {
     char buf[PATH_MAX];
     const char *name;
-    int dir = parent_in_root(op->b, buf, &name);
+    int dir = parent_in_root(st, op->b, buf, &name);
     if (dir < 0) return dir;
     mode_t old = umask(0);
     int rc = mknodat(dir, name, (mode_t)op->num, (dev_t)op->flags);
@@ -190,10 +197,10 @@ static int op_mknod(const struct pyrunc_op *op) {
     return rc < 0 ? -err : 0;
 }
 
-static int op_symlink(const struct pyrunc_op *op) {
+static int op_symlink(struct child_state *st, const struct pyrunc_op *op) {
     char buf[PATH_MAX];
     const char *name;
-    int dir = parent_in_root(op->b, buf, &name);
+    int dir = parent_in_root(st, op->b, buf, &name);
     if (dir < 0) return dir;
     int rc = symlinkat(op->a, dir, name);
     int err = errno;
@@ -201,7 +208,7 @@ static int op_symlink(const struct pyrunc_op *op) {
     return (rc < 0 && err != EEXIST) ? -err : 0;
 }
 
-static int op_pivot_root(const struct pyrunc_op *op) {
+static int op_pivot_root(struct child_state *st, const struct pyrunc_op *op) {
     int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
     if (oldroot < 0) return fail();
     int newroot = open(op->a, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
@@ -220,17 +227,17 @@ static int op_pivot_root(const struct pyrunc_op *op) {
     close(oldroot);
     close(newroot);
     if (rc < 0) return -err;
-    if (root_fd >= 0) close(root_fd);
-    root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    return root_fd < 0 ? fail() : 0;
+    if (st->root_fd >= 0) close(st->root_fd);
+    st->root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return st->root_fd < 0 ? fail() : 0;
 }
 
-static int op_move_root(const struct pyrunc_op *op) {
+static int op_move_root(struct child_state *st, const struct pyrunc_op *op) {
     if (chdir(op->a) < 0 || mount(op->a, "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0)
         return fail();
-    if (root_fd >= 0) close(root_fd);
-    root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    return root_fd < 0 ? fail() : 0;
+    if (st->root_fd >= 0) close(st->root_fd);
+    st->root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return st->root_fd < 0 ? fail() : 0;
 }
 
 static int op_write_file(const struct pyrunc_op *op) {
@@ -263,20 +270,20 @@ static int op_chdir(const struct pyrunc_op *op) {
     return 0;
 }
 
-static int op_mask(const struct pyrunc_op *op) {
-    int target = open_path(op->a, op->in_root, 0);
+static int op_mask(struct child_state *st, const struct pyrunc_op *op) {
+    int target = open_path(st, op->a, op->in_root, 0);
     if (target < 0) return errno == ENOENT ? 0 : fail();
-    struct stat st;
+    struct stat ts;
     char tp[32], np[32];
     int rc;
     fd_path(target, tp);
-    if (fstat(target, &st) < 0) {
+    if (fstat(target, &ts) < 0) {
         rc = fail();
-    } else if (S_ISDIR(st.st_mode)) {
+    } else if (S_ISDIR(ts.st_mode)) {
         rc = mount("tmpfs", tp, "tmpfs", MS_RDONLY, NULL) < 0 ? fail() : 0;
     } else {
         /* The /dev/null we bind must really be the null device (CVE-2025-31133). */
-        int null = open_path("/dev/null", op->in_root, O_NOFOLLOW);
+        int null = open_path(st, "/dev/null", op->in_root, O_NOFOLLOW);
         struct stat ns;
         if (null < 0) {
             rc = fail();
@@ -291,8 +298,8 @@ static int op_mask(const struct pyrunc_op *op) {
     return rc;
 }
 
-static int op_readonly(const struct pyrunc_op *op) {
-    int target = open_path(op->a, op->in_root, 0);
+static int op_readonly(struct child_state *st, const struct pyrunc_op *op) {
+    int target = open_path(st, op->a, op->in_root, 0);
     if (target < 0) return errno == ENOENT ? 0 : fail();
     char p[32];
     fd_path(target, p);
@@ -301,7 +308,7 @@ static int op_readonly(const struct pyrunc_op *op) {
     close(target);
     if (rc < 0) return -err;
     /* Reopen: the fd above still names the covered dentry, not the new bind mount. */
-    target = open_path(op->a, op->in_root, 0);
+    target = open_path(st, op->a, op->in_root, 0);
     if (target < 0) return fail();
     rc = remount_ro(target);
     close(target);
@@ -331,14 +338,14 @@ static int executable(const char *path) {
     return access(path, X_OK) < 0 ? -errno : 0;
 }
 
-static int op_find_exec(char *const *argv, char *const *envp) {
+static int op_find_exec(struct child_state *st, char *const *argv, char *const *envp) {
     const char *name = argv[0];
     if (!name || !*name) return -ENOENT;
     size_t nlen = strlen(name);
     if (strchr(name, '/')) {
-        if (nlen >= sizeof exec_path) return -ENAMETOOLONG;
-        memcpy(exec_path, name, nlen + 1);
-        return executable(exec_path);
+        if (nlen >= sizeof st->exec_path) return -ENAMETOOLONG;
+        memcpy(st->exec_path, name, nlen + 1);
+        return executable(st->exec_path);
     }
     const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     for (char *const *e = envp; e && *e; e++)
@@ -347,12 +354,12 @@ static int op_find_exec(char *const *argv, char *const *envp) {
     while (1) {
         const char *end = strchrnul(path, ':');
         size_t dlen = (size_t)(end - path);
-        if (dlen + 1 + nlen < sizeof exec_path) {
-            memcpy(exec_path, dlen ? path : ".", dlen ? dlen : 1);
+        if (dlen + 1 + nlen < sizeof st->exec_path) {
+            memcpy(st->exec_path, dlen ? path : ".", dlen ? dlen : 1);
             size_t at = dlen ? dlen : 1;
-            exec_path[at] = '/';
-            memcpy(exec_path + at + 1, name, nlen + 1);
-            int rc = executable(exec_path);
+            st->exec_path[at] = '/';
+            memcpy(st->exec_path + at + 1, name, nlen + 1);
+            int rc = executable(st->exec_path);
             if (rc == 0) return 0;
             if (rc != -ENOENT && rc != -ENOTDIR) last = rc;
         }
@@ -372,7 +379,7 @@ static int op_fifo(const struct pyrunc_op *op) {
     return n == 1 ? 0 : -err;
 }
 
-static int run_op(const struct pyrunc_spawn *s, const struct pyrunc_op *op) {
+static int run_op(const struct pyrunc_spawn *s, struct child_state *st, const struct pyrunc_op *op) {
     switch (op->kind) {
     case PYRUNC_OP_WAIT: {
         char byte;
@@ -394,27 +401,27 @@ static int run_op(const struct pyrunc_spawn *s, const struct pyrunc_op *op) {
     case PYRUNC_OP_UNSHARE:
         return unshare((int)op->flags) < 0 ? fail() : 0;
     case PYRUNC_OP_OPEN_ROOT:
-        if (root_fd >= 0) close(root_fd);
-        root_fd = open(op->a, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        return root_fd < 0 ? fail() : 0;
+        if (st->root_fd >= 0) close(st->root_fd);
+        st->root_fd = open(op->a, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        return st->root_fd < 0 ? fail() : 0;
     case PYRUNC_OP_MOUNT:
-        return op_mount(op);
+        return op_mount(st, op);
     case PYRUNC_OP_MKDIRS: {
-        int fd = mkdirs_in_root(op->b, (mode_t)op->num);
+        int fd = mkdirs_in_root(st, op->b, (mode_t)op->num);
         if (fd < 0) return fd;
         close(fd);
         return 0;
     }
     case PYRUNC_OP_MKFILE:
-        return op_mkfile(op);
+        return op_mkfile(st, op);
     case PYRUNC_OP_MKNOD:
-        return op_mknod(op);
+        return op_mknod(st, op);
     case PYRUNC_OP_SYMLINK:
-        return op_symlink(op);
+        return op_symlink(st, op);
     case PYRUNC_OP_PIVOT_ROOT:
-        return op_pivot_root(op);
+        return op_pivot_root(st, op);
     case PYRUNC_OP_MOVE_ROOT:
-        return op_move_root(op);
+        return op_move_root(st, op);
     case PYRUNC_OP_SETHOSTNAME:
         return sethostname(op->a, strlen(op->a)) < 0 ? fail() : 0;
     case PYRUNC_OP_SETDOMAINNAME:
@@ -432,11 +439,13 @@ static int run_op(const struct pyrunc_spawn *s, const struct pyrunc_op *op) {
             if (!((op->ids[0] >> cap) & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
                 return fail();
         return 0;
-    case PYRUNC_OP_SETGROUPS:
-        if (op->n_ids > (int)(sizeof groups_buf / sizeof groups_buf[0])) return -E2BIG;
-        for (int i = 0; i < op->n_ids; i++) groups_buf[i] = (gid_t)op->ids[i];
+    case PYRUNC_OP_SETGROUPS: {
+        gid_t groups[MAX_GROUPS];
+        if (op->n_ids > MAX_GROUPS) return -E2BIG;
+        for (int i = 0; i < op->n_ids; i++) groups[i] = (gid_t)op->ids[i];
         /* Raw syscalls: glibc's wrappers would try to signal the parent's other threads. */
-        return syscall(SYS_setgroups, op->n_ids, groups_buf) < 0 ? fail() : 0;
+        return syscall(SYS_setgroups, op->n_ids, groups) < 0 ? fail() : 0;
+    }
     case PYRUNC_OP_SETRESGID:
         return syscall(SYS_setresgid, op->num, op->num, op->num) < 0 ? fail() : 0;
     case PYRUNC_OP_SETRESUID:
@@ -449,11 +458,11 @@ static int run_op(const struct pyrunc_spawn *s, const struct pyrunc_op *op) {
     case PYRUNC_OP_CHDIR:
         return op_chdir(op);
     case PYRUNC_OP_MASK:
-        return op_mask(op);
+        return op_mask(st, op);
     case PYRUNC_OP_READONLY:
-        return op_readonly(op);
+        return op_readonly(st, op);
     case PYRUNC_OP_REMOUNT_RO: {
-        int fd = open_path(op->a, op->in_root, 0);
+        int fd = open_path(st, op->a, op->in_root, 0);
         if (fd < 0) return fail();
         int rc = remount_ro(fd);
         close(fd);
@@ -462,13 +471,16 @@ static int run_op(const struct pyrunc_spawn *s, const struct pyrunc_op *op) {
     case PYRUNC_OP_LOOPBACK_UP:
         return op_loopback_up();
     case PYRUNC_OP_FIND_EXEC:
-        return op_find_exec(s->argv, s->envp);
+        return op_find_exec(st, s->argv, s->envp);
     case PYRUNC_OP_FIFO:
         return op_fifo(op);
     case PYRUNC_OP_CLOEXEC_FROM:
         return syscall(SYS_close_range, (unsigned)op->num, ~0U, CLOSE_RANGE_CLOEXEC) < 0 ? fail() : 0;
     case PYRUNC_OP_EXEC:
-        execve(exec_path, s->argv, s->envp);
+        /* vfork mode: tell the parent we got this far; a child that dies before here (killed,
+         * OOM) leaves -1, and a failing execve overwrites this with the error. */
+        if (s->report) s->report->index = -2;
+        execve(st->exec_path, s->argv, s->envp);
         return fail();
     case PYRUNC_OP_SET_DUMPABLE:
         return prctl(PR_SET_DUMPABLE, op->num, 0, 0, 0) < 0 ? fail() : 0;
@@ -486,30 +498,66 @@ static void write_str(int fd, const char *s) {
     (void)ignored;
 }
 
+static void report(const struct pyrunc_spawn *s, struct child_state *st, int index, int err) {
+    if (s->report) {
+        /* vfork mode: the parent is suspended until we exit and reads this from our shared memory. */
+        s->report->index = index;
+        s->report->err = err;
+        return;
+    }
+    struct pyrunc_report r = {index, err};
+    if (send(s->ctl_fd, &r, sizeof r, MSG_NOSIGNAL) < 0 && s->ops[index].kind == PYRUNC_OP_EXEC) {
+        /* Nobody is listening any more (pyrunc create has returned): say it on stderr. */
+        write_str(2, "pyrunc: exec ");
+        write_str(2, st->exec_path);
+        write_str(2, ": ");
+        write_str(2, strerror(err));
+        write_str(2, "\n");
+    }
+}
+
 static _Noreturn void child(const struct pyrunc_spawn *s) {
+    struct child_state st;
+    st.root_fd = -1;
+    st.exec_path[0] = '\0';
     /* Start from default signal handling: the interpreter ignores SIGPIPE and SIGXFSZ and has
-     * its own handlers, and ignored signals would survive exec. */
+     * its own handlers, and ignored signals would survive exec. Handlers first, then unblock
+     * (in vfork mode the parent blocked everything around the clone). */
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
     for (int i = 0; i < s->n_ops; i++) {
-        int rc = run_op(s, &s->ops[i]);
+        int rc = run_op(s, &st, &s->ops[i]);
         if (rc < 0) {
-            struct pyrunc_report r = {i, -rc};
-            if (send(s->ctl_fd, &r, sizeof r, MSG_NOSIGNAL) < 0 && s->ops[i].kind == PYRUNC_OP_EXEC) {
-                /* Nobody is listening any more (pyrunc create has returned): say it on stderr. */
-                write_str(2, "pyrunc: exec ");
-                write_str(2, exec_path);
-                write_str(2, ": ");
-                write_str(2, strerror(-rc));
-                write_str(2, "\n");
-            }
+            report(s, &st, i, -rc);
             _exit(rc == -ECONNRESET ? 1 : 127);
         }
     }
     _exit(127);
+}
+
+static int child_fn(void *arg) { child(arg); }
+
+/* vfork mode: share the parent's memory, run on a stack of our own, and let the parent resume
+ * only once we have exec'd or failed. No page tables are copied and exec has no copy to tear
+ * down, which saves milliseconds per spawn from a large Python process. The parent takes no part
+ * in set-up, so the ops join the cgroups themselves. */
+static long clone_vfork(const struct pyrunc_spawn *s) {
+    const size_t size = 1 << 20;
+    void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -1;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    long pid = clone(child_fn, (char *)stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD | (int)s->clone_flags,
+                     (void *)s);
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    munmap(stack, size);
+    errno = err;
+    return pid;
 }
 
 int pyrunc_spawn(const struct pyrunc_spawn *s) {
@@ -540,12 +588,16 @@ int pyrunc_spawn(const struct pyrunc_spawn *s) {
             }
         }
     }
-    struct clone_args_v0 args;
-    memset(&args, 0, sizeof args);
-    args.flags = s->clone_flags;
-    args.exit_signal = SIGCHLD;
-    pid = syscall(SYS_clone3, &args, sizeof args);
-    if (pid == 0) child(s);
+    if (s->report) {
+        pid = clone_vfork(s);
+    } else {
+        struct clone_args_v0 args;
+        memset(&args, 0, sizeof args);
+        args.flags = s->clone_flags;
+        args.exit_signal = SIGCHLD;
+        pid = syscall(SYS_clone3, &args, sizeof args);
+        if (pid == 0) child(s);
+    }
 out:
     err = errno;
     /* Put the parent back in its own namespaces for the children it makes later. */

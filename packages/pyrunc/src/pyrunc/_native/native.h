@@ -59,9 +59,18 @@ struct pyrunc_op {
     int n_ids;
 };
 
+/* The message the child sends on the control socket: index -1 means ready, otherwise op
+ * number `index` failed with `err` (an errno value). In vfork mode the child writes it in
+ * place instead: -2 once it reaches exec, -1 (untouched) if it died before. */
+struct pyrunc_report {
+    int index;
+    int err;
+};
+
 struct pyrunc_spawn {
     unsigned long long clone_flags; /* CLONE_NEW* namespaces the child is created in */
     int ctl_fd;                     /* the child's end of the SOCK_SEQPACKET control pair */
+    struct pyrunc_report *report;   /* non-NULL: vfork mode, failures are written here */
     int join_pidns_fd;              /* >= 0: create the child inside this pid namespace */
     int join_timens_fd;             /* >= 0: create the child inside this time namespace */
     const char *time_offsets;       /* non-NULL: new time ns with these /proc timens_offsets lines */
@@ -71,12 +80,6 @@ struct pyrunc_spawn {
     int n_ops;
 };
 
-/* The message the child sends on the control socket: index -1 means ready, otherwise op
- * number `index` failed with `err` (an errno value). */
-struct pyrunc_report {
-    int index;
-    int err;
-};
-
-/* Clone the child described by `spawn` and return its pid, or -errno. */
+/* Clone the child described by `spawn` and return its pid, or -errno. With `report` set
+ * (vfork mode) this returns once the child has exec'd or failed; a failure is in *report. */
 int pyrunc_spawn(const struct pyrunc_spawn *spawn);
