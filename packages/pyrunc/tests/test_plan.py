@@ -162,7 +162,8 @@ def test_missing_rootfs(bundle: Path) -> None:
 def test_exec_joins_every_namespace_mount_last() -> None:
     process = spec_with().process
     assert process is not None
-    plan = compile_exec(process, namespaces=["mount", "pid", "network", "uts", "ipc"], init_pid=42)
+    namespaces = ["mount", "pid", "network", "uts", "ipc"]
+    plan = compile_exec(process, namespaces=namespaces, init_pid=42, rootfs="/nonexistent")
     setns = [op.a for op in plan.ops if op.kind == OpKind.SETNS]
     assert setns == ["/proc/42/ns/ipc", "/proc/42/ns/uts", "/proc/42/ns/net", "/proc/42/ns/mnt"]
     assert plan.joins["pid"] == "/proc/42/ns/pid"

@@ -161,19 +161,22 @@ class Container:
     ) -> int:
         """Create, start and (unless ``detach``) wait: the init's exit code, 128+signal if
         killed. The container is deleted when it exits (``runc run``)."""
-        container, pid = cls._create(
-            container_id,
-            bundle,
-            root,
-            pid_file=pid_file,
-            no_pivot=no_pivot,
-            no_new_keyring=no_new_keyring,
-            preserve_fds=preserve_fds,
-            start=True,
-        )
-        if detach:
-            return 0
-        with _forward_signals(pid):
+        # Catch signals from the start: one that arrives while the container is being made is
+        # passed on once it exists, instead of killing us and orphaning it.
+        with _forward_signals() as forward:
+            container, pid = cls._create(
+                container_id,
+                bundle,
+                root,
+                pid_file=pid_file,
+                no_pivot=no_pivot,
+                no_new_keyring=no_new_keyring,
+                preserve_fds=preserve_fds,
+                start=True,
+            )
+            forward.to(pid)
+            if detach:
+                return 0
             status = _wait_child(pid)
         container._destroy()
         return status
@@ -234,6 +237,13 @@ class Container:
                     oom_score_adj=process.oom_score_adj if process else None,
                 )
                 assert process is not None and spec.root is not None  # compile_init checked them
+                if cgroups.exists() and cgroups.pids():
+                    busy = cgroups
+                    cgroups = None  # not ours: leave it alone when cleaning up
+                    raise PyruncError(
+                        f"container's cgroup is not empty: {len(busy.pids())} process(es) found in "
+                        f"{sorted(set(busy.paths().values()))[0]} (another container with this id?)"
+                    )
                 cgroups.create()
                 cgroups.set(resources)
                 if start:
@@ -405,9 +415,10 @@ class Container:
         error: BaseException | None = None
         try:
             cgroups = self._cgroups()
-            if status == Status.PAUSED or cgroups.is_frozen():
-                cgroups.thaw()
-            _kill_and_wait(None if status == Status.STOPPED else self._saved.init_pid, cgroups)
+            if cgroups.exists():
+                if status == Status.PAUSED or cgroups.is_frozen():
+                    cgroups.thaw()
+                _kill_and_wait(None if status == Status.STOPPED else self._saved.init_pid, cgroups)
             _reap(self._saved.init_pid)
             cgroups.destroy()
         except PyruncError as exc:
@@ -430,10 +441,13 @@ class Container:
         from pyrunc._plan import compile_exec
 
         check_allowed("exec", self.status(), self.id)
+        if process.capabilities is None:  # runc: an exec'd process gets the container's
+            process.capabilities = self.saved_process().capabilities
         plan = compile_exec(
             process,
             namespaces=self._saved.namespaces,
             init_pid=self._saved.init_pid,
+            rootfs=self._saved.rootfs,
             preserve_fds=preserve_fds,
         )
         child = launch(plan, cgroups=self._cgroups(), oom_score_adj=process.oom_score_adj)
@@ -446,7 +460,8 @@ class Container:
             _write_pid_file(pid_file, child.pid)
         if detach:
             return child.pid
-        with _forward_signals(child.pid):
+        with _forward_signals() as forward:
+            forward.to(child.pid)
             return _wait_child(child.pid)
 
     def saved_process(self) -> Process:
@@ -476,23 +491,38 @@ def _wait_child(pid: int) -> int:
 
 
 class _forward_signals:
-    """While waiting for the container, pass the signals a terminal or a supervisor sends on
-    to it, as runc does."""
+    """While we are responsible for a container, pass the signals a terminal or a supervisor
+    sends on to it, as runc does; those that come before it exists wait for :meth:`to`."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.pending: list[int] = []
         self.saved: list[object] = []
 
-    def _forward(self, signum: int, frame: object) -> None:
+    def to(self, pid: int) -> None:
+        """Forward to ``pid`` from now on, starting with what arrived before."""
+        self.pid = pid
+        while self.pending:
+            self._send(self.pending.pop(0))
+
+    def _send(self, signum: int) -> None:
+        assert self.pid is not None
         try:
             os.kill(self.pid, signum)
         except ProcessLookupError:
             pass
 
-    def __enter__(self) -> None:
-        self.saved = [signal.signal(sig, self._forward) for sig in self.SIGNALS]
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.pid is None:
+            self.pending.append(signum)
+        else:
+            self._send(signum)
+
+    def __enter__(self) -> _forward_signals:
+        self.saved = [signal.signal(sig, self._handle) for sig in self.SIGNALS]
+        return self
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in zip(self.SIGNALS, self.saved, strict=True):

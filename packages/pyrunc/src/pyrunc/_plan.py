@@ -476,46 +476,43 @@ def _rootfs_parent_mount(rootfs: str) -> str:
 
 
 def _user_ops(plan: Plan, process: Process) -> None:
+    """Capabilities and the user switch. No ``capabilities`` member means no capabilities at
+    all, as with runc (not "keep whatever the runtime has")."""
     user = process.user
     caps = process.capabilities
     last_cap = _last_cap()
     masks: dict[str, int] = {}
-    if caps is not None:
-        for set_name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
-            mask = 0
-            for i, name in enumerate(getattr(caps, set_name)):
-                number = CAPABILITY_NUMBERS.get(name)
-                if number is None:
-                    raise SpecError(f"process.capabilities.{set_name}[{i}]", f"unknown capability {name}")
-                if number <= last_cap:  # runc, too, skips what the kernel does not know
-                    mask |= 1 << number
-            masks[set_name] = mask
-        plan.add(
-            OpKind.CAPBSET, "drop capabilities from the bounding set", num=last_cap, ids=(masks["bounding"],)
-        )
+    for set_name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+        mask = 0
+        for i, name in enumerate(getattr(caps, set_name) if caps is not None else ()):
+            number = CAPABILITY_NUMBERS.get(name)
+            if number is None:
+                raise SpecError(f"process.capabilities.{set_name}[{i}]", f"unknown capability {name}")
+            if number <= last_cap:  # runc, too, skips what the kernel does not know
+                mask |= 1 << number
+        masks[set_name] = mask
+    plan.add(
+        OpKind.CAPBSET, "drop capabilities from the bounding set", num=last_cap, ids=(masks["bounding"],)
+    )
     plan.add(OpKind.SETGROUPS, f"setgroups {user.additional_gids}", ids=tuple(user.additional_gids))
     plan.add(OpKind.SETRESGID, f"setresgid {user.gid}", num=user.gid)
-    if caps is not None:
-        plan.add(OpKind.PRCTL, "keep capabilities across setuid", num=_PR_SET_KEEPCAPS, flags=1)
+    plan.add(OpKind.PRCTL, "keep capabilities across setuid", num=_PR_SET_KEEPCAPS, flags=1)
     plan.add(OpKind.SETRESUID, f"setresuid {user.uid}", num=user.uid)
-    if caps is not None:
-        plan.add(
-            OpKind.CAPSET,
-            "set capabilities",
-            ids=(masks["effective"], masks["permitted"], masks["inheritable"]),
-        )
-        # The kernel only lets a capability into the ambient set if it is permitted and
-        # inheritable; runc ignores the rest, so do we.
-        ambient = masks["ambient"] & masks["permitted"] & masks["inheritable"]
-        for cap in range(last_cap + 1):
-            if ambient >> cap & 1:
-                plan.add(
-                    OpKind.PRCTL,
-                    f"raise ambient {CAPABILITIES[cap]}",
-                    num=_PR_CAP_AMBIENT,
-                    flags=_PR_CAP_AMBIENT_RAISE,
-                    ids=(cap,),
-                )
+    plan.add(
+        OpKind.CAPSET, "set capabilities", ids=(masks["effective"], masks["permitted"], masks["inheritable"])
+    )
+    # The kernel only lets a capability into the ambient set if it is permitted and
+    # inheritable; runc ignores the rest, so do we.
+    ambient = masks["ambient"] & masks["permitted"] & masks["inheritable"]
+    for cap in range(last_cap + 1):
+        if ambient >> cap & 1:
+            plan.add(
+                OpKind.PRCTL,
+                f"raise ambient {CAPABILITIES[cap]}",
+                num=_PR_CAP_AMBIENT,
+                flags=_PR_CAP_AMBIENT_RAISE,
+                ids=(cap,),
+            )
     plan.add(OpKind.UMASK, "umask", num=user.umask if user.umask is not None else 0o022)
 
 
@@ -532,7 +529,24 @@ def _last_cap() -> int:
     return _last_cap_cache[0]
 
 
-def _process_ops(plan: Plan, process: Process) -> None:
+def _home(rootfs: str, uid: int) -> str:
+    """The user's home directory from the container's /etc/passwd, or "/" (runc sets HOME this
+    way when the process's environment has none). A passwd that resolves outside the rootfs
+    is not read."""
+    passwd = os.path.realpath(os.path.join(rootfs, "etc/passwd"))
+    if passwd.startswith(rootfs.rstrip("/") + "/"):
+        try:
+            with open(passwd, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    fields = line.rstrip("\n").split(":")
+                    if len(fields) >= 6 and fields[2] == str(uid):
+                        return fields[5] or "/"
+        except OSError:
+            pass
+    return "/"
+
+
+def _process_ops(plan: Plan, process: Process, rootfs: str) -> None:
     for i, rlimit in enumerate(process.rlimits):
         number = RLIMITS.get(rlimit.type.removeprefix("RLIMIT_"))
         if number is None:
@@ -544,6 +558,8 @@ def _process_ops(plan: Plan, process: Process) -> None:
     plan.add(OpKind.CHDIR, f"chdir to cwd {process.cwd}", a=process.cwd)
     plan.argv = list(process.args)
     plan.envp = list(process.env)
+    if not any(entry.startswith("HOME=") for entry in plan.envp):
+        plan.envp.append(f"HOME={_home(rootfs, process.user.uid)}")
     shown = process.args[0] if process.args else ""
     plan.add(OpKind.FIND_EXEC, f'exec: "{shown}"')
 
@@ -646,7 +662,7 @@ def compile_init(
             plan.add(OpKind.MASK, f"mask {path}", a=path, in_root=True)
     if spec.root.readonly:
         plan.add(OpKind.REMOUNT_RO, "make the root read-only", a="/")
-    _process_ops(plan, process)
+    _process_ops(plan, process, rootfs)
     if vfork_cgroups is None:
         plan.add(OpKind.READY, "report ready")
         if fifo_fd >= 0:
@@ -658,7 +674,7 @@ def compile_init(
 
 
 def compile_exec(
-    process: Process, *, namespaces: Sequence[str], init_pid: int, preserve_fds: int = 0
+    process: Process, *, namespaces: Sequence[str], init_pid: int, rootfs: str, preserve_fds: int = 0
 ) -> Plan:
     """The plan for a process joining a running container (``pyrunc exec``)."""
     if process.terminal:
@@ -672,7 +688,7 @@ def compile_exec(
     plan.add(OpKind.CLOEXEC_FROM, "mark inherited fds close-on-exec", num=3 + preserve_fds)
     plan.add(OpKind.WAIT, "wait for the parent")
     _join_ops(plan)
-    _process_ops(plan, process)
+    _process_ops(plan, process, rootfs)
     plan.add(OpKind.READY, "report ready")
     plan.add(OpKind.EXEC, f"exec {process.args[0]}")
     return plan

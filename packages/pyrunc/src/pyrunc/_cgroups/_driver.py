@@ -26,6 +26,10 @@ class CgroupManager(Protocol):
         """
         ...
 
+    def exists(self) -> bool:
+        """Whether any of the container's cgroup directories exists."""
+        ...
+
     def create(self) -> None:
         """Make the directories (v1: in every mounted hierarchy this process is in)."""
         ...

@@ -192,6 +192,9 @@ class V1Manager:
     def paths(self) -> dict[str, str]:
         return {c: h.path for h in self._hierarchies for c in h.controllers}
 
+    def exists(self) -> bool:
+        return any(os.path.isdir(h.path) for h in self._hierarchies)
+
     def create(self) -> None:
         for h in self._hierarchies:
             if "cpuset" in h.controllers:

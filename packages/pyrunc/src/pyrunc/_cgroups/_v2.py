@@ -102,6 +102,9 @@ class V2Manager:
     def paths(self) -> dict[str, str]:
         return {"": self._path}
 
+    def exists(self) -> bool:
+        return os.path.isdir(self._path)
+
     def create(self) -> None:
         root = self._root
         if root is None:  # rebuilt from paths: the nearest ancestor with cgroup.controllers but no parent one
