@@ -154,3 +154,17 @@ def test_preserve_fds_passes_extra_fds_and_no_others(rt: Runtime, tmp_path: Path
         timeout=60,
     )  # fmt: skip
     assert proc.stdout.splitlines() == ["through fd 3", "clean"], proc.stderr
+
+
+def test_events_stats_reads_the_cgroups(rt: Runtime) -> None:
+    def edit(config: dict) -> None:  # type: ignore[type-arg]
+        config["linux"]["resources"] = {"memory": {"limit": 48 << 20}, "pids": {"limit": 30}}
+
+    rt.detached(rt.bundle("b", ["sleep", "60"], edit), "ev")
+    event = json.loads(rt("events", "--stats", "ev").stdout)
+    assert event["type"] == "stats" and event["id"] == "ev"
+    assert event["data"]["memory"]["usage"]["limit"] == 48 << 20
+    assert event["data"]["memory"]["usage"]["usage"] > 0
+    assert event["data"]["pids"] == {"current": 1, "limit": 30}
+    assert event["data"]["cpu"]["usage"]["total"] > 0
+    assert rt("events", "ev", check=False).returncode == 1

@@ -131,6 +131,10 @@ _VERBS: dict[str, tuple[str, dict[str, str]]] = {
             "ignore-paused": "flag",
         },
     ),
+    "events": (
+        "display container events such as OOM notifications, CPU, memory, and IO usage statistics",
+        {"stats": "flag", "interval": "value"},
+    ),
     "pause": ("pause suspends all processes inside the container", {}),
     "resume": ("resumes all processes that have been previously paused", {}),
     "update": (
@@ -439,6 +443,39 @@ def cmd_exec(g: Args, a: Args) -> int:
     return 0 if a.flag("detach") else status
 
 
+def cmd_events(g: Args, a: Args) -> int:
+    """``events --stats``: one stats record in runc's JSON shape (the event stream is not
+    implemented: without --stats this is refused)."""
+    if not a.flag("stats"):
+        raise PyruncError("events: only --stats is supported by pyrunc yet")
+    container = _load(g, a)
+    st = container.stats()
+    memory, cpu, pids = st.memory, st.cpu, st.pids
+    data = {
+        "cpu": {
+            "usage": {"total": cpu.usage_total, "user": cpu.usage_user, "kernel": cpu.usage_kernel},
+            "throttling": {
+                "periods": cpu.nr_periods,
+                "throttledPeriods": cpu.nr_throttled,
+                "throttledTime": cpu.throttled_time,
+            },
+        },
+        "memory": {
+            "usage": {
+                "usage": memory.usage,
+                "max": memory.max_usage,
+                "limit": memory.limit,
+                "failcnt": memory.failcnt,
+            },
+            "oomKills": memory.oom_kill,
+        },
+        "pids": {"current": pids.current, "limit": pids.limit},
+        "blkio": {"readBytes": st.blkio.read_bytes, "writeBytes": st.blkio.write_bytes},
+    }
+    print(json.dumps({"type": "stats", "id": container.id, "data": data}))
+    return 0
+
+
 def cmd_update(g: Args, a: Args) -> int:
     from pyrunc._spec import Resources
 
@@ -519,6 +556,7 @@ _COMMANDS: dict[str, Callable[[Args, Args], int]] = {
     "list": cmd_list,
     "ps": cmd_ps,
     "exec": cmd_exec,
+    "events": cmd_events,
     "pause": cmd_pause,
     "resume": cmd_resume,
     "update": cmd_update,

@@ -15,6 +15,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
 
+    from pyrunc._cgroups import Stats
     from pyrunc._cgroups._driver import CgroupManager
     from pyrunc._spec import DeviceRule, Process, Resources, RuntimeSpec
 else:
@@ -397,6 +398,10 @@ class Container:
         """Change the cgroup limits of a live container (``runc update``)."""
         check_allowed("update", self.status(), self.id)
         self._cgroups().update(resources)
+
+    def stats(self) -> Stats:
+        """Resource usage read from the container's cgroups (memory, cpu, pids, blkio)."""
+        return self._cgroups().stats()
 
     def processes(self) -> list[int]:
         """Host pids of every process in the container (``runc ps --format json``)."""
