@@ -125,10 +125,7 @@ def test_mount_options() -> None:
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"process__terminal": True}, "process.terminal"),
-        ({"linux__seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}}, "linux.seccomp"),
         ({"linux__uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}, "linux.uidMappings"),
-        ({"hooks": {"prestart": [{"path": "/bin/true"}]}}, "hooks"),
         ({"process__apparmorProfile": "docker-default"}, "process.apparmorProfile"),
         ({"windows": {}}, "windows"),
     ],

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         UnsupportedFieldError,
     )
     from pyrunc._features import features
+    from pyrunc._seccomp import docker_default_seccomp
     from pyrunc._spec import RuntimeSpec, default_spec, load_spec
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "UnsupportedFieldError",
     "__version__",
     "default_spec",
+    "docker_default_seccomp",
     "features",
     "load_spec",
     "run",
@@ -64,6 +66,7 @@ _WHERE = {
     "Container": "_container",
     "ContainerState": "_container",
     "features": "_features",
+    "docker_default_seccomp": "_seccomp",
     "RuntimeSpec": "_spec",
     "default_spec": "_spec",
     "load_spec": "_spec",

@@ -153,7 +153,10 @@ _VERBS: dict[str, tuple[str, dict[str, str]]] = {
             "blkio-weight": "value",
         },
     ),
-    "spec": ("create a new specification file", {"bundle,b": "value", "rootless": "flag"}),
+    "spec": (
+        "create a new specification file",
+        {"bundle,b": "value", "rootless": "flag", "seccomp": "value"},
+    ),
     "features": ("show the enabled features", {}),
 }
 
@@ -259,15 +262,9 @@ def _preserve_fds(a: Args) -> int:
     return int(text)
 
 
-def _refuse_console(a: Args) -> None:
-    if a.value("console_socket"):
-        raise PyruncError("--console-socket: terminals are not supported by pyrunc yet")
-
-
 def cmd_create(g: Args, a: Args) -> int:
     from pyrunc._container import Container
 
-    _refuse_console(a)
     Container.create(
         a.container_id(),
         a.value("bundle") or ".",
@@ -276,6 +273,7 @@ def cmd_create(g: Args, a: Args) -> int:
         no_pivot=a.flag("no_pivot"),
         no_new_keyring=a.flag("no_new_keyring"),
         preserve_fds=_preserve_fds(a),
+        console_socket=a.value("console_socket"),
     )
     return 0
 
@@ -283,7 +281,6 @@ def cmd_create(g: Args, a: Args) -> int:
 def cmd_run(g: Args, a: Args) -> int:
     from pyrunc._container import Container
 
-    _refuse_console(a)
     if a.flag("keep"):
         raise PyruncError("--keep is not supported by pyrunc yet")
     return Container.run(
@@ -295,6 +292,7 @@ def cmd_run(g: Args, a: Args) -> int:
         no_new_keyring=a.flag("no_new_keyring"),
         preserve_fds=_preserve_fds(a),
         detach=a.flag("detach"),
+        console_socket=a.value("console_socket"),
     )
 
 
@@ -395,9 +393,6 @@ def cmd_exec(g: Args, a: Args) -> int:
     from pyrunc._spec import Capabilities, Process
 
     container = _load(g, a)
-    _refuse_console(a)
-    if a.flag("tty"):
-        raise PyruncError("--tty: terminals are not supported by pyrunc yet")
     for unsupported in ("process_label", "apparmor", "cgroup"):
         if a.opts.get(unsupported):
             raise PyruncError(f"--{unsupported.replace('_', '-')} is not supported by pyrunc yet")
@@ -414,7 +409,7 @@ def cmd_exec(g: Args, a: Args) -> int:
             raise UsageError("exec needs a command or --process")
         process = container.saved_process()
         process.args = a.positional[1:]
-        process.terminal = False
+        process.terminal = a.flag("tty")
         process.env = process.env + a.values("env")
         if a.value("cwd"):
             process.cwd = a.value("cwd") or "/"
@@ -438,7 +433,11 @@ def cmd_exec(g: Args, a: Args) -> int:
         if a.flag("no_new_privs"):
             process.no_new_privileges = True
     status = container.exec(
-        process, detach=a.flag("detach"), pid_file=a.value("pid_file"), preserve_fds=_preserve_fds(a)
+        process,
+        detach=a.flag("detach"),
+        pid_file=a.value("pid_file"),
+        preserve_fds=_preserve_fds(a),
+        console_socket=a.value("console_socket"),
     )
     return 0 if a.flag("detach") else status
 
@@ -531,11 +530,21 @@ def cmd_spec(g: Args, a: Args) -> int:
 
     if a.flag("rootless"):
         raise PyruncError("--rootless: user namespaces are not supported by pyrunc yet")
+    profile = a.value("seccomp")
+    if profile not in (None, "docker"):
+        raise UsageError(f"--seccomp: unknown profile {profile!r} (known: docker)")
     path = os.path.join(a.value("bundle") or ".", "config.json")
     if os.path.exists(path):
         raise PyruncError("File config.json exists. Remove it first.")
+    spec = default_spec()
+    if profile == "docker" and spec.linux is not None and spec.process is not None:
+        # Docker's default profile, resolved against the spec's (runc's default) bounding set.
+        from pyrunc._seccomp import docker_default_seccomp
+
+        caps = spec.process.capabilities
+        spec.linux.seccomp = docker_default_seccomp(caps.bounding if caps is not None else ())
     with open(path, "w") as f:
-        f.write(json.dumps(default_spec().to_json(), indent="\t"))
+        f.write(json.dumps(spec.to_json(), indent="\t"))
     return 0
 
 

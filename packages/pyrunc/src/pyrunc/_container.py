@@ -13,6 +13,7 @@ from pyrunc._state import SavedState, Status, check_allowed, process_start_time,
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import _socket
     import signal
 
     from pyrunc._cgroups import Stats
@@ -133,9 +134,11 @@ class Container:
         no_pivot: bool = False,
         no_new_keyring: bool = False,
         preserve_fds: int = 0,
+        console_socket: str | None = None,
     ) -> Container:
-        """Create the container and leave its init waiting for :meth:`start` (``runc create``)."""
-        container, _ = cls._create(
+        """Create the container and leave its init waiting for :meth:`start` (``runc create``).
+        With ``process.terminal`` the pty master goes to the unix socket ``console_socket``."""
+        container, _, _ = cls._create(
             container_id,
             bundle,
             root,
@@ -143,7 +146,9 @@ class Container:
             no_pivot=no_pivot,
             no_new_keyring=no_new_keyring,
             preserve_fds=preserve_fds,
+            console_socket=console_socket,
             start=False,
+            detach=True,
         )
         return container
 
@@ -159,13 +164,15 @@ class Container:
         no_new_keyring: bool = False,
         preserve_fds: int = 0,
         detach: bool = False,
+        console_socket: str | None = None,
     ) -> int:
         """Create, start and (unless ``detach``) wait: the init's exit code, 128+signal if
-        killed. The container is deleted when it exits (``runc run``)."""
+        killed. The container is deleted when it exits (``runc run``). A terminal without a
+        console socket is bridged to our own stdin and stdout."""
         # Catch signals from the start: one that arrives while the container is being made is
         # passed on once it exists, instead of killing us and orphaning it.
         with _forward_signals() as forward:
-            container, pid = cls._create(
+            container, pid, receiver = cls._create(
                 container_id,
                 bundle,
                 root,
@@ -173,13 +180,17 @@ class Container:
                 no_pivot=no_pivot,
                 no_new_keyring=no_new_keyring,
                 preserve_fds=preserve_fds,
+                console_socket=console_socket,
                 start=True,
+                detach=detach,
             )
             forward.to(pid)
+            container._post_hooks("poststart", Status.RUNNING)
             if detach:
                 return 0
-            status = _wait_child(pid)
+            status = _wait_or_bridge(pid, receiver)
         container._destroy()
+        container._post_hooks("poststop", Status.STOPPED)
         return status
 
     @classmethod
@@ -193,13 +204,17 @@ class Container:
         no_pivot: bool,
         no_new_keyring: bool,
         preserve_fds: int,
+        console_socket: str | None,
         start: bool,
-    ) -> tuple[Container, int]:
+        detach: bool,
+    ) -> tuple[Container, int, _socket.socket | None]:
         """Create; with ``start``, run straight through to exec (vfork mode: the init joins its
-        cgroups itself and nobody waits on a fifo), else leave the init on the exec fifo."""
+        cgroups itself and nobody waits on a fifo), else leave the init on the exec fifo.
+        The third item is the socket to receive the pty master on, when that is ours to do."""
         from pyrunc._cgroups import open_cgroups
+        from pyrunc._hooks import run_hooks, state_json
         from pyrunc._launch import launch, launch_vfork
-        from pyrunc._plan import compile_init
+        from pyrunc._plan import compile_init, has_hooks
         from pyrunc._spec import Resources, load_spec
 
         _valid_id(container_id)
@@ -225,6 +240,9 @@ class Container:
                 os.mkfifo(fifo, 0o622)
                 os.chmod(fifo, 0o622)
                 fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+            hooked = has_hooks(spec)
+            vfork = start and not hooked
+            console, receiver = _console_sockets(process, console_socket, bridge=start and not detach)
             try:
                 plan = compile_init(
                     spec,
@@ -234,8 +252,10 @@ class Container:
                     fifo_fd=fifo_fd,
                     preserve_fds=preserve_fds,
                     keyring=None if no_new_keyring else container_id,
-                    vfork_cgroups=sorted(set(cgroups.paths().values())) if start else None,
+                    vfork_cgroups=sorted(set(cgroups.paths().values())) if vfork else None,
                     oom_score_adj=process.oom_score_adj if process else None,
+                    container_id=container_id,
+                    console_fd=console.fileno() if console is not None else -1,
                 )
                 assert process is not None and spec.root is not None  # compile_init checked them
                 if cgroups.exists() and cgroups.pids():
@@ -247,15 +267,36 @@ class Container:
                     )
                 cgroups.create()
                 cgroups.set(resources)
-                if start:
+                if vfork:
                     pid = launch_vfork(plan)
                 else:
-                    child = launch(plan, cgroups=cgroups, oom_score_adj=process.oom_score_adj)
-                    child.detach()
+
+                    def creation_hooks(child_pid: int) -> None:
+                        assert spec.hooks is not None
+                        state = state_json(
+                            container_id,
+                            Status.CREATING,
+                            child_pid,
+                            bundle,
+                            spec.annotations,
+                            spec.oci_version,
+                        )
+                        run_hooks("prestart", spec.hooks.prestart, state)
+                        run_hooks("createRuntime", spec.hooks.create_runtime, state)
+
+                    child = launch(
+                        plan, cgroups=cgroups, oom_score_adj=process.oom_score_adj, on_sync=creation_hooks
+                    )
                     pid = child.pid
+                    if start:
+                        child.start()
+                    else:
+                        child.detach()
             finally:
                 if fifo_fd >= 0:
                     os.close(fifo_fd)
+                if console is not None:
+                    console.close()
             start_time = process_start_time(pid)
             if start_time is None and not start:
                 raise PyruncError("container init exited during create")
@@ -271,6 +312,8 @@ class Container:
                 cgroup_paths=cgroups.paths(),
                 namespaces=[ns.type for ns in linux.namespaces] if linux else [],
                 process=process.to_json(),
+                hooks=spec.hooks.to_json() if hooked and spec.hooks is not None else {},
+                seccomp=linux.seccomp if linux else None,
             )
             saved.save(directory)
             if pid_file:
@@ -282,7 +325,7 @@ class Container:
                 _note_oom(exc, cgroups)
             _cleanup(exc, cgroups, directory)
             raise
-        return cls(container_id, root, saved), pid
+        return cls(container_id, root, saved), pid, receiver
 
     # -- loading -------------------------------------------------------------------------
     @classmethod
@@ -371,6 +414,21 @@ class Container:
         finally:
             os.close(fd)
             os.unlink(fifo)
+        self._post_hooks("poststart", Status.RUNNING)
+
+    def _post_hooks(self, kind: str, status: str) -> None:
+        """poststart and poststop hooks: run in this (the runtime's) namespace; failures are
+        warnings."""
+        if not self._saved.hooks:
+            return
+        from pyrunc._hooks import state_json, warn_hooks
+        from pyrunc._spec import Hooks
+
+        hooks = Hooks.from_json(self._saved.hooks, "hooks")
+        pid = None if status == Status.STOPPED else self._saved.init_pid
+        saved = self._saved
+        state = state_json(self.id, status, pid, saved.bundle, saved.annotations, saved.oci_version)
+        warn_hooks(kind, hooks.poststart if kind == "poststart" else hooks.poststop, state)
 
     def kill(self, sig: int = signal.SIGTERM, *, all: bool = False) -> None:
         """Send ``sig`` to the init, or with ``all`` to every process in the container's cgroup
@@ -413,6 +471,7 @@ class Container:
         if not force:
             check_allowed("delete", status, self.id)
         self._destroy(status)
+        self._post_hooks("poststop", Status.STOPPED)
 
     def _destroy(self, status: str = Status.STOPPED) -> None:
         """Kill what is left in the cgroups (an init that shares a pid namespace can leave
@@ -439,27 +498,42 @@ class Container:
         detach: bool = False,
         pid_file: str | None = None,
         preserve_fds: int = 0,
+        console_socket: str | None = None,
     ) -> int:
         """Run ``process`` inside the container. Returns its pid with ``detach``, else waits
-        and returns its exit status (128+signal if killed)."""
+        and returns its exit status (128+signal if killed). A terminal goes to
+        ``console_socket``, or without one is bridged to our stdio."""
         from pyrunc._launch import launch
         from pyrunc._plan import compile_exec
 
         check_allowed("exec", self.status(), self.id)
         if process.capabilities is None:  # runc: an exec'd process gets the container's
             process.capabilities = self.saved_process().capabilities
-        plan = compile_exec(
-            process,
-            namespaces=self._saved.namespaces,
-            init_pid=self._saved.init_pid,
-            rootfs=self._saved.rootfs,
-            preserve_fds=preserve_fds,
-        )
-        child = launch(plan, cgroups=self._cgroups(), oom_score_adj=process.oom_score_adj)
+        console, receiver = _console_sockets(process, console_socket, bridge=not detach)
+        try:
+            plan = compile_exec(
+                process,
+                namespaces=self._saved.namespaces,
+                init_pid=self._saved.init_pid,
+                rootfs=self._saved.rootfs,
+                preserve_fds=preserve_fds,
+                console_fd=console.fileno() if console is not None else -1,
+                seccomp=self._saved.seccomp,
+            )
+            child = launch(plan, cgroups=self._cgroups(), oom_score_adj=process.oom_score_adj)
+        except BaseException:
+            if receiver is not None:
+                receiver.close()
+            raise
+        finally:
+            if console is not None:
+                console.close()
         try:
             child.wait_exec()
         except BaseException:
             child.kill()
+            if receiver is not None:
+                receiver.close()
             raise
         if pid_file:
             _write_pid_file(pid_file, child.pid)
@@ -467,7 +541,7 @@ class Container:
             return child.pid
         with _forward_signals() as forward:
             forward.to(child.pid)
-            return _wait_child(child.pid)
+            return _wait_or_bridge(child.pid, receiver)
 
     def saved_process(self) -> Process:
         """The container's own process spec, the base for :meth:`exec`."""
@@ -477,6 +551,44 @@ class Container:
 
 
 # -- helpers -----------------------------------------------------------------------------
+def _console_sockets(
+    process: Process | None, console_socket: str | None, *, bridge: bool
+) -> tuple[_socket.socket | None, _socket.socket | None]:
+    """(the socket end the init sends its pty master on, the end we receive it on ourselves).
+    runc's rules and words: a terminal needs a console socket unless we stay to bridge it, and
+    a console socket needs a terminal."""
+    if process is None or not process.terminal:
+        if console_socket:
+            raise PyruncError("cannot use console socket if runc will not detach or allocate tty")
+        return None, None
+    from pyrunc import _console
+
+    if console_socket:
+        return _console.connect(console_socket), None
+    if not bridge:
+        raise PyruncError("cannot allocate tty if runc will detach without setting console socket")
+    size = _console.terminal_size()
+    if size is not None:  # our own terminal's size wins over consoleSize, as with runc
+        from pyrunc._spec import ConsoleSize
+
+        process.console_size = ConsoleSize(height=size[0], width=size[1])
+    ours, theirs = _console.socketpair()
+    return theirs, ours
+
+
+def _wait_or_bridge(pid: int, receiver: _socket.socket | None) -> int:
+    """Wait for ``pid``; with a pty to receive, bridge it to our stdio until then."""
+    if receiver is None:
+        return _wait_child(pid)
+    from pyrunc import _console
+
+    try:
+        master = _console.receive_master(receiver)
+    finally:
+        receiver.close()
+    return _console.bridge(master, pid)
+
+
 def _write_pid_file(path: str, pid: int) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:

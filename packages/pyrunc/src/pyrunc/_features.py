@@ -12,19 +12,34 @@ __all__ = ["features"]
 _NAMESPACES = [name for name in NAMESPACE_FLAGS if name != "user"]
 
 
+def _seccomp_features() -> dict[str, object]:
+    """What linux.seccomp may use: the actions (all but SCMP_ACT_NOTIFY, no seccomp agents) and
+    operators pyrunc implements, the architectures of the installed libseccomp, the flags."""
+    from pyrunc import _seccomp
+
+    return {
+        "enabled": True,
+        "actions": sorted(_seccomp.ACTIONS),
+        "operators": sorted(_seccomp.OPERATORS),
+        "archs": _seccomp.supported_arches(),
+        "knownFlags": list(_seccomp.FLAGS),
+        "supportedFlags": _seccomp.supported_flags(),
+    }
+
+
 def features() -> dict[str, object]:
     """The features document (schema: oci-runtime-spec features-schema.json)."""
     unified = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.1.0",
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": sorted([*_MOUNT_OPTIONS, *PROPAGATION]),
         "linux": {
             "namespaces": _NAMESPACES,
             "capabilities": list(CAPABILITIES),
             "cgroup": {"v1": not unified, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
-            "seccomp": {"enabled": False},
+            "seccomp": _seccomp_features(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},

@@ -96,19 +96,23 @@ class OpKind:
     SET_DUMPABLE = 33
     DUP2 = 34
     JOIN_KEYRING = 35
+    SYNC = 36
+    HOOK = 37
+    SECCOMP = 38
+    CONSOLE = 39
 
 
 class Op:
     """One set-up step for the child, and the words to report it by if it fails."""
 
-    __slots__ = ("a", "b", "c", "d", "flags", "ids", "in_root", "kind", "num", "step")
+    __slots__ = ("a", "argv", "b", "c", "d", "envp", "flags", "ids", "in_root", "kind", "num", "step")
 
     def __init__(
         self,
         kind: int,
         step: str,
         *,
-        a: str | None = None,
+        a: str | bytes | None = None,  # bytes: binary data (SECCOMP's program), length in num
         b: str | None = None,
         c: str | None = None,
         d: str | None = None,
@@ -116,6 +120,8 @@ class Op:
         flags: int = 0,
         ids: Sequence[int] = (),
         in_root: bool = False,
+        argv: Sequence[str] | None = None,
+        envp: Sequence[str] | None = None,
     ) -> None:
         self.kind = kind
         self.step = step
@@ -127,6 +133,8 @@ class Op:
         self.flags = flags
         self.ids = tuple(ids)
         self.in_root = in_root
+        self.argv = argv
+        self.envp = envp
 
     def __repr__(self) -> str:
         return f"Op({self.kind}, {self.step!r})"
@@ -187,7 +195,7 @@ class SpawnRequest:
         self.vfork = vfork
 
 
-def _encode(text: str) -> bytes:
+def _encode(text: str | bytes) -> bytes:
     return os.fsencode(text)
 
 
@@ -202,7 +210,7 @@ def spawn(request: SpawnRequest) -> int:
 
     keep: list[object] = []
 
-    def cstr(text: str | None) -> object:
+    def cstr(text: str | bytes | None) -> object:
         if text is None:
             return ffi.NULL
         buf = ffi.new("char[]", _encode(text))
@@ -227,6 +235,9 @@ def spawn(request: SpawnRequest) -> int:
         c.b = cstr(op.b)
         c.c = cstr(op.c)
         c.d = cstr(op.d)
+        if op.argv is not None:
+            c.argv = cstrv(op.argv)
+            c.envp = cstrv(op.envp or ())
         if op.ids:
             ids = ffi.new("unsigned long long[]", list(op.ids))
             keep.append(ids)

@@ -29,6 +29,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _socket
     import signal
+    from collections.abc import Callable
 
     from pyrunc._cgroups._driver import CgroupManager
     from pyrunc._plan import Plan
@@ -93,6 +94,12 @@ def _step_error(plan: Plan, index: int, err: int) -> InitError:
     op = plan.ops[index]
     if op.kind == OpKind.FIND_EXEC and err == errno.ENOENT:
         return InitError(op.step, err, "executable file not found in $PATH")  # runc's words
+    if op.kind == OpKind.HOOK:
+        from pyrunc._hooks import describe_failure
+
+        return InitError(
+            op.step, err, "timed out" if err == errno.ETIMEDOUT else f"failed: {describe_failure(err)}"
+        )
     if op.kind == OpKind.CHDIR and err == errno.EXDEV:
         return InitError(op.step, err, "the working directory is outside the container's root")
     return InitError(op.step, err)
@@ -145,8 +152,16 @@ def _open_ns(path: str | None) -> int:
     return os.open(path, os.O_RDONLY | os.O_CLOEXEC) if path else -1
 
 
-def launch(plan: Plan, *, cgroups: CgroupManager | None = None, oom_score_adj: int | None = None) -> Child:
+def launch(
+    plan: Plan,
+    *,
+    cgroups: CgroupManager | None = None,
+    oom_score_adj: int | None = None,
+    on_sync: Callable[[int], None] | None = None,
+) -> Child:
     """Clone the child for ``plan``, put it in ``cgroups``, and wait until it reports ready.
+
+    ``on_sync(pid)`` runs when the child stops at a SYNC op (the parent's hooks).
 
     On any failure the child is killed and reaped, and the error (an InitError naming the
     failed step, or the OSError/CgroupError of the parent's part) is raised.
@@ -175,13 +190,19 @@ def launch(plan: Plan, *, cgroups: CgroupManager | None = None, oom_score_adj: i
             with open(f"/proc/{pid}/oom_score_adj", "w") as f:
                 f.write(str(oom_score_adj))
         ours.send(b"G")
-        data = ours.recv(8)
-        if not data:
-            _, status = os.waitpid(pid, 0)
-            raise InitError("container init", 0, f"died during set-up: {describe(status)}")
-        index = int.from_bytes(data[:4], sys.byteorder, signed=True)
-        if index != -1:
-            raise _report_error(plan, data)
+        while True:
+            data = ours.recv(8)
+            if not data:
+                _, status = os.waitpid(pid, 0)
+                raise InitError("container init", 0, f"died during set-up: {describe(status)}")
+            index = int.from_bytes(data[:4], sys.byteorder, signed=True)
+            if index == -3 and on_sync is not None:
+                on_sync(pid)
+                ours.send(b"H")
+                continue
+            if index != -1:
+                raise _report_error(plan, data)
+            break
     except BaseException:
         ours.close()
         child.kill()

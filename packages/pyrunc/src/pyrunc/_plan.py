@@ -6,8 +6,9 @@ capabilities and the user switch. The C side only executes the list.
 
 The order follows runc's init: join namespaces, prepare the rootfs (propagation, bind of the
 rootfs onto itself, spec mounts, devices, cwd), pivot_root, hostname, sysctls, read-only and
-masked paths, read-only root, rlimits, no_new_privs, capabilities and user, chdir, resolve
-argv[0], report ready, wait for start, exec.
+masked paths, read-only root, rlimits, no_new_privs (without it: the seccomp filter),
+capabilities and user, chdir, resolve argv[0], report ready, wait for start, the seccomp filter
+(with no_new_privs), exec. The seccomp filter is compiled to BPF here, in the parent.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from pyrunc._spec import Mount, Process, RuntimeSpec
+    from pyrunc._spec import Hook, Mount, Process, RuntimeSpec
 
 __all__ = ["Plan", "compile_exec", "compile_init", "mount_flags"]
 
@@ -229,22 +230,8 @@ def _clean_destination(dest: str, where: str) -> str:
 def check_supported(spec: RuntimeSpec) -> None:
     """Refuse valid fields that pyrunc does not implement yet, naming each."""
     unsupported: list[str] = list(spec.other_platforms)
-    if spec.hooks is not None and any(
-        getattr(spec.hooks, name)
-        for name in (
-            "prestart",
-            "create_runtime",
-            "create_container",
-            "start_container",
-            "poststart",
-            "poststop",
-        )
-    ):
-        unsupported.append("hooks")
     process = spec.process
     if process is not None:
-        if process.terminal:
-            unsupported.append("process.terminal")
         for name, json_name in (
             ("apparmor_profile", "apparmorProfile"),
             ("selinux_label", "selinuxLabel"),
@@ -260,7 +247,6 @@ def check_supported(spec: RuntimeSpec) -> None:
         for name, json_name in (
             ("uid_mappings", "uidMappings"),
             ("gid_mappings", "gidMappings"),
-            ("seccomp", "seccomp"),
             ("intel_rdt", "intelRdt"),
             ("personality", "personality"),
             ("memory_policy", "memoryPolicy"),
@@ -546,7 +532,26 @@ def _home(rootfs: str, uid: int) -> str:
     return "/"
 
 
-def _process_ops(plan: Plan, process: Process, rootfs: str) -> None:
+def _seccomp_op(raw: dict[str, object] | None) -> Op | None:
+    """The op loading ``linux.seccomp``'s filter, compiled here with libseccomp (imported only
+    when there is a filter: it costs start-up time). None without a filter."""
+    if raw is None:
+        return None
+    from pyrunc._seccomp import build_filter
+
+    program = build_filter(raw)
+    step = f"load the seccomp filter ({len(program)} BPF instructions)"
+    return Op(OpKind.SECCOMP, step, a=program.program, num=len(program.program), flags=program.flags)
+
+
+def _late_seccomp(plan: Plan, process: Process, seccomp: Op | None) -> None:
+    """With no_new_privs the filter is loaded as late as possible, right before exec, so that it
+    constrains as little of the set-up as possible (runc does the same)."""
+    if seccomp is not None and process.no_new_privileges:
+        plan.ops.append(seccomp)
+
+
+def _process_ops(plan: Plan, process: Process, rootfs: str, seccomp: Op | None = None) -> None:
     for i, rlimit in enumerate(process.rlimits):
         number = RLIMITS.get(rlimit.type.removeprefix("RLIMIT_"))
         if number is None:
@@ -554,6 +559,9 @@ def _process_ops(plan: Plan, process: Process, rootfs: str) -> None:
         plan.add(OpKind.RLIMIT, f"set {rlimit.type}", num=number, ids=(rlimit.soft, rlimit.hard))
     if process.no_new_privileges:
         plan.add(OpKind.PRCTL, "set no_new_privs", num=_PR_SET_NO_NEW_PRIVS, flags=1)
+    elif seccomp is not None:
+        # Without no_new_privs loading a filter needs CAP_SYS_ADMIN: before the capabilities go.
+        plan.ops.append(seccomp)
     _user_ops(plan, process)
     plan.add(OpKind.CHDIR, f"chdir to cwd {process.cwd}", a=process.cwd)
     plan.argv = list(process.args)
@@ -576,6 +584,8 @@ def compile_init(
     stdio: Sequence[int] = (),
     vfork_cgroups: Sequence[str] | None = None,
     oom_score_adj: int | None = None,
+    container_id: str = "",
+    console_fd: int = -1,
 ) -> Plan:
     """The plan for a container's init.
 
@@ -583,9 +593,17 @@ def compile_init(
     message on the control socket (run). With ``vfork_cgroups`` (the cgroup directories to
     join) the plan is for vfork mode instead: the child joins those cgroups and sets its
     oom_score_adj itself, and runs straight through to exec. ``keyring`` names a new session
-    keyring to join; ``stdio`` are fds to become the init's 0, 1, 2.
+    keyring to join; ``stdio`` are fds to become the init's 0, 1, 2. With ``process.terminal``
+    the init makes a pty and sends its master on ``console_fd`` (a connected unix socket).
+
+    Hooks need the parent during set-up, so a spec with hooks cannot use vfork mode: before
+    pivot_root the init stops (SYNC) for the parent's prestart and createRuntime hooks and runs
+    createContainer hooks itself; startContainer hooks run after the start signal.
     """
     check_supported(spec)
+    hooks = spec.hooks
+    if hooks is not None and vfork_cgroups is not None and has_hooks(spec):
+        raise ValueError("a spec with hooks needs the fork-mode launch")
     process = spec.process
     if process is None:
         raise SpecError("process", "required to start a container")
@@ -640,12 +658,17 @@ def compile_init(
             dev_is_bind = mount.type == "bind" or "bind" in mount.options or "rbind" in mount.options
     _device_ops(plan, spec, dev_is_bind)
     plan.add(OpKind.MKDIRS, f"create cwd {process.cwd}", b=process.cwd, num=0o755)
+    if hooks is not None:
+        if hooks.prestart or hooks.create_runtime:
+            plan.add(OpKind.SYNC, "wait for the prestart and createRuntime hooks")
+        _hook_ops(plan, "createContainer", hooks.create_container, spec, bundle, container_id, "creating")
     if no_pivot:
         plan.add(OpKind.MOVE_ROOT, f"move {rootfs} to / and chroot", a=rootfs)
     else:
         plan.add(OpKind.PIVOT_ROOT, f"pivot_root to {rootfs}", a=rootfs)
     if propagation_name:
         plan.add(OpKind.MOUNT, f"set rootfsPropagation {propagation_name}", b="/", flags=propagation)
+    _console_op(plan, process, console_fd)
     if "network" in new:
         plan.add(OpKind.LOOPBACK_UP, "bring up the loopback interface")
     if spec.hostname is not None:
@@ -662,23 +685,81 @@ def compile_init(
             plan.add(OpKind.MASK, f"mask {path}", a=path, in_root=True)
     if spec.root.readonly:
         plan.add(OpKind.REMOUNT_RO, "make the root read-only", a="/")
-    _process_ops(plan, process, rootfs)
+    seccomp = _seccomp_op(linux.seccomp if linux else None)
+    _process_ops(plan, process, rootfs, seccomp)
     if vfork_cgroups is None:
         plan.add(OpKind.READY, "report ready")
         if fifo_fd >= 0:
             plan.add(OpKind.FIFO, "wait for start on the exec fifo", num=fifo_fd)
         else:
             plan.add(OpKind.WAIT, "wait for start")
+    _late_seccomp(plan, process, seccomp)  # startContainer hooks run under it, as with runc
+    if hooks is not None:
+        _hook_ops(plan, "startContainer", hooks.start_container, spec, bundle, container_id, "created")
     plan.add(OpKind.EXEC, f"exec {process.args[0]}")
     return plan
 
 
+def has_hooks(spec: RuntimeSpec) -> bool:
+    """Whether the spec has any hook the runtime must run."""
+    hooks = spec.hooks
+    return hooks is not None and any(
+        (hooks.prestart, hooks.create_runtime, hooks.create_container, hooks.start_container, hooks.poststart,
+         hooks.poststop)
+    )  # fmt: skip
+
+
+def _hook_ops(
+    plan: Plan,
+    kind: str,
+    hooks: Sequence[Hook],
+    spec: RuntimeSpec,
+    bundle: str,
+    container_id: str,
+    status: str,
+) -> None:
+    """Hooks the init runs in the container's namespaces. The state JSON is split around the
+    pid, which only the init knows (as the host sees it)."""
+    from pyrunc._hooks import state_json
+
+    state = state_json(container_id, status, 0, bundle, dict(spec.annotations), spec.oci_version)
+    before, after = state.split('"pid":0', 1)
+    for i, hook in enumerate(hooks):
+        plan.add(
+            OpKind.HOOK,
+            f"hooks.{kind}[{i}]: {kind} hook {hook.path}",
+            a=hook.path,
+            argv=hook.args or [hook.path],
+            envp=hook.env,
+            b=before + '"pid":',
+            c=after,
+            num=hook.timeout or 0,
+        )
+
+
+def _console_op(plan: Plan, process: Process, console_fd: int) -> None:
+    """process.terminal: the pty is made inside the container (its /dev/pts), after pivot_root."""
+    if not process.terminal:
+        return
+    if console_fd < 0:
+        raise SpecError("process.terminal", "a terminal needs a console socket to send the pty master to")
+    size = process.console_size
+    rows, cols = (size.height, size.width) if size is not None else (0, 0)
+    plan.add(OpKind.CONSOLE, "set up the terminal", num=console_fd, ids=(rows, cols))
+
+
 def compile_exec(
-    process: Process, *, namespaces: Sequence[str], init_pid: int, rootfs: str, preserve_fds: int = 0
+    process: Process,
+    *,
+    namespaces: Sequence[str],
+    init_pid: int,
+    rootfs: str,
+    preserve_fds: int = 0,
+    console_fd: int = -1,
+    seccomp: dict[str, object] | None = None,
 ) -> Plan:
-    """The plan for a process joining a running container (``pyrunc exec``)."""
-    if process.terminal:
-        raise UnsupportedFieldError("process.terminal")
+    """The plan for a process joining a running container (``pyrunc exec``); ``seccomp`` is the
+    container's ``linux.seccomp``, which the process gets too."""
     if not process.args:
         raise SpecError("process.args", "must name the program to run")
     plan = Plan()
@@ -688,7 +769,10 @@ def compile_exec(
     plan.add(OpKind.CLOEXEC_FROM, "mark inherited fds close-on-exec", num=3 + preserve_fds)
     plan.add(OpKind.WAIT, "wait for the parent")
     _join_ops(plan)
-    _process_ops(plan, process, rootfs)
+    _console_op(plan, process, console_fd)
+    seccomp_op = _seccomp_op(seccomp)
+    _process_ops(plan, process, rootfs, seccomp_op)
     plan.add(OpKind.READY, "report ready")
+    _late_seccomp(plan, process, seccomp_op)
     plan.add(OpKind.EXEC, f"exec {process.args[0]}")
     return plan

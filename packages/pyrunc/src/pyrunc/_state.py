@@ -96,6 +96,7 @@ class SavedState:
         "bundle",
         "cgroup_paths",
         "created",
+        "hooks",
         "id",
         "init_pid",
         "init_start_time",
@@ -103,6 +104,7 @@ class SavedState:
         "oci_version",
         "process",
         "rootfs",
+        "seccomp",
     )
 
     def __init__(
@@ -119,6 +121,8 @@ class SavedState:
         cgroup_paths: dict[str, str],
         namespaces: list[str],
         process: dict[str, object],
+        hooks: dict[str, object],
+        seccomp: dict[str, object] | None = None,
     ) -> None:
         self.id = id
         self.init_pid = init_pid
@@ -131,6 +135,8 @@ class SavedState:
         self.cgroup_paths = cgroup_paths
         self.namespaces = namespaces
         self.process = process
+        self.hooks = hooks
+        self.seccomp = seccomp  # linux.seccomp, raw: exec'd processes get the container's filter
 
     def save(self, directory: str) -> None:
         """Write atomically (temp file + rename), so a reader never sees half a state."""
@@ -145,4 +151,5 @@ class SavedState:
         with open(os.path.join(directory, "state.json")) as f:
             data = _jsonio.loads(f.read())
         assert isinstance(data, dict)
-        return cls(**{name: data[name] for name in cls.__slots__})
+        # "seccomp" may be absent: state written by a pyrunc from before seccomp support.
+        return cls(**{name: data[name] for name in cls.__slots__ if name in data or name != "seccomp"})

@@ -15,7 +15,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
@@ -33,6 +35,9 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "native.h"
@@ -51,12 +56,18 @@ struct clone_args_v0 {
  * nothing it writes may live in static storage another thread's spawn could use. */
 struct child_state {
     int root_fd;
+    char host_pid[16]; /* our pid as the host sees it, for the state JSON given to hooks */
     char exec_path[PATH_MAX];
 };
 
 #define MAX_GROUPS 1024
 
 static int fail(void) { return -errno; }
+
+static void write_str(int fd, const char *s) {
+    ssize_t ignored = write(fd, s, strlen(s));
+    (void)ignored;
+}
 
 static char *fd_path(int fd, char buf[32]) {
     char digits[12];
@@ -379,6 +390,98 @@ static int op_fifo(const struct pyrunc_op *op) {
     return n == 1 ? 0 : -err;
 }
 
+/* Run one OCI hook from inside the container's namespaces (createContainer, startContainer):
+ * fork, give it the state JSON on stdin, wait for it within the timeout. Only in fork mode (the
+ * plan never uses hooks with vfork), so forking here copies nothing the parent still uses. */
+static int op_hook(struct child_state *st, const struct pyrunc_op *op) {
+    int in[2];
+    if (pipe2(in, O_CLOEXEC) < 0) return fail();
+    long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (pid < 0) {
+        int err = errno;
+        close(in[0]);
+        close(in[1]);
+        return -err;
+    }
+    if (pid == 0) {
+        if (dup2(in[0], 0) < 0) _exit(126);
+        execve(op->a, op->argv, op->envp);
+        _exit(127);
+    }
+    close(in[0]);
+    /* The hook may not read its stdin: a closed pipe must not kill us. */
+    struct sigaction ign = {0}, old;
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ign, &old);
+    write_str(in[1], op->b);
+    write_str(in[1], st->host_pid);
+    write_str(in[1], op->c);
+    close(in[1]);
+    sigaction(SIGPIPE, &old, NULL);
+    long waited_ms = 0;
+    int status;
+    while (1) {
+        long r = waitpid((pid_t)pid, &status, op->num ? WNOHANG : 0);
+        if (r == pid) break;
+        if (r < 0 && errno != EINTR) return fail();
+        if (op->num && waited_ms >= op->num * 1000) {
+            kill((pid_t)pid, SIGKILL);
+            waitpid((pid_t)pid, &status, 0);
+            return -ETIMEDOUT;
+        }
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+        waited_ms++;
+    }
+    if (WIFSIGNALED(status)) return -(PYRUNC_HOOK_SIGNAL + WTERMSIG(status));
+    if (WEXITSTATUS(status)) return -(PYRUNC_HOOK_STATUS + WEXITSTATUS(status));
+    return 0;
+}
+
+/* process.terminal: make the pty inside the container's own devpts (so the container sees it
+ * as /dev/pts/N), hand the master to whoever listens on the console socket (one fd in
+ * SCM_RIGHTS, as runc sends it), and make the slave our controlling terminal and stdio. */
+static int op_console(const struct pyrunc_op *op) {
+    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) return fail();
+    int unlock = 0, rc = -1, slave = -1;
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0) goto out;
+    slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+    if (slave < 0) goto out;
+    if (op->n_ids == 2 && op->ids[0] && op->ids[1]) {
+        struct winsize ws = {(unsigned short)op->ids[0], (unsigned short)op->ids[1], 0, 0};
+        if (ioctl(slave, TIOCSWINSZ, &ws) < 0) goto out;
+    }
+    char name[] = "/dev/ptmx";
+    struct iovec iov = {name, sizeof name - 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
+    if (sendmsg((int)op->num, &msg, MSG_NOSIGNAL) < 0) goto out;
+    if (setsid() < 0 && errno != EPERM) goto out; /* EPERM: already a session leader */
+    if (ioctl(slave, TIOCSCTTY, 0) < 0) goto out;
+    for (int fd = 0; fd < 3; fd++)
+        if (dup2(slave, fd) < 0) goto out;
+    rc = 0;
+out:
+    rc = rc < 0 ? -errno : 0;
+    close(master);
+    if (slave > 2) close(slave);
+    return rc;
+}
+
 static int run_op(const struct pyrunc_spawn *s, struct child_state *st, const struct pyrunc_op *op) {
     switch (op->kind) {
     case PYRUNC_OP_WAIT: {
@@ -486,16 +589,29 @@ static int run_op(const struct pyrunc_spawn *s, struct child_state *st, const st
         return prctl(PR_SET_DUMPABLE, op->num, 0, 0, 0) < 0 ? fail() : 0;
     case PYRUNC_OP_DUP2:
         return dup2((int)op->num, (int)op->flags) < 0 ? fail() : 0;
+    case PYRUNC_OP_SYNC: {
+        struct pyrunc_report r = {-3, 0};
+        char byte;
+        if (send(s->ctl_fd, &r, sizeof r, MSG_NOSIGNAL) < 0) return fail();
+        ssize_t n = recv(s->ctl_fd, &byte, 1, 0);
+        return n == 1 ? 0 : (n == 0 ? -ECONNRESET : fail());
+    }
+    case PYRUNC_OP_HOOK:
+        return op_hook(st, op);
+    case PYRUNC_OP_CONSOLE:
+        return op_console(op);
     case PYRUNC_OP_JOIN_KEYRING:
         /* KEYCTL_JOIN_SESSION_KEYRING: keys made in the container stay out of the host's. */
         return syscall(SYS_keyctl, 1, op->a) < 0 ? fail() : 0;
+    case PYRUNC_OP_SECCOMP: {
+        /* The program was compiled by the parent (pyrunc/_seccomp.py): only the kernel call here. */
+        struct sock_fprog prog = {(unsigned short)(op->num / (long)sizeof(struct sock_filter)),
+                                  (struct sock_filter *)(uintptr_t)op->a};
+        if (op->num <= 0 || op->num % (long)sizeof(struct sock_filter)) return -EINVAL;
+        return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, op->flags, &prog) < 0 ? fail() : 0;
+    }
     }
     return -EINVAL;
-}
-
-static void write_str(int fd, const char *s) {
-    ssize_t ignored = write(fd, s, strlen(s));
-    (void)ignored;
 }
 
 static void report(const struct pyrunc_spawn *s, struct child_state *st, int index, int err) {
@@ -520,6 +636,9 @@ static _Noreturn void child(const struct pyrunc_spawn *s) {
     struct child_state st;
     st.root_fd = -1;
     st.exec_path[0] = '\0';
+    /* /proc is still the host's here: /proc/self names our pid as the host sees it. */
+    ssize_t n = readlink("/proc/self", st.host_pid, sizeof st.host_pid - 1);
+    st.host_pid[n > 0 ? n : 0] = '\0';
     /* Start from default signal handling: the interpreter ignores SIGPIPE and SIGXFSZ and has
      * its own handlers, and ignored signals would survive exec. Handlers first, then unblock
      * (in vfork mode the parent blocked everything around the clone). */

@@ -45,6 +45,12 @@
 #define PYRUNC_OP_SET_DUMPABLE 33  /* prctl(PR_SET_DUMPABLE, num) */
 #define PYRUNC_OP_DUP2 34          /* dup2(num, flags): hand a pipe to the child as stdio */
 #define PYRUNC_OP_JOIN_KEYRING 35  /* join a new session keyring named a */
+#define PYRUNC_OP_SYNC 36          /* send (-3, 0) ("run your hooks") and wait for one message */
+#define PYRUNC_OP_HOOK 37          /* run hook a (argv, envp of the op) with stdin b + host pid + c,
+                                      within num seconds (0: no limit) */
+#define PYRUNC_OP_SECCOMP 38       /* seccomp(SET_MODE_FILTER, flags, the BPF program a of num bytes) */
+#define PYRUNC_OP_CONSOLE 39       /* new pty from /dev/ptmx: master sent on socket fd num, slave
+                                      becomes the controlling terminal and stdio; ids: rows, cols */
 
 struct pyrunc_op {
     int kind;
@@ -57,11 +63,18 @@ struct pyrunc_op {
     const char *d;
     const unsigned long long *ids;
     int n_ids;
+    char *const *argv; /* PYRUNC_OP_HOOK: the hook's argv and environment */
+    char *const *envp;
 };
 
-/* The message the child sends on the control socket: index -1 means ready, otherwise op
- * number `index` failed with `err` (an errno value). In vfork mode the child writes it in
+/* The message the child sends on the control socket: index -1 means ready, -3 asks the parent to
+ * run its hooks (PYRUNC_OP_SYNC), otherwise op number `index` failed with `err` (an errno value,
+ * or PYRUNC_HOOK_STATUS + the exit status of a failed hook, PYRUNC_HOOK_SIGNAL + the signal that
+ * killed it). In vfork mode the child writes it in
  * place instead: -2 once it reaches exec, -1 (untouched) if it died before. */
+#define PYRUNC_HOOK_STATUS 1000
+#define PYRUNC_HOOK_SIGNAL 2000
+
 struct pyrunc_report {
     int index;
     int err;

@@ -1,0 +1,489 @@
+"""``linux.seccomp``: validate it, build the filter with libseccomp, and export it as BPF.
+
+Everything here runs in the parent (pyrunc create/run/exec), and only when a spec has a
+``linux.seccomp``: the plan (:mod:`pyrunc._plan`) imports this module lazily. The container's
+child never calls libseccomp (it may share our memory and must not allocate): it receives the
+finished BPF program in one ``SECCOMP`` op and hands it to seccomp(2) (see native.c).
+
+What the filter does follows runc 1.1 (libcontainer/seccomp/seccomp_linux.go):
+
+- ``SCMP_ACT_KILL`` is ``KILL_THREAD``; ``ERRNO`` and ``TRACE`` return ``errnoRet`` (EPERM when
+  absent); ``errnoRet`` on any other action is ignored; ``SCMP_ACT_NOTIFY`` is refused (pyrunc has
+  no seccomp agent support: ``listenerPath``).
+- A rule whose action equals the default action is skipped (libseccomp refuses it).
+- Syscall names libseccomp does not know are skipped (the profile may be newer than the host).
+- The conditions of one rule are ANDed; rules naming the same syscall are alternatives. A rule
+  with two conditions on the same argument is split into one rule per condition (libseccomp
+  cannot AND two comparisons of one argument; runc does the same).
+- More than 32 syscall names turn on libseccomp's binary-tree optimization.
+
+- Unless the default action lets syscalls through (ALLOW, LOG, TRACE), a stub in front of the
+  program makes syscalls numbered above the largest one the profile names (per architecture
+  listed in ``architectures``) fail with ENOSYS rather than the default action, as runc's
+  "patchbpf" does: a syscall newer than the profile (or than libseccomp) then looks absent, and
+  libcs fall back to older ones instead of failing with EPERM.
+
+:func:`docker_default_seccomp` turns Docker's default profile (``data/seccomp-default.json``, a
+copy of moby/profiles ``seccomp/default.json``) into a ``linux.seccomp`` object for a given
+capability set, as moby's ``setupSeccomp`` does.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc._errors import SpecError, UnsupportedFieldError
+from pyrunc._spec_resources import (
+    _U32,
+    _U64,
+    _at,
+    _enum_list,
+    _int,
+    _list,
+    _obj,
+    _req_enum,
+    _req_int,
+    _str,
+    _str_list,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = [
+    "ACTIONS",
+    "ARCHES",
+    "FLAGS",
+    "OPERATORS",
+    "SeccompFilter",
+    "SeccompProfile",
+    "build_filter",
+    "docker_default_seccomp",
+    "parse_seccomp",
+]
+
+# Actions (pyrunc_seccomp.h: libseccomp's SCMP_ACT_*, the kernel's SECCOMP_RET_*); ERRNO and
+# TRACE take a 16-bit datum in the low bits.
+_ACT_KILL_PROCESS = 0x80000000
+_ACT_KILL_THREAD = 0x00000000
+_ACT_TRAP = 0x00030000
+_ACT_ERRNO = 0x00050000
+_ACT_TRACE = 0x7FF00000
+_ACT_LOG = 0x7FFC0000
+_ACT_ALLOW = 0x7FFF0000
+ACTIONS = {
+    "SCMP_ACT_ALLOW": _ACT_ALLOW,
+    "SCMP_ACT_ERRNO": _ACT_ERRNO,
+    "SCMP_ACT_KILL": _ACT_KILL_THREAD,
+    "SCMP_ACT_KILL_PROCESS": _ACT_KILL_PROCESS,
+    "SCMP_ACT_KILL_THREAD": _ACT_KILL_THREAD,
+    "SCMP_ACT_LOG": _ACT_LOG,
+    "SCMP_ACT_TRACE": _ACT_TRACE,
+    "SCMP_ACT_TRAP": _ACT_TRAP,
+}
+_WITH_ERRNO = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
+_EPERM = 1
+# Comparison operators (libseccomp's enum scmp_compare).
+OPERATORS = {
+    "SCMP_CMP_NE": 1,
+    "SCMP_CMP_LT": 2,
+    "SCMP_CMP_LE": 3,
+    "SCMP_CMP_EQ": 4,
+    "SCMP_CMP_GE": 5,
+    "SCMP_CMP_GT": 6,
+    "SCMP_CMP_MASKED_EQ": 7,
+}
+# OCI architecture -> libseccomp's name for it.
+ARCHES = {
+    "SCMP_ARCH_X86": "x86",
+    "SCMP_ARCH_X86_64": "x86_64",
+    "SCMP_ARCH_X32": "x32",
+    "SCMP_ARCH_ARM": "arm",
+    "SCMP_ARCH_AARCH64": "aarch64",
+    "SCMP_ARCH_LOONGARCH64": "loongarch64",
+    "SCMP_ARCH_M68K": "m68k",
+    "SCMP_ARCH_MIPS": "mips",
+    "SCMP_ARCH_MIPS64": "mips64",
+    "SCMP_ARCH_MIPS64N32": "mips64n32",
+    "SCMP_ARCH_MIPSEL": "mipsel",
+    "SCMP_ARCH_MIPSEL64": "mipsel64",
+    "SCMP_ARCH_MIPSEL64N32": "mipsel64n32",
+    "SCMP_ARCH_PPC": "ppc",
+    "SCMP_ARCH_PPC64": "ppc64",
+    "SCMP_ARCH_PPC64LE": "ppc64le",
+    "SCMP_ARCH_S390": "s390",
+    "SCMP_ARCH_S390X": "s390x",
+    "SCMP_ARCH_SH": "sh",
+    "SCMP_ARCH_SHEB": "sheb",
+    "SCMP_ARCH_PARISC": "parisc",
+    "SCMP_ARCH_PARISC64": "parisc64",
+    "SCMP_ARCH_RISCV64": "riscv64",
+}
+# seccomp(2) filter flags pyrunc passes on (SECCOMP_FILTER_FLAG_*).
+FLAGS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 1,
+    "SECCOMP_FILTER_FLAG_LOG": 2,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
+}
+_ALL_FLAGS = frozenset({*FLAGS, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"})
+_MAX_ARGS = 6  # a syscall has at most six arguments: index 0 to 5
+_MAX_PROGRAM = 4096 * 8  # BPF_MAXINSNS instructions of 8 bytes: the most the kernel loads
+_OPTIMIZE_ABOVE = 32  # syscall names; runc's threshold for libseccomp's binary tree
+
+
+class SeccompRule:
+    """One entry of ``syscalls``, validated: ``conditions`` are (index, operator, value, valueTwo)."""
+
+    __slots__ = ("action", "conditions", "names", "where")
+
+    def __init__(
+        self, names: list[str], action: int, conditions: list[tuple[int, int, int, int]], where: str
+    ):
+        self.names = names
+        self.action = action
+        self.conditions = conditions
+        self.where = where
+
+
+class SeccompProfile:
+    """A validated ``linux.seccomp``: actions as libseccomp values, arches in libseccomp's names."""
+
+    __slots__ = ("arches", "default_action", "flags", "rules", "where")
+
+    def __init__(
+        self, default_action: int, arches: list[str], flags: int, rules: list[SeccompRule], where: str
+    ) -> None:
+        self.default_action = default_action
+        self.arches = arches
+        self.flags = flags
+        self.rules = rules
+        self.where = where
+
+
+class SeccompFilter:
+    """The compiled filter: the BPF program (``struct sock_filter[]``, native endianness) and the
+    seccomp(2) flags to load it with."""
+
+    __slots__ = ("flags", "program")
+
+    def __init__(self, program: bytes, flags: int) -> None:
+        self.program = program
+        self.flags = flags
+
+    def __len__(self) -> int:
+        """The number of BPF instructions."""
+        return len(self.program) // 8
+
+
+def _action(o: dict[str, object], key: str, errno_key: str, where: str) -> int:
+    name = _req_enum(o, key, where, frozenset({*ACTIONS, "SCMP_ACT_NOTIFY"}), "seccomp action")
+    if name == "SCMP_ACT_NOTIFY":
+        raise UnsupportedFieldError(
+            _at(where, key), "SCMP_ACT_NOTIFY is not supported by pyrunc (no seccomp agent, listenerPath)"
+        )
+    errno = _int(o, errno_key, where, _U32)
+    if name not in _WITH_ERRNO:
+        return ACTIONS[name]  # runc ignores errnoRet here too
+    if errno is None:
+        errno = _EPERM
+    elif errno > 0xFFFF:
+        raise SpecError(_at(where, errno_key), f"{errno} does not fit in seccomp's 16-bit return value")
+    return ACTIONS[name] | errno
+
+
+def parse_seccomp(raw: object, where: str = "linux.seccomp") -> SeccompProfile:
+    """Validate a ``linux.seccomp`` object; errors name the field (``linux.seccomp.syscalls[3].action``)."""
+    o = _obj(raw, where)
+    for key in ("listenerPath", "listenerMetadata"):
+        if _str(o, key, where):
+            raise UnsupportedFieldError(_at(where, key), "seccomp agents are not supported by pyrunc")
+    default = _action(o, "defaultAction", "defaultErrnoRet", where)
+    arches: list[str] = []
+    for name in _enum_list(o, "architectures", where, frozenset(ARCHES), "seccomp architecture"):
+        if ARCHES[name] not in arches:
+            arches.append(ARCHES[name])
+    flags = 0
+    for i, name in enumerate(_enum_list(o, "flags", where, _ALL_FLAGS, "seccomp flag")):
+        if name not in FLAGS:
+            raise UnsupportedFieldError(f"{where}.flags[{i}]", f"{name} is only used with seccomp agents")
+        flags |= FLAGS[name]
+    rules: list[SeccompRule] = []
+    for i, item in enumerate(_list(o, "syscalls", where)):
+        at = f"{where}.syscalls[{i}]"
+        syscall = _obj(item, at)
+        names = _str_list(syscall, "names", at)
+        if not names:
+            raise SpecError(_at(at, "names"), "required (at least one name)")
+        for j, name in enumerate(names):
+            if not name:
+                raise SpecError(f"{at}.names[{j}]", "must not be empty")
+        action = _action(syscall, "action", "errnoRet", at)
+        conditions: list[tuple[int, int, int, int]] = []
+        for j, a in enumerate(_list(syscall, "args", at)):
+            arg_at = f"{at}.args[{j}]"
+            arg = _obj(a, arg_at)
+            index = _req_int(arg, "index", arg_at, _U32)
+            if index >= _MAX_ARGS:
+                raise SpecError(
+                    _at(arg_at, "index"), f"{index} is not an argument index (0 to {_MAX_ARGS - 1})"
+                )
+            value = _req_int(arg, "value", arg_at, _U64)
+            value_two = _int(arg, "valueTwo", arg_at, _U64) or 0
+            op = _req_enum(arg, "op", arg_at, frozenset(OPERATORS), "seccomp operator")
+            conditions.append((index, OPERATORS[op], value, value_two))
+        rules.append(SeccompRule(names, action, conditions, at))
+    return SeccompProfile(default, arches, flags, rules, where)
+
+
+def build_filter(raw: object, where: str = "linux.seccomp") -> SeccompFilter:
+    """Validate ``raw`` (a ``linux.seccomp`` object) and compile it with libseccomp."""
+    profile = parse_seccomp(raw, where)
+    from pyrunc._native._lib import ffi, lib
+
+    for name, bit in FLAGS.items():
+        if profile.flags & bit and not lib.pyrunc_seccomp_flag_supported(bit):
+            raise UnsupportedFieldError(f"{where}.flags", f"the kernel does not support {name}")
+    ctx = lib.pyrunc_seccomp_new(profile.default_action)
+    if ctx == ffi.NULL:
+        raise SpecError(f"{where}.defaultAction", "libseccomp refused the default action")
+    try:
+        for arch in profile.arches:
+            if lib.pyrunc_seccomp_arch_add(ctx, arch.encode()) < 0:
+                oci = next(k for k, v in ARCHES.items() if v == arch)
+                raise UnsupportedFieldError(
+                    f"{where}.architectures", f"{oci} is not known to this libseccomp"
+                )
+        if sum(len(rule.names) for rule in profile.rules) > _OPTIMIZE_ABOVE:
+            lib.pyrunc_seccomp_optimize(ctx, 2)  # best effort, as runc
+        cmps = ffi.new("struct pyrunc_seccomp_cmp[]", _MAX_ARGS)
+        for rule in profile.rules:
+            if rule.action == profile.default_action:
+                continue  # libseccomp refuses it, and it changes nothing
+            groups = [rule.conditions]
+            indexes = [c[0] for c in rule.conditions]
+            if len(set(indexes)) != len(indexes):
+                groups = [[c] for c in rule.conditions]  # one rule per condition (runc does so)
+            for name in rule.names:
+                number = lib.pyrunc_seccomp_syscall(name.encode())
+                if number == lib.PYRUNC_SCMP_UNKNOWN_SYSCALL:
+                    continue  # unknown to libseccomp: skipped, as runc
+                for group in groups:
+                    for k, (index, op, value, value_two) in enumerate(group):
+                        cmps[k].arg = index
+                        cmps[k].op = op
+                        cmps[k].datum_a = value
+                        cmps[k].datum_b = value_two
+                    rc = lib.pyrunc_seccomp_rule_add(ctx, rule.action, number, len(group), cmps)
+                    if rc < 0:
+                        raise SpecError(
+                            rule.where, f"libseccomp refused the rule for {name}: {os.strerror(-rc)}"
+                        )
+        buf = ffi.new("char[]", _MAX_PROGRAM)
+        size = lib.pyrunc_seccomp_export(ctx, buf, _MAX_PROGRAM)
+        if size < 0 and size != -7:  # -E2BIG: too long, said below
+            raise OSError(-size, f"exporting the seccomp filter: {os.strerror(-size)}")
+        program = _enosys_stub(profile) + bytes(ffi.buffer(buf, size)) if size >= 0 else b""
+        if not 0 < len(program) <= _MAX_PROGRAM:
+            raise SpecError(where, "the filter is longer than the kernel's limit of 4096 BPF instructions")
+        return SeccompFilter(program, profile.flags)
+    finally:
+        lib.pyrunc_seccomp_release(ctx)
+
+
+# Classic BPF, as struct sock_filter {u16 code; u8 jt; u8 jf; u32 k} in native byte order.
+_LD_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS: A = seccomp_data[k] (0: syscall number, 4: arch)
+_JA = 0x05  # BPF_JMP | BPF_JA
+_JEQ = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
+_JGT = 0x25  # BPF_JMP | BPF_JGT | BPF_K
+_JSET = 0x45  # BPF_JMP | BPF_JSET | BPF_K
+_RET = 0x06  # BPF_RET | BPF_K
+_RET_ENOSYS = (_RET, 0, 0, _ACT_ERRNO | 38)
+_AUDIT_ARCH_X86_64 = 0xC000003E
+_AUDIT_ARCH_S390 = (0x16, 0x80000016)
+_X32_SYSCALL_BIT = 0x40000000
+_PERMISSIVE = (_ACT_ALLOW, _ACT_LOG, _ACT_TRACE)
+_Insn = tuple[int, int, int, int]  # or ("ja", label): a jump resolved once the layout is known
+
+
+def _enosys_stub(profile: SeccompProfile) -> bytes:
+    """The instructions runc's patchbpf puts in front of the filter: per native architecture of
+    ``architectures``, a syscall number above the largest the profile names returns ENOSYS;
+    everything else jumps to libseccomp's program (which checks the architecture again)."""
+    if profile.default_action & 0xFFFF0000 in _PERMISSIVE or not profile.arches:
+        return b""
+    import struct
+
+    from pyrunc._native._lib import lib
+
+    names = {name.encode() for rule in profile.rules for name in rule.names}
+    largest: dict[int, dict[str, int]] = {}  # AUDIT_ARCH -> libseccomp arch -> syscall number
+    for arch in profile.arches:
+        number = max((lib.pyrunc_seccomp_syscall_arch(arch.encode(), name) for name in names), default=-1)
+        if number > 0:
+            native = _AUDIT_ARCH_X86_64 if arch == "x32" else lib.pyrunc_seccomp_arch_token(arch.encode())
+            largest.setdefault(native, {})[arch] = number
+    if not largest:
+        return b""
+
+    def limit(number: int | None) -> list[_Insn | tuple[str, int]]:
+        return [(_JGT, 0, 1, number), _RET_ENOSYS] if number else []
+
+    # Label -1 is the start of libseccomp's program, label n >= 0 the start of section n.
+    sections: list[list[_Insn | tuple[str, int]]] = []
+    for native, numbers in largest.items():
+        body: list[_Insn | tuple[str, int]] = [(_LD_ABS, 0, 0, 0)]  # the syscall number
+        if native == _AUDIT_ARCH_X86_64:  # x32 shares it: its syscall numbers have bit 30 set
+            x86_64, x32 = limit(numbers.get("x86_64")), limit(numbers.get("x32"))
+            body += [(_JSET, len(x86_64) + 1, 0, _X32_SYSCALL_BIT), *x86_64, ("ja", -1), *x32]
+        elif native in _AUDIT_ARCH_S390:  # syscalls the kernel does not know arrive as 0 (setup)
+            body += [(_JEQ, 0, 1, 0), _RET_ENOSYS, *limit(max(numbers.values()))]
+        else:
+            body += limit(max(numbers.values()))
+        sections.append([*body, ("ja", -1)])
+    code: list[_Insn | tuple[str, int]] = [(_LD_ABS, 0, 0, 4)]  # the architecture
+    for i, native in enumerate(largest):
+        code += [(_JEQ, 0, 1, native), ("ja", i)]
+    code.append(("ja", -1))  # an architecture not listed: libseccomp's bad-arch action
+    starts = []
+    for body in sections:
+        starts.append(len(code))
+        code += body
+    out = bytearray()
+    for at, insn in enumerate(code):
+        if insn[0] == "ja":
+            target = len(code) if insn[1] == -1 else starts[insn[1]]
+            out += struct.pack("=HBBI", _JA, 0, 0, target - at - 1)
+        else:
+            out += struct.pack("=HBBI", *insn)
+    return bytes(out)
+
+
+def supported_arches() -> list[str]:
+    """The OCI architectures the installed libseccomp knows."""
+    from pyrunc._native._lib import lib
+
+    return [oci for oci, name in ARCHES.items() if lib.pyrunc_seccomp_arch_token(name.encode())]
+
+
+def supported_flags() -> list[str]:
+    """The flags of :data:`FLAGS` the running kernel accepts."""
+    from pyrunc._native._lib import lib
+
+    return [name for name, bit in FLAGS.items() if lib.pyrunc_seccomp_flag_supported(bit)]
+
+
+# -- Docker's default profile ----------------------------------------------------------------------
+
+# uname -m -> Docker's (Go's) architecture names, as used in the profile's includes/excludes.
+_DOCKER_ARCH = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "i386": "x86",
+    "i686": "x86",
+    "x86": "x86",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "arm",
+    "armv6l": "arm",
+    "arm": "arm",
+    "ppc64le": "ppc64le",
+    "ppc64": "ppc64",
+    "s390x": "s390x",
+    "s390": "s390",
+    "riscv64": "riscv64",
+    "loongarch64": "loongarch64",
+    "mips64": "mips64",
+    "mips64el": "mipsel64",
+}
+# Docker's architecture name -> the profile's archMap key (moby's nativeToSeccomp).
+_DOCKER_SECCOMP_ARCH = {
+    "x86": "SCMP_ARCH_X86",
+    "amd64": "SCMP_ARCH_X86_64",
+    "arm": "SCMP_ARCH_ARM",
+    "arm64": "SCMP_ARCH_AARCH64",
+    "loongarch64": "SCMP_ARCH_LOONGARCH64",
+    "mips64": "SCMP_ARCH_MIPS64",
+    "mips64n32": "SCMP_ARCH_MIPS64N32",
+    "mipsel64": "SCMP_ARCH_MIPSEL64",
+    "mips3l64n32": "SCMP_ARCH_MIPSEL64N32",
+    "mipsle": "SCMP_ARCH_MIPSEL",
+    "ppc": "SCMP_ARCH_PPC",
+    "ppc64": "SCMP_ARCH_PPC64",
+    "ppc64le": "SCMP_ARCH_PPC64LE",
+    "riscv64": "SCMP_ARCH_RISCV64",
+    "s390": "SCMP_ARCH_S390",
+    "s390x": "SCMP_ARCH_S390X",
+}
+_PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "seccomp-default.json")
+
+
+def _kernel_version(release: str) -> tuple[int, int]:
+    """``"6.1.0-18-amd64"`` -> (6, 1): only the first two numbers count, as in moby."""
+    parts = release.split(".")
+    try:
+        return int(parts[0]), int("".join(c for c in parts[1].split("-")[0] if c.isdigit()) or "0")
+    except (IndexError, ValueError):
+        raise ValueError(f"cannot parse the kernel version {release!r}") from None
+
+
+def docker_default_seccomp(
+    capabilities: Iterable[str], arch: str | None = None, kernel: tuple[int, int] | None = None
+) -> dict[str, object]:
+    """Docker's default seccomp profile resolved into an OCI ``linux.seccomp`` object.
+
+    As moby's ``setupSeccomp`` does for ``docker run``: an entry of the profile is kept when its
+    ``includes`` hold and its ``excludes`` do not, judged against ``capabilities`` (the
+    container's bounding set; ``"CAP_SYS_ADMIN"`` or ``"SYS_ADMIN"``), ``arch`` (Docker's name:
+    ``amd64``, ``arm64``, ``x86``... or ``uname -m``'s; default the host's) and ``kernel``
+    ((major, minor); default the running kernel's). ``archMap`` becomes ``architectures`` (the
+    native architecture and its sub-architectures). With Docker's 14 default capabilities,
+    ``mount``, ``unshare``, ``keyctl`` and the like fail with EPERM and ``clone3`` with ENOSYS.
+    """
+    from pyrunc import _jsonio
+
+    caps = {c.upper() if c.upper().startswith("CAP_") else "CAP_" + c.upper() for c in capabilities}
+    machine = arch or os.uname().machine
+    docker_arch = _DOCKER_ARCH.get(machine, machine)
+    if kernel is None:
+        kernel = _kernel_version(os.uname().release)
+    with open(_PROFILE, encoding="utf-8") as f:
+        profile = _jsonio.loads(f.read())
+    assert isinstance(profile, dict)
+    if profile.get("architectures") and profile.get("archMap"):
+        raise ValueError("the profile has both architectures and archMap")
+    out: dict[str, object] = {
+        k: v for k, v in profile.items() if k not in ("archMap", "syscalls") and v is not None
+    }
+    native = _DOCKER_SECCOMP_ARCH.get(docker_arch)
+    for entry in profile.get("archMap") or []:
+        if native is not None and entry["architecture"] == native:
+            out["architectures"] = [native, *(entry.get("subArchitectures") or [])]
+            break
+
+    def newer(version: str) -> bool:
+        return kernel >= _kernel_version(version)
+
+    syscalls: list[dict[str, object]] = []
+    for entry in profile.get("syscalls") or []:
+        excludes = entry.get("excludes") or {}
+        includes = entry.get("includes") or {}
+        if (
+            docker_arch in (excludes.get("arches") or ())
+            or any(c in caps for c in excludes.get("caps") or ())
+            or (excludes.get("minKernel") and newer(excludes["minKernel"]))
+            or (includes.get("arches") and docker_arch not in includes["arches"])
+            or any(c not in caps for c in includes.get("caps") or ())
+            or (includes.get("minKernel") and not newer(includes["minKernel"]))
+        ):
+            continue
+        if entry.get("name") and entry.get("names"):
+            raise ValueError("a syscalls entry has both name and names")
+        names = [entry["name"]] if entry.get("name") else list(entry["names"])
+        syscall: dict[str, object] = {"names": names, "action": entry["action"]}
+        for key in ("errnoRet", "args"):
+            if entry.get(key) is not None:
+                syscall[key] = entry[key]
+        syscalls.append(syscall)
+    out["syscalls"] = syscalls
+    return out

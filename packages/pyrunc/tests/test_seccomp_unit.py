@@ -1,0 +1,379 @@
+"""linux.seccomp without a container: validation (errors name the field), compilation with
+libseccomp, Docker's default profile resolved like moby does, and what ``features`` reports.
+
+The containers that load these filters are in test_seccomp.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pyrunc
+import pyrunc._native
+from pyrunc import _seccomp
+from pyrunc._errors import SpecError, UnsupportedFieldError
+from pyrunc._features import features
+from pyrunc._kernel import OpKind
+from pyrunc._plan import compile_exec, compile_init
+from pyrunc._spec import RuntimeSpec, default_spec
+
+SPEC_DIR = Path("/work/shared/spec/oci-runtime-spec")
+UPSTREAM_PROFILE = Path("/work/shared/spec/seccomp-default.json")
+DOCKER_CAPS = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+]
+
+
+def allowed(profile: dict[str, Any]) -> set[str]:
+    """Syscalls the resolved profile allows without conditions."""
+    return {
+        name
+        for rule in profile["syscalls"]
+        if rule["action"] == "SCMP_ACT_ALLOW" and not rule.get("args")
+        for name in rule["names"]
+    }
+
+
+def rules_for(profile: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return [rule for rule in profile["syscalls"] if name in rule["names"]]
+
+
+# -- the numbers Python and C share ------------------------------------------------------------
+
+
+def test_numbers_match_the_c_header() -> None:
+    header = Path(pyrunc._native.__file__).with_name("pyrunc_seccomp.h").read_text()
+    defines = {name: int(value, 0) for name, value in re.findall(r"#define PYRUNC_(\w+) (-?\w+)", header)}
+    for name, value in _seccomp.ACTIONS.items():
+        if name != "SCMP_ACT_KILL":  # an alias of KILL_THREAD
+            assert defines[name] == value, name
+    for name, value in _seccomp.OPERATORS.items():
+        assert defines[name] == value, name
+    native = Path(pyrunc._native.__file__).with_name("native.h").read_text()
+    assert re.search(rf"#define PYRUNC_OP_SECCOMP {OpKind.SECCOMP}\b", native)
+
+
+# -- validation: every error names the field ---------------------------------------------------
+
+BASE: dict[str, Any] = {
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "syscalls": [
+        {"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"},
+        {
+            "names": ["mkdir"],
+            "action": "SCMP_ACT_ERRNO",
+            "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}],
+        },
+    ],
+}
+
+
+def with_change(path: str, value: object) -> dict[str, Any]:
+    profile = json.loads(json.dumps(BASE))
+    node: Any = profile
+    steps = [int(s) if s.isdigit() else s for s in re.findall(r"[^.\[\]]+", path)]
+    for step in steps[:-1]:
+        node = node[step]
+    node[steps[-1]] = value
+    return profile
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "error", "field", "words"),
+    [
+        ("syscalls[1].action", "SCMP_ACT_BOGUS", SpecError, "linux.seccomp.syscalls[1].action", "unknown"),
+        ("defaultAction", "SCMP_ACT_BOGUS", SpecError, "linux.seccomp.defaultAction", "unknown"),
+        (
+            "syscalls[1].args[0].op",
+            "SCMP_CMP_BOGUS",
+            SpecError,
+            "linux.seccomp.syscalls[1].args[0].op",
+            "unknown",
+        ),
+        ("syscalls[1].args[0].index", 6, SpecError, "linux.seccomp.syscalls[1].args[0].index", "0 to 5"),
+        ("syscalls[1].args[0].value", -1, SpecError, "linux.seccomp.syscalls[1].args[0].value", "range"),
+        (
+            "syscalls[0].action",
+            "SCMP_ACT_NOTIFY",
+            UnsupportedFieldError,
+            "linux.seccomp.syscalls[0].action",
+            "NOTIFY",
+        ),
+        ("defaultAction", "SCMP_ACT_NOTIFY", UnsupportedFieldError, "linux.seccomp.defaultAction", "NOTIFY"),
+        ("listenerPath", "/run/agent.sock", UnsupportedFieldError, "linux.seccomp.listenerPath", "agent"),
+        ("syscalls[0].errnoRet", 70000, SpecError, "linux.seccomp.syscalls[0].errnoRet", "16-bit"),
+        ("syscalls[0].names", [], SpecError, "linux.seccomp.syscalls[0].names", "required"),
+        ("syscalls[0].names", [""], SpecError, "linux.seccomp.syscalls[0].names[0]", "empty"),
+        ("architectures", ["SCMP_ARCH_VAX"], SpecError, "linux.seccomp.architectures[0]", "unknown"),
+        (
+            "flags",
+            ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+            UnsupportedFieldError,
+            "linux.seccomp.flags[0]",
+            "",
+        ),
+        (
+            "syscalls[1].args",
+            [{"index": 0, "op": "SCMP_CMP_EQ"}],
+            SpecError,
+            "syscalls[1].args[0].value",
+            "required",
+        ),
+    ],
+)
+def test_bad_profile_names_the_field(
+    path: str, value: object, error: type[Exception], field: str, words: str
+) -> None:
+    with pytest.raises(error) as info:
+        _seccomp.parse_seccomp(with_change(path, value))
+    assert type(info.value) is error
+    assert str(info.value).startswith(field) or f".{field}" in str(info.value), str(info.value)
+    assert words in str(info.value)
+
+
+def test_refused_by_compile_init_before_anything_runs(tmp_path: Path) -> None:
+    (tmp_path / "rootfs").mkdir()
+    raw = default_spec().to_json()
+    raw["process"]["terminal"] = False  # type: ignore[index]
+    raw["linux"]["seccomp"] = with_change("syscalls[1].args[0].index", 9)  # type: ignore[index]
+    with pytest.raises(SpecError, match=re.escape("linux.seccomp.syscalls[1].args[0].index")):
+        compile_init(RuntimeSpec.from_json(raw), bundle=str(tmp_path))
+
+
+def test_actions_and_errno() -> None:
+    profile = _seccomp.parse_seccomp(
+        {
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "defaultErrnoRet": 38,
+            "syscalls": [
+                {"names": ["a"], "action": "SCMP_ACT_ERRNO"},
+                {"names": ["b"], "action": "SCMP_ACT_TRACE", "errnoRet": 5},
+                {"names": ["c"], "action": "SCMP_ACT_KILL"},
+                {"names": ["d"], "action": "SCMP_ACT_KILL_PROCESS", "errnoRet": 5},  # ignored, as runc
+                {"names": ["e"], "action": "SCMP_ACT_LOG"},
+            ],
+        }
+    )
+    assert profile.default_action == 0x00050000 | 38
+    assert [rule.action for rule in profile.rules] == [0x00050001, 0x7FF00005, 0, 0x80000000, 0x7FFC0000]
+
+
+# -- compiling ----------------------------------------------------------------------------------
+
+
+def test_docker_profile_compiles() -> None:
+    program = _seccomp.build_filter(pyrunc.docker_default_seccomp(DOCKER_CAPS))
+    assert len(program.program) % 8 == 0 and 50 < len(program) <= 4096
+    assert program.flags == 0
+
+
+def test_enosys_stub_only_when_the_default_refuses() -> None:
+    """runc's patchbpf: in front of libseccomp's program, "load the architecture" (ld [4])."""
+    load_arch = struct.pack("=HBBI", 0x20, 0, 0, 4)
+    rules = [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}]
+    refusing = {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": rules}
+    stubbed = _seccomp.build_filter(refusing).program
+    plain = _seccomp.build_filter({k: v for k, v in refusing.items() if k != "architectures"}).program
+    assert stubbed.startswith(load_arch) and stubbed.endswith(plain) and len(stubbed) > len(plain)
+    rules = [{"names": ["read", "write"], "action": "SCMP_ACT_ERRNO"}]
+    permissive = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": rules}
+    plain = _seccomp.build_filter({k: v for k, v in permissive.items() if k != "architectures"}).program
+    assert _seccomp.build_filter(permissive).program == plain
+
+
+def test_unknown_syscall_names_are_skipped() -> None:
+    plain = _seccomp.build_filter({"defaultAction": "SCMP_ACT_ALLOW"})
+    unknown = _seccomp.build_filter(
+        {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["no_such_syscall"], "action": "SCMP_ACT_ERRNO"}],
+        }
+    )
+    assert unknown.program == plain.program
+
+
+def test_rule_with_the_default_action_is_skipped() -> None:
+    plain = _seccomp.build_filter({"defaultAction": "SCMP_ACT_ALLOW"})
+    same = _seccomp.build_filter(
+        {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ALLOW"}]}
+    )
+    assert same.program == plain.program
+
+
+def test_two_conditions_on_one_argument_become_two_rules() -> None:
+    """libseccomp refuses two comparisons of one argument in a rule; runc adds one rule each."""
+    args = [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 2, "op": "SCMP_CMP_EQ"}]
+    split = _seccomp.build_filter(
+        {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ERRNO", "args": args}],
+        }
+    )
+    one = _seccomp.build_filter(
+        {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ERRNO", "args": [a]} for a in args],
+        }
+    )
+    assert split.program == one.program
+
+
+def test_flags_and_architectures() -> None:
+    program = _seccomp.build_filter(
+        {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+            "syscalls": [{"names": ["socketcall", "mkdir"], "action": "SCMP_ACT_ERRNO"}],
+        }
+    )
+    assert program.flags == 2 | 4
+
+
+def test_plan_places_the_filter_as_runc_does(tmp_path: Path) -> None:
+    """With no_new_privs: right before exec, after the start wait. Without: before the
+    capabilities are dropped (loading needs CAP_SYS_ADMIN then)."""
+    (tmp_path / "rootfs").mkdir()
+    raw = default_spec().to_json()
+    raw["process"]["terminal"] = False  # type: ignore[index]
+    raw["linux"]["seccomp"] = BASE  # type: ignore[index]
+    plan = compile_init(RuntimeSpec.from_json(raw), bundle=str(tmp_path), fifo_fd=5)
+    kinds = [op.kind for op in plan.ops]
+    assert kinds[-3:] == [OpKind.FIFO, OpKind.SECCOMP, OpKind.EXEC]
+    raw["process"]["noNewPrivileges"] = False  # type: ignore[index]
+    plan = compile_init(RuntimeSpec.from_json(raw), bundle=str(tmp_path), fifo_fd=5)
+    kinds = [op.kind for op in plan.ops]
+    assert kinds.count(OpKind.SECCOMP) == 1
+    assert kinds.index(OpKind.SECCOMP) + 1 == kinds.index(OpKind.CAPBSET)
+    op = plan.ops[kinds.index(OpKind.SECCOMP)]
+    assert isinstance(op.a, bytes) and op.num == len(op.a) > 0
+    # Without linux.seccomp there is no op (and libseccomp is not called).
+    del raw["linux"]["seccomp"]  # type: ignore[attr-defined]
+    plan = compile_init(RuntimeSpec.from_json(raw), bundle=str(tmp_path), fifo_fd=5)
+    assert OpKind.SECCOMP not in [op.kind for op in plan.ops]
+
+
+def test_exec_gets_the_container_filter() -> None:
+    process = default_spec().process
+    assert process is not None
+    process.terminal = False
+    plan = compile_exec(process, namespaces=["mount"], init_pid=1, rootfs="/", seccomp=BASE)
+    assert [op.kind for op in plan.ops][-3:] == [OpKind.READY, OpKind.SECCOMP, OpKind.EXEC]
+    process.no_new_privileges = False
+    plan = compile_exec(process, namespaces=["mount"], init_pid=1, rootfs="/", seccomp=BASE)
+    kinds = [op.kind for op in plan.ops]
+    assert kinds.index(OpKind.SECCOMP) + 1 == kinds.index(OpKind.CAPBSET)
+    plan = compile_exec(process, namespaces=["mount"], init_pid=1, rootfs="/")
+    assert OpKind.SECCOMP not in [op.kind for op in plan.ops]
+
+
+# -- Docker's default profile --------------------------------------------------------------------
+
+
+def test_shipped_profile_is_the_upstream_copy() -> None:
+    shipped = Path(_seccomp.__file__).with_name("data") / "seccomp-default.json"
+    assert json.loads(shipped.read_text()) == json.loads(UPSTREAM_PROFILE.read_text())
+    assert "Apache" in (shipped.parent / "NOTICE").read_text()
+
+
+def test_docker_default_without_sys_admin() -> None:
+    profile = pyrunc.docker_default_seccomp(DOCKER_CAPS, arch="amd64", kernel=(6, 1))
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO" and profile["defaultErrnoRet"] == 1
+    assert profile["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    ok = allowed(profile)
+    assert {"read", "write", "execve", "chroot", "arch_prctl", "ptrace"} <= ok
+    assert not {"mount", "umount2", "unshare", "setns", "keyctl", "add_key", "clone3", "bpf", "reboot"} & ok
+    # clone3 returns ENOSYS (so that libcs fall back to clone), clone only without namespace flags.
+    assert rules_for(profile, "clone3") == [{"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
+    (clone,) = rules_for(profile, "clone")
+    assert clone["args"] == [{"index": 0, "value": 2114060288, "op": "SCMP_CMP_MASKED_EQ"}]
+    for rule in profile["syscalls"]:
+        assert set(rule) <= {"names", "action", "errnoRet", "args"}
+
+
+def test_docker_default_with_sys_admin_allows_more() -> None:
+    without = pyrunc.docker_default_seccomp(DOCKER_CAPS, arch="amd64", kernel=(6, 1))
+    with_admin = pyrunc.docker_default_seccomp([*DOCKER_CAPS, "SYS_ADMIN"], arch="amd64", kernel=(6, 1))
+    gained = allowed(with_admin) - allowed(without)
+    assert {"mount", "umount2", "unshare", "setns", "clone", "clone3", "bpf", "fsmount"} <= gained
+    assert allowed(without) <= allowed(with_admin)
+    assert not rules_for(with_admin, "clone3")[0].get("errnoRet")
+    assert all(not rule.get("args") for rule in rules_for(with_admin, "clone"))
+
+
+def test_docker_default_by_arch_and_kernel() -> None:
+    arm = pyrunc.docker_default_seccomp(DOCKER_CAPS, arch="aarch64", kernel=(6, 1))
+    assert arm["architectures"] == ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
+    assert "arch_prctl" not in allowed(arm) and "set_tls" in allowed(arm)
+    old = pyrunc.docker_default_seccomp(DOCKER_CAPS, arch="amd64", kernel=(4, 7))
+    assert "ptrace" not in allowed(old)  # includes.minKernel 4.8
+    ptrace = pyrunc.docker_default_seccomp([*DOCKER_CAPS, "CAP_SYS_PTRACE"], arch="amd64", kernel=(4, 7))
+    assert "ptrace" in allowed(ptrace)
+
+
+def _registry() -> Any:
+    import referencing
+    import referencing.jsonschema
+
+    return referencing.Registry().with_resources(
+        (
+            path.name,
+            referencing.Resource.from_contents(json.loads(path.read_text()), referencing.jsonschema.DRAFT4),
+        )
+        for path in SPEC_DIR.glob("*.json")
+    )
+
+
+@pytest.mark.parametrize("caps", [DOCKER_CAPS, [*DOCKER_CAPS, "CAP_SYS_ADMIN"]], ids=["docker", "sys-admin"])
+def test_docker_default_is_valid_oci(caps: list[str]) -> None:
+    import jsonschema
+
+    config = default_spec().to_json()
+    config["linux"]["seccomp"] = pyrunc.docker_default_seccomp(caps)  # type: ignore[index]
+    schema = json.loads((SPEC_DIR / "config-schema.json").read_text())
+    validator = jsonschema.Draft4Validator(schema, registry=_registry())
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(config)]
+    assert not errors, errors[:5]
+    spec = RuntimeSpec.from_json(json.loads(json.dumps(config)))  # pyrunc reads it, and compiles it
+    assert spec.linux is not None and len(_seccomp.build_filter(spec.linux.seccomp)) > 0
+    # ... and the schema does look into linux.seccomp:
+    config["linux"]["seccomp"]["syscalls"][0]["action"] = "SCMP_ACT_BOGUS"  # type: ignore[index]
+    assert list(validator.iter_errors(config))
+
+
+# -- features -----------------------------------------------------------------------------------
+
+
+def test_features_report_seccomp() -> None:
+    linux = features()["linux"]
+    assert isinstance(linux, dict)
+    seccomp = linux["seccomp"]
+    assert seccomp["enabled"] is True
+    assert "SCMP_ACT_NOTIFY" not in seccomp["actions"]
+    assert {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRACE"} <= set(
+        seccomp["actions"]
+    )
+    assert len(seccomp["operators"]) == 7
+    assert {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64"} <= set(
+        seccomp["archs"]
+    )
+    assert set(seccomp["supportedFlags"]) <= set(seccomp["knownFlags"])
