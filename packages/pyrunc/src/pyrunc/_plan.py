@@ -349,7 +349,6 @@ def _mount_ops(
     elif fstype == "cgroup" and cgroup_hierarchies:
         # cgroup v1: a tmpfs holding one mount per hierarchy, as runc builds it (runc leaves the
         # tmpfs itself writable and makes each hierarchy read-only; so do we).
-        plan.add(OpKind.MKDIRS, f"create {on}", b=dest, num=0o755)
         tmpfs_flags = MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC
         plan.add(
             OpKind.MOUNT,
@@ -360,6 +359,7 @@ def _mount_ops(
             flags=tmpfs_flags,
             d="mode=755",
             in_root=True,
+            num=1,  # made if missing, else the covered directory's mode (sysfs: 0555), as runc
         )
         sub_flags = flags & ~(MountFlags.BIND | MountFlags.REC)
         for dirname, option, host_dir in cgroup_hierarchies:
@@ -399,7 +399,8 @@ def _mount_ops(
     else:
         if fstype == "cgroup":  # unified host: the container's own cgroup2
             fstype = "cgroup2"
-        plan.add(OpKind.MKDIRS, f"create {on}", b=dest, num=0o755)
+        if fstype != "tmpfs":  # a tmpfs target is made by the mount op itself (see num below)
+            plan.add(OpKind.MKDIRS, f"create {on}", b=dest, num=0o755)
         plan.add(
             OpKind.MOUNT,
             f"mount {fstype} on {on}",
@@ -409,6 +410,7 @@ def _mount_ops(
             flags=flags,
             d=data or None,
             in_root=True,
+            num=1 if fstype == "tmpfs" else 0,  # made if missing, else keeps the covered dir's mode
         )
     if propagation:
         plan.add(OpKind.MOUNT, f"set propagation of {on}", b=dest, flags=propagation, in_root=True)
@@ -429,6 +431,8 @@ def _device_ops(plan: Plan, spec: RuntimeSpec, dev_is_bind: bool) -> None:
             )
             created.add(path)
     for i, device in enumerate(linux.devices if linux else []):
+        if not dev_is_bind and device.path == "/dev/ptmx":
+            continue  # always the symlink to pts/ptmx below, as runc makes it
         kind = {"c": _S_IFCHR, "u": _S_IFCHR, "b": _S_IFBLK, "p": _S_IFIFO}[device.type]
         if device.type != "p" and (device.major is None or device.minor is None):
             raise SpecError(f"linux.devices[{i}]", "major and minor are required for this device type")

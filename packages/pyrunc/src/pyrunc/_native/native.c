@@ -166,13 +166,34 @@ static int remount_ro(int fd) {
 static int op_mount(struct child_state *st, const struct pyrunc_op *op) {
     if (!op->b) return -EINVAL;
     if (!op->in_root) return mount(op->a, op->b, op->c, op->flags, op->d) < 0 ? fail() : 0;
+    /* num 1 (tmpfs): create the target if it is missing; if it was there, give the new
+     * filesystem the mode of the directory it covers, as runc does (--tmpfs /root stays 0700,
+     * the cgroup tmpfs over sysfs's /sys/fs/cgroup 0555). */
     int fd = open_path(st, op->b, op->in_root, 0);
-    if (fd < 0) return fail();
+    int keep_mode = 0;
+    struct stat covered;
+    if (fd < 0 && errno == ENOENT && op->num == 1) {
+        fd = mkdirs_in_root(st, op->b, 0755);
+        if (fd < 0) return fd;
+    } else if (fd < 0) {
+        return fail();
+    } else {
+        keep_mode = op->num == 1 && fstat(fd, &covered) == 0;
+    }
     char p[32];
     int rc = mount(op->a, fd_path(fd, p), op->c, op->flags, op->d);
     int err = errno;
     close(fd);
-    return rc < 0 ? -err : 0;
+    if (rc < 0) return -err;
+    if (keep_mode) {
+        int top = open_path(st, op->b, op->in_root, 0); /* the new mount's root now */
+        if (top < 0) return fail();
+        rc = chmod(fd_path(top, p), covered.st_mode & 07777);
+        err = errno;
+        close(top);
+        if (rc < 0) return -err;
+    }
+    return 0;
 }
 
 static int op_mkfile(struct child_state *st, const struct pyrunc_op *op) {
