@@ -3,7 +3,7 @@
     nox -s lint typecheck tests     # what scripts/test (and so CI) runs
     nox -s tests -- -k bundle       # arguments after -- go to pytest
     nox -s demo                     # the main job: a busybox container run by pyrunc
-    nox -s bench -- --iterations 50 # pyrunc against runc
+    nox -s bench -- --iterations 50 # pyrunc against runc, alone and under dockerd and containerd
 
 The packages are installed with plain, non-editable pip, lowest layer first, so the tests exercise what
 a user gets (pyrunc compiles its cffi extension at install time). Run as root: the tests create
@@ -63,14 +63,33 @@ def typecheck(session: nox.Session) -> None:
     _install_packages(session, *PACKAGES)
     session.install(*MYPY)
     # No posargs here: scripts/test forwards its arguments to every session, and they are pytest's.
-    session.run("mypy", "--strict", *SOURCES, "scripts/demo.py", "benchmarks/bench_pyrunc.py")
+    session.run(
+        "mypy",
+        "--strict",
+        *SOURCES,
+        "scripts/demo.py",
+        "benchmarks/bench_pyrunc.py",
+        "benchmarks/bench_engines.py",
+    )
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Time pyrunc against runc (run, create, start, delete; pyrunc.run when it exists)."""
+    """Time pyrunc against runc: the bare verbs (bench_pyrunc.py), then under private engines, docker
+    run --rm and ctr run --rm (bench_engines.py). Both take --iterations, --runc, --pyrunc, --only."""
     _install_packages(session, "./packages/pyrunc")
     session.run("python", "benchmarks/bench_pyrunc.py", *session.posargs)
+    # bench_engines.py starts dockerd and containerd through tests/peers.py, which imports pytest.
+    session.install("pytest>=8")
+    # On Ctrl-C, give it time to stop its daemons, containers and bridge (nox's default is 0.3 s
+    # before SIGTERM and then SIGKILL).
+    session.run(
+        "python",
+        "benchmarks/bench_engines.py",
+        *session.posargs,
+        interrupt_timeout=120,
+        terminate_timeout=60,
+    )
 
 
 @nox.session

@@ -195,7 +195,10 @@ def test_cwd_through_an_inherited_fd(rt: Any, tmp_path: Path, verb: str, fd: int
 # -- valid OCI that pyrunc does not implement: the message names the field -----------------------
 
 UNSUPPORTED_CASES = {
-    "user-namespace": (appending("linux.namespaces", {"type": "user"}), "linux.namespaces[5] (user)"),
+    "io-priority": (
+        setting("process.ioPriority", {"class": "IOPRIO_CLASS_BE", "priority": 4}),
+        "process.ioPriority",
+    ),
 }
 
 

@@ -125,7 +125,7 @@ def test_mount_options() -> None:
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"linux__uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}, "linux.uidMappings"),
+        ({"linux__intelRdt": {"closID": "c1"}}, "linux.intelRdt"),
         ({"process__apparmorProfile": "docker-default"}, "process.apparmorProfile"),
         ({"windows": {}}, "windows"),
     ],

@@ -529,7 +529,7 @@ def cmd_spec(g: Args, a: Args) -> int:
     from pyrunc._spec import default_spec
 
     if a.flag("rootless"):
-        raise PyruncError("--rootless: user namespaces are not supported by pyrunc yet")
+        raise PyruncError("--rootless: rootless mode (run by a non-root user) is not supported by pyrunc yet")
     profile = a.value("seccomp")
     if profile not in (None, "docker"):
         raise UsageError(f"--seccomp: unknown profile {profile!r} (known: docker)")

@@ -214,7 +214,7 @@ class Container:
         from pyrunc._cgroups import open_cgroups
         from pyrunc._hooks import run_hooks, state_json
         from pyrunc._launch import launch, launch_vfork
-        from pyrunc._plan import compile_init, has_hooks
+        from pyrunc._plan import compile_init, has_hooks, uses_user_namespace
         from pyrunc._spec import Resources, load_spec
 
         _valid_id(container_id)
@@ -241,7 +241,9 @@ class Container:
                 os.chmod(fifo, 0o622)
                 fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
             hooked = has_hooks(spec)
-            vfork = start and not hooked
+            # vfork mode suspends us until the child execs: no hooks to run for it meanwhile, no
+            # user namespace maps to write.
+            vfork = start and not hooked and not uses_user_namespace(spec)
             console, receiver = _console_sockets(process, console_socket, bridge=start and not detach)
             try:
                 plan = compile_init(
@@ -258,6 +260,8 @@ class Container:
                     console_fd=console.fileno() if console is not None else -1,
                 )
                 assert process is not None and spec.root is not None  # compile_init checked them
+                if plan.root_ids is not None and fifo_fd >= 0:
+                    os.chown(os.path.join(directory, _FIFO), *plan.root_ids)  # the init's, as runc does
                 if cgroups.exists() and cgroups.pids():
                     busy = cgroups
                     cgroups = None  # not ours: leave it alone when cleaning up

@@ -8,8 +8,8 @@ from pyrunc._plan import _MOUNT_OPTIONS, CAPABILITIES, NAMESPACE_FLAGS, PROPAGAT
 
 __all__ = ["features"]
 
-# Namespaces pyrunc can create or join today (user namespaces come with uid/gid mappings).
-_NAMESPACES = [name for name in NAMESPACE_FLAGS if name != "user"]
+# Namespaces pyrunc can create or join (each of them both ways but mount, which is only created).
+_NAMESPACES = list(NAMESPACE_FLAGS)
 
 
 def _seccomp_features() -> dict[str, object]:

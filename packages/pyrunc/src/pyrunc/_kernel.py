@@ -100,6 +100,9 @@ class OpKind:
     HOOK = 37
     SECCOMP = 38
     CONSOLE = 39
+    OPEN_SOURCE = 40
+    BIND_REMOUNT = 41
+    FORK = 42
 
 
 class Op:

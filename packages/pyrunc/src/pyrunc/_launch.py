@@ -6,7 +6,10 @@ conversation, in order:
 =========  ==========  ===========================================================
 direction  message     meaning
 =========  ==========  ===========================================================
-P -> C     ``G``       the child is in its cgroups, oom_score_adj set: begin set-up
+P -> C     ``G``       the child is in its cgroups, oom_score_adj set, its new user
+                       namespace's uid_map and gid_map written: begin set-up
+C -> P     (-4, pid)   (joined user namespace, new pid namespace) the child forked the
+                       init, our child too (CLONE_PARENT), and exits; pid is the init's
 C -> P     (-1, 0)     set-up done, argv[0] found; the child now waits for start
 C -> P     (i, errno)  op number i failed with errno; the child exits
 P -> C     ``S``       start (``run`` and ``exec``; ``create`` uses the exec fifo)
@@ -102,6 +105,13 @@ def _step_error(plan: Plan, index: int, err: int) -> InitError:
         )
     if op.kind == OpKind.CHDIR and err == errno.EXDEV:
         return InitError(op.step, err, "the working directory is outside the container's root")
+    if err == errno.EACCES and plan.root_ids is not None:
+        return InitError(
+            op.step,
+            err,
+            f"{os.strerror(err)} (the container's root, host uid {plan.root_ids[0]}, reaches it with its own "
+            "rights, as with runc: the rootfs and the directories above it must let it through)",
+        )
     return InitError(op.step, err)
 
 
@@ -148,6 +158,24 @@ def launch_vfork(plan: Plan) -> int:
                 os.close(fd)
 
 
+def _write_id_maps(pid: int, uid_map: str, gid_map: str) -> None:
+    """Map the child's new user namespace. We are root in the parent namespace, so the kernel
+    takes any mapping and /proc/<pid>/setgroups stays "allow" (runc writes them the same way)."""
+    for name, text, field in (
+        ("uid_map", uid_map, "linux.uidMappings"),
+        ("gid_map", gid_map, "linux.gidMappings"),
+    ):
+        path = f"/proc/{pid}/{name}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, text.encode())  # one write: the kernel takes a map only whole
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise InitError(f"write {path} ({field})", exc.errno or 0) from None
+
+
 def _open_ns(path: str | None) -> int:
     return os.open(path, os.O_RDONLY | os.O_CLOEXEC) if path else -1
 
@@ -184,6 +212,8 @@ def launch(
                 os.close(fd)
     child = Child(pid, ours, plan)
     try:
+        if plan.uid_map is not None and plan.gid_map is not None:
+            _write_id_maps(pid, plan.uid_map, plan.gid_map)
         if cgroups is not None:
             cgroups.apply(pid)
         if oom_score_adj is not None:
@@ -196,6 +226,11 @@ def launch(
                 _, status = os.waitpid(pid, 0)
                 raise InitError("container init", 0, f"died during set-up: {describe(status)}")
             index = int.from_bytes(data[:4], sys.byteorder, signed=True)
+            if index == -4:  # PYRUNC_OP_FORK: the init takes over from the child
+                init_pid = int.from_bytes(data[4:8], sys.byteorder, signed=True)
+                os.waitpid(pid, 0)
+                pid = child.pid = init_pid
+                continue
             if index == -3 and on_sync is not None:
                 on_sync(pid)
                 ours.send(b"H")

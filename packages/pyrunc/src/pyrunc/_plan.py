@@ -22,7 +22,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from pyrunc._spec import Hook, Mount, Process, RuntimeSpec
+    from pyrunc._spec import Hook, IDMapping, Mount, Process, RuntimeSpec
 
 __all__ = ["Plan", "compile_exec", "compile_init", "mount_flags"]
 
@@ -186,7 +186,20 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 class Plan:
     """A compiled container start: namespaces, joins and the ops for the child."""
 
-    __slots__ = ("argv", "clone_flags", "envp", "joins", "ops", "time_offsets")
+    __slots__ = (
+        "argv",
+        "clone_flags",
+        "envp",
+        "gid_map",
+        "joins",
+        "ops",
+        "root_ids",
+        "slots",
+        "sources",
+        "time_offsets",
+        "uid_map",
+        "user_ns",
+    )
 
     def __init__(self) -> None:
         self.ops: list[Op] = []
@@ -196,6 +209,23 @@ class Plan:
         self.time_offsets: str | None = None
         self.argv: list[str] = []
         self.envp: list[str] = []
+        # A user namespace (user_ns), new or joined. For a new one the parent writes the maps
+        # into /proc/<pid>/{uid,gid}_map before it lets the child go on; root_ids are the host
+        # uid and gid of the container's root.
+        self.user_ns = False
+        self.uid_map: str | None = None
+        self.gid_map: str | None = None
+        self.root_ids: tuple[int, int] | None = None
+        # The child's slots of files it opens early (OPEN_SOURCE): namespace files to join, and
+        # the bind sources (slot, path) it opens before it becomes the user namespace's root.
+        self.slots = 0
+        self.sources: list[tuple[int, str]] = []
+
+    def new_slot(self) -> int:
+        if self.slots >= _MAX_SOURCES:
+            raise SpecError("mounts", f"more than {_MAX_SOURCES} bind mounts and namespaces to join")
+        self.slots += 1
+        return self.slots - 1
 
     def add(self, kind: int, step: str, **kw: object) -> None:
         self.ops.append(Op(kind, step, **kw))  # type: ignore[arg-type]
@@ -245,8 +275,6 @@ def check_supported(spec: RuntimeSpec) -> None:
     linux = spec.linux
     if linux is not None:
         for name, json_name in (
-            ("uid_mappings", "uidMappings"),
-            ("gid_mappings", "gidMappings"),
             ("intel_rdt", "intelRdt"),
             ("personality", "personality"),
             ("memory_policy", "memoryPolicy"),
@@ -255,11 +283,16 @@ def check_supported(spec: RuntimeSpec) -> None:
         ):
             if getattr(linux, name):
                 unsupported.append(f"linux.{json_name}")
+        new_user = any(ns.type == "user" and not ns.path for ns in linux.namespaces)
         for i, ns in enumerate(linux.namespaces):
-            if ns.type == "user":
-                unsupported.append(f"linux.namespaces[{i}] (user)")
-            elif ns.type == "mount" and ns.path:
+            if ns.type == "mount" and ns.path:
                 unsupported.append(f"linux.namespaces[{i}].path (joining a mount namespace)")
+            elif new_user and ns.path and ns.type in _JOIN_ORDER:
+                # The child is in its new user namespace by then, with no privilege over these.
+                unsupported.append(
+                    f"linux.namespaces[{i}].path (joining a {ns.type} namespace together with a new user "
+                    "namespace)"
+                )
     for i, mount in enumerate(spec.mounts):
         if mount.uid_mappings or mount.gid_mappings:
             unsupported.append(f"mounts[{i}].uidMappings")
@@ -299,15 +332,181 @@ def _namespaces(spec: RuntimeSpec, plan: Plan) -> set[str]:
     return new
 
 
+_MAX_SOURCES = 1024  # native.h's PYRUNC_MAX_SOURCES
+_MAX_ID_MAP_LINES = 340  # the kernel's limit on the lines of /proc/<pid>/uid_map and gid_map
+_LAST_ID = (1 << 32) - 2  # (uid_t)-1 is no ID
+
+
+def uses_user_namespace(spec: RuntimeSpec) -> bool:
+    """Whether the container gets a user namespace: its start needs the fork-mode launch (the
+    parent writes the ID maps while the child waits)."""
+    linux = spec.linux
+    return linux is not None and any(ns.type == "user" for ns in linux.namespaces)
+
+
+def _host_id(mappings: Sequence[IDMapping], container_id: int) -> int | None:
+    for m in mappings:
+        if m.container_id <= container_id < m.container_id + m.size:
+            return m.host_id + container_id - m.container_id
+    return None
+
+
+def _id_mappings(spec: RuntimeSpec, plan: Plan, new: set[str]) -> None:
+    """Check linux.uidMappings and gidMappings against what the kernel accepts (and runc asks:
+    mappings need a user namespace and the reverse, and the container's root must be mapped);
+    keep them as the text the parent writes into the new namespace's maps."""
+    linux = spec.linux
+    uids = linux.uid_mappings if linux else []
+    gids = linux.gid_mappings if linux else []
+    joined = "user" in plan.joins
+    if "user" not in new and not joined:
+        if uids or gids:
+            raise SpecError(
+                "linux.uidMappings" if uids else "linux.gidMappings",
+                "user namespace mappings specified, but the user namespace isn't enabled in linux.namespaces",
+            )
+        return
+    for name, kind, mappings in (("uidMappings", "uid", uids), ("gidMappings", "gid", gids)):
+        field = f"linux.{name}"
+        if not mappings:
+            raise SpecError(field, f"user namespaces enabled, but no {kind} mappings found")
+        if len(mappings) > _MAX_ID_MAP_LINES:
+            raise SpecError(field, f"{len(mappings)} mappings, the kernel takes at most {_MAX_ID_MAP_LINES}")
+        for i, m in enumerate(mappings):
+            if m.size <= 0:
+                raise SpecError(f"{field}[{i}].size", "must be greater than 0")
+            for what, first in (("containerID", m.container_id), ("hostID", m.host_id)):
+                if first + m.size - 1 > _LAST_ID:
+                    raise SpecError(
+                        f"{field}[{i}].size",
+                        f"{what} {first} + size {m.size} goes past the last ID ({_LAST_ID})",
+                    )
+            for j, other in enumerate(mappings[:i]):
+                for what, first, other_first in (
+                    ("container", m.container_id, other.container_id),
+                    ("host", m.host_id, other.host_id),
+                ):
+                    if first < other_first + other.size and other_first < first + m.size:
+                        raise SpecError(
+                            f"{field}[{i}]",
+                            f"{what} IDs {first}-{first + m.size - 1} overlap those of {field}[{j}] "
+                            f"({other_first}-{other_first + other.size - 1})",
+                        )
+        if _host_id(mappings, 0) is None:
+            raise SpecError(
+                field, f"user namespaces enabled, but no root {kind} mapping found (containerID 0)"
+            )
+    process = spec.process
+    if process is not None:
+        user = process.user
+        for field, kind, value, mappings in (
+            ("process.user.uid", "uid", user.uid, uids),
+            ("process.user.gid", "gid", user.gid, gids),
+            *(
+                (f"process.user.additionalGids[{i}]", "gid", gid, gids)
+                for i, gid in enumerate(user.additional_gids)
+            ),
+        ):
+            if _host_id(mappings, value) is None:
+                raise SpecError(
+                    field, f"{kind} {value} is not mapped in the user namespace (linux.{kind}Mappings)"
+                )
+    plan.user_ns = True
+    if not joined:  # a joined namespace has its maps (runc 1.1, too, wants them in the spec)
+        plan.uid_map = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in uids)
+        plan.gid_map = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in gids)
+    root_uid, root_gid = _host_id(uids, 0), _host_id(gids, 0)
+    assert root_uid is not None and root_gid is not None
+    plan.root_ids = (root_uid, root_gid)
+
+
+def _after_joining_user_ops(plan: Plan, new: set[str]) -> None:
+    """A joined user namespace owns only what is made after joining it (runc joins it first, then
+    unshares the rest): the new namespaces are unshared after the joins instead of made by clone.
+    A new pid namespace takes only the children of whoever unshares it: the init is then forked
+    (the child that joined leaves, see PYRUNC_OP_FORK)."""
+    later = CloneFlags.NEWNS | CloneFlags.NEWUTS | CloneFlags.NEWNET | CloneFlags.NEWPID | CloneFlags.NEWIPC
+    unshare = plan.clone_flags & later & ~CloneFlags.NEWPID
+    plan.clone_flags &= ~later
+    if unshare:
+        names = ", ".join(name for name, flag in NAMESPACE_FLAGS.items() if unshare & flag)
+        plan.add(OpKind.UNSHARE, f"create {names} namespaces (in the joined user namespace)", flags=unshare)
+    if "pid" in new:
+        plan.add(
+            OpKind.UNSHARE, "create pid namespace (in the joined user namespace)", flags=CloneFlags.NEWPID
+        )
+        plan.add(OpKind.FORK, "fork the init into the new pid namespace")
+
+
+def _become_root_ops(plan: Plan, *, new_ipc: bool) -> None:
+    """In a user namespace (a new one once the parent has written its maps): become its root, as
+    runc does, so that what the init creates is owned by the container's root and the host's
+    files are reached with the container root's rights, not the runtime's. With ``new_ipc`` the
+    ipc namespace is made in between, where runc makes it: its mqueue filesystem (/dev/mqueue)
+    belongs to the uid and gid that create the namespace (runc's: root's uid, the host's gid)."""
+    plan.add(OpKind.SETGROUPS, "drop supplementary groups (user namespace)", ids=())
+    plan.add(OpKind.SETRESUID, "become root in the user namespace: setresuid 0", num=0)
+    if new_ipc:
+        plan.clone_flags &= ~CloneFlags.NEWIPC
+        plan.add(OpKind.UNSHARE, "create ipc namespace", flags=CloneFlags.NEWIPC)
+    plan.add(OpKind.SETRESGID, "become root in the user namespace: setresgid 0", num=0)
+
+
+def _cleared_flags(options: Sequence[str]) -> int:
+    """The mount flags that ``options`` ask to be off (``dev``, ``suid``, ``exec``, ``atime`` ...)."""
+    cleared = 0
+    for option in options:
+        if option in _MOUNT_OPTIONS:
+            set_, clear = _MOUNT_OPTIONS[option]
+            cleared = (cleared | clear) & ~set_
+    return cleared
+
+
+def _bind_op(plan: Plan, step: str, source: str, dest: str, flags: int) -> None:
+    """Bind ``source`` (a host path) on ``dest`` in the rootfs. In a user namespace the source
+    is opened before the init becomes the namespace's root, with the runtime's own rights (runc
+    1.1 opens bind sources from the host's user namespace, too)."""
+    if not plan.user_ns:
+        plan.add(OpKind.MOUNT, step, a=source, b=dest, flags=flags, in_root=True)
+        return
+    slot = plan.new_slot()
+    plan.sources.append((slot, source))
+    plan.add(OpKind.MOUNT, step, a=source, b=dest, flags=flags, in_root=True, ids=(slot,))
+
+
+def _remount_op(plan: Plan, step: str, dest: str, flags: int, options: Sequence[str] = ()) -> None:
+    """Remount a bind mount with ``flags``. In a user namespace the kernel has locked the
+    source mount's nosuid, nodev, noexec, ro and atime flags on the bind: keep them (or the
+    remount fails with EPERM), except those that ``options`` ask off (then it fails, rather
+    than give a mount other than the one asked for); ``rw`` is not such a request (runc 1.1, too,
+    keeps ro when the source is read-only)."""
+    if not plan.user_ns:
+        plan.add(OpKind.MOUNT, step, b=dest, flags=flags, in_root=True)
+        return
+    cleared = _cleared_flags(options) & ~MountFlags.RDONLY
+    plan.add(OpKind.BIND_REMOUNT, step, b=dest, flags=flags, num=cleared, in_root=True)
+
+
 def _join_ops(plan: Plan) -> None:
+    """Open every namespace file first, then join them in _JOIN_ORDER, user first (as runc does:
+    once in a joined user namespace, /proc/<pid>/ns of a process that has not exec'd yet is out
+    of reach)."""
+    slots = {}
     for ns_type in _JOIN_ORDER:
         if ns_type in plan.joins:
+            path = plan.joins[ns_type]
+            slots[ns_type] = slot = plan.new_slot()
             plan.add(
-                OpKind.SETNS,
-                f"join {ns_type} namespace {plan.joins[ns_type]}",
-                a=plan.joins[ns_type],
-                flags=NAMESPACE_FLAGS[ns_type],
+                OpKind.OPEN_SOURCE, f"open {ns_type} namespace {path}", a=path, num=slot, flags=os.O_RDONLY
             )
+    for ns_type, slot in slots.items():
+        plan.add(
+            OpKind.SETNS,
+            f"join {ns_type} namespace {plan.joins[ns_type]}",
+            a=plan.joins[ns_type],
+            flags=NAMESPACE_FLAGS[ns_type],
+            ids=(slot,),
+        )
 
 
 def _mount_ops(
@@ -336,15 +535,15 @@ def _mount_ops(
         else:
             plan.add(OpKind.MKFILE, f"create {on}", b=dest)
         bind = MountFlags.BIND | (flags & MountFlags.REC)
-        plan.add(OpKind.MOUNT, f"bind {source} on {on}", a=source, b=dest, flags=bind, in_root=True)
+        _bind_op(plan, f"bind {source} on {on}", source, dest, bind)
         extra = flags & ~(MountFlags.BIND | MountFlags.REC | MountFlags.REMOUNT)
         if extra:
-            plan.add(
-                OpKind.MOUNT,
+            _remount_op(
+                plan,
                 f"remount {on} ({', '.join(mount.options)})",
-                b=dest,
-                flags=MountFlags.BIND | MountFlags.REMOUNT | extra,
-                in_root=True,
+                dest,
+                MountFlags.BIND | MountFlags.REMOUNT | extra,
+                mount.options,
             )
     elif fstype == "cgroup" and cgroup_hierarchies:
         # cgroup v1: a tmpfs holding one mount per hierarchy, as runc builds it (runc leaves the
@@ -377,21 +576,14 @@ def _mount_ops(
                     in_root=True,
                 )
             else:
-                plan.add(
-                    OpKind.MOUNT,
-                    f"bind {host_dir} on {target}",
-                    a=host_dir,
-                    b=target,
-                    flags=MountFlags.BIND,
-                    in_root=True,
-                )
+                _bind_op(plan, f"bind {host_dir} on {target}", host_dir, target, MountFlags.BIND)
                 if sub_flags:
-                    plan.add(
-                        OpKind.MOUNT,
+                    _remount_op(
+                        plan,
                         f"remount {target}",
-                        b=target,
-                        flags=MountFlags.BIND | MountFlags.REMOUNT | sub_flags,
-                        in_root=True,
+                        target,
+                        MountFlags.BIND | MountFlags.REMOUNT | sub_flags,
+                        mount.options,
                     )
             if "," in dirname:
                 for controller in dirname.split(","):
@@ -416,11 +608,29 @@ def _mount_ops(
         plan.add(OpKind.MOUNT, f"set propagation of {on}", b=dest, flags=propagation, in_root=True)
 
 
+def _bind_device_op(plan: Plan, path: str, what: str) -> None:
+    """In a user namespace mknod is refused: bind the host's node onto an empty file, as runc
+    does (the node's mode and owner are then the host's)."""
+    plan.add(OpKind.MKFILE, f"create {path} for the host's device{what}", b=path)
+    plan.add(
+        OpKind.MOUNT,
+        f"bind the host's device {path}{what}",
+        a=path,
+        b=path,
+        flags=MountFlags.BIND,
+        in_root=True,
+    )
+
+
 def _device_ops(plan: Plan, spec: RuntimeSpec, dev_is_bind: bool) -> None:
     linux = spec.linux
     created: set[str] = set()
     if not dev_is_bind:
         for path, major, minor in DEFAULT_DEVICES:
+            created.add(path)
+            if plan.user_ns:
+                _bind_device_op(plan, path, "")
+                continue
             plan.add(
                 OpKind.MKNOD,
                 f"create device {path}",
@@ -429,13 +639,16 @@ def _device_ops(plan: Plan, spec: RuntimeSpec, dev_is_bind: bool) -> None:
                 flags=os.makedev(major, minor),
                 ids=(0, 0),
             )
-            created.add(path)
     for i, device in enumerate(linux.devices if linux else []):
         if not dev_is_bind and device.path == "/dev/ptmx":
             continue  # always the symlink to pts/ptmx below, as runc makes it
         kind = {"c": _S_IFCHR, "u": _S_IFCHR, "b": _S_IFBLK, "p": _S_IFIFO}[device.type]
         if device.type != "p" and (device.major is None or device.minor is None):
             raise SpecError(f"linux.devices[{i}]", "major and minor are required for this device type")
+        if plan.user_ns:
+            path = _clean_destination(device.path, f"linux.devices[{i}].path")
+            _bind_device_op(plan, path, f" (linux.devices[{i}])")
+            continue
         mode = device.file_mode if device.file_mode is not None else 0o666
         plan.add(
             OpKind.MKNOD,
@@ -608,6 +821,8 @@ def compile_init(
     hooks = spec.hooks
     if hooks is not None and vfork_cgroups is not None and has_hooks(spec):
         raise ValueError("a spec with hooks needs the fork-mode launch")
+    if vfork_cgroups is not None and uses_user_namespace(spec):
+        raise ValueError("a spec with a user namespace needs the fork-mode launch")
     process = spec.process
     if process is None:
         raise SpecError("process", "required to start a container")
@@ -624,6 +839,7 @@ def compile_init(
 
     plan = Plan()
     new = _namespaces(spec, plan)
+    _id_mappings(spec, plan, new)
     linux = spec.linux
     plan.add(OpKind.SET_DUMPABLE, "make the init non-dumpable", num=0)
     for target, fd in enumerate(stdio):
@@ -638,6 +854,11 @@ def compile_init(
             adj = str(oom_score_adj)
             plan.add(OpKind.WRITE_FILE, "set oom_score_adj", a="/proc/self/oom_score_adj", b=adj)
     _join_ops(plan)
+    if "user" in plan.joins:
+        _after_joining_user_ops(plan, new)
+    sources_at = len(plan.ops)  # OPEN_SOURCE ops go here, once the mounts are known
+    if plan.user_ns:
+        _become_root_ops(plan, new_ipc="ipc" in new and "user" in new)
     if keyring is not None:
         plan.add(OpKind.JOIN_KEYRING, f"join session keyring {keyring}", a=keyring)
     if "cgroup" in new:
@@ -661,6 +882,10 @@ def compile_init(
         if mount.destination.rstrip("/") == "/dev":
             dev_is_bind = mount.type == "bind" or "bind" in mount.options or "rbind" in mount.options
     _device_ops(plan, spec, dev_is_bind)
+    plan.ops[sources_at:sources_at] = [
+        Op(OpKind.OPEN_SOURCE, f"open bind source {source}", a=source, num=slot, flags=os.O_PATH)
+        for slot, source in plan.sources
+    ]
     plan.add(OpKind.MKDIRS, f"create cwd {process.cwd}", b=process.cwd, num=0o755)
     if hooks is not None:
         if hooks.prestart or hooks.create_runtime:

@@ -58,6 +58,7 @@ struct child_state {
     int root_fd;
     char host_pid[16]; /* our pid as the host sees it, for the state JSON given to hooks */
     char exec_path[PATH_MAX];
+    int sources[PYRUNC_MAX_SOURCES]; /* PYRUNC_OP_OPEN_SOURCE's fds, -1 where unused */
 };
 
 #define MAX_GROUPS 1024
@@ -156,6 +157,20 @@ static unsigned long preserved_flags(const char *path) {
     return keep;
 }
 
+/* The flags of the mount at `path` that the kernel locks when it copies a mount into a mount
+ * namespace owned by a less privileged user namespace: a remount there must keep them (or it
+ * fails with EPERM). The atime ones are locked as a whole: with neither noatime nor relatime the
+ * mount is strictatime. */
+#define ATIME_FLAGS (MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME)
+static unsigned long locked_flags(const char *path) {
+    struct statvfs st;
+    if (statvfs(path, &st) < 0) return 0;
+    unsigned long keep = preserved_flags(path);
+    if (st.f_flag & ST_RDONLY) keep |= MS_RDONLY;
+    if (!(st.f_flag & (ST_NOATIME | ST_RELATIME))) keep |= MS_STRICTATIME;
+    return keep;
+}
+
 static int remount_ro(int fd) {
     char p[32];
     fd_path(fd, p);
@@ -165,7 +180,13 @@ static int remount_ro(int fd) {
 
 static int op_mount(struct child_state *st, const struct pyrunc_op *op) {
     if (!op->b) return -EINVAL;
-    if (!op->in_root) return mount(op->a, op->b, op->c, op->flags, op->d) < 0 ? fail() : 0;
+    const char *source = op->a;
+    char sp[32];
+    if (op->n_ids == 1) { /* a bind source opened earlier (PYRUNC_OP_OPEN_SOURCE) */
+        if (op->ids[0] >= PYRUNC_MAX_SOURCES || st->sources[op->ids[0]] < 0) return -EBADF;
+        source = fd_path(st->sources[op->ids[0]], sp);
+    }
+    if (!op->in_root) return mount(source, op->b, op->c, op->flags, op->d) < 0 ? fail() : 0;
     /* num 1 (tmpfs): create the target if it is missing; if it was there, give the new
      * filesystem the mode of the directory it covers, as runc does (--tmpfs /root stays 0700,
      * the cgroup tmpfs over sysfs's /sys/fs/cgroup 0555). */
@@ -181,7 +202,7 @@ static int op_mount(struct child_state *st, const struct pyrunc_op *op) {
         keep_mode = op->num == 1 && fstat(fd, &covered) == 0;
     }
     char p[32];
-    int rc = mount(op->a, fd_path(fd, p), op->c, op->flags, op->d);
+    int rc = mount(source, fd_path(fd, p), op->c, op->flags, op->d);
     int err = errno;
     close(fd);
     if (rc < 0) return -err;
@@ -196,16 +217,41 @@ static int op_mount(struct child_state *st, const struct pyrunc_op *op) {
     return 0;
 }
 
+static int op_open_source(struct child_state *st, const struct pyrunc_op *op) {
+    if (op->num < 0 || op->num >= PYRUNC_MAX_SOURCES) return -EINVAL;
+    int fd = open(op->a, (int)op->flags | O_CLOEXEC);
+    if (fd < 0) return fail();
+    if (st->sources[op->num] >= 0) close(st->sources[op->num]);
+    st->sources[op->num] = fd;
+    return 0;
+}
+
+static int op_bind_remount(struct child_state *st, const struct pyrunc_op *op) {
+    int fd = open_path(st, op->b, op->in_root, 0);
+    if (fd < 0) return fail();
+    char p[32];
+    fd_path(fd, p);
+    unsigned long flags = op->flags, locked = locked_flags(p);
+    if (flags & ATIME_FLAGS) locked &= ~(unsigned long)ATIME_FLAGS;
+    flags |= locked & ~(unsigned long)op->num;
+    int rc = mount(NULL, p, NULL, flags, NULL);
+    int err = errno;
+    close(fd);
+    return rc < 0 ? -err : 0;
+}
+
 static int op_mkfile(struct child_state *st, const struct pyrunc_op *op) {
     char buf[PATH_MAX];
     const char *name;
     int dir = parent_in_root(st, op->b, buf, &name);
     if (dir < 0) return dir;
-    int fd = openat(dir, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+    /* O_EXCL: an existing file is left alone (opening it for writing could need permissions a
+     * user namespace's root lacks); an existing symlink or directory is left for the mount to
+     * resolve (inside the root). */
+    int fd = openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
     int err = errno;
     close(dir);
-    /* An existing symlink or directory is left for the mount to resolve (inside the root). */
-    if (fd < 0 && err != ELOOP && err != EISDIR) return -err;
+    if (fd < 0 && err != EEXIST) return -err;
     if (fd >= 0) close(fd);
     return 0;
 }
@@ -503,6 +549,26 @@ out:
     return rc;
 }
 
+/* A joined user namespace owns only the namespaces made after joining it, and a new pid namespace
+ * takes only the children of whoever unshared it: the init is a child made here, in it. With
+ * CLONE_PARENT it is the runtime's child (the runtime waits for it as for us); we tell the
+ * runtime its pid and leave. Only in fork mode (the plan uses it with user namespaces only). */
+static int op_fork(const struct pyrunc_spawn *s, struct child_state *st) {
+    struct clone_args_v0 args;
+    memset(&args, 0, sizeof args);
+    args.flags = CLONE_PARENT; /* the exit signal is the runtime's child's: SIGCHLD */
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid < 0) return fail();
+    if (pid > 0) {
+        struct pyrunc_report r = {-4, (int)pid};
+        if (send(s->ctl_fd, &r, sizeof r, MSG_NOSIGNAL) < 0) kill((pid_t)pid, SIGKILL);
+        _exit(0);
+    }
+    ssize_t n = readlink("/proc/self", st->host_pid, sizeof st->host_pid - 1);
+    st->host_pid[n > 0 ? n : 0] = '\0';
+    return 0;
+}
+
 static int run_op(const struct pyrunc_spawn *s, struct child_state *st, const struct pyrunc_op *op) {
     switch (op->kind) {
     case PYRUNC_OP_WAIT: {
@@ -515,8 +581,15 @@ static int run_op(const struct pyrunc_spawn *s, struct child_state *st, const st
         return send(s->ctl_fd, &r, sizeof r, MSG_NOSIGNAL) < 0 ? fail() : 0;
     }
     case PYRUNC_OP_SETNS: {
-        int fd = open(op->a, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) return fail();
+        int fd;
+        if (op->n_ids == 1) {
+            if (op->ids[0] >= PYRUNC_MAX_SOURCES || st->sources[op->ids[0]] < 0) return -EBADF;
+            fd = st->sources[op->ids[0]];
+            st->sources[op->ids[0]] = -1;
+        } else {
+            fd = open(op->a, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) return fail();
+        }
         int rc = setns(fd, (int)op->flags);
         int err = errno;
         close(fd);
@@ -621,6 +694,12 @@ static int run_op(const struct pyrunc_spawn *s, struct child_state *st, const st
         return op_hook(st, op);
     case PYRUNC_OP_CONSOLE:
         return op_console(op);
+    case PYRUNC_OP_OPEN_SOURCE:
+        return op_open_source(st, op);
+    case PYRUNC_OP_BIND_REMOUNT:
+        return op_bind_remount(st, op);
+    case PYRUNC_OP_FORK:
+        return op_fork(s, st);
     case PYRUNC_OP_JOIN_KEYRING:
         /* KEYCTL_JOIN_SESSION_KEYRING: keys made in the container stay out of the host's. */
         return syscall(SYS_keyctl, 1, op->a) < 0 ? fail() : 0;
@@ -657,6 +736,7 @@ static _Noreturn void child(const struct pyrunc_spawn *s) {
     struct child_state st;
     st.root_fd = -1;
     st.exec_path[0] = '\0';
+    for (int i = 0; i < PYRUNC_MAX_SOURCES; i++) st.sources[i] = -1;
     /* /proc is still the host's here: /proc/self names our pid as the host sees it. */
     ssize_t n = readlink("/proc/self", st.host_pid, sizeof st.host_pid - 1);
     st.host_pid[n > 0 ? n : 0] = '\0';

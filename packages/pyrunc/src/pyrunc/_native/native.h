@@ -12,7 +12,8 @@
 /* Op kinds. Arguments per op are documented in native.c next to each case. */
 #define PYRUNC_OP_WAIT 1           /* recv one message from the control socket: continue */
 #define PYRUNC_OP_READY 2          /* send "ready" on the control socket */
-#define PYRUNC_OP_SETNS 3          /* setns to the namespace file a (type flags) */
+#define PYRUNC_OP_SETNS 3          /* setns to the namespace file a (type flags); with one id, to the
+                                      file opened in that slot (PYRUNC_OP_OPEN_SOURCE), then closed */
 #define PYRUNC_OP_UNSHARE 4        /* unshare(flags) */
 #define PYRUNC_OP_OPEN_ROOT 5      /* open the directory a as the root of later in-root paths */
 #define PYRUNC_OP_MOUNT 6          /* mount(a, target b, c, flags, d); b resolved in root if in_root */
@@ -51,6 +52,18 @@
 #define PYRUNC_OP_SECCOMP 38       /* seccomp(SET_MODE_FILTER, flags, the BPF program a of num bytes) */
 #define PYRUNC_OP_CONSOLE 39       /* new pty from /dev/ptmx: master sent on socket fd num, slave
                                       becomes the controlling terminal and stdio; ids: rows, cols */
+#define PYRUNC_OP_OPEN_SOURCE 40   /* open a (not in root) with open flags flags | O_CLOEXEC into slot
+                                      num: bind sources (O_PATH) and namespace files opened before
+                                      the init joins or becomes root of a user namespace */
+#define PYRUNC_OP_BIND_REMOUNT 41  /* remount the bind mount at b (in root) with flags, plus the flags
+                                      the kernel locked on it in a user namespace (nosuid, nodev,
+                                      noexec, ro; atime ones if flags has none) but those in num */
+#define PYRUNC_OP_FORK 42          /* clone3(CLONE_PARENT): the new process (first in the pid namespace
+                                      unshared before) goes on with the ops; the old one sends
+                                      (-4, new pid) on the control socket and exits */
+
+/* PYRUNC_OP_MOUNT with one id binds from source slot ids[0] instead of the path a. */
+#define PYRUNC_MAX_SOURCES 1024
 
 struct pyrunc_op {
     int kind;
@@ -68,7 +81,8 @@ struct pyrunc_op {
 };
 
 /* The message the child sends on the control socket: index -1 means ready, -3 asks the parent to
- * run its hooks (PYRUNC_OP_SYNC), otherwise op number `index` failed with `err` (an errno value,
+ * run its hooks (PYRUNC_OP_SYNC), -4 gives the pid of the process that takes over (PYRUNC_OP_FORK)
+ * in `err`, otherwise op number `index` failed with `err` (an errno value,
  * or PYRUNC_HOOK_STATUS + the exit status of a failed hook, PYRUNC_HOOK_SIGNAL + the signal that
  * killed it). In vfork mode the child writes it in
  * place instead: -2 once it reaches exec, -1 (untouched) if it died before. */
