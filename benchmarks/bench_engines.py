@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import importlib.util
 import itertools
 import math
 import os
@@ -84,14 +83,11 @@ CALLS_SUM = "runtime calls (sum)"
 
 
 def _load(name: str) -> Any:
-    """tests/<name>.py as a module (the tests load it the same way: importlib, nothing on sys.path)."""
+    """tests/<name>.py as a module (the tests load it the same way: nothing on sys.path)."""
+    from pyrunc.testing import register_module
+
     module_name = f"bench_engines_{name}"
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, TESTS / f"{name}.py")
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {TESTS / name}.py")
-        sys.modules[module_name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[module_name])
+    register_module(module_name, TESTS / f"{name}.py")
     return sys.modules[module_name]
 
 

@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import select
 import shutil
 import signal
 import statistics
@@ -36,10 +37,33 @@ from pyrunc.testing import make_busybox_bundle
 
 if TYPE_CHECKING:
     from types import FrameType
+    from typing import IO
 
 OPERATIONS = ("run", "create", "start", "delete")
 COMMAND_TIMEOUT = 30.0  # seconds for one runtime command
 EXIT_TIMEOUT = 10.0  # seconds for a started `true` to be seen stopped
+
+
+def run_exact(
+    argv: list[str], *, stdout: IO[bytes], timeout: float, env: dict[str, str] | None = None
+) -> tuple[int, float]:
+    """Run ``argv`` (stdout and stderr to ``stdout``); return (exit status, wall time in ms).
+
+    Waits on a pidfd rather than with ``subprocess.run(timeout=...)``, whose wait polls with
+    sleeps that grow to 50 ms: that quantized every short operation into steps of ~16-32 ms.
+    """
+    start = time.perf_counter_ns()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stdout, env=env)
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        if not select.select([pidfd], [], [], timeout)[0]:
+            proc.kill()
+            proc.wait()
+            raise subprocess.TimeoutExpired(argv, timeout)
+        returncode = proc.wait()
+    finally:
+        os.close(pidfd)
+    return returncode, (time.perf_counter_ns() - start) / 1e6
 
 
 class OperationFailed(Exception):
@@ -65,26 +89,17 @@ class Runtime:
         """Run one command; return its wall time in ms or raise OperationFailed."""
         # The container inherits stdout/stderr: files, not pipes, or `create` would never see EOF.
         with self.log.open("w+b") as log:
-            start = time.perf_counter_ns()
             try:
-                result = subprocess.run(
-                    self.command(*args),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                    timeout=COMMAND_TIMEOUT,
-                    check=False,
-                )
+                returncode, elapsed = run_exact(self.command(*args), stdout=log, timeout=COMMAND_TIMEOUT)
             except subprocess.TimeoutExpired:
                 raise OperationFailed(f"{args[0]} did not return within {COMMAND_TIMEOUT:g} s") from None
             except OSError as exc:
                 raise OperationFailed(f"cannot execute {self.binary}: {exc}") from None
-            elapsed = (time.perf_counter_ns() - start) / 1e6
-            if result.returncode != 0:
+            if returncode != 0:
                 log.seek(0)
                 output = log.read().decode(errors="replace").strip().splitlines()
                 detail = output[-1] if output else "no output"
-                raise OperationFailed(f"{args[0]} exited with {result.returncode}: {detail}")
+                raise OperationFailed(f"{args[0]} exited with {returncode}: {detail}")
         return elapsed
 
     def status(self, container_id: str) -> str:
@@ -184,7 +199,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def api_spawn(rootfs: Path, iterations: int) -> tuple[list[float], str]:
-    """Time pyrunc.run(["true"], rootfs=...) in this interpreter; (samples, note if not measured)."""
+    """Time pyrunc.run(["true"], rootfs=...) in this interpreter, with a memory and a pids limit and
+    no network (the issue's case); (samples, note if not measured)."""
     import importlib
 
     try:
@@ -196,10 +212,11 @@ def api_spawn(rootfs: Path, iterations: int) -> tuple[list[float], str]:
         return [], "pyrunc.run does not exist yet"
     samples: list[float] = []
     try:
-        run(["true"], rootfs=str(rootfs))  # warm-up: imports, caches
+        limits = {"memory_limit": 64 << 20, "pids_limit": 32}
+        run(["true"], rootfs=str(rootfs), **limits)  # warm-up: imports, caches
         for _ in range(iterations):
             start = time.perf_counter_ns()
-            run(["true"], rootfs=str(rootfs))
+            run(["true"], rootfs=str(rootfs), **limits)
             samples.append((time.perf_counter_ns() - start) / 1e6)
     except Exception as exc:  # noqa: BLE001 - any failure of the API is reported as a row, not raised
         return [], f"pyrunc.run failed: {type(exc).__name__}: {exc}"
@@ -251,7 +268,10 @@ def report(runtimes: list[Runtime], api: tuple[list[float], str], iterations: in
         if api_note:
             notes.append(f"api_spawn: skipped: {api_note}")
         else:
-            notes.append("api_spawn: pyrunc.run() in a warm interpreter; its ratio is against runc's run")
+            notes.append(
+                "api_spawn: pyrunc.run() in a warm interpreter, memory and pids limits, no network; "
+                "its ratio is against runc's run"
+            )
 
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 

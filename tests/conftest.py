@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pyrunc.testing import HostSnapshot, make_busybox_bundle
+from pyrunc.testing import HostSnapshot, make_busybox_bundle, register_module
+
+# Helper modules of the acceptance tests and the benchmark, imported by these names.
+register_module("pyrunc_acceptance_oci_images", Path(__file__).with_name("oci_images.py"))
+register_module("pyrunc_acceptance_peers", Path(__file__).with_name("peers.py"))
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

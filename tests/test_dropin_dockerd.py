@@ -13,10 +13,8 @@ paths, /dev, rlimits) must give the same answers under ``--runtime runc`` and ``
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import json
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,19 +25,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
-def _load(name: str) -> Any:
-    """Load tests/<name>.py: importlib mode puts nothing on sys.path."""
-    module_name = f"pyrunc_acceptance_{name}"
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, Path(__file__).with_name(f"{name}.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[module_name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[module_name])
-    return sys.modules[module_name]
-
-
-oci = _load("oci_images")
-peers = _load("peers")
+import pyrunc_acceptance_oci_images as oci
+import pyrunc_acceptance_peers as peers
 
 pytestmark = [pytest.mark.dropin, pytest.mark.integration, pytest.mark.cgroup]
 

@@ -9,36 +9,21 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import io
 import json
 import os
 import subprocess
-import sys
 import tarfile
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pyrunc_acceptance_oci_images as oci
+import pyrunc_acceptance_peers as peers
 import pytest
 import referencing
 from referencing.jsonschema import DRAFT4
-
-
-def _load(name: str) -> Any:
-    """Load tests/<name>.py: importlib mode puts nothing on sys.path."""
-    module_name = f"pyrunc_acceptance_{name}"
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, Path(__file__).with_name(f"{name}.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[module_name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[module_name])
-    return sys.modules[module_name]
-
-
-oci = _load("oci_images")
-peers = _load("peers")
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = {

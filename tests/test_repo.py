@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pyrunc.testing import BusyboxError, HostSnapshot, make_busybox_bundle, runc_default_spec
+from pyrunc.testing import BusyboxError, HostSnapshot, make_busybox_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 RUNC = Path("/usr/sbin/runc")
@@ -70,11 +70,6 @@ def test_busybox_bundle_layout(busybox_bundle: Path) -> None:
     assert config["process"]["terminal"] is False
     assert config["hostname"] == "pyrunc"
     assert config["root"] == {"path": "rootfs", "readonly": True}
-
-
-def test_runc_default_spec_is_what_runc_spec_writes(tmp_path: Path) -> None:
-    subprocess.run([str(RUNC), "spec"], cwd=tmp_path, check=True)
-    assert json.loads((tmp_path / "config.json").read_text()) == runc_default_spec()
 
 
 def test_missing_busybox_says_what_to_install(tmp_path: Path) -> None:

@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pyrunc.testing import HostSnapshot, make_busybox_bundle
+from pyrunc.testing import HostSnapshot, make_busybox_bundle, register_module
+
+# The container tests share _helpers.py; they import it under this name.
+register_module("pyrunc_tests_helpers", Path(__file__).with_name("_helpers.py"))
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

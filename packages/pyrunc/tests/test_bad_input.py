@@ -9,10 +9,8 @@ so whatever pyrunc would leave running is re-parented to it and seen among its d
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,17 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
-def _load_helpers() -> Any:
-    name = "pyrunc_tests_helpers"  # importlib mode puts nothing on sys.path; load _helpers.py by path
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_helpers.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+import pyrunc_tests_helpers as h
 
-
-h = _load_helpers()
 setting, appending = h.setting, h.appending
 
 pytestmark = [

@@ -3,28 +3,14 @@ shows that it fails under pyrunc."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import pyrunc_tests_helpers as h
 import pytest
-
-
-def _load_helpers() -> Any:
-    name = "pyrunc_tests_helpers"  # importlib mode puts nothing on sys.path; load _helpers.py by path
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_helpers.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-h = _load_helpers()
 
 
 @pytest.fixture

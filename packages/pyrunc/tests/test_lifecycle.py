@@ -11,31 +11,18 @@ Every runtime call goes through ``--log LOG --log-format json``; the ``rt`` fixt
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import pyrunc_tests_helpers as h
 import pytest
 
-
-def _load_helpers() -> Any:
-    name = "pyrunc_tests_helpers"  # importlib mode puts nothing on sys.path; load _helpers.py by path
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_helpers.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-h = _load_helpers()
 sh = h.sh
 
 pytestmark = [

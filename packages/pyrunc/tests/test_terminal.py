@@ -4,32 +4,19 @@ bridging a pty to their own stdio, checked side by side with runc where both can
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import os
 import select
 import socket
 import struct
 import subprocess
-import sys
 import termios
 import time
 from pathlib import Path
 from typing import Any
 
+import pyrunc_tests_helpers as h
 import pytest
 
-
-def _load_helpers() -> Any:
-    name = "pyrunc_tests_helpers"  # importlib mode puts nothing on sys.path; load _helpers.py by path
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_helpers.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-h = _load_helpers()
 PROBE = "tty; stty size; echo TERM=$TERM"
 
 

@@ -10,12 +10,10 @@ is. Each probe's output is compared between the two runtimes where they agree by
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,17 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 
-def _load_helpers() -> Any:
-    name = "pyrunc_tests_helpers"  # importlib mode puts nothing on sys.path; load _helpers.py by path
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_helpers.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+import pyrunc_tests_helpers as h
 
-
-h = _load_helpers()
 sh, setting, appending, removing = h.sh, h.setting, h.appending, h.removing
 
 HOST_ROOT = 100000
@@ -142,9 +131,9 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
 
 
 def _spec(*edits: Any) -> RuntimeSpec:
-    from pyrunc.testing import runc_default_spec
+    from pyrunc._spec import default_spec
 
-    config = runc_default_spec()
+    config = default_spec().to_json()
     config["process"]["terminal"] = False
     for edit in (*USERNS, *edits):
         edit(config)

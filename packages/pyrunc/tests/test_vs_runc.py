@@ -9,30 +9,21 @@ not an option: a missing /usr/sbin/runc fails the tests.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
+from pyrunc._spec import default_spec
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 
-def _load_helpers() -> Any:
-    name = "pyrunc_tests_helpers"  # importlib mode puts nothing on sys.path; load _helpers.py by path
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_helpers.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+import pyrunc_tests_helpers as h
 
-
-h = _load_helpers()
 setting, appending, MiB = h.setting, h.appending, h.MiB
 
 pytestmark = [
@@ -52,9 +43,13 @@ def same(text: str) -> str:
     return text
 
 
+_PROCFS_LINKS = re.compile(r"^(dr-xr-xr-x) +\d+ (.* (?:proc|sys))$", re.M)
+
+
 def without_dates(text: str) -> str:
-    """``ls -l`` output with the dates masked."""
-    return _DATE.sub("DATE", text)
+    """``ls -l`` output with the dates masked, and the link counts of /proc and /sys, which
+    follow what runs on the host meanwhile."""
+    return _PROCFS_LINKS.sub(r"\1 N \2", _DATE.sub("DATE", text))
 
 
 def cgroup_controllers(text: str) -> list[str]:
@@ -92,20 +87,11 @@ _CAP_LINES = "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):
 _SOME_CAPS = ["CAP_KILL", "CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_SETUID"]
 _USER_1000 = setting("process.user", {"uid": 1000, "gid": 1000, "additionalGids": [5, 100]})
 
-# runc spec's maskedPaths and readonlyPaths (runc 1.1.5).
-MASKED = [
-    "/proc/acpi",
-    "/proc/asound",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/sys/firmware",
-    "/proc/scsi",
-]
-READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+# runc spec's maskedPaths and readonlyPaths (test_spec checks default_spec() against `runc spec`).
+_DEFAULT_LINUX = default_spec().linux
+assert _DEFAULT_LINUX is not None
+MASKED = _DEFAULT_LINUX.masked_paths
+READONLY = _DEFAULT_LINUX.readonly_paths
 
 
 def read_masked(path: str) -> str:

@@ -389,6 +389,15 @@ def cmd_ps(g: Args, a: Args) -> int:
     return 0
 
 
+def _read_json(source: str, field: str) -> object:
+    """The JSON document in file ``source`` (``-``: standard input); errors name ``field``."""
+    with sys.stdin if source == "-" else open(source) as f:
+        try:
+            return json.loads(f.read())
+        except ValueError as exc:
+            raise SpecError(field, f"{source}: invalid JSON: {exc}") from None
+
+
 def cmd_exec(g: Args, a: Args) -> int:
     from pyrunc._spec import Capabilities, Process
 
@@ -398,12 +407,7 @@ def cmd_exec(g: Args, a: Args) -> int:
             raise PyruncError(f"--{unsupported.replace('_', '-')} is not supported by pyrunc yet")
     process_file = a.value("process")
     if process_file:
-        with sys.stdin if process_file == "-" else open(process_file) as f:
-            try:
-                raw = json.loads(f.read())
-            except ValueError as exc:
-                raise SpecError("process", f"{process_file}: invalid JSON: {exc}") from None
-        process = Process.from_json(raw, "process")
+        process = Process.from_json(_read_json(process_file, "process"), "process")
     else:
         if len(a.positional) < 2:
             raise UsageError("exec needs a command or --process")
@@ -481,12 +485,7 @@ def cmd_update(g: Args, a: Args) -> int:
     container = _load(g, a)
     source = a.value("resources")
     if source:
-        with sys.stdin if source == "-" else open(source) as f:
-            try:
-                raw = json.loads(f.read())
-            except ValueError as exc:
-                raise SpecError("resources", f"invalid JSON: {exc}") from None
-        resources = Resources.from_json(raw, "resources")
+        resources = Resources.from_json(_read_json(source, "resources"), "resources")
     else:
         raw_flags: dict[str, dict[str, object]] = {}
         mapping = {

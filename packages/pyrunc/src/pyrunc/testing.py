@@ -30,7 +30,7 @@ __all__ = [
     "BusyboxError",
     "HostSnapshot",
     "make_busybox_bundle",
-    "runc_default_spec",
+    "register_module",
 ]
 
 _ROOTFS_DIRS = ("bin", "dev", "etc", "proc", "sys", "tmp", "root", "home", "var")
@@ -54,117 +54,26 @@ class BusyboxError(RuntimeError):
 
 
 # --------------------------------------------------------------------------------------------------
+# Test suites
+
+
+def register_module(name: str, path: str | os.PathLike[str]) -> None:
+    """Load the helper module at ``path`` and register it as ``name``, once, so that test files can
+    ``import name``: pytest's importlib mode puts no test directory on ``sys.path``."""
+    import importlib.util
+    import sys
+
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+# --------------------------------------------------------------------------------------------------
 # Bundles
-
-
-def runc_default_spec() -> dict[str, Any]:
-    """Return a fresh copy of the ``config.json`` that ``runc spec`` (runc 1.1.5) writes."""
-    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-    return {
-        "ociVersion": "1.0.2-dev",
-        "process": {
-            "terminal": True,
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh"],
-            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
-            "cwd": "/",
-            "capabilities": {
-                "bounding": list(caps),
-                "effective": list(caps),
-                "permitted": list(caps),
-                "ambient": list(caps),
-            },
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": True,
-        },
-        "root": {"path": "rootfs", "readonly": True},
-        "hostname": "runc",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {
-                "destination": "/dev",
-                "type": "tmpfs",
-                "source": "tmpfs",
-                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
-            },
-            {
-                "destination": "/dev/pts",
-                "type": "devpts",
-                "source": "devpts",
-                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
-            },
-            {
-                "destination": "/dev/shm",
-                "type": "tmpfs",
-                "source": "shm",
-                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-            },
-            {
-                "destination": "/dev/mqueue",
-                "type": "mqueue",
-                "source": "mqueue",
-                "options": ["nosuid", "noexec", "nodev"],
-            },
-            {
-                "destination": "/sys",
-                "type": "sysfs",
-                "source": "sysfs",
-                "options": ["nosuid", "noexec", "nodev", "ro"],
-            },
-            {
-                "destination": "/sys/fs/cgroup",
-                "type": "cgroup",
-                "source": "cgroup",
-                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"],
-            },
-        ],
-        "linux": {
-            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "namespaces": [
-                {"type": "pid"},
-                {"type": "network"},
-                {"type": "ipc"},
-                {"type": "uts"},
-                {"type": "mount"},
-            ],
-            "maskedPaths": [
-                "/proc/acpi",
-                "/proc/asound",
-                "/proc/kcore",
-                "/proc/keys",
-                "/proc/latency_stats",
-                "/proc/timer_list",
-                "/proc/timer_stats",
-                "/proc/sched_debug",
-                "/sys/firmware",
-                "/proc/scsi",
-            ],
-            "readonlyPaths": [
-                "/proc/bus",
-                "/proc/fs",
-                "/proc/irq",
-                "/proc/sys",
-                "/proc/sysrq-trigger",
-            ],
-        },
-    }
-
-
-def _default_config() -> dict[str, Any]:
-    """pyrunc's own default spec once ``pyrunc._spec`` exists, else the same dict as ``runc spec``."""
-    import importlib
-
-    try:
-        spec_module = importlib.import_module("pyrunc._spec")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("pyrunc._spec", "pyrunc"):
-            raise  # _spec exists but one of its own imports is broken: say so, don't hide it
-        return runc_default_spec()
-    default_spec = getattr(spec_module, "default_spec", None)
-    if default_spec is None:
-        return runc_default_spec()
-    config: dict[str, Any] = dict(default_spec().to_json())
-    return config
 
 
 def _is_static_elf(path: Path) -> bool:
@@ -267,7 +176,9 @@ def make_busybox_bundle(
     (etc / "group").write_text(_GROUP)
     (etc / "hostname").write_text(hostname + "\n")
 
-    config = _default_config()
+    from pyrunc._spec import default_spec
+
+    config: dict[str, Any] = default_spec().to_json()
     process = config.setdefault("process", {})
     process["args"] = argv
     process["terminal"] = terminal
