@@ -31,4 +31,6 @@ def test_depends_on_the_layer_below_pinned_to_0_1() -> None:
         match = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)\s*([^;]*?)\s*(;.*)?", requirement)
         assert match, requirement
         pinned[match.group(1).lower()] = {part.strip() for part in match.group(2).split(",")}
-    assert pinned == {"pyrunc": {">=0.1", "<0.2"}}
+    assert pinned["pyrunc"] == {">=0.1", "<0.2"}
+    # nothing above it in the stack
+    assert not {"pyengine", "pycli"} & set(pinned)
