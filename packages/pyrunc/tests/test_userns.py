@@ -23,7 +23,8 @@ import pytest
 
 from pyrunc._errors import SpecError
 from pyrunc._kernel import CloneFlags, MountFlags, OpKind
-from pyrunc._plan import CAPABILITIES, compile_init
+from pyrunc._plan import compile_init
+from pyrunc._plan_process import CAPABILITIES
 from pyrunc._spec import RuntimeSpec
 
 if TYPE_CHECKING:

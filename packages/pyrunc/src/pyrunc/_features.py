@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-from pyrunc._plan import _MOUNT_OPTIONS, CAPABILITIES, NAMESPACE_FLAGS, PROPAGATION
+from pyrunc._kernel import NAMESPACE_FLAGS
+from pyrunc._plan_process import CAPABILITIES
+from pyrunc._plan_rootfs import MOUNT_OPTIONS, PROPAGATION
 
 __all__ = ["features"]
 
@@ -34,7 +36,7 @@ def features() -> dict[str, object]:
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.1.0",
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-        "mountOptions": sorted([*_MOUNT_OPTIONS, *PROPAGATION]),
+        "mountOptions": sorted([*MOUNT_OPTIONS, *PROPAGATION]),
         "linux": {
             "namespaces": _NAMESPACES,
             "capabilities": list(CAPABILITIES),

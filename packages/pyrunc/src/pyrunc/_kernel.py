@@ -12,7 +12,17 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["CloneFlags", "MountFlags", "Op", "OpKind", "SpawnRequest", "StepFailed", "spawn"]
+__all__ = [
+    "NAMESPACE_FILES",
+    "NAMESPACE_FLAGS",
+    "CloneFlags",
+    "MountFlags",
+    "Op",
+    "OpKind",
+    "SpawnRequest",
+    "StepFailed",
+    "spawn",
+]
 
 
 class CloneFlags:
@@ -29,6 +39,31 @@ class CloneFlags:
     NEWUSER = 0x10000000
     NEWPID = 0x20000000
     NEWNET = 0x40000000
+
+
+# Spec namespace type -> its clone flag, and its file under /proc/<pid>/ns/.
+NAMESPACE_FLAGS = {
+    "pid": CloneFlags.NEWPID,
+    "network": CloneFlags.NEWNET,
+    "mount": CloneFlags.NEWNS,
+    "ipc": CloneFlags.NEWIPC,
+    "uts": CloneFlags.NEWUTS,
+    "user": CloneFlags.NEWUSER,
+    "cgroup": CloneFlags.NEWCGROUP,
+    "time": CloneFlags.NEWTIME,
+}
+
+# /proc/<pid>/ns/<name> for each spec namespace type.
+NAMESPACE_FILES = {
+    "pid": "pid",
+    "network": "net",
+    "mount": "mnt",
+    "ipc": "ipc",
+    "uts": "uts",
+    "user": "user",
+    "cgroup": "cgroup",
+    "time": "time",
+}
 
 
 class MountFlags:
