@@ -29,7 +29,7 @@ SOURCES = [f"packages/{name}/src/{name}" for name in LAYERS]
 TEST_PATHS = [*(f"packages/{name}/tests" for name in LAYERS), "tests"]
 TEST_DEPS = ["pytest>=8", "jsonschema>=4.18", "referencing>=0.30"]
 RUFF = "ruff==0.17.6"
-MYPY = ["mypy==2.4.1", "types-cffi"]  # cffi's stubs, for pyrunc's build script
+MYPY = ["mypy==2.4.1", "types-cffi", "pytest>=8"]  # cffi stubs (build script); pytest (pyrunc.pytest_plugin)
 
 
 def _install_packages(session: nox.Session, *packages: str) -> None:
