@@ -27,7 +27,12 @@ LAYERS = ("pyrunc", "pycontainerd", "pyengine", "pycli")  # lowest first
 PACKAGES = [f"./packages/{name}" for name in LAYERS]
 SOURCES = [f"packages/{name}/src/{name}" for name in LAYERS]
 TEST_PATHS = [*(f"packages/{name}/tests" for name in LAYERS), "tests"]
-TEST_DEPS = ["pytest>=8", "jsonschema>=4.18", "referencing>=0.30"]
+TEST_DEPS = [
+    "pytest>=8",
+    "jsonschema>=4.18",
+    "referencing>=0.30",
+    "cryptography>=41",
+]  # cryptography: a test token server
 RUFF = "ruff==0.17.6"
 MYPY = ["mypy==2.4.1", "types-cffi", "pytest>=8"]  # cffi stubs (build script); pytest (pyrunc.pytest_plugin)
 

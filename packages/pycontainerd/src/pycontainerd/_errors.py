@@ -3,6 +3,7 @@
     PycontainerdError
      ├── NotFoundError            no such blob, ingest, image, snapshot, ...
      ├── AlreadyExistsError       the name or digest is taken
+     ├── InvalidArgumentError     a malformed digest or ingest ref (also a ValueError)
      ├── ContentError             the content store refused a write
      │    ├── DigestMismatchError the bytes do not hash to the expected digest
      │    ├── SizeMismatchError   the bytes are not the expected size
@@ -22,6 +23,7 @@ __all__ = [
     "AuthenticationError",
     "ContentError",
     "DigestMismatchError",
+    "InvalidArgumentError",
     "LayerError",
     "LockedError",
     "NotFoundError",
@@ -42,6 +44,10 @@ class NotFoundError(PycontainerdError):
 
 class AlreadyExistsError(PycontainerdError):
     """The name or digest is already taken."""
+
+
+class InvalidArgumentError(PycontainerdError, ValueError):
+    """A digest, ref or other argument is malformed; nothing was touched."""
 
 
 class ContentError(PycontainerdError):

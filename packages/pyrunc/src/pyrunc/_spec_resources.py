@@ -687,3 +687,23 @@ class Resources(Model):
                 "unified": self.unified or None,
             }
         )
+
+
+def _names(prefix: str, words: str) -> frozenset[str]:
+    """The enum values ``prefix + word`` for each space-separated word."""
+    return frozenset(prefix + word for word in words.split())
+
+
+def _abs_path(o: dict[str, object], key: str, path: str) -> str | None:
+    """A string member that must be an absolute path (where the spec text says so)."""
+    v = _str(o, key, path)
+    if v is not None and not v.startswith("/"):
+        raise SpecError(_at(path, key), "must be an absolute path")
+    return v
+
+
+def _req_abs_path(o: dict[str, object], key: str, path: str) -> str:
+    v = _abs_path(o, key, path)
+    if v is None:
+        raise SpecError(_at(path, key), "required")
+    return v

@@ -1,0 +1,166 @@
+"""Layer streams: compression detection, streaming decompression and digesting readers.
+
+A layer blob goes through two readers while it is applied: a :class:`DigestingReader` over the
+compressed bytes (the blob digest the content store checks) and one over the decompressed tar (the
+diffID, which the image config lists in ``rootfs.diff_ids``). Neither buffers more than one chunk.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import zlib
+from typing import Protocol
+
+import zstandard
+
+from pycontainerd._errors import LayerError
+
+__all__ = ["Compression", "DigestingReader", "Readable", "compression_for_media_type", "decompress"]
+
+_CHUNK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_UNSUPPORTED_MAGIC = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class Compression(enum.Enum):
+    """How a layer blob is compressed."""
+
+    NONE = "none"
+    GZIP = "gzip"
+    ZSTD = "zstd"
+
+
+def compression_for_media_type(media_type: str) -> Compression:
+    """The compression an OCI or Docker layer media type declares."""
+    base = media_type.split(";", 1)[0].strip()
+    if base.endswith(("+gzip", ".tar.gzip", ".tar.gz")):
+        return Compression.GZIP
+    if base.endswith(("+zstd", ".tar.zstd")):
+        return Compression.ZSTD
+    if base.endswith((".tar", ".layer.v1.tar")):
+        return Compression.NONE
+    raise LayerError(f"unsupported layer media type {media_type!r}")
+
+
+class DigestingReader:
+    """Reads through to ``source`` while hashing (sha256) and counting every byte read."""
+
+    def __init__(self, source: Readable) -> None:
+        self._source = source
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._source.read(size)
+        self._hash.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        """Read to the end, so the digest covers the whole stream."""
+        while self.read(_CHUNK):
+            pass
+
+    @property
+    def digest(self) -> str:
+        """``sha256:<hex>`` of the bytes read so far."""
+        return "sha256:" + self._hash.hexdigest()
+
+
+class _PeekReader:
+    """Gives back the bytes read to sniff the magic number."""
+
+    def __init__(self, source: Readable, head: bytes) -> None:
+        self._source = source
+        self._head = head
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._head:
+            head, self._head = self._head, b""
+            return head
+        return self._source.read(size)
+
+
+class _Inflater:
+    """Streaming gzip (multi-member) or zstd (multi-frame) decompression; truncation is an error."""
+
+    def __init__(self, source: Readable, kind: Compression) -> None:
+        self._source = source
+        self._kind = kind
+        self._obj = self._new()
+        self._pending = b""
+        self._done = False
+
+    def _new(self) -> zstandard.ZstdDecompressionObj | zlib._Decompress:
+        if self._kind is Compression.GZIP:
+            return zlib.decompressobj(wbits=31)
+        return zstandard.ZstdDecompressor().decompressobj()
+
+    def read(self, size: int = -1, /) -> bytes:
+        while not self._pending and not self._done:
+            self._fill()
+        if size < 0 or size >= len(self._pending):
+            out, self._pending = self._pending, b""
+        else:
+            out, self._pending = self._pending[:size], self._pending[size:]
+        return out
+
+    def _fill(self) -> None:
+        data = self._source.read(_CHUNK)
+        if not data:
+            if not self._obj.eof:
+                raise LayerError(f"truncated {self._kind.value} stream")
+            self._done = True
+            return
+        while data:
+            try:
+                self._pending += self._obj.decompress(data)
+            except (zlib.error, zstandard.ZstdError) as exc:
+                raise LayerError(f"corrupt {self._kind.value} stream: {exc}") from exc
+            if not self._obj.eof:
+                return
+            data = self._obj.unused_data
+            if data:
+                # Another gzip member or zstd frame follows; anything else is garbage.
+                magic = _GZIP_MAGIC if self._kind is Compression.GZIP else _ZSTD_MAGIC
+                if not (magic.startswith(data[: len(magic)])):
+                    raise LayerError(f"trailing garbage after {self._kind.value} stream")
+                self._obj = self._new()
+
+
+def _sniff(head: bytes) -> Compression:
+    if head.startswith(_GZIP_MAGIC):
+        return Compression.GZIP
+    if head.startswith(_ZSTD_MAGIC):
+        return Compression.ZSTD
+    for magic, name in _UNSUPPORTED_MAGIC.items():
+        if head.startswith(magic):
+            raise LayerError(f"unsupported layer compression {name}")
+    return Compression.NONE
+
+
+def decompress(source: Readable, compression: Compression | None = None) -> tuple[Readable, Compression]:
+    """Wrap ``source`` so that reading it yields the tar stream.
+
+    ``compression`` None sniffs the magic bytes; a declared compression that the bytes contradict is
+    an error (the media type lies).
+    """
+    head = b""
+    while len(head) < 6:
+        chunk = source.read(6 - len(head))
+        if not chunk:
+            break
+        head += chunk
+    found = _sniff(head)
+    if compression is not None and compression is not found and head:
+        raise LayerError(f"layer declared {compression.value} but its bytes are {found.value}")
+    reader = _PeekReader(source, head)
+    if found is Compression.NONE:
+        return reader, found
+    return _Inflater(reader, found), found

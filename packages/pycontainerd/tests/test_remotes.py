@@ -1,0 +1,608 @@
+"""The registry client (pycontainerd._remotes) against real docker-registry processes on 127.0.0.1.
+
+Three private registries, each started for this module with its own config and storage in a temporary
+directory and stopped by pid: anonymous, htpasswd (basic auth), and token auth with a token server
+this module runs in a thread. Nothing here contacts any other registry: every name is 127.0.0.1:PORT.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import uuid
+import warnings
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pycontainerd._errors import AuthenticationError, DigestMismatchError, RegistryError
+from pycontainerd._remotes import (
+    OCI_MANIFEST,
+    Credentials,
+    Descriptor,
+    Progress,
+    ProgressState,
+    Reference,
+    ReferenceError,
+    Resolver,
+)
+from pyrunc.testing import register_module
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+register_module("pyrunc_acceptance_peers", REPO_ROOT / "tests" / "peers.py")
+register_module("pyrunc_acceptance_oci_images", REPO_ROOT / "tests" / "oci_images.py")
+import pyrunc_acceptance_oci_images as oci_images  # noqa: E402
+import pyrunc_acceptance_peers as peers  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
+LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
+USER, PASSWORD = "tester", "s3cret-pw"
+
+# --------------------------------------------------------------------------------------------------
+# References
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "domain", "path", "tag"),
+    [
+        ("busybox", "docker.io/library/busybox:latest", "docker.io", "library/busybox", "latest"),
+        ("busybox:1.36", "docker.io/library/busybox:1.36", "docker.io", "library/busybox", "1.36"),
+        ("user/app", "docker.io/user/app:latest", "docker.io", "user/app", "latest"),
+        ("docker.io/library/x:tag", "docker.io/library/x:tag", "docker.io", "library/x", "tag"),
+        ("index.docker.io/x", "docker.io/library/x:latest", "docker.io", "library/x", "latest"),
+        ("localhost/app", "localhost/app:latest", "localhost", "app", "latest"),
+        ("localhost:5000/a/b:v1", "localhost:5000/a/b:v1", "localhost:5000", "a/b", "v1"),
+        ("127.0.0.1:5000/app", "127.0.0.1:5000/app:latest", "127.0.0.1:5000", "app", "latest"),
+        ("[::1]:5000/app:x", "[::1]:5000/app:x", "[::1]:5000", "app", "x"),
+        ("quay.io/org/sub/app:1", "quay.io/org/sub/app:1", "quay.io", "org/sub/app", "1"),
+        ("a__b/c-d.e_f", "docker.io/a__b/c-d.e_f:latest", "docker.io", "a__b/c-d.e_f", "latest"),
+    ],
+)
+def test_references_normalise_like_docker(text: str, expected: str, domain: str, path: str, tag: str) -> None:
+    ref = Reference.parse(text)
+    assert (str(ref), ref.domain, ref.path, ref.tag, ref.digest) == (expected, domain, path, tag, None)
+
+
+def test_a_digest_reference_gets_no_tag_and_keeps_a_given_one() -> None:
+    digest = "sha256:" + "a" * 64
+    ref = Reference.parse(f"127.0.0.1:5000/app@{digest}")
+    assert (ref.tag, ref.digest, ref.object) == (None, digest, digest)
+    both = Reference.parse(f"app:1.0@{digest}")
+    assert str(both) == f"docker.io/library/app:1.0@{digest}"
+    assert both.object == digest
+
+
+def test_docker_hub_names_map_to_its_api_host_without_contacting_it() -> None:
+    assert Reference.parse("busybox").endpoint_host == "registry-1.docker.io"
+    assert Reference.parse("127.0.0.1:5000/x").endpoint_host == "127.0.0.1:5000"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("Busybox", "lowercase"),
+        ("app:", "invalid tag"),
+        ("app:-x", "invalid tag"),
+        ("app:" + "t" * 129, "invalid tag"),
+        ("app@sha256:abc", "sha256 needs 64"),
+        ("app@md5:" + "a" * 32, "unsupported algorithm"),
+        ("app@sha256:" + "A" * 64, "lowercase hex"),
+        ("a" * 64, "image ID"),
+        ("host:5000/", "invalid repository"),
+        ("-bad.host/app", "invalid registry host"),
+        ("a//b", "invalid repository"),
+        ("app/", "invalid repository"),
+        ("x/" + "a" * 260, "longer than 255"),
+        ("127.0.0.1:5000/App", "lowercase"),
+    ],
+)
+def test_bad_references_say_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(ReferenceError, match=message):
+        Reference.parse(text)
+
+
+def test_descriptors_check_their_digest_and_round_trip_through_json() -> None:
+    raw = {
+        "mediaType": OCI_MANIFEST,
+        "digest": "sha256:" + "b" * 64,
+        "size": 7,
+        "annotations": {"k": "v"},
+        "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"},
+    }
+    descriptor = Descriptor.from_json(raw)
+    assert descriptor.to_json() == raw
+    assert descriptor.is_manifest
+    with pytest.raises(ValueError, match="invalid digest"):
+        Descriptor(LAYER_TYPE, "sha256:xyz", 1)
+    with pytest.raises(ValueError, match="invalid descriptor"):
+        Descriptor.from_json({"mediaType": OCI_MANIFEST})
+    assert "s3cret" not in repr(Credentials(USER, PASSWORD))
+
+
+def test_plain_http_only_for_loopback_and_insecure_hosts() -> None:
+    with Resolver(insecure_hosts=["registry.test:5000"]) as resolver:
+        transport = resolver._transport
+        assert transport.base_url("127.0.0.1:5000") == "http://127.0.0.1:5000"
+        assert transport.base_url("localhost") == "http://localhost"
+        assert transport.base_url("[::1]:80") == "http://[::1]:80"
+        assert transport.base_url("registry.test:5000") == "http://registry.test:5000"
+        assert transport.base_url("registry.test") == "https://registry.test"
+        assert transport.base_url("127.0.0.1.example.com") == "https://127.0.0.1.example.com"
+        with pytest.raises(RegistryError, match="plain HTTP"):
+            transport.send("GET", "http://registry.test/v2/")  # refused before any lookup
+
+
+# --------------------------------------------------------------------------------------------------
+# Registries
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@contextlib.contextmanager
+def _auth_registry(tmp: Path, auth: str) -> Iterator[str]:
+    """docker-registry on 127.0.0.1 with ``auth`` (a YAML block) in its config; yields its address."""
+    binary = peers.require("docker-registry")
+    tmp.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config, log = tmp / "config.yml", tmp / "registry.log"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n  secret: remotes-tests-{os.getpid()}\n" + auth
+    )
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [binary, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise peers.PeerError(f"docker-registry did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with peers.registry(tmp_path_factory.mktemp("registry")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("basic")
+    htpasswd = tmp.parent / f"{tmp.name}.htpasswd"
+    htpasswd.write_text(f"{USER}:{_bcrypt(PASSWORD)}\n")
+    auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n"
+    with _auth_registry(tmp, auth) as address:
+        yield address
+
+
+def _bcrypt(password: str) -> str:
+    """A bcrypt hash for htpasswd: the bcrypt package when installed, else glibc's crypt ($2b$)."""
+    try:
+        import bcrypt  # type: ignore[import-not-found, unused-ignore]
+
+        return str(bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode())
+    except ImportError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt
+
+            hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+        if not hashed or not hashed.startswith("$2"):
+            pytest.fail("no bcrypt: pip install bcrypt (libcrypt lacks $2b$)", pytrace=False)
+        return hashed
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class _TokenServer:
+    """A token server in a thread on 127.0.0.1: JWTs signed with a key whose self-signed cert the
+    registry trusts (``rootcertbundle``), granting every action asked for, to ``USER`` only."""
+
+    SERVICE, ISSUER = "remotes-test-registry", "remotes-test-issuer"
+
+    def __init__(self, tmp: Path) -> None:
+        import datetime
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "remotes-test-token-signer")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self._key, hashes.SHA256())
+        )
+        self.cert_path = tmp / "token-signer.pem"
+        self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        self._x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+        self.requests: list[dict[str, list[str]]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                server.requests.append(query)
+                expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+                if self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = json.dumps({"access_token": server.token(query.get("scope", []))}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.realm = f"http://127.0.0.1:{self._httpd.server_address[1]}/token"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def token(self, scopes: list[str]) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        access = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self._x5c]}
+        claims = {
+            "iss": self.ISSUER,
+            "sub": USER,
+            "aud": self.SERVICE,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
+        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{_b64url(signature)}"
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, _TokenServer]]:
+    keys = tmp_path_factory.mktemp("token-keys")
+    server = _TokenServer(keys)
+    auth = (
+        f"auth:\n  token:\n    realm: {server.realm}\n    service: {server.SERVICE}\n"
+        f"    issuer: {server.ISSUER}\n    rootcertbundle: {server.cert_path}\n"
+    )
+    try:
+        with _auth_registry(tmp_path_factory.mktemp("token"), auth) as address:
+            yield address, server
+    finally:
+        server.stop()
+
+
+# --------------------------------------------------------------------------------------------------
+# A small image, made here
+
+
+class _Image:
+    def __init__(self, marker: str) -> None:
+        self.layer = f"a layer's bytes for {marker}\n".encode() * 1000
+        config = {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Cmd": ["sh"], "Labels": {"marker": marker}},
+            "rootfs": {"type": "layers", "diff_ids": [_digest(self.layer)]},
+        }
+        self.config = json.dumps(config, sort_keys=True).encode()
+        self.config_desc = Descriptor(CONFIG_TYPE, _digest(self.config), len(self.config))
+        self.layer_desc = Descriptor(LAYER_TYPE, _digest(self.layer), len(self.layer))
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": self.config_desc.to_json(),
+            "layers": [self.layer_desc.to_json()],
+        }
+        self.manifest = json.dumps(manifest, sort_keys=True).encode()
+        self.manifest_desc = Descriptor(OCI_MANIFEST, _digest(self.manifest), len(self.manifest))
+
+    def push(self, resolver: Resolver, ref: str, *, chunk_size: int | None = None) -> list[Progress]:
+        events: list[Progress] = []
+        pusher = resolver.pusher(ref)
+        for desc, data in ((self.config_desc, self.config), (self.layer_desc, self.layer)):
+            pusher.push_blob(desc, io.BytesIO(data), chunk_size=chunk_size, progress=events.append)
+        assert pusher.push_manifest(self.manifest_desc, self.manifest) == self.manifest_desc.digest
+        return events
+
+    def pull_and_compare(self, resolver: Resolver, ref: str) -> None:
+        name, desc = resolver.resolve(ref)
+        assert desc == self.manifest_desc
+        assert name.digest == self.manifest_desc.digest
+        fetcher = resolver.fetcher(name)
+        assert fetcher.fetch_bytes(desc) == self.manifest
+        manifest = json.loads(fetcher.fetch_bytes(desc))
+        config = Descriptor.from_json(manifest["config"])
+        layer = Descriptor.from_json(manifest["layers"][0])
+        assert fetcher.fetch_bytes(config) == self.config
+        events: list[Progress] = []
+        with fetcher.fetch(layer, progress=events.append) as stream:
+            assert stream.read() == self.layer
+        assert events[-1] == Progress(layer.digest, layer.size, layer.size, ProgressState.DONE)
+        assert all(e.state is ProgressState.DOWNLOADING for e in events[:-1])
+
+
+def _blob_file(registry_root: Path, digest: str) -> Path:
+    hexdigest = digest.removeprefix("sha256:")
+    return registry_root / "data/docker/registry/v2/blobs/sha256" / hexdigest[:2] / hexdigest / "data"
+
+
+# --------------------------------------------------------------------------------------------------
+# Anonymous registry
+
+
+def test_push_then_resolve_and_pull_back_the_same_bytes(registry: Any) -> None:
+    image = _Image("monolithic")
+    ref = f"{registry.address}/remotes/app:1.0"
+    with Resolver() as resolver:
+        events = image.push(resolver, ref)
+        assert [e.state for e in events if e.state is not ProgressState.UPLOADING] == [ProgressState.DONE] * 2
+        assert any(e.state is ProgressState.UPLOADING for e in events)
+        image.pull_and_compare(resolver, ref)
+        image.pull_and_compare(resolver, f"{registry.address}/remotes/app@{image.manifest_desc.digest}")
+        assert resolver.pusher(ref).blob_exists(image.layer_desc)
+
+
+def test_a_chunked_upload_gives_the_same_image(registry: Any) -> None:
+    image = _Image("chunked")
+    ref = f"{registry.address}/remotes/chunked:v1"
+    with Resolver() as resolver:
+        events = image.push(resolver, ref, chunk_size=1000)
+        uploading = [e.done for e in events if e.digest == image.layer_desc.digest]
+        assert len(uploading) > 5 and uploading[-1] == image.layer_desc.size
+        image.pull_and_compare(resolver, ref)
+        # pushed again: every blob is found by HEAD, nothing is read from the streams
+        pusher = resolver.pusher(ref)
+        assert pusher.push_blob(image.layer_desc, io.BytesIO(b"")) is ProgressState.EXISTS
+
+
+def test_blobs_mount_across_repositories_and_fall_back_to_upload(registry: Any) -> None:
+    image = _Image("mount")
+    with Resolver() as resolver:
+        image.push(resolver, f"{registry.address}/remotes/source:1")
+        target = resolver.pusher(f"{registry.address}/remotes/target:1")
+        assert not target.blob_exists(image.layer_desc)
+        events: list[Progress] = []
+        state = target.push_blob(
+            image.layer_desc, io.BytesIO(b""), mount_from=["remotes/source"], progress=events.append
+        )
+        assert state is ProgressState.MOUNTED
+        assert events == [
+            Progress(image.layer_desc.digest, image.layer_desc.size, image.layer_desc.size, state)
+        ]
+        assert target.blob_exists(image.layer_desc)
+        # a source that lacks the blob: the registry opens an upload (202) and the bytes go up
+        state = target.push_blob(image.config_desc, io.BytesIO(image.config), mount_from=["remotes/nowhere"])
+        assert state is ProgressState.DONE
+        target.push_manifest(image.manifest_desc, image.manifest)
+        image.pull_and_compare(resolver, f"{registry.address}/remotes/target:1")
+
+
+def test_a_corrupted_blob_is_detected_on_fetch(registry: Any) -> None:
+    image = _Image("corrupt")
+    ref = f"{registry.address}/remotes/corrupt:1"
+    with Resolver() as resolver:
+        image.push(resolver, ref)
+        stored = _blob_file(registry.root, image.layer_desc.digest)
+        data = bytearray(stored.read_bytes())
+        data[100] ^= 0xFF  # same size, other bytes
+        stored.write_bytes(bytes(data))
+        with resolver.fetcher(ref).fetch(image.layer_desc) as stream, pytest.raises(DigestMismatchError):
+            stream.read()
+
+
+def test_a_missing_tag_and_a_lying_manifest_are_errors(registry: Any) -> None:
+    image = _Image("errors")
+    with Resolver() as resolver:
+        with pytest.raises(RegistryError) as missing:
+            resolver.resolve(f"{registry.address}/remotes/none:nope")
+        assert missing.value.status == 404
+        pusher = resolver.pusher(f"{registry.address}/remotes/errors:1")
+        liar = Descriptor(OCI_MANIFEST, "sha256:" + "0" * 64, len(image.manifest))
+        with pytest.raises(DigestMismatchError):
+            pusher.push_manifest(liar, image.manifest)
+        with pytest.raises(RegistryError, match=r"MANIFEST_BLOB_UNKNOWN|BLOB_UNKNOWN"):
+            pusher.push_manifest(image.manifest_desc, image.manifest)  # its blobs were never pushed
+
+
+def test_skopeo_sees_what_we_pushed(registry: Any) -> None:
+    image = _Image("skopeo-inspect")
+    ref = f"{registry.address}/remotes/inspected:2.0"
+    with Resolver() as resolver:
+        image.push(resolver, ref)
+    result = subprocess.run(
+        [peers.require("skopeo"), "inspect", "--tls-verify=false", f"docker://{ref}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    inspected = json.loads(result.stdout)
+    assert inspected["Digest"] == image.manifest_desc.digest
+    assert inspected["Labels"] == {"marker": "skopeo-inspect"}
+    assert inspected["Layers"] == [image.layer_desc.digest]
+
+
+def test_we_pull_what_skopeo_pushed(registry: Any, tmp_path: Path) -> None:
+    layout = oci_images.write_busybox_layout(tmp_path / "oci")
+    ref = oci_images.push_to_registry(layout, registry.address, "remotes/busybox")
+    with Resolver() as resolver:
+        name, desc = resolver.resolve(ref)
+        assert desc.digest == layout.manifest_digest
+        fetcher = resolver.fetcher(name)
+        manifest = fetcher.fetch_bytes(desc)
+        assert manifest == layout.blob(layout.manifest_digest).read_bytes()
+        for raw in [json.loads(manifest)["config"], *json.loads(manifest)["layers"]]:
+            blob = Descriptor.from_json(raw)
+            with fetcher.fetch(blob) as stream:
+                assert stream.read() == layout.blob(blob.digest).read_bytes()
+
+
+# --------------------------------------------------------------------------------------------------
+# Basic auth (htpasswd)
+
+
+def test_basic_auth_push_and_pull(basic_registry: str) -> None:
+    image = _Image("basic")
+    ref = f"{basic_registry}/remotes/basic:1"
+    asked: list[str] = []
+
+    def credentials(host: str) -> Credentials:
+        asked.append(host)
+        return Credentials(USER, PASSWORD)
+
+    with Resolver(credentials=credentials) as resolver:
+        image.push(resolver, ref)
+        image.pull_and_compare(resolver, ref)
+    assert set(asked) == {basic_registry}
+
+
+def test_basic_auth_without_or_with_wrong_credentials_fails_clearly(basic_registry: str) -> None:
+    ref = f"{basic_registry}/remotes/basic:1"
+    with Resolver() as resolver, pytest.raises(AuthenticationError, match="requires credentials") as exc:
+        resolver.resolve(ref)
+    assert exc.value.status == 401
+    with (
+        Resolver(credentials=lambda host: Credentials(USER, "wrong")) as resolver,
+        pytest.raises(AuthenticationError) as exc,
+    ):
+        resolver.resolve(ref)
+    assert exc.value.status == 401
+
+
+# --------------------------------------------------------------------------------------------------
+# Bearer tokens
+
+
+def test_bearer_token_flow_push_pull_and_mount(token_registry: tuple[str, _TokenServer]) -> None:
+    address, server = token_registry
+    image = _Image("bearer")
+    with Resolver(credentials=lambda host: Credentials(USER, PASSWORD)) as resolver:
+        image.push(resolver, f"{address}/remotes/bearer:1")
+        image.pull_and_compare(resolver, f"{address}/remotes/bearer:1")
+        before = len(server.requests)
+        image.pull_and_compare(resolver, f"{address}/remotes/bearer:1")
+        assert len(server.requests) == before  # tokens are cached per scope
+        target = resolver.pusher(f"{address}/remotes/bearer-copy:1")
+        state = target.push_blob(image.layer_desc, io.BytesIO(b""), mount_from=["remotes/bearer"])
+        assert state is ProgressState.MOUNTED
+    scopes = {scope for request in server.requests for scope in request.get("scope", [])}
+    assert "repository:remotes/bearer:pull,push" in scopes
+    assert "repository:remotes/bearer:pull" in scopes
+    assert all(request["service"] == [server.SERVICE] for request in server.requests)
+
+
+def test_bearer_token_refused_without_credentials(token_registry: tuple[str, _TokenServer]) -> None:
+    address, _ = token_registry
+    with Resolver() as resolver, pytest.raises(AuthenticationError, match="token server"):
+        resolver.resolve(f"{address}/remotes/bearer:1")
+
+
+# --------------------------------------------------------------------------------------------------
+# Transient failures
+
+
+def test_5xx_and_429_are_retried_with_backoff_then_given_up() -> None:
+    """A fake registry on 127.0.0.1 answers 503, 429 (Retry-After: 0), then the manifest."""
+    manifest = b'{"schemaVersion":2}'
+    answers: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            status = [503, 429][len(answers)] if len(answers) < 2 else 200
+            if self.path.startswith("/v2/always/"):
+                status = 502
+            answers.append(status)
+            self.send_response(status)
+            if status == 429:
+                self.send_header("Retry-After", "0")
+            self.send_header("Content-Type", OCI_MANIFEST)
+            self.send_header("Docker-Content-Digest", _digest(manifest))
+            self.send_header("Content-Length", str(len(manifest)))
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    address = f"127.0.0.1:{httpd.server_address[1]}"
+    try:
+        with Resolver(retries=2, backoff=0.01) as resolver:
+            _, desc = resolver.resolve(f"{address}/flaky:1")
+            assert desc == Descriptor(OCI_MANIFEST, _digest(manifest), len(manifest))
+            assert answers == [503, 429, 200]
+            with pytest.raises(RegistryError) as exc:
+                resolver.resolve(f"{address}/always:1")
+            assert exc.value.status == 502
+            assert answers[3:] == [502, 502, 502]  # the first try and two retries, no more
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(10)

@@ -1,0 +1,388 @@
+"""The process part of the runtime spec: ``process`` with its user, rlimits, capabilities,
+console size, I/O priority, scheduler and CPU affinity. Re-exported by :mod:`pyrunc._spec`."""
+
+from __future__ import annotations
+
+from pyrunc._errors import SpecError
+from pyrunc._model import Model
+from pyrunc._spec_resources import (
+    _I32,
+    _I64,
+    _U32,
+    _U64,
+    _at,
+    _compact,
+    _dump,
+    _dump_opt,
+    _enum_list,
+    _flag,
+    _int,
+    _int_list,
+    _is_upper,
+    _model,
+    _models,
+    _names,
+    _obj,
+    _req_abs_path,
+    _req_enum,
+    _req_int,
+    _req_str,
+    _str,
+    _str_list,
+)
+
+_IOPRIO_CLASSES = _names("IOPRIO_CLASS_", "RT BE IDLE")
+
+
+_SCHED_POLICIES = _names("SCHED_", "OTHER FIFO RR BATCH ISO IDLE DEADLINE")
+
+
+_SCHED_FLAGS = _names(
+    "SCHED_FLAG_", "RESET_ON_FORK RECLAIM DL_OVERRUN KEEP_POLICY KEEP_PARAMS UTIL_CLAMP_MIN UTIL_CLAMP_MAX"
+)
+
+
+class ConsoleSize(Model):
+    """``process.consoleSize``: the terminal's size in characters."""
+
+    __slots__ = ("height", "width")
+
+    def __init__(self, *, height: int = 0, width: int = 0) -> None:
+        self.height = height
+        self.width = width
+
+    @classmethod
+    def from_json(cls, obj: object, path: str = "process.consoleSize") -> ConsoleSize:
+        o = _obj(obj, path)
+        return cls(height=_req_int(o, "height", path, _U64), width=_req_int(o, "width", path, _U64))
+
+    def to_json(self) -> dict[str, object]:
+        return {"height": self.height, "width": self.width}
+
+
+class User(Model):
+    """``process.user``: IDs in the container's user namespace."""
+
+    __slots__ = ("uid", "gid", "umask", "additional_gids", "username")
+
+    def __init__(
+        self,
+        *,
+        uid: int = 0,
+        gid: int = 0,
+        umask: int | None = None,
+        additional_gids: list[int] | None = None,
+        username: str | None = None,
+    ) -> None:
+        self.uid = uid
+        self.gid = gid
+        self.umask = umask
+        self.additional_gids = additional_gids if additional_gids is not None else []
+        self.username = username
+
+    @classmethod
+    def from_json(cls, obj: object, path: str = "process.user") -> User:
+        o = _obj(obj, path)
+        return cls(
+            uid=_int(o, "uid", path, _U32) or 0,
+            gid=_int(o, "gid", path, _U32) or 0,
+            umask=_int(o, "umask", path, _U32),
+            additional_gids=_int_list(o, "additionalGids", path, _U32),
+            username=_str(o, "username", path),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return _compact(
+            {
+                "uid": self.uid,
+                "gid": self.gid,
+                "umask": self.umask,
+                "additionalGids": self.additional_gids,
+                "username": self.username,
+            }
+        )
+
+
+class Rlimit(Model):
+    """An entry of ``process.rlimits`` (``type`` like ``"RLIMIT_NOFILE"``)."""
+
+    __slots__ = ("type", "hard", "soft")
+
+    def __init__(self, *, type: str = "", hard: int = 0, soft: int = 0) -> None:
+        self.type = type
+        self.hard = hard
+        self.soft = soft
+
+    @classmethod
+    def from_json(cls, obj: object, path: str = "process.rlimits[0]") -> Rlimit:
+        o = _obj(obj, path)
+        kind = _req_str(o, "type", path)
+        if not (kind.startswith("RLIMIT_") and len(kind) > 7 and _is_upper(kind[7:])):
+            raise SpecError(_at(path, "type"), f'"{kind}" does not match ^RLIMIT_[A-Z]+$')
+        return cls(type=kind, hard=_req_int(o, "hard", path, _U64), soft=_req_int(o, "soft", path, _U64))
+
+    def to_json(self) -> dict[str, object]:
+        return {"type": self.type, "hard": self.hard, "soft": self.soft}
+
+
+def _caps(o: dict[str, object], key: str, path: str) -> list[str]:
+    names = _str_list(o, key, path)
+    for i, name in enumerate(names):
+        if not (name.startswith("CAP_") and len(name) > 4 and _is_upper(name[4:], "_")):
+            raise SpecError(f"{_at(path, key)}[{i}]", f'"{name}" is not a capability name (^CAP_[A-Z_]+$)')
+    return names
+
+
+class Capabilities(Model):
+    """``process.capabilities``: the five capability sets; an absent set is ``[]``."""
+
+    __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient")
+
+    def __init__(
+        self,
+        *,
+        bounding: list[str] | None = None,
+        effective: list[str] | None = None,
+        inheritable: list[str] | None = None,
+        permitted: list[str] | None = None,
+        ambient: list[str] | None = None,
+    ) -> None:
+        self.bounding = bounding if bounding is not None else []
+        self.effective = effective if effective is not None else []
+        self.inheritable = inheritable if inheritable is not None else []
+        self.permitted = permitted if permitted is not None else []
+        self.ambient = ambient if ambient is not None else []
+
+    @classmethod
+    def from_json(cls, obj: object, path: str = "process.capabilities") -> Capabilities:
+        o = _obj(obj, path)
+        return cls(
+            bounding=_caps(o, "bounding", path),
+            effective=_caps(o, "effective", path),
+            inheritable=_caps(o, "inheritable", path),
+            permitted=_caps(o, "permitted", path),
+            ambient=_caps(o, "ambient", path),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return _compact(
+            {
+                "bounding": self.bounding,
+                "effective": self.effective,
+                "inheritable": self.inheritable,
+                "permitted": self.permitted,
+                "ambient": self.ambient,
+            }
+        )
+
+
+class IOPriority(Model):
+    """``process.ioPriority``: ``class_`` is the JSON ``class`` (``IOPRIO_CLASS_RT|BE|IDLE``)."""
+
+    __slots__ = ("class_", "priority")
+
+    def __init__(self, *, class_: str = "IOPRIO_CLASS_BE", priority: int = 0) -> None:
+        self.class_ = class_
+        self.priority = priority
+
+    @classmethod
+    def from_json(cls, obj: object, path: str = "process.ioPriority") -> IOPriority:
+        o = _obj(obj, path)
+        return cls(
+            class_=_req_enum(o, "class", path, _IOPRIO_CLASSES, "I/O priority class"),
+            priority=_int(o, "priority", path, _I32) or 0,
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {"class": self.class_, "priority": self.priority}
+
+
+class Scheduler(Model):
+    """``process.scheduler``: sched_setattr(2) parameters (``runtime``/``deadline``/``period`` in ns)."""
+
+    __slots__ = ("policy", "nice", "priority", "flags", "runtime", "deadline", "period")
+
+    def __init__(
+        self,
+        *,
+        policy: str = "SCHED_OTHER",
+        nice: int | None = None,
+        priority: int | None = None,
+        flags: list[str] | None = None,
+        runtime: int | None = None,
+        deadline: int | None = None,
+        period: int | None = None,
+    ) -> None:
+        self.policy = policy
+        self.nice = nice
+        self.priority = priority
+        self.flags = flags if flags is not None else []
+        self.runtime = runtime
+        self.deadline = deadline
+        self.period = period
+
+    @classmethod
+    def from_json(cls, obj: object, path: str = "process.scheduler") -> Scheduler:
+        o = _obj(obj, path)
+        return cls(
+            policy=_req_enum(o, "policy", path, _SCHED_POLICIES, "scheduler policy"),
+            nice=_int(o, "nice", path, _I32),
+            priority=_int(o, "priority", path, _I32),
+            flags=_enum_list(o, "flags", path, _SCHED_FLAGS, "scheduler flag"),
+            runtime=_int(o, "runtime", path, _U64),
+            deadline=_int(o, "deadline", path, _U64),
+            period=_int(o, "period", path, _U64),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return _compact(
+            {
+                "policy": self.policy,
+                "nice": self.nice,
+                "priority": self.priority,
+                "flags": self.flags,
+                "runtime": self.runtime,
+                "deadline": self.deadline,
+                "period": self.period,
+            }
+        )
+
+
+def _cpu_list(o: dict[str, object], key: str, path: str) -> str | None:
+    v = _str(o, key, path)
+    if v is not None and v.strip("0123456789, -"):
+        raise SpecError(_at(path, key), f'"{v}" is not a CPU list like "0-3,7"')
+    return v
+
+
+class ExecCPUAffinity(Model):
+    """``process.execCPUAffinity``: CPU lists (``"0-3,7"``) for ``runc exec`` before and after joining."""
+
+    __slots__ = ("initial", "final")
+
+    def __init__(self, *, initial: str | None = None, final: str | None = None) -> None:
+        self.initial = initial
+        self.final = final
+
+    @classmethod
+    def from_json(cls, obj: object, path: str = "process.execCPUAffinity") -> ExecCPUAffinity:
+        o = _obj(obj, path)
+        return cls(initial=_cpu_list(o, "initial", path), final=_cpu_list(o, "final", path))
+
+    def to_json(self) -> dict[str, object]:
+        return _compact({"initial": self.initial, "final": self.final})
+
+
+class Process(Model):
+    """``process``: the container's process (also the JSON of ``runc exec --process``)."""
+
+    __slots__ = (
+        "terminal",
+        "console_size",
+        "cwd",
+        "env",
+        "args",
+        "command_line",
+        "user",
+        "rlimits",
+        "capabilities",
+        "no_new_privileges",
+        "oom_score_adj",
+        "apparmor_profile",
+        "selinux_label",
+        "io_priority",
+        "scheduler",
+        "exec_cpu_affinity",
+    )
+
+    def __init__(
+        self,
+        *,
+        terminal: bool = False,
+        console_size: ConsoleSize | None = None,
+        cwd: str = "/",
+        env: list[str] | None = None,
+        args: list[str] | None = None,
+        command_line: str | None = None,
+        user: User | None = None,
+        rlimits: list[Rlimit] | None = None,
+        capabilities: Capabilities | None = None,
+        no_new_privileges: bool = False,
+        oom_score_adj: int | None = None,
+        apparmor_profile: str | None = None,
+        selinux_label: str | None = None,
+        io_priority: IOPriority | None = None,
+        scheduler: Scheduler | None = None,
+        exec_cpu_affinity: ExecCPUAffinity | None = None,
+    ) -> None:
+        self.terminal = terminal
+        self.console_size = console_size
+        self.cwd = cwd
+        self.env = env if env is not None else []
+        self.args = args if args is not None else []
+        self.command_line = command_line
+        self.user = user if user is not None else User()
+        self.rlimits = rlimits if rlimits is not None else []
+        self.capabilities = capabilities
+        self.no_new_privileges = no_new_privileges
+        self.oom_score_adj = oom_score_adj
+        self.apparmor_profile = apparmor_profile
+        self.selinux_label = selinux_label
+        self.io_priority = io_priority
+        self.scheduler = scheduler
+        self.exec_cpu_affinity = exec_cpu_affinity
+
+    @classmethod
+    def from_json(cls, obj: object, path: str = "process") -> Process:
+        o = _obj(obj, path)
+        cwd = _req_abs_path(o, "cwd", path)
+        args = _str_list(o, "args", path)
+        command_line = _str(o, "commandLine", path)
+        if not args and command_line is None:  # "at least one entry is REQUIRED (non-Windows)"
+            raise SpecError(_at(path, "args"), "required (at least one entry)")
+        rlimits = _models(o, "rlimits", path, Rlimit.from_json)
+        seen: set[str] = set()
+        for rlimit in rlimits:
+            if rlimit.type in seen:
+                raise SpecError(_at(path, "rlimits"), f'duplicate rlimit type "{rlimit.type}"')
+            seen.add(rlimit.type)
+        return cls(
+            terminal=_flag(o, "terminal", path),
+            console_size=_model(o, "consoleSize", path, ConsoleSize.from_json),
+            cwd=cwd,
+            env=_str_list(o, "env", path),
+            args=args,
+            command_line=command_line,
+            user=_model(o, "user", path, User.from_json),
+            rlimits=rlimits,
+            capabilities=_model(o, "capabilities", path, Capabilities.from_json),
+            no_new_privileges=_flag(o, "noNewPrivileges", path),
+            oom_score_adj=_int(o, "oomScoreAdj", path, _I64),
+            apparmor_profile=_str(o, "apparmorProfile", path),
+            selinux_label=_str(o, "selinuxLabel", path),
+            io_priority=_model(o, "ioPriority", path, IOPriority.from_json),
+            scheduler=_model(o, "scheduler", path, Scheduler.from_json),
+            exec_cpu_affinity=_model(o, "execCPUAffinity", path, ExecCPUAffinity.from_json),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return _compact(
+            {
+                "terminal": self.terminal or None,
+                "consoleSize": _dump_opt(self.console_size),
+                "user": self.user.to_json(),
+                "args": self.args,
+                "commandLine": self.command_line,
+                "env": self.env,
+                "cwd": self.cwd,
+                "capabilities": _dump_opt(self.capabilities),
+                "rlimits": _dump(self.rlimits),
+                "noNewPrivileges": self.no_new_privileges or None,
+                "apparmorProfile": self.apparmor_profile,
+                "oomScoreAdj": self.oom_score_adj,
+                "scheduler": _dump_opt(self.scheduler),
+                "selinuxLabel": self.selinux_label,
+                "ioPriority": _dump_opt(self.io_priority),
+                "execCPUAffinity": _dump_opt(self.exec_cpu_affinity),
+            }
+        )
