@@ -4,6 +4,7 @@
      ├── NotFoundError            no such blob, ingest, image, snapshot, ...
      ├── AlreadyExistsError       the name or digest is taken
      ├── InvalidArgumentError     a malformed digest or ingest ref (also a ValueError)
+     ├── FailedPreconditionError  the store's state forbids it (non-empty namespace, newer schema)
      ├── ContentError             the content store refused a write
      │    ├── DigestMismatchError the bytes do not hash to the expected digest
      │    ├── SizeMismatchError   the bytes are not the expected size
@@ -23,6 +24,7 @@ __all__ = [
     "AuthenticationError",
     "ContentError",
     "DigestMismatchError",
+    "FailedPreconditionError",
     "InvalidArgumentError",
     "LayerError",
     "LockedError",
@@ -48,6 +50,10 @@ class AlreadyExistsError(PycontainerdError):
 
 class InvalidArgumentError(PycontainerdError, ValueError):
     """A digest, ref or other argument is malformed; nothing was touched."""
+
+
+class FailedPreconditionError(PycontainerdError):
+    """The store is not in a state that allows the operation (a non-empty namespace, a newer schema)."""
 
 
 class ContentError(PycontainerdError):

@@ -1,0 +1,357 @@
+"""Image archives: export to, and import from, OCI image layouts and docker-archives (``docker save``).
+
+Modelled on containerd's ``images/archive``. :func:`export` writes one tar that is at once:
+
+- an OCI image layout: ``oci-layout``, ``index.json`` (one entry per image, annotated with
+  ``io.containerd.image.name`` = the full name and ``org.opencontainers.image.ref.name`` = its tag)
+  and ``blobs/sha256/<hex>``;
+- a docker-archive: ``manifest.json`` whose ``Config`` and ``Layers`` point at the same
+  ``blobs/sha256/<hex>`` files, with the familiar name (``busybox:latest``) in ``RepoTags``.
+
+The tar is deterministic: entries sorted, PAX format, mtime 0, uid/gid 0, no user names.
+
+:func:`import_archive` reads either kind (plain, gzip'd, ...), writes every blob through the
+content store (blobs under ``blobs/<alg>/<hex>`` are verified against their names), and for a
+docker-archive without ``index.json`` synthesises an OCI manifest for each image, as containerd does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import posixpath
+import tarfile
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import IO, Any
+
+import attrs
+
+from pycontainerd._content import ContentStore
+from pycontainerd._errors import InvalidArgumentError, NotFoundError
+from pycontainerd._images._platforms import PlatformMatcher, host_platform
+from pycontainerd._images._types import (
+    OCI_CONFIG,
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
+    OCI_LAYER_ZSTD,
+    ImageConfig,
+    Index,
+    Manifest,
+)
+from pycontainerd._images._walk import children, manifest_descriptor_for
+from pycontainerd._remotes import OCI_INDEX, OCI_MANIFEST, Descriptor, Platform, Reference, ReferenceError
+
+__all__ = ["IMAGE_NAME_ANNOTATION", "REF_NAME_ANNOTATION", "export", "import_archive"]
+
+IMAGE_NAME_ANNOTATION = "io.containerd.image.name"
+REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
+_OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
+_SMALL = 16 << 20  # JSON documents of an archive are read into memory up to this size
+_CHUNK = 1 << 20
+
+
+def _dumps(document: object) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _blob_name(digest: str) -> str:
+    algorithm, _, encoded = digest.partition(":")
+    return f"blobs/{algorithm}/{encoded}"
+
+
+def _tar_entry(name: str, size: int = 0, *, directory: bool = False) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+    info.mode = 0o755 if directory else 0o444
+    info.size = size
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def _familiar(name: str) -> str | None:
+    """``busybox:latest`` for ``docker.io/library/busybox:latest``; None if the name has no tag."""
+    try:
+        ref = Reference.parse(name)
+    except ReferenceError:
+        return None
+    if ref.tag is None or ref.digest is not None:
+        return None
+    text = str(ref)
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text
+
+
+def _ref_name(name: str) -> str | None:
+    """The OCI ``ref.name`` of an image name: its tag (the OCI spec's reference is the tag alone)."""
+    try:
+        ref = Reference.parse(name)
+    except ReferenceError:
+        return name or None
+    return ref.tag if ref.digest is None else None
+
+
+def _reachable(store: ContentStore, roots: Iterable[Descriptor]) -> dict[str, Descriptor]:
+    seen: dict[str, Descriptor] = {}
+    stack = list(roots)
+    while stack:
+        desc = stack.pop()
+        if desc.digest in seen:
+            continue
+        store.info(desc.digest)  # NotFoundError now, not half way through the tar
+        seen[desc.digest] = desc
+        stack.extend(children(store, desc))
+    return seen
+
+
+def export(
+    store: ContentStore,
+    out: IO[bytes],
+    images: Sequence[tuple[str, Descriptor]],
+    *,
+    platform: Platform | None = None,
+) -> None:
+    """Write ``images`` (name, target descriptor) to ``out`` as an OCI layout + docker-archive tar.
+
+    With ``platform`` None every platform of each image goes into the OCI part (its whole index);
+    with a platform, each image is exported as its manifest for that platform alone (and
+    ``index.json`` points at that manifest), so the layout stays complete. ``manifest.json`` lists,
+    for each image, the manifest for ``platform`` (default: the host's); an image with none for it
+    is left out of ``manifest.json`` only. NotFoundError if a blob an image needs is missing.
+    """
+    matcher = PlatformMatcher(platform) if platform is not None else None
+    docker_matcher = matcher or PlatformMatcher(host_platform())
+    index_entries: list[dict[str, Any]] = []
+    roots: list[Descriptor] = []
+    docker: dict[str, dict[str, Any]] = {}  # manifest digest -> manifest.json entry
+    for name, desc in images:
+        target = desc
+        if matcher is not None:
+            target, _manifest = manifest_descriptor_for(store, desc, matcher)
+        roots.append(target)
+        annotations: Any = dict(target.annotations)  # Any: see _types._descriptor
+        if name:
+            annotations[IMAGE_NAME_ANNOTATION] = name
+            ref_name = _ref_name(name)
+            if ref_name:
+                annotations[REF_NAME_ANNOTATION] = ref_name
+        index_entries.append(attrs.evolve(target, annotations=annotations).to_json())
+        try:
+            mdesc, manifest = manifest_descriptor_for(store, target, docker_matcher)
+        except NotFoundError:
+            continue
+        entry = docker.setdefault(
+            mdesc.digest,
+            {
+                "Config": _blob_name(manifest.config.digest),
+                "RepoTags": [],
+                "Layers": [_blob_name(layer.digest) for layer in manifest.layers],
+            },
+        )
+        tag = _familiar(name)
+        if tag and tag not in entry["RepoTags"]:
+            entry["RepoTags"].append(tag)
+    blobs = _reachable(store, roots)
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": index_entries}
+    documents = {
+        "oci-layout": _OCI_LAYOUT,
+        "index.json": _dumps(index),
+        "manifest.json": _dumps(list(docker.values())),
+    }
+    directories = sorted({"blobs"} | {posixpath.dirname(_blob_name(d)) for d in blobs})
+    names = sorted([*documents, *directories, *(_blob_name(d) for d in blobs)])
+    by_name = {_blob_name(d): d for d in blobs}
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for entry_name in names:
+            if entry_name in documents:
+                data = documents[entry_name]
+                tar.addfile(_tar_entry(entry_name, len(data)), io.BytesIO(data))
+            elif entry_name in by_name:
+                digest = by_name[entry_name]
+                size = store.info(digest).size
+                with store.reader(digest) as reader:
+                    tar.addfile(_tar_entry(entry_name, size), reader)
+            else:
+                tar.addfile(_tar_entry(entry_name + "/", directory=True))
+
+
+@attrs.frozen
+class _Stored:
+    digest: str
+    size: int
+
+
+class _Reader:
+    """What an archive holds once read: blobs written to the store, small documents kept in memory."""
+
+    def __init__(self, store: ContentStore) -> None:
+        self.store = store
+        self.files: dict[str, _Stored] = {}  # normalised archive path -> blob in the store
+        self.documents: dict[str, bytes] = {}  # oci-layout, index.json, manifest.json, repositories
+        self.links: dict[str, str] = {}  # symlink path -> target path (docker save links layers)
+
+    def read(self, stream: IO[bytes]) -> None:
+        try:
+            with tarfile.open(fileobj=stream, mode="r|*") as tar:
+                for member in tar:
+                    self._member(tar, member)
+        except tarfile.TarError as exc:
+            raise InvalidArgumentError(f"not a readable image archive: {exc}") from exc
+
+    def _member(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        name = _clean(member.name)
+        if name is None:
+            raise InvalidArgumentError(f"archive entry {member.name!r} escapes the archive")
+        if member.issym() or member.islnk():
+            base = posixpath.dirname(name) if member.issym() else ""
+            target = _clean(posixpath.join(base, member.linkname))
+            if target is None:
+                raise InvalidArgumentError(f"archive link {member.name!r} points outside the archive")
+            self.links[name] = target
+            return
+        if not member.isfile():
+            return
+        source = tar.extractfile(member)
+        assert source is not None  # a regular file always has data
+        if name in ("oci-layout", "index.json", "manifest.json", "repositories"):
+            if member.size > _SMALL:
+                raise InvalidArgumentError(f"archive entry {name}: {member.size} bytes is too big")
+            self.documents[name] = source.read()
+            return
+        expected = None
+        parts = name.split("/")
+        if len(parts) == 3 and parts[0] == "blobs":
+            expected = f"{parts[1]}:{parts[2]}"
+        self.files[name] = self._store(source, member.size, expected)
+
+    def _store(self, source: IO[bytes], size: int, expected: str | None) -> _Stored:
+        ref = f"import-{uuid.uuid4().hex}"
+        writer = self.store.writer(ref, size, expected)
+        try:
+            with writer:
+                while chunk := source.read(_CHUNK):
+                    writer.write(chunk)
+                result = writer.commit(size, expected)
+        except BaseException:
+            try:
+                self.store.abort(ref)
+            except NotFoundError:
+                pass
+            raise
+        return _Stored(result.digest, result.size)
+
+    def resolve(self, path: str) -> _Stored:
+        seen = 0
+        name = _clean(path)
+        while name is not None and name in self.links and seen < 16:
+            name, seen = self.links[name], seen + 1
+        if name is None or name not in self.files:
+            raise NotFoundError(f"the archive has no file {path!r}")
+        return self.files[name]
+
+
+def _clean(name: str) -> str | None:
+    """``name`` relative and normalised, or None if it climbs out of the archive with ``..``."""
+    path = posixpath.normpath(name.lstrip("/"))
+    if path == ".." or path.startswith("../"):
+        return None
+    return path
+
+
+def import_archive(store: ContentStore, stream: IO[bytes]) -> list[tuple[str, Descriptor]]:
+    """Read an OCI layout tar or a docker-archive from ``stream`` into ``store``.
+
+    Returns (name, target descriptor) for each image: from ``index.json`` when the archive has one
+    (the name is ``io.containerd.image.name``, else ``org.opencontainers.image.ref.name``, else
+    empty), otherwise one per ``RepoTags`` entry of ``manifest.json`` (normalised, ``busybox:latest``
+    becomes ``docker.io/library/busybox:latest``; an image without tags is returned with an empty
+    name) pointing at a synthesised OCI manifest. Every blob the images need must be in the archive
+    or already in the store (NotFoundError otherwise); blobs whose bytes do not hash to their name are
+    refused (DigestMismatchError).
+    """
+    reader = _Reader(store)
+    reader.read(stream)
+    if "index.json" in reader.documents:
+        return _import_oci(store, reader)
+    if "manifest.json" in reader.documents:
+        return _import_docker(store, reader)
+    raise InvalidArgumentError("the archive has neither index.json (OCI layout) nor manifest.json (docker)")
+
+
+def _import_oci(store: ContentStore, reader: _Reader) -> list[tuple[str, Descriptor]]:
+    layout = reader.documents.get("oci-layout")
+    if layout is not None:
+        try:
+            version = json.loads(layout).get("imageLayoutVersion")
+        except (ValueError, AttributeError):
+            version = None
+        if not isinstance(version, str) or not version.startswith("1."):
+            raise InvalidArgumentError(f"oci-layout: unsupported imageLayoutVersion {version!r}")
+    try:
+        index = Index.parse(reader.documents["index.json"], OCI_INDEX)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"index.json: {exc}") from None
+    result = []
+    for desc in index.manifests:
+        _reachable(store, [desc])
+        name = desc.annotations.get(IMAGE_NAME_ANNOTATION) or desc.annotations.get(REF_NAME_ANNOTATION, "")
+        result.append((name, desc))
+    return result
+
+
+def _layer_media_type(store: ContentStore, digest: str) -> str:
+    with store.reader(digest) as blob:
+        magic = blob.read(4)
+    if magic[:2] == b"\x1f\x8b":
+        return OCI_LAYER_GZIP
+    if magic == b"\x28\xb5\x2f\xfd":
+        return OCI_LAYER_ZSTD
+    return OCI_LAYER
+
+
+def _import_docker(store: ContentStore, reader: _Reader) -> list[tuple[str, Descriptor]]:
+    try:
+        entries = json.loads(reader.documents["manifest.json"])
+    except ValueError as exc:
+        raise InvalidArgumentError(f"manifest.json: not JSON: {exc}") from None
+    if not isinstance(entries, list):
+        raise InvalidArgumentError("manifest.json: expected a list")
+    result: list[tuple[str, Descriptor]] = []
+    for i, entry in enumerate(entries):
+        where = f"manifest.json[{i}]"
+        if not isinstance(entry, dict):
+            raise InvalidArgumentError(f"{where}: expected an object")
+        config_path, layer_paths, tags = entry.get("Config"), entry.get("Layers"), entry.get("RepoTags") or []
+        if not isinstance(config_path, str):
+            raise InvalidArgumentError(f"{where}.Config: expected a path")
+        if not isinstance(layer_paths, list) or not all(isinstance(p, str) for p in layer_paths):
+            raise InvalidArgumentError(f"{where}.Layers: expected a list of paths")
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise InvalidArgumentError(f"{where}.RepoTags: expected a list of names")
+        config_blob = reader.resolve(config_path)
+        try:
+            config = ImageConfig.parse(store.read_blob(config_blob.digest))
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"{where}.Config {config_path}: {exc}") from None
+        layer_descs = []
+        for path in layer_paths:
+            blob = reader.resolve(path)
+            layer_descs.append(Descriptor(_layer_media_type(store, blob.digest), blob.digest, blob.size))
+        manifest = Manifest(Descriptor(OCI_CONFIG, config_blob.digest, config_blob.size), tuple(layer_descs))
+        data = _dumps(manifest.to_json())
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        store.write_blob(f"import-{uuid.uuid4().hex}", data, len(data), digest)
+        target = Descriptor(OCI_MANIFEST, digest, len(data), platform=config.platform)
+        names = []
+        for tag in tags:
+            try:
+                names.append(str(Reference.parse(tag)))
+            except ReferenceError as exc:
+                raise InvalidArgumentError(f"{where}.RepoTags: {exc}") from None
+        result += [(name, target) for name in names or [""]]
+    return result

@@ -1,0 +1,170 @@
+"""Walking an image through the content store: from its target descriptor to manifest, config, layers.
+
+Modelled on containerd's ``images.Manifest``, ``images.Config``, ``images.Children``: an index is
+resolved to the manifest that best matches the platform (default: the host's); a manifest reached
+through an index entry without a platform is checked against its config's os and architecture.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from pycontainerd._content import ContentStore
+from pycontainerd._errors import InvalidArgumentError, NotFoundError
+from pycontainerd._images._platforms import PlatformMatcher, format_platform, host_platform
+from pycontainerd._images._types import (
+    INDEX_MEDIA_TYPES,
+    MANIFEST_ONLY_MEDIA_TYPES,
+    ImageConfig,
+    Index,
+    Manifest,
+)
+from pycontainerd._remotes import Descriptor, Platform
+
+__all__ = [
+    "Layer",
+    "children",
+    "config_for",
+    "layers",
+    "manifest_descriptor_for",
+    "manifest_for",
+    "read_index",
+    "read_manifest",
+]
+
+_MAX_DEPTH = 8  # an index of indexes of ... : refuse loops and absurd nesting
+
+
+@attrs.frozen
+class Layer:
+    """A layer of an image: its blob's descriptor and the digest of its uncompressed tar (diff ID)."""
+
+    descriptor: Descriptor
+    diff_id: str
+
+
+def _matcher(platform: Platform | PlatformMatcher | None) -> PlatformMatcher:
+    if isinstance(platform, PlatformMatcher):
+        return platform
+    return PlatformMatcher(platform if platform is not None else host_platform())
+
+
+def _read(store: ContentStore, desc: Descriptor) -> bytes:
+    data = store.read_blob(desc.digest)
+    if len(data) != desc.size:
+        raise InvalidArgumentError(f"{desc.digest}: descriptor says {desc.size} bytes, blob has {len(data)}")
+    return data
+
+
+def read_index(store: ContentStore, desc: Descriptor) -> Index:
+    """The index ``desc`` names, parsed; errors name the blob and the field."""
+    try:
+        return Index.parse(_read(store, desc), desc.media_type)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"index {desc.digest}: {exc}") from None
+
+
+def read_manifest(store: ContentStore, desc: Descriptor) -> Manifest:
+    """The manifest ``desc`` names, parsed; errors name the blob and the field."""
+    try:
+        return Manifest.parse(_read(store, desc), desc.media_type)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"manifest {desc.digest}: {exc}") from None
+
+
+def _read_config(store: ContentStore, desc: Descriptor) -> ImageConfig:
+    try:
+        return ImageConfig.parse(_read(store, desc))
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"image config {desc.digest}: {exc}") from None
+
+
+def manifest_descriptor_for(
+    store: ContentStore, desc: Descriptor, platform: Platform | PlatformMatcher | None = None
+) -> tuple[Descriptor, Manifest]:
+    """The descriptor and manifest of the image ``desc`` for ``platform`` (default: the host's).
+
+    NotFoundError if an index has no entry for the platform, or a blob is missing from the store.
+    """
+    matcher = _matcher(platform)
+    found = _resolve(store, desc, matcher, 0, top=True)
+    if found is None:
+        raise NotFoundError(f"{desc.digest}: no manifest for platform {format_platform(matcher.target)}")
+    return found
+
+
+def manifest_for(
+    store: ContentStore, desc: Descriptor, platform: Platform | PlatformMatcher | None = None
+) -> Manifest:
+    """The manifest of the image ``desc`` for ``platform`` (default: the host's)."""
+    return manifest_descriptor_for(store, desc, platform)[1]
+
+
+def _resolve(
+    store: ContentStore, desc: Descriptor, matcher: PlatformMatcher, depth: int, *, top: bool
+) -> tuple[Descriptor, Manifest] | None:
+    if depth > _MAX_DEPTH:
+        raise InvalidArgumentError(f"{desc.digest}: indexes nested more than {_MAX_DEPTH} deep")
+    if desc.media_type in MANIFEST_ONLY_MEDIA_TYPES:
+        manifest = read_manifest(store, desc)
+        if not top:
+            if desc.platform is not None:
+                if not matcher.match(desc.platform):
+                    return None
+            elif not matcher.match(_read_config(store, manifest.config).platform):
+                return None
+        return desc, manifest
+    if desc.media_type in INDEX_MEDIA_TYPES:
+        index = read_index(store, desc)
+        candidates = []
+        for order, child in enumerate(index.manifests):
+            if child.platform is None:
+                rank = 0 if child.media_type in INDEX_MEDIA_TYPES else len(index.manifests)
+            else:
+                found_rank = matcher.rank(child.platform)
+                if found_rank is None:
+                    continue
+                rank = found_rank
+            candidates.append((rank, order, child))
+        for _rank, _order, child in sorted(candidates, key=lambda c: (c[0], c[1])):
+            found = _resolve(store, child, matcher, depth + 1, top=False)
+            if found is not None:
+                return found
+        return None
+    raise InvalidArgumentError(f"{desc.digest}: {desc.media_type!r} is neither a manifest nor an index")
+
+
+def config_for(
+    store: ContentStore, desc: Descriptor, platform: Platform | PlatformMatcher | None = None
+) -> ImageConfig:
+    """The image config of the image ``desc`` for ``platform`` (default: the host's)."""
+    return _read_config(store, manifest_for(store, desc, platform).config)
+
+
+def layers(
+    store: ContentStore, desc: Descriptor, platform: Platform | PlatformMatcher | None = None
+) -> list[Layer]:
+    """The layers of the image ``desc`` for ``platform``, bottom first, each with its diff ID."""
+    manifest = manifest_for(store, desc, platform)
+    config = _read_config(store, manifest.config)
+    diff_ids = config.rootfs.diff_ids
+    if len(diff_ids) != len(manifest.layers):
+        raise InvalidArgumentError(
+            f"{desc.digest}: manifest has {len(manifest.layers)} layers, "
+            f"config lists {len(diff_ids)} diff_ids"
+        )
+    return [Layer(layer, diff_id) for layer, diff_id in zip(manifest.layers, diff_ids, strict=True)]
+
+
+def children(store: ContentStore, desc: Descriptor) -> list[Descriptor]:
+    """What ``desc`` refers to directly: an index's manifests, a manifest's config then layers.
+
+    Anything else (configs, layers, unknown types) has no children. Used by the garbage collector
+    and by push and export to walk everything an image holds.
+    """
+    if desc.media_type in MANIFEST_ONLY_MEDIA_TYPES:
+        manifest = read_manifest(store, desc)
+        return [manifest.config, *manifest.layers]
+    if desc.media_type in INDEX_MEDIA_TYPES:
+        return list(read_index(store, desc).manifests)
+    return []

@@ -1,0 +1,44 @@
+"""The metadata store (containerd's ``metadata`` package, on sqlite in WAL mode) and its garbage collector.
+
+``MetadataStore(root)`` opens ``<root>/metadata.db``: namespaces, images, leases, content references
+and snapshot records, shared safely by several processes. ``collect(store, content_store)`` marks
+from the roots and sweeps what nothing reaches.
+"""
+
+from __future__ import annotations
+
+from pycontainerd._metadata import _gc as gc
+from pycontainerd._metadata._gc import GC_REF_CONTENT, GC_REF_SNAPSHOT, GC_ROOT, GCResult, collect
+from pycontainerd._metadata._schema import SCHEMA_VERSION
+from pycontainerd._metadata._store import DB_NAME, MetadataStore, Transaction
+from pycontainerd._metadata._types import (
+    ContentRecord,
+    Descriptor,
+    Image,
+    Lease,
+    LeaseResource,
+    Namespace,
+    SnapshotKind,
+    SnapshotRecord,
+)
+
+__all__ = [
+    "DB_NAME",
+    "GC_REF_CONTENT",
+    "GC_REF_SNAPSHOT",
+    "GC_ROOT",
+    "SCHEMA_VERSION",
+    "ContentRecord",
+    "Descriptor",
+    "GCResult",
+    "Image",
+    "Lease",
+    "LeaseResource",
+    "MetadataStore",
+    "Namespace",
+    "SnapshotKind",
+    "SnapshotRecord",
+    "Transaction",
+    "collect",
+    "gc",
+]

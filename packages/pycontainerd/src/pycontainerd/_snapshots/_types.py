@@ -1,0 +1,120 @@
+"""The snapshotter interface: the kinds of snapshot, what :meth:`Snapshotter.stat` and
+:meth:`Snapshotter.usage` report, the :class:`Snapshotter` protocol itself, and :func:`chain_id`.
+
+A snapshot is a directory tree. An *active* snapshot is writable and becomes a *committed* one
+(immutable, a possible parent) under a new name; a *view* is a read-only snapshot that is never
+committed. Keys of active snapshots and views, and names of committed ones, share one namespace per
+snapshotter. Images name their committed snapshots by the ChainID of their layers.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import attrs
+
+from .._errors import InvalidArgumentError
+from ._mount import Mount
+
+__all__ = ["Info", "Kind", "Snapshotter", "Usage", "chain_id"]
+
+
+class Kind(enum.Enum):
+    """What a snapshot is; a snapshot only ever moves from ``ACTIVE`` to ``COMMITTED``."""
+
+    VIEW = "view"
+    ACTIVE = "active"
+    COMMITTED = "committed"
+
+
+@attrs.frozen
+class Info:
+    """A snapshot's record: its key or name, the name of its committed parent, labels, times (UTC)."""
+
+    kind: Kind
+    name: str
+    parent: str | None
+    labels: Mapping[str, str]
+    created: datetime.datetime
+    updated: datetime.datetime
+
+
+@attrs.frozen
+class Usage:
+    """Space a snapshot takes on disk: bytes of its blocks, and inodes (each hardlinked inode once).
+
+    For overlayfs this is the snapshot's own layer; for the native snapshotter, its whole copy.
+    """
+
+    size: int
+    inodes: int
+
+
+class Snapshotter(Protocol):
+    """Lays out root filesystems as stacks of snapshots (containerd's ``snapshots.Snapshotter``).
+
+    Errors: ``NotFoundError`` (no such key or parent), ``AlreadyExistsError`` (key or name taken),
+    ``InvalidArgumentError`` (the parent is not committed), ``FailedPreconditionError`` (committing
+    a view, removing a snapshot with children, a parent chain too long to mount).
+    """
+
+    def prepare(
+        self, key: str, parent: str | None = None, labels: Mapping[str, str] | None = None
+    ) -> list[Mount]:
+        """Create the active (writable) snapshot ``key`` on top of the committed ``parent``."""
+        ...
+
+    def view(
+        self, key: str, parent: str | None = None, labels: Mapping[str, str] | None = None
+    ) -> list[Mount]:
+        """Create the read-only snapshot ``key`` of the committed ``parent``."""
+        ...
+
+    def mounts(self, key: str) -> list[Mount]:
+        """The mounts of the active snapshot or view ``key``, again."""
+        ...
+
+    def commit(self, name: str, key: str, labels: Mapping[str, str] | None = None) -> None:
+        """Turn the active snapshot ``key`` into the committed, immutable snapshot ``name``."""
+        ...
+
+    def remove(self, key: str) -> None:
+        """Remove the snapshot ``key`` and its files; refused while it has children."""
+        ...
+
+    def stat(self, key: str) -> Info:
+        """The record of the snapshot ``key``."""
+        ...
+
+    def usage(self, key: str) -> Usage:
+        """Space the snapshot ``key`` takes (fixed once committed, measured now if active)."""
+        ...
+
+    def walk(self) -> list[Info]:
+        """Every snapshot, parents before their children."""
+        ...
+
+    def close(self) -> None:
+        """Release the metadata database."""
+        ...
+
+
+def chain_id(diff_ids: Sequence[str]) -> str:
+    """The ChainID of a stack of layers given by their DiffIDs, bottom first (OCI image spec).
+
+    ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)).
+    """
+    if not diff_ids:
+        raise InvalidArgumentError("a ChainID needs at least one DiffID")
+    for diff_id in diff_ids:
+        algorithm, _, hex_ = diff_id.partition(":")
+        if not algorithm or not hex_:
+            raise InvalidArgumentError(f"not a digest: {diff_id!r}")
+    current = diff_ids[0]
+    for diff_id in diff_ids[1:]:
+        current = "sha256:" + hashlib.sha256(f"{current} {diff_id}".encode()).hexdigest()
+    return current
