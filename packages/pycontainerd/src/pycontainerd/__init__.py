@@ -1,21 +1,160 @@
 """pycontainerd: the container supervisor of the stack, the layer that containerd is in Docker.
 
-It will hold a content-addressed store for blobs, image handling (manifests, configs, unpacking
-layers), snapshotters that lay out root filesystems, a registry client, and the container and task
-services that create OCI bundles and drive them through :mod:`pyrunc`, with a shim per container.
-Its command line will be ``pyctr``. For now the package is a placeholder that only carries its
-version and its dependency on ``pyrunc``.
+No daemon: a :class:`Client` opens a root directly and does containerd's image work on it:
+
+    from pycontainerd import Client
+
+    with Client(root="/var/lib/pycontainerd") as client:
+        image = client.pull("127.0.0.1:5000/busybox:latest")   # fetched, recorded, unpacked
+        client.push("127.0.0.1:5000/copy:latest", source=image.name)
+
+Below it, usable alone: :class:`ContentStore` (blobs), :class:`MetadataStore` (namespaces, images,
+leases, records; :func:`collect` is the GC), the snapshotters (:class:`OverlaySnapshotter`,
+:class:`NativeSnapshotter`), :func:`apply_layer` / :func:`write_diff`, and the registry client
+(:class:`Resolver`, :class:`Reference`). Its command line is ``pyctr``. It sits on :mod:`pyrunc`,
+the layer below, which the container and task services will drive.
+
+Names are loaded on first use, so that ``import pycontainerd`` stays cheap.
 """
 
 from __future__ import annotations
 
-__all__ = ["__version__"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pycontainerd._archive import ApplyResult, DiffResult, WhiteoutFormat, apply_layer, write_diff
+    from pycontainerd._client import DEFAULT_ROOT, DEFAULT_STATE, SNAPSHOTTERS, Client
+    from pycontainerd._content import ContentStore
+    from pycontainerd._errors import (
+        AlreadyExistsError,
+        AuthenticationError,
+        ContentError,
+        DigestMismatchError,
+        FailedPreconditionError,
+        InvalidArgumentError,
+        LayerError,
+        LockedError,
+        NotFoundError,
+        PycontainerdError,
+        RegistryError,
+        SizeMismatchError,
+        UnsafeLayerError,
+    )
+    from pycontainerd._images import ImageConfig, Index, Manifest, format_platform, parse_platform
+    from pycontainerd._metadata import GCResult, Image, Lease, MetadataStore, collect
+    from pycontainerd._remotes import (
+        Credentials,
+        Descriptor,
+        Platform,
+        Progress,
+        ProgressState,
+        Reference,
+        Resolver,
+    )
+    from pycontainerd._snapshots import Mount, NativeSnapshotter, OverlaySnapshotter, Snapshotter, chain_id
+
+__all__ = [
+    "DEFAULT_ROOT",
+    "DEFAULT_STATE",
+    "SNAPSHOTTERS",
+    "AlreadyExistsError",
+    "ApplyResult",
+    "AuthenticationError",
+    "Client",
+    "ContentError",
+    "ContentStore",
+    "Credentials",
+    "Descriptor",
+    "DiffResult",
+    "DigestMismatchError",
+    "FailedPreconditionError",
+    "GCResult",
+    "Image",
+    "ImageConfig",
+    "Index",
+    "InvalidArgumentError",
+    "LayerError",
+    "Lease",
+    "LockedError",
+    "Manifest",
+    "MetadataStore",
+    "Mount",
+    "NativeSnapshotter",
+    "NotFoundError",
+    "OverlaySnapshotter",
+    "Platform",
+    "Progress",
+    "ProgressState",
+    "PycontainerdError",
+    "Reference",
+    "RegistryError",
+    "Resolver",
+    "SizeMismatchError",
+    "Snapshotter",
+    "UnsafeLayerError",
+    "WhiteoutFormat",
+    "__version__",
+    "apply_layer",
+    "chain_id",
+    "collect",
+    "format_platform",
+    "parse_platform",
+    "write_diff",
+]
+
+_WHERE = {
+    "ApplyResult": "_archive",
+    "DiffResult": "_archive",
+    "WhiteoutFormat": "_archive",
+    "apply_layer": "_archive",
+    "write_diff": "_archive",
+    "DEFAULT_ROOT": "_client",
+    "DEFAULT_STATE": "_client",
+    "SNAPSHOTTERS": "_client",
+    "Client": "_client",
+    "ContentStore": "_content",
+    "ImageConfig": "_images",
+    "Index": "_images",
+    "Manifest": "_images",
+    "format_platform": "_images",
+    "parse_platform": "_images",
+    "GCResult": "_metadata",
+    "Image": "_metadata",
+    "Lease": "_metadata",
+    "MetadataStore": "_metadata",
+    "collect": "_metadata",
+    "Credentials": "_remotes",
+    "Descriptor": "_remotes",
+    "Platform": "_remotes",
+    "Progress": "_remotes",
+    "ProgressState": "_remotes",
+    "Reference": "_remotes",
+    "Resolver": "_remotes",
+    "Mount": "_snapshots",
+    "NativeSnapshotter": "_snapshots",
+    "OverlaySnapshotter": "_snapshots",
+    "Snapshotter": "_snapshots",
+    "chain_id": "_snapshots",
+}
 
 
-def __getattr__(name: str) -> str:
-    # __version__ comes from the installed distribution's metadata, read on first use only.
+def __getattr__(name: str) -> object:
     if name == "__version__":
+        # From the installed distribution's metadata, read on first use only.
         from importlib.metadata import version
 
         return version("pycontainerd")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _WHERE.get(name)
+    if module is None:
+        if name in __all__:
+            module = "_errors"
+        else:
+            raise AttributeError(f"module 'pycontainerd' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"pycontainerd.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,290 @@
+"""``pyctr``: containerd's ``ctr`` for a pycontainerd root, a thin shell around :class:`Client`.
+
+Each command opens the client, calls one method and prints; errors are one line on stderr and exit 1.
+Arguments come in ctr's order (``images push REF``, ``images tag SRC DST``, ``images export OUT REF…``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pycontainerd._client import Client
+    from pycontainerd._remotes import Credentials, Progress
+
+__all__ = ["main"]
+
+
+def _table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
+        print("  ".join([*cells, row[-1]]).rstrip())
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{n} B"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-"
+
+
+class _ProgressPrinter:
+    """Progress events as lines on stderr: one per blob and state change."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, str] = {}
+
+    def __call__(self, event: Progress) -> None:
+        state = event.state.value
+        if self._last.get(event.digest) == state:
+            return
+        self._last[event.digest] = state
+        print(f"{event.digest}: {state} {event.done}/{event.total}", file=sys.stderr, flush=True)
+
+
+def _credentials(user: str | None) -> Credentials | None:
+    if user is None:
+        return None
+    from pycontainerd._remotes import Credentials
+
+    name, sep, password = user.partition(":")
+    if not sep:
+        raise SystemExit("pyctr: --user takes USER:PASSWORD")
+    return Credentials(name, password)
+
+
+def _insecure(args: argparse.Namespace, ref: str) -> tuple[str, ...]:
+    if not args.plain_http:
+        return ()
+    from pycontainerd._remotes import Reference
+
+    return (Reference.parse(ref).domain,)
+
+
+# -- commands ----------------------------------------------------------------------------------------
+
+
+def _images_pull(client: Client, args: argparse.Namespace) -> None:
+    image = client.pull(
+        args.ref,
+        platform=args.platform,
+        credentials=_credentials(args.user),
+        insecure_hosts=_insecure(args, args.ref),
+        progress=_ProgressPrinter(),
+    )
+    print(f"{image.name}: {image.target.digest}", file=sys.stderr)
+
+
+def _images_push(client: Client, args: argparse.Namespace) -> None:
+    desc = client.push(
+        args.ref,
+        source=args.local,
+        credentials=_credentials(args.user),
+        insecure_hosts=_insecure(args, args.ref),
+        progress=_ProgressPrinter(),
+    )
+    print(f"{args.ref}: {desc.digest}", file=sys.stderr)
+
+
+def _images_ls(client: Client, args: argparse.Namespace) -> None:
+    from pycontainerd._images import format_platform
+
+    images = client.images()
+    if args.quiet:
+        for image in images:
+            print(image.name)
+        return
+    rows = [["REF", "TYPE", "DIGEST", "SIZE", "PLATFORMS", "LABELS"]]
+    for image in images:
+        platforms = ",".join(format_platform(p) for p in client.platforms(image)) or "-"
+        rows.append(
+            [
+                image.name,
+                image.target.media_type,
+                image.target.digest,
+                _size(client.size(image)),
+                platforms,
+                _labels(image.labels),
+            ]
+        )
+    _table(rows)
+
+
+def _images_rm(client: Client, args: argparse.Namespace) -> None:
+    for name in args.refs:
+        client.remove_image(name)
+        print(name)
+
+
+def _images_tag(client: Client, args: argparse.Namespace) -> None:
+    print(client.tag(args.source, args.target).name)
+
+
+def _images_inspect(client: Client, args: argparse.Namespace) -> None:
+    image = client.image(args.ref)
+    document = {
+        "name": image.name,
+        "target": {
+            "mediaType": image.target.media_type,
+            "digest": image.target.digest,
+            "size": image.target.size,
+        },
+        "labels": image.labels,
+        "createdAt": image.created_at.isoformat() if image.created_at else None,
+        "updatedAt": image.updated_at.isoformat() if image.updated_at else None,
+        "size": client.size(image),
+        "platforms": [p.to_json() for p in client.platforms(image)],
+    }
+    print(json.dumps(document, indent=2))
+
+
+def _images_import(client: Client, args: argparse.Namespace) -> None:
+    with open(args.input, "rb") as stream:
+        for image in client.import_archive(stream):
+            print(f"{image.name}: {image.target.digest}")
+
+
+def _images_export(client: Client, args: argparse.Namespace) -> None:
+    with open(args.output, "wb") as stream:
+        client.export(stream, args.refs, platform=args.platform)
+
+
+def _content_ls(client: Client, args: argparse.Namespace) -> None:
+    rows = [["DIGEST", "SIZE", "AGE", "LABELS"]]
+    now = datetime.datetime.now(tz=datetime.UTC)
+    for record in client.metadata.content.list(client.namespace):
+        age = "-"
+        if record.created_at is not None:
+            age = f"{int((now - record.created_at).total_seconds())}s"
+        rows.append([record.digest, _size(record.size), age, _labels(record.labels)])
+    _table(rows)
+
+
+def _snapshots_ls(client: Client, args: argparse.Namespace) -> None:
+    rows = [["KEY", "PARENT", "KIND"]]
+    for info in client.snapshotter(args.snapshotter).walk():
+        rows.append([info.name, info.parent or "", info.kind.value.capitalize()])
+    _table(rows)
+
+
+def _snapshots_rm(client: Client, args: argparse.Namespace) -> None:
+    for key in args.keys:
+        client.remove_snapshot(key, args.snapshotter)
+
+
+def _leases_ls(client: Client, args: argparse.Namespace) -> None:
+    rows = [["ID", "CREATED AT", "LABELS"]]
+    for lease in client.metadata.leases.list(client.namespace):
+        created = lease.created_at.isoformat() if lease.created_at else "-"
+        rows.append([lease.id, created, _labels(lease.labels)])
+    _table(rows)
+
+
+def _gc(client: Client, args: argparse.Namespace) -> None:
+    result = client.gc()
+    print(
+        f"deleted {len(result.deleted_blobs)} blobs ({result.bytes_freed} bytes), "
+        f"{len(result.removed_snapshots)} snapshots, {len(result.deleted_leases)} expired leases, "
+        f"{len(result.aborted_ingests)} ingests"
+    )
+    for error in result.errors:
+        print(f"pyctr: gc: {error}", file=sys.stderr)
+
+
+# -- parser ------------------------------------------------------------------------------------------
+
+Command = Callable[["Client", argparse.Namespace], None]
+
+
+def _parser() -> argparse.ArgumentParser:
+    from pycontainerd._client import DEFAULT_ROOT, DEFAULT_STATE
+
+    parser = argparse.ArgumentParser(prog="pyctr", description="containerd's ctr, for pycontainerd")
+    parser.add_argument("--root", default=DEFAULT_ROOT, help="store root (default %(default)s)")
+    parser.add_argument("--state", default=DEFAULT_STATE, help="state directory (default %(default)s)")
+    parser.add_argument("--namespace", "-n", default="default", help="namespace (default %(default)s)")
+    parser.add_argument("--snapshotter", default="overlayfs", help="snapshotter (default %(default)s)")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+
+    def command(
+        sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, func: Command, help: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.set_defaults(func=func)
+        return p
+
+    images = groups.add_parser("images", aliases=["image", "i"], help="manage images")
+    isub = images.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, func in (("pull", _images_pull), ("push", _images_push)):
+        p = command(isub, name, func, help=f"{name} an image")
+        p.add_argument("--plain-http", action="store_true", help="use plain HTTP for this registry")
+        p.add_argument("--user", "-u", help="USER:PASSWORD for the registry")
+        p.add_argument("ref")
+        if name == "pull":
+            p.add_argument("--platform", help="os/arch[/variant] (default: the host's)")
+        else:
+            p.add_argument("local", nargs="?", help="the local image to push (default: REF)")
+    p = command(isub, "ls", _images_ls, help="list images")
+    p.add_argument("--quiet", "-q", action="store_true", help="names only")
+    p = command(isub, "rm", _images_rm, help="remove images")
+    p.add_argument("refs", nargs="+")
+    p = command(isub, "tag", _images_tag, help="name SRC's image DST too")
+    p.add_argument("source")
+    p.add_argument("target")
+    p = command(isub, "inspect", _images_inspect, help="an image's record as JSON")
+    p.add_argument("ref")
+    p = command(isub, "import", _images_import, help="import an OCI layout tar or docker-archive")
+    p.add_argument("input")
+    p = command(isub, "export", _images_export, help="export images as an OCI layout + docker-archive")
+    p.add_argument("--platform", help="only this platform's manifest")
+    p.add_argument("output")
+    p.add_argument("refs", nargs="+")
+
+    content = groups.add_parser("content", help="inspect content")
+    csub = content.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    command(csub, "ls", _content_ls, help="list the namespace's blobs")
+
+    snapshots = groups.add_parser("snapshots", aliases=["snapshot"], help="manage snapshots")
+    ssub = snapshots.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    command(ssub, "ls", _snapshots_ls, help="list snapshots")
+    p = command(ssub, "rm", _snapshots_rm, help="remove snapshots")
+    p.add_argument("keys", nargs="+")
+
+    leases = groups.add_parser("leases", help="inspect leases")
+    lsub = leases.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    command(lsub, "ls", _leases_ls, help="list leases")
+
+    p = groups.add_parser("gc", help="collect what nothing references")
+    p.set_defaults(func=_gc)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``pyctr`` with ``argv`` (default: the process's); returns the exit status."""
+    args = _parser().parse_args(argv)
+    from pycontainerd._client import Client
+    from pycontainerd._errors import PycontainerdError
+
+    try:
+        with Client(args.root, args.state, args.namespace, args.snapshotter) as client:
+            args.func(client, args)
+    except (PycontainerdError, ValueError, OSError) as exc:
+        print(f"pyctr: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

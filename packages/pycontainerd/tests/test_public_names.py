@@ -1,0 +1,80 @@
+"""The public names of pycontainerd: exactly ``__all__``, each importable, none from a private module."""
+
+from __future__ import annotations
+
+import pycontainerd
+
+EXPECTED = {
+    "DEFAULT_ROOT",
+    "DEFAULT_STATE",
+    "SNAPSHOTTERS",
+    "AlreadyExistsError",
+    "ApplyResult",
+    "AuthenticationError",
+    "Client",
+    "ContentError",
+    "ContentStore",
+    "Credentials",
+    "Descriptor",
+    "DiffResult",
+    "DigestMismatchError",
+    "FailedPreconditionError",
+    "GCResult",
+    "Image",
+    "ImageConfig",
+    "Index",
+    "InvalidArgumentError",
+    "LayerError",
+    "Lease",
+    "LockedError",
+    "Manifest",
+    "MetadataStore",
+    "Mount",
+    "NativeSnapshotter",
+    "NotFoundError",
+    "OverlaySnapshotter",
+    "Platform",
+    "Progress",
+    "ProgressState",
+    "PycontainerdError",
+    "Reference",
+    "RegistryError",
+    "Resolver",
+    "SizeMismatchError",
+    "Snapshotter",
+    "UnsafeLayerError",
+    "WhiteoutFormat",
+    "__version__",
+    "apply_layer",
+    "chain_id",
+    "collect",
+    "format_platform",
+    "parse_platform",
+    "write_diff",
+}
+
+
+def test_all_is_the_expected_public_api() -> None:
+    assert set(pycontainerd.__all__) == EXPECTED
+    assert sorted(dir(pycontainerd)) == sorted(EXPECTED)
+
+
+def test_every_public_name_resolves() -> None:
+    for name in pycontainerd.__all__:
+        assert getattr(pycontainerd, name) is not None, name
+
+
+def test_errors_share_one_root() -> None:
+    for name in pycontainerd.__all__:
+        value = getattr(pycontainerd, name)
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert issubclass(value, pycontainerd.PycontainerdError), name
+
+
+def test_unknown_names_raise_attribute_error() -> None:
+    try:
+        pycontainerd.NoSuchThing  # noqa: B018
+    except AttributeError as exc:
+        assert "NoSuchThing" in str(exc)
+    else:
+        raise AssertionError("expected AttributeError")

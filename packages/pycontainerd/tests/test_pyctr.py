@@ -1,0 +1,151 @@
+"""``pyctr`` end to end against a private docker-registry on 127.0.0.1 (busybox built offline and
+pushed there with skopeo): pull, ls, inspect, tag, rm, export/import, push, content/snapshots/leases
+ls, gc. Nothing here contacts any other registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pycontainerd import Client, chain_id
+from pyrunc.testing import register_module
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+register_module("pyrunc_acceptance_peers", REPO_ROOT / "tests" / "peers.py")
+register_module("pyrunc_acceptance_oci_images", REPO_ROOT / "tests" / "oci_images.py")
+import pyrunc_acceptance_oci_images as oci_images  # noqa: E402
+import pyrunc_acceptance_peers as peers  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="snapshots need root")
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with peers.registry(tmp_path_factory.mktemp("registry")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return oci_images.write_busybox_layout(tmp_path_factory.mktemp("layout") / "busybox")
+
+
+@pytest.fixture(scope="module")
+def ref(registry: Any, layout: Any) -> str:
+    pushed: str = oci_images.push_to_registry(layout, registry.address, "pyctr/busybox")
+    return pushed
+
+
+def pyctr(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pycontainerd._cli",
+            "--root",
+            str(root),
+            "--state",
+            str(root / "state"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"pyctr {' '.join(args)} failed: {result.stderr}")
+    return result
+
+
+def test_pull_ls_inspect_and_snapshots(ref: str, layout: Any, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    pulled = pyctr(root, "images", "pull", ref)
+    assert f"{layout.layer_digest}: done" in pulled.stderr  # progress on stderr
+    rows = pyctr(root, "images", "ls").stdout.splitlines()
+    assert rows[0].split() == ["REF", "TYPE", "DIGEST", "SIZE", "PLATFORMS", "LABELS"]
+    assert rows[1].split()[0] == ref  # the full reference first, as ctr prints it
+    assert layout.manifest_digest in rows[1]
+    assert "linux/amd64" in rows[1]
+    inspected = json.loads(pyctr(root, "images", "inspect", ref).stdout)
+    assert inspected["target"]["digest"] == layout.manifest_digest
+    chain = chain_id([layout.diff_id])
+    snapshots = pyctr(root, "snapshots", "ls").stdout
+    assert chain in snapshots and "Committed" in snapshots
+    content = pyctr(root, "content", "ls").stdout
+    assert layout.layer_digest in content and f"containerd.io/gc.ref.snapshot.overlayfs={chain}" in content
+    assert pyctr(root, "leases", "ls").stdout.splitlines()[1:] == []
+    with Client(root) as client:
+        view = client.snapshotter().view("pyctr-view", chain)
+        try:
+            where = tmp_path / "rootfs"
+            where.mkdir()
+            view[0].mount(where)
+            try:
+                assert (where / "bin" / "busybox").is_file()
+            finally:
+                view[0].unmount(where)
+        finally:
+            client.snapshotter().remove("pyctr-view")
+
+
+def test_tag_rm_and_gc(ref: str, layout: Any, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    pyctr(root, "images", "pull", ref)
+    other = ref.rsplit(":", 1)[0] + ":copy"
+    assert pyctr(root, "images", "tag", ref, other).stdout.strip() == other
+    assert pyctr(root, "images", "ls", "-q").stdout.split() == sorted([ref, other])
+    pyctr(root, "images", "rm", ref, other)
+    assert pyctr(root, "images", "ls", "-q").stdout.split() == []
+    assert "deleted 3 blobs" in pyctr(root, "gc").stdout
+    assert not any((root / "content" / "blobs" / "sha256").iterdir())
+    assert chain_id([layout.diff_id]) not in pyctr(root, "snapshots", "ls").stdout
+
+
+def test_export_import_into_a_fresh_root(ref: str, layout: Any, tmp_path: Path) -> None:
+    pyctr(tmp_path / "a", "images", "pull", ref)
+    archive = tmp_path / "busybox.tar"
+    pyctr(tmp_path / "a", "images", "export", str(archive), ref)
+    imported = pyctr(tmp_path / "b", "images", "import", str(archive)).stdout
+    assert imported.strip() == f"{ref}: {layout.manifest_digest}"
+    rows = pyctr(tmp_path / "b", "images", "ls").stdout.splitlines()
+    assert rows[1].split()[:3] == pyctr(tmp_path / "a", "images", "ls").stdout.splitlines()[1].split()[:3]
+
+
+def test_push_then_skopeo_inspect(ref: str, registry: Any, layout: Any, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    pyctr(root, "images", "pull", "--plain-http", ref)
+    target = f"{registry.address}/pyctr/pushed:v1"
+    pyctr(root, "images", "tag", ref, target)
+    pushed = pyctr(root, "images", "push", target)
+    assert layout.layer_digest in pushed.stderr
+    result = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", f"docker://{target}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(result.stdout)["Digest"] == layout.manifest_digest
+
+
+def test_native_snapshotter(ref: str, layout: Any, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    pyctr(root, "--snapshotter", "native", "images", "pull", ref)
+    assert chain_id([layout.diff_id]) in pyctr(root, "--snapshotter", "native", "snapshots", "ls").stdout
+
+
+def test_errors_are_one_line_and_exit_1(tmp_path: Path, registry: Any) -> None:
+    result = pyctr(tmp_path / "root", "images", "rm", "127.0.0.1:1/nothing:here", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("pyctr: ") and result.stderr.count("\n") == 1
+    missing = pyctr(tmp_path / "root", "images", "pull", f"{registry.address}/no/such:tag", check=False)
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1
