@@ -272,3 +272,37 @@ def test_detached_on_the_bridge_gets_a_hosts_entry(docker: Docker) -> None:
         assert f"{ip}\t{cid[:12]}" in docker("exec", cid, "cat", "/etc/hosts").stdout
         inside = docker("exec", cid, "ip", "-o", "-4", "addr", "show", "eth0").stdout
         assert f"inet {ip}/" in inside
+
+
+# --------------------------------------------------------------------------------------------------
+# pycontainerd's archives and docker's, both ways
+
+
+def test_docker_save_imports_into_pyctr_and_pyctr_export_loads_into_docker(
+    docker: Docker, tmp_path: Path
+) -> None:
+    from pycontainerd import Client
+
+    saved = tmp_path / "saved.tar"
+    docker("save", "--output", str(saved), IMAGE)
+    client = Client(root=tmp_path / "ctr", state=tmp_path / "ctr-state", snapshotter="native")
+    try:
+        with saved.open("rb") as f:
+            (imported,) = client.import_archive(f)
+        assert imported.name == "docker.io/library/busybox:latest"
+        client.tag(imported.name, "docker.io/library/pyctr-export:latest")
+        exported = tmp_path / "exported.tar"
+        with exported.open("wb") as f:
+            client.export(f, ["docker.io/library/pyctr-export:latest"])
+    finally:
+        client.close()
+    docker("load", "--input", str(exported))
+    try:
+        assert docker.run("pyctr-export:latest", "echo", "round trip").stdout == "round trip\n"
+        ids = {
+            docker("image", "inspect", "--format", "{{.Id}}", ref).stdout
+            for ref in (IMAGE, "pyctr-export:latest")
+        }
+        assert len(ids) == 1, ids  # the same config digest: nothing was rewritten on the way
+    finally:
+        docker("rmi", "pyctr-export:latest")
