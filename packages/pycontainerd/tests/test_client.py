@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyrunc_acceptance_oci_images as oci_images  # registered by conftest.py
 import pytest
 
 from pycontainerd import (
@@ -21,29 +21,9 @@ from pycontainerd import (
     Reference,
     chain_id,
 )
-from pyrunc.testing import register_module
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-register_module("pyrunc_acceptance_peers", REPO_ROOT / "tests" / "peers.py")
-register_module("pyrunc_acceptance_oci_images", REPO_ROOT / "tests" / "oci_images.py")
-import pyrunc_acceptance_oci_images as oci_images  # noqa: E402
-import pyrunc_acceptance_peers as peers  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="snapshots need root")
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with peers.registry(tmp_path_factory.mktemp("registry")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def layout(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return oci_images.write_busybox_layout(tmp_path_factory.mktemp("layout") / "busybox")
 
 
 @pytest.fixture(scope="module")

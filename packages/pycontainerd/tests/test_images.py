@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import pyrunc_acceptance_oci_images as oci_images
 import pytest
 
 from pycontainerd._content import ContentStore
@@ -41,11 +42,6 @@ from pycontainerd._remotes import (
     Descriptor,
     Platform,
 )
-from pyrunc.testing import register_module
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-register_module("pyrunc_acceptance_oci_images", REPO_ROOT / "tests" / "oci_images.py")
-import pyrunc_acceptance_oci_images as oci_images  # noqa: E402
 
 
 def dumps(document: object) -> bytes:

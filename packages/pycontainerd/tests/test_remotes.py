@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyrunc_acceptance_oci_images as oci_images
+import pyrunc_acceptance_peers as peers
 import pytest
 
 from pycontainerd._errors import AuthenticationError, DigestMismatchError, RegistryError
@@ -38,13 +40,6 @@ from pycontainerd._remotes import (
     ReferenceError,
     Resolver,
 )
-from pyrunc.testing import register_module
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-register_module("pyrunc_acceptance_peers", REPO_ROOT / "tests" / "peers.py")
-register_module("pyrunc_acceptance_oci_images", REPO_ROOT / "tests" / "oci_images.py")
-import pyrunc_acceptance_oci_images as oci_images  # noqa: E402
-import pyrunc_acceptance_peers as peers  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
