@@ -59,6 +59,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench_pyrunc import print_table  # the same table as the runtime benchmark (same directory)
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import FrameType
@@ -299,21 +301,6 @@ def _compare(base: list[float], other: list[float]) -> list[str]:
         return ["-", "-"]
     a, b = statistics.median(base), statistics.median(other)
     return [f"{b / a:.2f}x" if a > 0 else "-", f"{b - a:+.1f}"]
-
-
-def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    print(f"\n{title}")
-    print(line(header))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print(line(row))
 
 
 def _header(first: str, runtimes: list[str]) -> list[str]:

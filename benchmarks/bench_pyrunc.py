@@ -229,6 +229,22 @@ def cell(values: list[float]) -> tuple[str, str]:
     return f"{statistics.median(values):.1f}", f"{percentile(values, 0.9):.1f}"
 
 
+def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    """``title``, then the table: the first column left-aligned, the numbers right-aligned."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    print(f"\n{title}")
+    print(line(header))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(line(row))
+
+
 def report(runtimes: list[Runtime], api: tuple[list[float], str], iterations: int) -> None:
     names = [rt.name for rt in runtimes]
     header = ["operation"]
@@ -273,19 +289,7 @@ def report(runtimes: list[Runtime], api: tuple[list[float], str], iterations: in
                 "its ratio is against runc's run"
             )
 
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        # The operation column is left-aligned, the numbers right-aligned.
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    print(f"\n{iterations} iterations, times in ms")
-    print(line(header))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print(line(row))
+    print_table(f"{iterations} iterations, times in ms", header, rows)
     for note in notes:
         print(f"note: {note}")
 

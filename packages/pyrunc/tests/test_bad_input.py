@@ -27,7 +27,6 @@ setting, appending = h.setting, h.appending
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.cgroup,
-    pytest.mark.skipif(os.geteuid() != 0, reason="containers need root"),
 ]
 
 

@@ -23,7 +23,6 @@ sh, setting, appending, MiB = h.sh, h.setting, h.appending, h.MiB
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.cgroup,
-    pytest.mark.skipif(os.geteuid() != 0, reason="containers need root"),
 ]
 
 

@@ -16,7 +16,6 @@ through ctypes.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,26 +37,9 @@ pytestmark = [
     pytest.mark.runc,
     pytest.mark.integration,
     pytest.mark.cgroup,
-    pytest.mark.skipif(os.geteuid() != 0, reason="containers need root"),
 ]
 
-# Docker's default capabilities (moby daemon/pkg/oci/caps/defaults.go).
-DOCKER_CAPS = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-]
+DOCKER_CAPS = list(pyrunc.DOCKER_CAPABILITIES)
 DOCKER_PROFILE = pyrunc.docker_default_seccomp(DOCKER_CAPS)
 EPERM = "Operation not permitted"
 ENOSYS = "Function not implemented"

@@ -25,22 +25,7 @@ from pyrunc._spec import RuntimeSpec, default_spec
 
 SPEC_DIR = Path("/work/shared/spec/oci-runtime-spec")
 UPSTREAM_PROFILE = Path("/work/shared/spec/seccomp-default.json")
-DOCKER_CAPS = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-]
+DOCKER_CAPS = list(pyrunc.DOCKER_CAPABILITIES)
 
 
 def allowed(profile: dict[str, Any]) -> set[str]:

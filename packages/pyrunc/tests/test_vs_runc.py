@@ -30,7 +30,6 @@ pytestmark = [
     pytest.mark.runc,
     pytest.mark.integration,
     pytest.mark.cgroup,
-    pytest.mark.skipif(os.geteuid() != 0, reason="containers need root"),
 ]
 
 

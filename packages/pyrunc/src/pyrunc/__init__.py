@@ -31,11 +31,13 @@ if TYPE_CHECKING:
         UnsupportedFieldError,
     )
     from pyrunc._features import features
+    from pyrunc._plan_process import DOCKER_CAPABILITIES
     from pyrunc._seccomp import docker_default_seccomp
     from pyrunc._spec import RuntimeSpec, default_spec, load_spec
 
 __all__ = [
     "DEFAULT_ROOT",
+    "DOCKER_CAPABILITIES",
     "CgroupError",
     "CompletedProcess",
     "Container",
@@ -67,6 +69,7 @@ _WHERE = {
     "ContainerState": "_container",
     "features": "_features",
     "docker_default_seccomp": "_seccomp",
+    "DOCKER_CAPABILITIES": "_plan_process",
     "RuntimeSpec": "_spec",
     "default_spec": "_spec",
     "load_spec": "_spec",
