@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyrunc._api import CompletedProcess, TimeoutExpired, run
+    from pyrunc._cgroups import Stats
     from pyrunc._container import DEFAULT_ROOT, Container, ContainerState
     from pyrunc._errors import (
         CgroupError,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from pyrunc._plan_process import DOCKER_CAPABILITIES
     from pyrunc._seccomp import docker_default_seccomp
     from pyrunc._spec import RuntimeSpec, default_spec, load_spec
+    from pyrunc._spec_resources import Resources
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -48,8 +50,10 @@ __all__ = [
     "InitError",
     "InvalidStateError",
     "PyruncError",
+    "Resources",
     "RuntimeSpec",
     "SpecError",
+    "Stats",
     "TimeoutExpired",
     "UnsupportedFieldError",
     "__version__",
@@ -71,6 +75,8 @@ _WHERE = {
     "docker_default_seccomp": "_seccomp",
     "DOCKER_CAPABILITIES": "_plan_process",
     "RuntimeSpec": "_spec",
+    "Resources": "_spec_resources",
+    "Stats": "_cgroups",
     "default_spec": "_spec",
     "load_spec": "_spec",
 }

@@ -6,45 +6,32 @@ Every verb follows the same four steps: refresh (derive the status from the kern
 
 from __future__ import annotations
 
-import os
+import posix
 
-from pyrunc._errors import ContainerExistsError, ContainerNotFoundError, InitError, PyruncError
-from pyrunc._state import SavedState, Status, check_allowed, process_start_time, rfc3339_now
+from pyrunc._errors import ContainerNotFoundError, PyruncError
+from pyrunc._fs import exists, isdir
+from pyrunc._state import SavedState, Status, check_allowed, container_dir, process_start_time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import _socket
     import signal
 
     from pyrunc._cgroups import Stats
     from pyrunc._cgroups._driver import CgroupManager
-    from pyrunc._spec import DeviceRule, Process, Resources, RuntimeSpec
+    from pyrunc._spec import Process, Resources
 else:
     import _signal as signal  # the signal module imports enum: ~10 ms of start-up
 
 # Verbs import what they use: ``pyrunc start`` or ``state`` need neither the spec models nor the
-# C extension, and each pyrunc invocation pays for its imports.
+# C extension, and each pyrunc invocation pays for its imports. create, run and exec are in
+# pyrunc._spawn, imported by those verbs alone; and this module calls ``posix`` rather than ``os``
+# (see pyrunc._fs).
 
 __all__ = ["DEFAULT_ROOT", "Container", "ContainerState"]
 
 DEFAULT_ROOT = "/run/pyrunc"
 OCI_VERSION = "1.0.2"
 _FIFO = "exec.fifo"
-
-# Device cgroup rules every container gets after the spec's own (runc's AllowedDevices).
-_ALLOWED_DEVICES = (
-    ("c", None, None, "m"),
-    ("b", None, None, "m"),
-    ("c", 1, 3, "rwm"),
-    ("c", 1, 8, "rwm"),
-    ("c", 1, 7, "rwm"),
-    ("c", 5, 0, "rwm"),
-    ("c", 1, 5, "rwm"),
-    ("c", 1, 9, "rwm"),
-    ("c", 136, None, "rwm"),
-    ("c", 5, 2, "rwm"),
-    ("c", 10, 200, "rwm"),
-)
 
 
 def _valid_id(container_id: str) -> None:
@@ -95,22 +82,6 @@ class ContainerState:
         return data
 
 
-def _device_rules(spec: RuntimeSpec) -> list[DeviceRule]:
-    from pyrunc._spec import DeviceRule
-
-    linux = spec.linux
-    rules = list(linux.resources.devices) if linux and linux.resources else []
-    for kind, major, minor, access in _ALLOWED_DEVICES:
-        rules.append(DeviceRule(allow=True, type=kind, major=major, minor=minor, access=access))
-    for device in linux.devices if linux else []:
-        kind = "c" if device.type == "u" else device.type
-        if kind in ("c", "b"):
-            rules.append(
-                DeviceRule(allow=True, type=kind, major=device.major, minor=device.minor, access="rwm")
-            )
-    return rules
-
-
 class Container:
     """A container in a state directory ``<root>/<id>``; see the module docstring."""
 
@@ -119,7 +90,7 @@ class Container:
     def __init__(self, container_id: str, root: str, saved: SavedState) -> None:
         self.id = container_id
         self.root = root
-        self.directory = os.path.join(root, container_id)
+        self.directory = container_dir(root, container_id)
         self._saved = saved
 
     # -- creation ------------------------------------------------------------------------
@@ -138,7 +109,10 @@ class Container:
     ) -> Container:
         """Create the container and leave its init waiting for :meth:`start` (``runc create``).
         With ``process.terminal`` the pty master goes to the unix socket ``console_socket``."""
-        container, _, _ = cls._create(
+        from pyrunc._spawn import create
+
+        container, _, _ = create(
+            cls,
             container_id,
             bundle,
             root,
@@ -169,174 +143,27 @@ class Container:
         """Create, start and (unless ``detach``) wait: the init's exit code, 128+signal if
         killed. The container is deleted when it exits (``runc run``). A terminal without a
         console socket is bridged to our own stdin and stdout."""
-        # Catch signals from the start: one that arrives while the container is being made is
-        # passed on once it exists, instead of killing us and orphaning it.
-        with _forward_signals() as forward:
-            container, pid, receiver = cls._create(
-                container_id,
-                bundle,
-                root,
-                pid_file=pid_file,
-                no_pivot=no_pivot,
-                no_new_keyring=no_new_keyring,
-                preserve_fds=preserve_fds,
-                console_socket=console_socket,
-                start=True,
-                detach=detach,
-            )
-            forward.to(pid)
-            container._post_hooks("poststart", Status.RUNNING)
-            if detach:
-                return 0
-            status = _wait_or_bridge(pid, receiver)
-        container._destroy()
-        container._post_hooks("poststop", Status.STOPPED)
-        return status
+        from pyrunc._spawn import run
 
-    @classmethod
-    def _create(
-        cls,
-        container_id: str,
-        bundle: str,
-        root: str,
-        *,
-        pid_file: str | None,
-        no_pivot: bool,
-        no_new_keyring: bool,
-        preserve_fds: int,
-        console_socket: str | None,
-        start: bool,
-        detach: bool,
-    ) -> tuple[Container, int, _socket.socket | None]:
-        """Create; with ``start``, run straight through to exec (vfork mode: the init joins its
-        cgroups itself and nobody waits on a fifo), else leave the init on the exec fifo.
-        The third item is the socket to receive the pty master on, when that is ours to do."""
-        from pyrunc._cgroups import open_cgroups
-        from pyrunc._hooks import run_hooks, state_json
-        from pyrunc._launch import launch, launch_vfork
-        from pyrunc._plan import compile_init, has_hooks, uses_user_namespace
-        from pyrunc._spec import Resources, load_spec
-
-        _valid_id(container_id)
-        bundle = os.path.abspath(bundle)
-        spec = load_spec(bundle)
-        os.makedirs(root, mode=0o700, exist_ok=True)
-        directory = os.path.join(root, container_id)
-        try:
-            os.mkdir(directory, 0o711)
-        except FileExistsError:
-            raise ContainerExistsError(container_id) from None
-        cgroups: CgroupManager | None = None
-        pid = -1
-        try:
-            linux = spec.linux
-            process = spec.process
-            cgroups = open_cgroups(container_id, linux.cgroups_path if linux else None)
-            resources = linux.resources if linux and linux.resources else Resources()
-            resources.devices = _device_rules(spec)
-            fifo_fd = -1
-            if not start:
-                fifo = os.path.join(directory, _FIFO)
-                os.mkfifo(fifo, 0o622)
-                os.chmod(fifo, 0o622)
-                fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
-            hooked = has_hooks(spec)
-            # vfork mode suspends us until the child execs: no hooks to run for it meanwhile, no
-            # user namespace maps to write.
-            vfork = start and not hooked and not uses_user_namespace(spec)
-            console, receiver = _console_sockets(process, console_socket, bridge=start and not detach)
-            try:
-                plan = compile_init(
-                    spec,
-                    bundle=bundle,
-                    cgroup_hierarchies=cgroups.mount_hierarchies(),
-                    no_pivot=no_pivot,
-                    fifo_fd=fifo_fd,
-                    preserve_fds=preserve_fds,
-                    keyring=None if no_new_keyring else container_id,
-                    vfork_cgroups=sorted(set(cgroups.paths().values())) if vfork else None,
-                    oom_score_adj=process.oom_score_adj if process else None,
-                    container_id=container_id,
-                    console_fd=console.fileno() if console is not None else -1,
-                )
-                assert process is not None and spec.root is not None  # compile_init checked them
-                if plan.root_ids is not None and fifo_fd >= 0:
-                    os.chown(os.path.join(directory, _FIFO), *plan.root_ids)  # the init's, as runc does
-                if cgroups.exists() and cgroups.pids():
-                    busy = cgroups
-                    cgroups = None  # not ours: leave it alone when cleaning up
-                    raise PyruncError(
-                        f"container's cgroup is not empty: {len(busy.pids())} process(es) found in "
-                        f"{sorted(set(busy.paths().values()))[0]} (another container with this id?)"
-                    )
-                cgroups.create()
-                cgroups.set(resources)
-                if vfork:
-                    pid = launch_vfork(plan)
-                else:
-
-                    def creation_hooks(child_pid: int) -> None:
-                        assert spec.hooks is not None
-                        state = state_json(
-                            container_id,
-                            Status.CREATING,
-                            child_pid,
-                            bundle,
-                            spec.annotations,
-                            spec.oci_version,
-                        )
-                        run_hooks("prestart", spec.hooks.prestart, state)
-                        run_hooks("createRuntime", spec.hooks.create_runtime, state)
-
-                    child = launch(
-                        plan, cgroups=cgroups, oom_score_adj=process.oom_score_adj, on_sync=creation_hooks
-                    )
-                    pid = child.pid
-                    if start:
-                        child.start()
-                    else:
-                        child.detach()
-            finally:
-                if fifo_fd >= 0:
-                    os.close(fifo_fd)
-                if console is not None:
-                    console.close()
-            start_time = process_start_time(pid)
-            if start_time is None and not start:
-                raise PyruncError("container init exited during create")
-            saved = SavedState(
-                id=container_id,
-                init_pid=pid,
-                init_start_time=start_time or 0,
-                bundle=bundle,
-                rootfs=os.path.realpath(os.path.join(bundle, spec.root.path)),
-                created=rfc3339_now(),
-                oci_version=spec.oci_version,
-                annotations=dict(spec.annotations),
-                cgroup_paths=cgroups.paths(),
-                namespaces=[ns.type for ns in linux.namespaces] if linux else [],
-                process=process.to_json(),
-                hooks=spec.hooks.to_json() if hooked and spec.hooks is not None else {},
-                seccomp=linux.seccomp if linux else None,
-            )
-            saved.save(directory)
-            if pid_file:
-                _write_pid_file(pid_file, pid)
-        except BaseException as exc:
-            if pid > 0:
-                _kill_child(pid)
-            if cgroups is not None and isinstance(exc, InitError):
-                _note_oom(exc, cgroups)
-            _cleanup(exc, cgroups, directory)
-            raise
-        return cls(container_id, root, saved), pid, receiver
+        return run(
+            cls,
+            container_id,
+            bundle,
+            root=root,
+            pid_file=pid_file,
+            no_pivot=no_pivot,
+            no_new_keyring=no_new_keyring,
+            preserve_fds=preserve_fds,
+            detach=detach,
+            console_socket=console_socket,
+        )
 
     # -- loading -------------------------------------------------------------------------
     @classmethod
     def load(cls, container_id: str, root: str = DEFAULT_ROOT) -> Container:
         """The container ``container_id`` under ``root``; ContainerNotFoundError if none."""
         _valid_id(container_id)
-        directory = os.path.join(root, container_id)
+        directory = container_dir(root, container_id)
         try:
             saved = SavedState.load(directory)
         except FileNotFoundError:
@@ -347,7 +174,7 @@ class Container:
     def all(cls, root: str = DEFAULT_ROOT) -> list[Container]:
         """Every container under ``root``, by id."""
         try:
-            names = sorted(os.listdir(root))
+            names = sorted(posix.listdir(root))
         except FileNotFoundError:
             return []
         containers = []
@@ -376,7 +203,7 @@ class Container:
         """Derived from the kernel each time: stopped, created, paused or running."""
         if process_start_time(self._saved.init_pid) != self._saved.init_start_time:
             return Status.STOPPED
-        if os.path.exists(os.path.join(self.directory, _FIFO)):
+        if exists(f"{self.directory}/{_FIFO}"):
             return Status.CREATED
         try:
             if self._cgroups().is_frozen():
@@ -402,8 +229,8 @@ class Container:
     def start(self) -> None:
         """Release the init waiting on the exec fifo (``runc start``)."""
         check_allowed("start", self.status(), self.id)
-        fifo = os.path.join(self.directory, _FIFO)
-        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fifo = f"{self.directory}/{_FIFO}"
+        fd = posix.open(fifo, posix.O_RDONLY | posix.O_NONBLOCK | posix.O_CLOEXEC)
         try:
             # The init opens the fifo for writing as soon as we are reading, writes one byte,
             # and execs; poll so that an init that died meanwhile does not hang us.
@@ -414,10 +241,10 @@ class Container:
             while not poller.poll(100):
                 if process_start_time(self._saved.init_pid) != self._saved.init_start_time:
                     raise PyruncError("container init exited before it was started")
-            os.read(fd, 1)
+            posix.read(fd, 1)
         finally:
-            os.close(fd)
-            os.unlink(fifo)
+            posix.close(fd)
+            posix.unlink(fifo)
         self._post_hooks("poststart", Status.RUNNING)
 
     def _post_hooks(self, kind: str, status: str) -> None:
@@ -443,7 +270,7 @@ class Container:
         pids = self._cgroups().pids() if all else [self._saved.init_pid]
         for pid in pids:
             try:
-                os.kill(pid, sig)
+                posix.kill(pid, sig)
             except ProcessLookupError:
                 if not all:
                     raise PyruncError("no such process") from None
@@ -482,13 +309,17 @@ class Container:
         processes behind, and runc kills them too), reap our own init, remove cgroups and state."""
         error: BaseException | None = None
         try:
-            cgroups = self._cgroups()
-            if cgroups.exists():
+            # What CgroupManager.exists() checks, without loading a driver when the cgroups are
+            # already gone (removed by hand, or by an earlier delete that failed afterwards).
+            if any(isdir(path) for path in self._saved.cgroup_paths.values()):
+                cgroups = self._cgroups()
                 if status == Status.PAUSED or cgroups.is_frozen():
                     cgroups.thaw()
                 _kill_and_wait(None if status == Status.STOPPED else self._saved.init_pid, cgroups)
-            _reap(self._saved.init_pid)
-            cgroups.destroy()
+                _reap(self._saved.init_pid)
+                cgroups.destroy()
+            else:
+                _reap(self._saved.init_pid)
         except PyruncError as exc:
             error = exc
         _remove_dir(self.directory)
@@ -507,45 +338,16 @@ class Container:
         """Run ``process`` inside the container. Returns its pid with ``detach``, else waits
         and returns its exit status (128+signal if killed). A terminal goes to
         ``console_socket``, or without one is bridged to our stdio."""
-        from pyrunc._launch import launch
-        from pyrunc._plan import compile_exec
+        from pyrunc._spawn import exec_process
 
-        check_allowed("exec", self.status(), self.id)
-        if process.capabilities is None:  # runc: an exec'd process gets the container's
-            process.capabilities = self.saved_process().capabilities
-        console, receiver = _console_sockets(process, console_socket, bridge=not detach)
-        try:
-            plan = compile_exec(
-                process,
-                namespaces=self._saved.namespaces,
-                init_pid=self._saved.init_pid,
-                rootfs=self._saved.rootfs,
-                preserve_fds=preserve_fds,
-                console_fd=console.fileno() if console is not None else -1,
-                seccomp=self._saved.seccomp,
-            )
-            child = launch(plan, cgroups=self._cgroups(), oom_score_adj=process.oom_score_adj)
-        except BaseException:
-            if receiver is not None:
-                receiver.close()
-            raise
-        finally:
-            if console is not None:
-                console.close()
-        try:
-            child.wait_exec()
-        except BaseException:
-            child.kill()
-            if receiver is not None:
-                receiver.close()
-            raise
-        if pid_file:
-            _write_pid_file(pid_file, child.pid)
-        if detach:
-            return child.pid
-        with _forward_signals() as forward:
-            forward.to(child.pid)
-            return _wait_or_bridge(child.pid, receiver)
+        return exec_process(
+            self,
+            process,
+            detach=detach,
+            pid_file=pid_file,
+            preserve_fds=preserve_fds,
+            console_socket=console_socket,
+        )
 
     def saved_process(self) -> Process:
         """The container's own process spec, the base for :meth:`exec`."""
@@ -555,129 +357,11 @@ class Container:
 
 
 # -- helpers -----------------------------------------------------------------------------
-def _console_sockets(
-    process: Process | None, console_socket: str | None, *, bridge: bool
-) -> tuple[_socket.socket | None, _socket.socket | None]:
-    """(the socket end the init sends its pty master on, the end we receive it on ourselves).
-    runc's rules and words: a terminal needs a console socket unless we stay to bridge it, and
-    a console socket needs a terminal."""
-    if process is None or not process.terminal:
-        if console_socket:
-            raise PyruncError("cannot use console socket if runc will not detach or allocate tty")
-        return None, None
-    from pyrunc import _console
-
-    if console_socket:
-        return _console.connect(console_socket), None
-    if not bridge:
-        raise PyruncError("cannot allocate tty if runc will detach without setting console socket")
-    size = _console.terminal_size()
-    if size is not None:  # our own terminal's size wins over consoleSize, as with runc
-        from pyrunc._spec import ConsoleSize
-
-        process.console_size = ConsoleSize(height=size[0], width=size[1])
-    ours, theirs = _console.socketpair()
-    return theirs, ours
-
-
-def _wait_or_bridge(pid: int, receiver: _socket.socket | None) -> int:
-    """Wait for ``pid``; with a pty to receive, bridge it to our stdio until then."""
-    if receiver is None:
-        return _wait_child(pid)
-    from pyrunc import _console
-
-    try:
-        master = _console.receive_master(receiver)
-    finally:
-        receiver.close()
-    return _console.bridge(master, pid)
-
-
-def _write_pid_file(path: str, pid: int) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.replace(tmp, path)
-
-
-def _wait_child(pid: int) -> int:
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-        except InterruptedError:
-            continue
-        if os.WIFSIGNALED(status):
-            return 128 + os.WTERMSIG(status)
-        return os.WEXITSTATUS(status)
-
-
-class _forward_signals:
-    """While we are responsible for a container, pass the signals a terminal or a supervisor
-    sends on to it, as runc does; those that come before it exists wait for :meth:`to`."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
-
-    def __init__(self) -> None:
-        self.pid: int | None = None
-        self.pending: list[int] = []
-        self.saved: list[object] = []
-
-    def to(self, pid: int) -> None:
-        """Forward to ``pid`` from now on, starting with what arrived before."""
-        self.pid = pid
-        while self.pending:
-            self._send(self.pending.pop(0))
-
-    def _send(self, signum: int) -> None:
-        assert self.pid is not None
-        try:
-            os.kill(self.pid, signum)
-        except ProcessLookupError:
-            pass
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.pid is None:
-            self.pending.append(signum)
-        else:
-            self._send(signum)
-
-    def __enter__(self) -> _forward_signals:
-        self.saved = [signal.signal(sig, self._handle) for sig in self.SIGNALS]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in zip(self.SIGNALS, self.saved, strict=True):
-            signal.signal(sig, handler)  # type: ignore[arg-type]
-
-
-def _note_oom(exc: BaseException, cgroups: CgroupManager) -> None:
-    """Say so when set-up failed because it hit the memory limit (the init is OOM-killed, or a
-    kernel allocation it needs fails)."""
-    try:
-        memory = cgroups.stats().memory
-    except (OSError, PyruncError):
-        return
-    if memory.oom_kill or memory.failcnt:
-        exc.add_note(
-            f"the container's cgroup hit its memory limit ({memory.limit} bytes) during set-up: "
-            "linux.resources.memory.limit is too low"
-        )
-
-
-def _kill_child(pid: int) -> None:
-    """SIGKILL and reap our own child (a create that failed half-way)."""
-    try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
-
-
 def _reap(pid: int) -> None:
     """Collect the init's exit status if it is our own child (Container used as a library in the
     process that created it); under the CLI it was re-parented and its new parent reaps it."""
     try:
-        os.waitpid(pid, os.WNOHANG)
+        posix.waitpid(pid, posix.WNOHANG)
     except ChildProcessError:
         pass
 
@@ -685,22 +369,22 @@ def _reap(pid: int) -> None:
 def _kill_and_wait(init_pid: int | None, cgroups: CgroupManager, timeout: float = 10.0) -> None:
     """SIGKILL the init (if it is still ours to kill) and every process in the cgroups, and wait
     until they are gone."""
-    import select
-    import time
-
     leftovers = cgroups.pids()
     if init_pid is None and not leftovers:
         return
+    import select
+    import time
+
     pidfd = -1
     if init_pid is not None:
         try:
-            pidfd = os.pidfd_open(init_pid)
+            pidfd = posix.pidfd_open(init_pid)
         except ProcessLookupError:
             init_pid = None
     try:
         for pid in [init_pid, *leftovers] if init_pid is not None else leftovers:
             try:
-                os.kill(pid, signal.SIGKILL)
+                posix.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         if pidfd >= 0:
@@ -710,26 +394,13 @@ def _kill_and_wait(init_pid: int | None, cgroups: CgroupManager, timeout: float 
             time.sleep(0.005)
     finally:
         if pidfd >= 0:
-            os.close(pidfd)
+            posix.close(pidfd)
 
 
 def _remove_dir(directory: str) -> None:
-    for name in os.listdir(directory) if os.path.isdir(directory) else []:
-        os.unlink(os.path.join(directory, name))
+    for name in posix.listdir(directory) if isdir(directory) else []:
+        posix.unlink(f"{directory}/{name}")
     try:
-        os.rmdir(directory)
+        posix.rmdir(directory)
     except FileNotFoundError:
         pass
-
-
-def _cleanup(exc: BaseException, cgroups: CgroupManager | None, directory: str) -> None:
-    """Undo a failed create; a failure here is attached to ``exc``, never replaces it."""
-    try:
-        if cgroups is not None:
-            cgroups.destroy()
-    except Exception as cleanup:  # noqa: BLE001 - reported on the original error
-        exc.add_note(f"cleanup: removing cgroups failed: {cleanup}")
-    try:
-        _remove_dir(directory)
-    except OSError as cleanup:
-        exc.add_note(f"cleanup: removing {directory} failed: {cleanup}")

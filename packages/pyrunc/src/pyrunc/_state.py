@@ -8,13 +8,20 @@ it is never stale after a crash.
 
 from __future__ import annotations
 
-import os
+import posix  # not os: see pyrunc._fs
 import time
 
 from pyrunc import _jsonio
 from pyrunc._errors import InvalidStateError
 
-__all__ = ["ALLOWED", "SavedState", "Status", "check_allowed", "process_start_time"]
+__all__ = [
+    "ALLOWED",
+    "SavedState",
+    "Status",
+    "check_allowed",
+    "container_dir",
+    "process_start_time",
+]
 
 
 class Status:
@@ -80,6 +87,12 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+def container_dir(root: str, container_id: str) -> str:
+    """``<root>/<id>``, the container's state directory (``os.path.join(root, container_id)``: a
+    valid id has no slash)."""
+    return f"{root}{container_id}" if not root or root.endswith("/") else f"{root}/{container_id}"
+
+
 def rfc3339_now() -> str:
     """The current UTC time as RFC 3339 with nanoseconds, as Go's time.RFC3339Nano."""
     ns = time.time_ns()
@@ -141,14 +154,14 @@ class SavedState:
     def save(self, directory: str) -> None:
         """Write atomically (temp file + rename), so a reader never sees half a state."""
         data = {name: getattr(self, name) for name in self.__slots__}
-        tmp = os.path.join(directory, ".state.json.tmp")
+        tmp = f"{directory}/.state.json.tmp"
         with open(tmp, "w") as f:
             f.write(_jsonio.dumps(data))
-        os.replace(tmp, os.path.join(directory, "state.json"))
+        posix.replace(tmp, f"{directory}/state.json")
 
     @classmethod
     def load(cls, directory: str) -> SavedState:
-        with open(os.path.join(directory, "state.json")) as f:
+        with open(f"{directory}/state.json") as f:
             data = _jsonio.loads(f.read())
         assert isinstance(data, dict)
         # "seccomp" may be absent: state written by a pyrunc from before seccomp support.

@@ -20,15 +20,17 @@ Path rules are runc's (``libcontainer/cgroups/fs`` and ``fs2``):
   ``<parent of own cgroup>/pyrunc/<container_id>``.
 
 The drivers (:mod:`._v1`, :mod:`._v2`) are imported only when a manager is built; the hot path
-(create, apply, set, destroy) is plain ``os`` calls. Nothing here imports typing, re, logging or
-dataclasses at run time.
+(create, apply, set, destroy) is plain ``posix`` calls. Nothing here imports os (see
+:mod:`pyrunc._fs`: ``pyrunc delete`` removes cgroups), typing, re, logging or dataclasses at run
+time.
 """
 
 from __future__ import annotations
 
-import os
+import posix
 
 from pyrunc._errors import CgroupError
+from pyrunc._fs import basename, dirname, exists, is_clean_absolute, isdir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -190,7 +192,7 @@ def open_cgroups(
         if inner in ("", "/"):
             raise CgroupError(f"linux.cgroupsPath: {cgroups_path!r} names the root of the hierarchy")
     own = _read_own_cgroups(own_cgroup_file)
-    if os.path.exists(root + "/cgroup.controllers"):
+    if exists(root + "/cgroup.controllers"):
         from pyrunc._cgroups._v2 import V2Manager
 
         return V2Manager.open(inner, root, own, default_parent)
@@ -204,7 +206,7 @@ def from_paths(paths: dict[str, str]) -> CgroupManager:
     if not paths:
         raise CgroupError("no cgroup paths to rebuild a manager from")
     for key, path in paths.items():
-        if not os.path.isabs(path) or os.path.normpath(path) != path:
+        if not is_clean_absolute(path):
             raise CgroupError(f"cgroup path of {key or 'unified'} is not a clean absolute path: {path!r}")
     if "" in paths:
         if len(paths) != 1:
@@ -219,12 +221,14 @@ def from_paths(paths: dict[str, str]) -> CgroupManager:
 
 def _is_default_path(path: str) -> bool:
     """Whether ``path`` has the shape of the default path ``.../pyrunc/<id>`` (its parent may be removed)."""
-    return os.path.basename(os.path.dirname(path)) == "pyrunc"
+    return basename(dirname(path)) == "pyrunc"
 
 
 def _clean(path: str) -> str:
     """runc's CleanPath: lexically clean, ``..`` cannot climb above the start; keeps absolute/relative."""
-    cleaned = os.path.normpath("/" + path)
+    from posixpath import normpath  # creating a container: os is imported anyway
+
+    cleaned = normpath("/" + path)
     if cleaned.startswith("//"):
         cleaned = cleaned[1:]
     return cleaned if path.startswith("/") else cleaned[1:]
@@ -252,15 +256,15 @@ def _read_own_cgroups(own_cgroup_file: str) -> dict[str, str]:
 def _try_write(path: str, value: str) -> int:
     """Write ``value`` to the cgroup file ``path`` in one write call (no O_CREAT); 0 or the errno."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+        fd = posix.open(path, posix.O_WRONLY | posix.O_TRUNC | posix.O_CLOEXEC)
     except OSError as e:
         return e.errno or 5
     try:
-        os.write(fd, value.encode())
+        posix.write(fd, value.encode())
     except OSError as e:
         return e.errno or 5
     finally:
-        os.close(fd)
+        posix.close(fd)
     return 0
 
 
@@ -276,9 +280,9 @@ def _write(path: str, value: str, field: str | None = None) -> None:
 
 
 def _write_error(path: str, value: str, err: int, field: str | None = None) -> CgroupError:
-    if err == 2 and field is not None and os.path.isdir(os.path.dirname(path)):
+    if err == 2 and field is not None and isdir(dirname(path)):
         return CgroupError(f"{field}: not supported by this kernel ({path} does not exist)")
-    return CgroupError(f"write {value} to {path}: {os.strerror(err)}")
+    return CgroupError(f"write {value} to {path}: {posix.strerror(err)}")
 
 
 def _join(directory: str, pid: int) -> None:
@@ -301,7 +305,7 @@ def _join(directory: str, pid: int) -> None:
 def _mkdir(path: str) -> bool:
     """mkdir ``path`` (mode 0755); True when created, False when it existed."""
     try:
-        os.mkdir(path, 0o755)
+        posix.mkdir(path, 0o755)
         return True
     except FileExistsError:
         return False
@@ -311,9 +315,9 @@ def _mkdir(path: str) -> bool:
 
 def _makedirs(path: str) -> None:
     """mkdir -p ``path``."""
-    if os.path.isdir(path):
+    if isdir(path):
         return
-    parent = os.path.dirname(path)
+    parent = dirname(path)
     if parent != path:
         _makedirs(parent)
     _mkdir(path)
@@ -375,7 +379,7 @@ def _all_pids(top: str) -> list[int]:
         except OSError as e:
             raise CgroupError(f"read {d}/cgroup.procs: {e.strerror}") from None
         try:
-            with os.scandir(d) as it:
+            with posix.scandir(d) as it:
                 stack.extend(e.path for e in it if e.is_dir(follow_symlinks=False))
         except FileNotFoundError:
             continue
@@ -412,7 +416,7 @@ def _remove_trees(dirs: list[str], parents: list[str]) -> None:
         delay = min(delay * 2, 0.1)
     for parent in dict.fromkeys(parents):
         try:
-            os.rmdir(parent)
+            posix.rmdir(parent)
         except OSError:
             pass  # not empty, busy (another container) or already gone
 
@@ -420,7 +424,7 @@ def _remove_trees(dirs: list[str], parents: list[str]) -> None:
 def _rmdir_tree(top: str) -> OSError | None:
     """rmdir ``top`` and its subdirectories, deepest first; the first error, None when all are gone."""
     try:
-        os.rmdir(top)
+        posix.rmdir(top)
         return None
     except FileNotFoundError:
         return None
@@ -429,7 +433,7 @@ def _rmdir_tree(top: str) -> OSError | None:
             return e
         first = e
     try:
-        with os.scandir(top) as it:
+        with posix.scandir(top) as it:
             children = [e.path for e in it if e.is_dir(follow_symlinks=False)]
     except FileNotFoundError:
         return None
@@ -442,7 +446,7 @@ def _rmdir_tree(top: str) -> OSError | None:
         if err is not None:
             return err
     try:
-        os.rmdir(top)
+        posix.rmdir(top)
     except FileNotFoundError:
         return None
     except OSError as e:

@@ -30,7 +30,7 @@ costs milliseconds the hot path cannot pay.
 
 from __future__ import annotations
 
-import os
+import posix
 import time
 
 from pyrunc._cgroups import (
@@ -46,6 +46,7 @@ from pyrunc._cgroups import (
     _write_error,
 )
 from pyrunc._errors import CgroupError
+from pyrunc._fs import basename, dirname, exists, isdir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ def _pick_mount(mounts: list[_Mount], controllers: tuple[str, ...], root: str) -
     wanted = set(controllers)
     found = [m for m in mounts if wanted <= m.options]
     for m in found:
-        if os.path.dirname(m.mountpoint) == root:
+        if dirname(m.mountpoint) == root:
             return m
     return found[0] if found else None
 
@@ -149,8 +150,10 @@ class V1Manager:
         only: frozenset[str] | None = None,
     ) -> V1Manager:
         """Paths for the cleaned cgroups path ``inner`` (absolute or relative to the own cgroups ``own``)."""
+        from posixpath import normpath  # creating a container: os is imported anyway
+
         mounts = _v1_mounts(mountinfo)
-        root = os.path.normpath(root)
+        root = normpath(root)
         hierarchies = []
         for key, own_path in own.items():
             if not key:
@@ -171,7 +174,7 @@ class V1Manager:
                         f"at {mount.mountpoint}"
                     )
                 path = f"{mount.mountpoint}{own_path[len(mroot) :]}/{inner}"
-            hierarchies.append(_Hierarchy(controllers, mount.mountpoint, os.path.normpath(path)))
+            hierarchies.append(_Hierarchy(controllers, mount.mountpoint, normpath(path)))
         # In the order of the mount table, which is the order runc mounts them in a container.
         order = {m.mountpoint: i for i, m in enumerate(mounts)}
         hierarchies.sort(key=lambda h: order.get(h.mountpoint or "", 0))
@@ -193,7 +196,7 @@ class V1Manager:
         return {c: h.path for h in self._hierarchies for c in h.controllers}
 
     def exists(self) -> bool:
-        return any(os.path.isdir(h.path) for h in self._hierarchies)
+        return any(isdir(h.path) for h in self._hierarchies)
 
     def create(self) -> None:
         for h in self._hierarchies:
@@ -254,7 +257,7 @@ class V1Manager:
                 raise CgroupError(f"unexpected freezer state {current} in {state} while freezing")
             if time.monotonic() >= deadline:
                 _try_write(state, "THAWED")
-                raise CgroupError(f"freeze {os.path.dirname(state)}: still FREEZING after {FREEZE_TIMEOUT}s")
+                raise CgroupError(f"freeze {dirname(state)}: still FREEZING after {FREEZE_TIMEOUT}s")
             i += 1
             if i % 50 == 0:
                 # runc's trick: a short thaw lets tasks stuck half-way (e.g. still forking) settle
@@ -272,7 +275,7 @@ class V1Manager:
             if current == "THAWED":
                 return
             if time.monotonic() >= deadline:
-                raise CgroupError(f"thaw {os.path.dirname(state)}: still {current} after {FREEZE_TIMEOUT}s")
+                raise CgroupError(f"thaw {dirname(state)}: still {current} after {FREEZE_TIMEOUT}s")
             time.sleep(0.001)
 
     def is_frozen(self) -> bool:
@@ -302,7 +305,7 @@ class V1Manager:
             return value if type(value) is int and value < _UNLIMITED else None
 
         for hierarchy in self._hierarchies:
-            if not os.path.isdir(hierarchy.path):
+            if not isdir(hierarchy.path):
                 raise CgroupError(f"stats: cgroup {hierarchy.path} does not exist")
         stats = Stats()
         h = self._by_controller.get("memory")
@@ -323,7 +326,7 @@ class V1Manager:
             cpu.usage_total = num(acct.get_content("usage"))
             ticks = acct.get_content("acct_stat")
             if isinstance(ticks, dict):
-                ns_per_tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+                ns_per_tick = 1_000_000_000 // posix.sysconf("SC_CLK_TCK")
                 cpu.usage_user = ticks.get("user", 0) * ns_per_tick
                 cpu.usage_kernel = ticks.get("system", 0) * ns_per_tick
         h = self._by_controller.get("cpu")
@@ -348,7 +351,7 @@ class V1Manager:
 
     def destroy(self) -> None:
         dirs = [h.path for h in self._hierarchies]
-        parents = [os.path.dirname(d) for d in dirs] if self._default_parent else []
+        parents = [dirname(d) for d in dirs] if self._default_parent else []
         _remove_trees(dirs, parents)
 
     def mount_hierarchies(self) -> list[tuple[str, str, str]]:
@@ -357,7 +360,7 @@ class V1Manager:
         out = []
         for h in self._hierarchies:
             if h.mountpoint is not None:
-                out.append((os.path.basename(h.mountpoint), ",".join(h.controllers), h.path))
+                out.append((basename(h.mountpoint), ",".join(h.controllers), h.path))
         return out
 
     # -- helpers -------------------------------------------------------------------------------------
@@ -396,7 +399,7 @@ class V1Manager:
                 raise CgroupError(f"{_R}.memory.swappiness: {m.swappiness} is not in 0..100")
             if _nz(m.swap) and m.swap != -1 and m.swap != m.limit:
                 d = self._dir("memory", f"{_R}.memory.swap")
-                if not os.path.exists(d + "/memory.memsw.limit_in_bytes"):
+                if not exists(d + "/memory.memsw.limit_in_bytes"):
                     raise CgroupError(
                         f"{_R}.memory.swap: swap accounting is not enabled in this kernel "
                         f"({d}/memory.memsw.limit_in_bytes does not exist)"
@@ -416,7 +419,7 @@ class V1Manager:
         d = self._dir("memory", f"{_R}.memory")
         limit_file = d + "/memory.limit_in_bytes"
         memsw_file = d + "/memory.memsw.limit_in_bytes"
-        has_memsw = os.path.exists(memsw_file)
+        has_memsw = exists(memsw_file)
         limit = m.limit if _nz(m.limit) else None
         swap = m.swap if _nz(m.swap) else None
         if m.check_before_update and limit is not None and limit > 0:
@@ -461,7 +464,7 @@ class V1Manager:
     def _write_limit(path: str, limit: int) -> None:
         err = _try_write(path, str(limit))
         if err == 16:  # EBUSY: below what the cgroup uses and cannot be reclaimed
-            d = os.path.dirname(path)
+            d = dirname(path)
             usage = _read_opt(d + "/memory.usage_in_bytes")
             peak = _read_opt(d + "/memory.max_usage_in_bytes")
             raise CgroupError(
@@ -521,7 +524,7 @@ class V1Manager:
 
     def _set_blkio(self, b: BlockIO) -> None:
         d = self._dir("blkio", f"{_R}.blockIO")
-        if os.path.exists(d + "/blkio.weight"):
+        if exists(d + "/blkio.weight"):
             weight, weight_device = "/blkio.weight", "/blkio.weight_device"
         else:
             weight, weight_device = "/blkio.bfq.weight", "/blkio.bfq.weight_device"
@@ -587,9 +590,9 @@ def _create_cpuset(path: str) -> None:
     it (ENOSPC) until they are set, so each created level copies them from its parent (runc)."""
     missing = []
     d = path
-    while not os.path.isdir(d):
+    while not isdir(d):
         missing.append(d)
-        parent = os.path.dirname(d)
+        parent = dirname(d)
         if parent == d:
             break
         d = parent
@@ -597,7 +600,7 @@ def _create_cpuset(path: str) -> None:
     for d in missing:
         _mkdir(d)
     for d in missing if path in missing else [path]:
-        parent = os.path.dirname(d)
+        parent = dirname(d)
         for name in ("/cpuset.cpus", "/cpuset.mems"):
             if not _read_opt(d + name):
                 value = _read_opt(parent + name)

@@ -25,7 +25,6 @@ shares/quota/period, blkio weights). Refusals happen before anything is written.
 
 from __future__ import annotations
 
-import os
 import time
 
 from pyrunc._cgroups import (
@@ -42,6 +41,7 @@ from pyrunc._cgroups import (
     _write_error,
 )
 from pyrunc._errors import CgroupError
+from pyrunc._fs import dirname, exists, isdir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -86,7 +86,9 @@ class V2Manager:
 
     @classmethod
     def open(cls, inner: str, root: str, own: dict[str, str], default_parent: bool) -> V2Manager:
-        root = os.path.normpath(root)
+        from posixpath import normpath  # creating a container: os is imported anyway
+
+        root = normpath(root)
         if inner.startswith("/"):
             path = root + inner
         else:
@@ -94,8 +96,8 @@ class V2Manager:
             if own_path is None:
                 raise CgroupError("no cgroup v2 line (0::/...) in the own cgroup file")
             # runc (fs2): below the parent of the own cgroup, which holds the caller itself
-            path = f"{root}{os.path.dirname(own_path)}/{inner}"
-        return cls(os.path.normpath(path), default_parent, root)
+            path = f"{root}{dirname(own_path)}/{inner}"
+        return cls(normpath(path), default_parent, root)
 
     # -- CgroupManager -------------------------------------------------------------------------------
 
@@ -103,7 +105,7 @@ class V2Manager:
         return {"": self._path}
 
     def exists(self) -> bool:
-        return os.path.isdir(self._path)
+        return isdir(self._path)
 
     def create(self) -> None:
         root = self._root
@@ -172,7 +174,7 @@ class V2Manager:
     def is_frozen(self) -> bool:
         freeze = _read_opt(self._path + "/cgroup.freeze")
         if freeze is None:
-            if not os.path.isdir(self._path):
+            if not isdir(self._path):
                 raise CgroupError(f"freezer state: cgroup {self._path} does not exist")
             return False  # kernel without the v2 freezer: never frozen
         if freeze != "1":
@@ -183,7 +185,7 @@ class V2Manager:
         from pyrunc._cgroups import BlkioStats, CpuStats, MemoryStats, PidsStats, Stats
 
         d = self._path
-        if not os.path.isdir(d):
+        if not isdir(d):
             raise CgroupError(f"stats: cgroup {d} does not exist")
         stats = Stats()
         events = _keyed(_read_opt(d + "/memory.events"))
@@ -226,7 +228,7 @@ class V2Manager:
         return stats
 
     def destroy(self) -> None:
-        parents = [os.path.dirname(self._path)] if self._default_parent else []
+        parents = [dirname(self._path)] if self._default_parent else []
         _remove_trees([self._path], parents)
 
     def mount_hierarchies(self) -> list[tuple[str, str, str]]:
@@ -270,9 +272,7 @@ class V2Manager:
         if b is not None:
             if _nz(b.leaf_weight) or any(_nz(wd.leaf_weight) for wd in b.weight_device):
                 raise CgroupError(f"{_R}.blockIO.leafWeight: leaf weights do not exist on cgroup v2")
-            if any(_nz(wd.weight) for wd in b.weight_device) and not os.path.exists(
-                self._path + "/io.bfq.weight"
-            ):
+            if any(_nz(wd.weight) for wd in b.weight_device) and not exists(self._path + "/io.bfq.weight"):
                 raise CgroupError(
                     f"{_R}.blockIO.weightDevice: per-device weights need the BFQ I/O scheduler "
                     f"({self._path}/io.bfq.weight does not exist)"
@@ -335,7 +335,7 @@ class V2Manager:
         d = self._path
         if _nz(b.weight):
             bfq = d + "/io.bfq.weight"
-            if os.path.exists(bfq):
+            if exists(bfq):
                 _write(bfq, str(b.weight))
             else:
                 _write(d + "/io.weight", str(io_weight_from_blkio(b.weight or 0)), f"{_R}.blockIO.weight")
@@ -358,7 +358,7 @@ class V2Manager:
     def _set_frozen(self, frozen: bool) -> None:
         path, value = self._path + "/cgroup.freeze", "1" if frozen else "0"
         err = _try_write(path, value)
-        if err == 2 and os.path.isdir(self._path):
+        if err == 2 and isdir(self._path):
             if not frozen:
                 return  # no v2 freezer (kernel < 5.2): nothing can be frozen
             raise CgroupError(f"freeze {self._path}: this kernel has no cgroup v2 freezer (no cgroup.freeze)")
@@ -415,12 +415,12 @@ def _enable_controllers(directory: str, available: str) -> None:
 
 def _find_root(path: str) -> str:
     """The top of the unified hierarchy holding ``path`` (for managers rebuilt from ``paths()``)."""
-    d = os.path.dirname(path)
+    d = dirname(path)
     top = None
     while True:
-        if os.path.exists(d + "/cgroup.controllers"):
+        if exists(d + "/cgroup.controllers"):
             top = d
-        parent = os.path.dirname(d)
+        parent = dirname(d)
         if parent == d:
             break
         d = parent

@@ -1,0 +1,78 @@
+"""What each ``pyrunc`` invocation loads: containerd's shim runs create, start and delete for every
+container, and each pays for its imports. The verbs on a container that exists load neither ``os``
+nor the create machinery; :mod:`pyrunc._fs` stands in for the ``os.path`` functions they need."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import os.path
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pyrunc
+from pyrunc import _fs
+
+PACKAGE_PARENT = str(Path(pyrunc.__file__).resolve().parents[1])
+# What create, run and exec load, and what the verbs on an existing container must not.
+HEAVY = ["os", "select", "pyrunc._spawn", "pyrunc._spec", "pyrunc._launch", "pyrunc._kernel", "_cffi_backend"]
+
+
+def loaded_by(*modules: str) -> list[str]:
+    """The modules of HEAVY that importing ``modules`` loads, in a fresh ``python -I -S``."""
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {PACKAGE_PARENT!r})\n"
+        f"heavy = {HEAVY!r}\n"
+        "already = [m for m in heavy if m in sys.modules]\n"
+        f"for name in {list(modules)!r}:\n"
+        "    __import__(name)\n"
+        "print(sorted(m for m in heavy if m in sys.modules and m not in already))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded: list[str] = ast.literal_eval(out.stdout)
+    return loaded
+
+
+def test_lifecycle_verbs_load_neither_os_nor_the_create_machinery() -> None:
+    assert loaded_by("pyrunc._cli", "pyrunc._cli_lifecycle", "pyrunc._container") == []
+
+
+def test_removing_cgroups_does_not_load_os() -> None:
+    assert loaded_by("pyrunc._cgroups", "pyrunc._cgroups._v1", "pyrunc._cgroups._v2") == []
+
+
+def test_create_loads_the_create_machinery() -> None:
+    # the guard above means something: the same check sees what create does load
+    assert "pyrunc._spawn" in loaded_by("pyrunc._cli_create", "pyrunc._spawn")
+
+
+_PARTS = ["", "/", "//", "///", "a", "b", ".", "..", "a/", "./", "../"]
+_PATHS = sorted({"".join(p) for n in range(4) for p in itertools.product(_PARTS, repeat=n)})
+
+
+@pytest.mark.parametrize("name", ["dirname", "basename"])
+def test_path_functions_answer_as_os_path(name: str) -> None:
+    ours, theirs = getattr(_fs, name), getattr(os.path, name)
+    assert [p for p in _PATHS if ours(p) != theirs(p)] == []
+
+
+def test_is_clean_absolute_is_isabs_and_normalized() -> None:
+    wrong = [p for p in _PATHS if _fs.is_clean_absolute(p) != (os.path.isabs(p) and os.path.normpath(p) == p)]
+    assert wrong == []
+
+
+def test_exists_and_isdir_answer_as_os_path(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "dir")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nothing")
+    for name in ("file", "dir", "link", "dangling", "nothing", "file/below"):
+        path = str(tmp_path / name)
+        assert (_fs.exists(path), _fs.isdir(path)) == (os.path.exists(path), os.path.isdir(path)), name
+    assert not _fs.exists("a\0b") and not _fs.isdir("a\0b")
