@@ -6,6 +6,8 @@ import datetime
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from pycontainerd._metadata import (
     SnapshotRecord,
     collect,
 )
+from pycontainerd._metadata._owner import LEASE_OWNER, current_owner, owner_alive
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -240,3 +243,52 @@ def test_stale_ingests_are_aborted_and_leased_or_fresh_ones_kept(
         result = collect(store, content, now=later, ingest_expiry=datetime.timedelta(0))
         assert "in-use" not in result.aborted_ingests
     assert "leased-pull" not in result.aborted_ingests
+
+
+def test_a_lease_ends_with_the_process_it_names(stores: tuple[MetadataStore, ContentStore]) -> None:
+    """A lease labelled with its owner survives GC while the owner runs, and is collected with its
+    blobs and ingests once the owner is gone (a pull killed half-way); a lease without the label
+    waits for its deletion."""
+    store, content = stores
+    held = {name: put(content, store, f"held by {name}".encode()) for name in ("live", "dead", "unlabelled")}
+    # A process that takes a lease and dies without deleting it, as SIGKILL leaves a pull.
+    script = (
+        "import os, sys; from pycontainerd._metadata import MetadataStore;"
+        "from pycontainerd._metadata._owner import LEASE_OWNER, current_owner;"
+        "MetadataStore(sys.argv[1]).leases.create('default', 'dead', labels={LEASE_OWNER: current_owner()});"
+        "os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", script, str(store.root)], check=True, timeout=60)
+    store.leases.create("default", "live", labels={LEASE_OWNER: current_owner()})
+    store.leases.create("default", "unlabelled")
+    for name, desc in held.items():
+        store.leases.add_resource("default", name, LeaseResource.content(desc.digest))
+        with content.writer(f"{name}-ingest") as writer:
+            writer.write(b"half a blob")  # a download under way (live), or left by a kill (dead)
+        store.leases.add_resource("default", name, LeaseResource.ingest(f"{name}-ingest"))
+    assert owner_alive(current_owner())
+    assert not owner_alive(store.leases.get("default", "dead").labels[LEASE_OWNER])
+
+    result = collect(store, content)
+    assert result.deleted_leases == (("default", "dead"),)
+    assert result.deleted_blobs == (held["dead"].digest,)
+    assert result.aborted_ingests == ("dead-ingest",)  # its lease ended: no need to wait for it to age
+    assert [lease.id for lease in store.leases.list("default")] == ["live", "unlabelled"]
+
+
+def test_an_ingest_whose_blob_is_committed_already_is_aborted(
+    stores: tuple[MetadataStore, ContentStore],
+) -> None:
+    """A writer killed between the commit's rename and removing its ingest leaves nothing to resume."""
+    store, content = stores
+    data = b"committed by another writer"
+    blob = put(content, store, data)
+    store.images.create(
+        "default", Image("example.com/kept:1", Descriptor(OCI_MANIFEST, blob.digest, blob.size))
+    )
+    with content.writer("late-pull", len(data), blob.digest) as writer:
+        writer.write(data[:5])
+    result = collect(store, content)
+    assert result.aborted_ingests == ("late-pull",)
+    assert content.list_statuses() == []
+    assert digests(content) == {blob.digest}

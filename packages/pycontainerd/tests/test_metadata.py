@@ -316,6 +316,8 @@ def test_public_names() -> None:
             "GC_REF_SNAPSHOT",
             "GC_ROOT",
             "SCHEMA_VERSION",
+            "Container",
+            "Containers",
             "ContentRecord",
             "Descriptor",
             "GCResult",
@@ -327,6 +329,7 @@ def test_public_names() -> None:
             "SnapshotKind",
             "SnapshotRecord",
             "Transaction",
+            "check_container_id",
             "collect",
             "gc",
         ]

@@ -1,6 +1,7 @@
-"""``pyctr`` end to end against a private docker-registry on 127.0.0.1 (busybox built offline and
-pushed there with skopeo): pull, ls, inspect, tag, rm, export/import, push, content/snapshots/leases
-ls, gc. Nothing here contacts any other registry."""
+"""``pyctr`` end to end against private docker-registry processes on 127.0.0.1 (busybox built offline
+and pushed there with skopeo): pull, ls, inspect, tag, rm, export/import, push (anonymous, basic and
+Bearer auth with ``--user``), content/snapshots/leases ls per namespace, gc. Nothing here contacts any
+other registry."""
 
 from __future__ import annotations
 
@@ -8,15 +9,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyrunc_acceptance_oci_images as oci_images  # registered by conftest.py
 import pytest
 
 from pycontainerd import Client, chain_id
-
-if TYPE_CHECKING:
-    pass
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +23,7 @@ def ref(registry: Any, layout: Any) -> str:
     return pushed
 
 
-def pyctr(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def pyctr(root: Path, *args: str, check: bool = True, stdin: str = "") -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [
             sys.executable,
@@ -37,6 +35,7 @@ def pyctr(root: Path, *args: str, check: bool = True) -> subprocess.CompletedPro
             str(root / "state"),
             *args,
         ],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
@@ -129,3 +128,41 @@ def test_errors_are_one_line_and_exit_1(tmp_path: Path, registry: Any) -> None:
     assert result.stderr.startswith("pyctr: ") and result.stderr.count("\n") == 1
     missing = pyctr(tmp_path / "root", "images", "pull", f"{registry.address}/no/such:tag", check=False)
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("auth", ["basic_registry", "token_registry"])
+def test_push_and_pull_with_user_against_basic_and_bearer_registries(
+    auth: str, ref: str, layout: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    secured = request.getfixturevalue(auth)
+    root = tmp_path / "root"
+    pyctr(root, "images", "pull", ref)
+    target = f"{secured.address}/pyctr/auth:v1"
+    pyctr(root, "images", "tag", ref, target)
+    refused = pyctr(root, "images", "push", target, check=False)
+    assert refused.returncode == 1 and "credentials" in refused.stderr and refused.stderr.count("\n") == 1
+    wrong = pyctr(root, "images", "push", "--user", f"{secured.user}:wrong", target, check=False)
+    assert wrong.returncode == 1 and wrong.stderr.startswith("pyctr: ")
+    pushed = pyctr(root, "images", "push", "-u", f"{secured.user}:{secured.password}", target)
+    assert layout.layer_digest in pushed.stderr
+
+    fresh = tmp_path / "fresh"
+    assert pyctr(fresh, "images", "pull", target, check=False).returncode == 1
+    # USER alone: the password is asked for, and read from stdin when there is no terminal.
+    pulled = pyctr(fresh, "images", "pull", "--user", secured.user, target, stdin=f"{secured.password}\n")
+    assert f"{target}: {layout.manifest_digest}" in pulled.stderr
+    assert pyctr(fresh, "images", "ls", "-q").stdout.split() == [target]
+
+
+def test_snapshots_ls_lists_the_namespace_s_snapshots(ref: str, layout: Any, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    chain = chain_id([layout.diff_id])
+    pyctr(root, "-n", "team-a", "images", "pull", ref)
+    assert chain in pyctr(root, "-n", "team-a", "snapshots", "ls").stdout
+    assert pyctr(root, "-n", "team-b", "snapshots", "ls").stdout.splitlines() == ["KEY  PARENT  KIND"]
+    pyctr(root, "-n", "team-b", "images", "pull", ref)  # the layer is there: only recorded for team-b
+    assert chain in pyctr(root, "-n", "team-b", "snapshots", "ls").stdout
+    pyctr(root, "-n", "team-a", "images", "rm", ref)
+    pyctr(root, "-n", "team-a", "gc")
+    assert pyctr(root, "-n", "team-a", "snapshots", "ls").stdout.splitlines() == ["KEY  PARENT  KIND"]
+    assert chain in pyctr(root, "-n", "team-b", "snapshots", "ls").stdout  # team-b's still holds it

@@ -7,20 +7,11 @@ this module runs in a thread. Nothing here contacts any other registry: every na
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import hashlib
 import io
 import json
-import os
-import shutil
-import socket
 import subprocess
 import threading
-import time
-import urllib.parse
-import uuid
-import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,11 +33,11 @@ from pycontainerd._remotes import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
-USER, PASSWORD = "tester", "s3cret-pw"
+USER, PASSWORD = "tester", "s3cret-pw"  # for the repr test; the auth registries have their own
 
 # --------------------------------------------------------------------------------------------------
 # References
@@ -149,186 +140,6 @@ def test_plain_http_only_for_loopback_and_insecure_hosts() -> None:
 
 def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-@contextlib.contextmanager
-def _auth_registry(tmp: Path, auth: str) -> Iterator[str]:
-    """docker-registry on 127.0.0.1 with ``auth`` (a YAML block) in its config; yields its address."""
-    binary = peers.require("docker-registry")
-    tmp.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config, log = tmp / "config.yml", tmp / "registry.log"
-    config.write_text(
-        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n  secret: remotes-tests-{os.getpid()}\n" + auth
-    )
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [binary, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise peers.PeerError(f"docker-registry did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with peers.registry(tmp_path_factory.mktemp("registry")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("basic")
-    htpasswd = tmp.parent / f"{tmp.name}.htpasswd"
-    htpasswd.write_text(f"{USER}:{_bcrypt(PASSWORD)}\n")
-    auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n"
-    with _auth_registry(tmp, auth) as address:
-        yield address
-
-
-def _bcrypt(password: str) -> str:
-    """A bcrypt hash for htpasswd: the bcrypt package when installed, else glibc's crypt ($2b$)."""
-    try:
-        import bcrypt  # type: ignore[import-not-found, unused-ignore]
-
-        return str(bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode())
-    except ImportError:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import crypt
-
-            hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
-        if not hashed or not hashed.startswith("$2"):
-            pytest.fail("no bcrypt: pip install bcrypt (libcrypt lacks $2b$)", pytrace=False)
-        return hashed
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-class _TokenServer:
-    """A token server in a thread on 127.0.0.1: JWTs signed with a key whose self-signed cert the
-    registry trusts (``rootcertbundle``), granting every action asked for, to ``USER`` only."""
-
-    SERVICE, ISSUER = "remotes-test-registry", "remotes-test-issuer"
-
-    def __init__(self, tmp: Path) -> None:
-        import datetime
-
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        from cryptography.x509.oid import NameOID
-
-        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "remotes-test-token-signer")])
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(self._key, hashes.SHA256())
-        )
-        self.cert_path = tmp / "token-signer.pem"
-        self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        self._x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
-        self.requests: list[dict[str, list[str]]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-                server.requests.append(query)
-                expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-                if self.headers.get("Authorization") != expected:
-                    self.send_response(401)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                body = json.dumps({"access_token": server.token(query.get("scope", []))}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.realm = f"http://127.0.0.1:{self._httpd.server_address[1]}/token"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
-
-    def token(self, scopes: list[str]) -> str:
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding
-
-        access = []
-        for scope in scopes:
-            kind, _, rest = scope.partition(":")
-            name, _, actions = rest.rpartition(":")
-            access.append({"type": kind, "name": name, "actions": actions.split(",")})
-        now = int(time.time())
-        header = {"typ": "JWT", "alg": "RS256", "x5c": [self._x5c]}
-        claims = {
-            "iss": self.ISSUER,
-            "sub": USER,
-            "aud": self.SERVICE,
-            "exp": now + 300,
-            "nbf": now - 10,
-            "iat": now,
-            "jti": uuid.uuid4().hex,
-            "access": access,
-        }
-        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
-        signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input}.{_b64url(signature)}"
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, _TokenServer]]:
-    keys = tmp_path_factory.mktemp("token-keys")
-    server = _TokenServer(keys)
-    auth = (
-        f"auth:\n  token:\n    realm: {server.realm}\n    service: {server.SERVICE}\n"
-        f"    issuer: {server.ISSUER}\n    rootcertbundle: {server.cert_path}\n"
-    )
-    try:
-        with _auth_registry(tmp_path_factory.mktemp("token"), auth) as address:
-            yield address, server
-    finally:
-        server.stop()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -502,28 +313,29 @@ def test_we_pull_what_skopeo_pushed(registry: Any, tmp_path: Path) -> None:
 # Basic auth (htpasswd)
 
 
-def test_basic_auth_push_and_pull(basic_registry: str) -> None:
+def test_basic_auth_push_and_pull(basic_registry: Any) -> None:
     image = _Image("basic")
-    ref = f"{basic_registry}/remotes/basic:1"
+    ref = f"{basic_registry.address}/remotes/basic:1"
     asked: list[str] = []
 
     def credentials(host: str) -> Credentials:
         asked.append(host)
-        return Credentials(USER, PASSWORD)
+        given: Credentials = basic_registry.credentials
+        return given
 
     with Resolver(credentials=credentials) as resolver:
         image.push(resolver, ref)
         image.pull_and_compare(resolver, ref)
-    assert set(asked) == {basic_registry}
+    assert set(asked) == {basic_registry.address}
 
 
-def test_basic_auth_without_or_with_wrong_credentials_fails_clearly(basic_registry: str) -> None:
-    ref = f"{basic_registry}/remotes/basic:1"
+def test_basic_auth_without_or_with_wrong_credentials_fails_clearly(basic_registry: Any) -> None:
+    ref = f"{basic_registry.address}/remotes/basic:1"
     with Resolver() as resolver, pytest.raises(AuthenticationError, match="requires credentials") as exc:
         resolver.resolve(ref)
     assert exc.value.status == 401
     with (
-        Resolver(credentials=lambda host: Credentials(USER, "wrong")) as resolver,
+        Resolver(credentials=lambda host: Credentials(basic_registry.user, "wrong")) as resolver,
         pytest.raises(AuthenticationError) as exc,
     ):
         resolver.resolve(ref)
@@ -534,10 +346,10 @@ def test_basic_auth_without_or_with_wrong_credentials_fails_clearly(basic_regist
 # Bearer tokens
 
 
-def test_bearer_token_flow_push_pull_and_mount(token_registry: tuple[str, _TokenServer]) -> None:
-    address, server = token_registry
+def test_bearer_token_flow_push_pull_and_mount(token_registry: Any) -> None:
+    address, server = token_registry.address, token_registry.token_server
     image = _Image("bearer")
-    with Resolver(credentials=lambda host: Credentials(USER, PASSWORD)) as resolver:
+    with Resolver(credentials=lambda host: token_registry.credentials) as resolver:
         image.push(resolver, f"{address}/remotes/bearer:1")
         image.pull_and_compare(resolver, f"{address}/remotes/bearer:1")
         before = len(server.requests)
@@ -552,8 +364,8 @@ def test_bearer_token_flow_push_pull_and_mount(token_registry: tuple[str, _Token
     assert all(request["service"] == [server.SERVICE] for request in server.requests)
 
 
-def test_bearer_token_refused_without_credentials(token_registry: tuple[str, _TokenServer]) -> None:
-    address, _ = token_registry
+def test_bearer_token_refused_without_credentials(token_registry: Any) -> None:
+    address = token_registry.address
     with Resolver() as resolver, pytest.raises(AuthenticationError, match="token server"):
         resolver.resolve(f"{address}/remotes/bearer:1")
 

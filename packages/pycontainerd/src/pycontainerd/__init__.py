@@ -8,11 +8,26 @@ No daemon: a :class:`Client` opens a root directly and does containerd's image w
         image = client.pull("127.0.0.1:5000/busybox:latest")   # fetched, recorded, unpacked
         client.push("127.0.0.1:5000/copy:latest", source=image.name)
 
+Containers and tasks run without a daemon too: a container is a record (image, snapshot, and an OCI
+spec made by the composable options of :mod:`pycontainerd.oci`), a task is its live processes, each
+task supervised by its own small monitor that outlives the process that started it:
+
+    from pycontainerd import Client
+    from pycontainerd.oci import with_args
+
+    with Client() as client:
+        client.containers.create("hello", "127.0.0.1:5000/busybox:latest", with_args(["echo", "hi"]))
+        task = client.tasks.create("hello")
+        with task.attach() as io:
+            task.start()
+            output = b"".join(data for _, data in io.frames())
+        task.delete()
+
 Below it, usable alone: :class:`ContentStore` (blobs), :class:`MetadataStore` (namespaces, images,
 leases, records; :func:`collect` is the GC), the snapshotters (:class:`OverlaySnapshotter`,
 :class:`NativeSnapshotter`), :func:`apply_layer` / :func:`write_diff`, and the registry client
 (:class:`Resolver`, :class:`Reference`). Its command line is ``pyctr``. It sits on :mod:`pyrunc`,
-the layer below, which the container and task services will drive.
+the layer below, which the task service drives.
 
 Names are loaded on first use, so that ``import pycontainerd`` stays cheap.
 """
@@ -39,8 +54,10 @@ if TYPE_CHECKING:
         SizeMismatchError,
         UnsafeLayerError,
     )
+    from pycontainerd._events import Event, EventLog
     from pycontainerd._images import ImageConfig, Index, Manifest, format_platform, parse_platform
-    from pycontainerd._metadata import GCResult, Image, Lease, MetadataStore, collect
+    from pycontainerd._metadata import Container, GCResult, Image, Lease, MetadataStore, collect
+    from pycontainerd._monitor import ExitStatus, MonitorError
     from pycontainerd._remotes import (
         Credentials,
         Descriptor,
@@ -51,6 +68,8 @@ if TYPE_CHECKING:
         Resolver,
     )
     from pycontainerd._snapshots import Mount, NativeSnapshotter, OverlaySnapshotter, Snapshotter, chain_id
+    from pycontainerd._tasks import ContainerService, ExecProcess, Task, TaskError, TaskService, TaskStatus
+    from pycontainerd.oci import SpecContext, generate_spec
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -60,12 +79,18 @@ __all__ = [
     "ApplyResult",
     "AuthenticationError",
     "Client",
+    "Container",
+    "ContainerService",
     "ContentError",
     "ContentStore",
     "Credentials",
     "Descriptor",
     "DiffResult",
     "DigestMismatchError",
+    "Event",
+    "EventLog",
+    "ExecProcess",
+    "ExitStatus",
     "FailedPreconditionError",
     "GCResult",
     "Image",
@@ -77,6 +102,7 @@ __all__ = [
     "LockedError",
     "Manifest",
     "MetadataStore",
+    "MonitorError",
     "Mount",
     "NativeSnapshotter",
     "NotFoundError",
@@ -90,6 +116,11 @@ __all__ = [
     "Resolver",
     "SizeMismatchError",
     "Snapshotter",
+    "SpecContext",
+    "Task",
+    "TaskError",
+    "TaskService",
+    "TaskStatus",
     "UnsafeLayerError",
     "WhiteoutFormat",
     "__version__",
@@ -97,6 +128,7 @@ __all__ = [
     "chain_id",
     "collect",
     "format_platform",
+    "generate_spec",
     "parse_platform",
     "write_diff",
 ]
@@ -130,6 +162,19 @@ _WHERE = {
     "Reference": "_remotes",
     "Resolver": "_remotes",
     "Mount": "_snapshots",
+    "Container": "_metadata",
+    "ContainerService": "_tasks",
+    "ExecProcess": "_tasks",
+    "Task": "_tasks",
+    "TaskError": "_tasks",
+    "TaskService": "_tasks",
+    "TaskStatus": "_tasks",
+    "Event": "_events",
+    "EventLog": "_events",
+    "ExitStatus": "_monitor",
+    "MonitorError": "_monitor",
+    "SpecContext": "oci",
+    "generate_spec": "oci",
     "NativeSnapshotter": "_snapshots",
     "OverlaySnapshotter": "_snapshots",
     "Snapshotter": "_snapshots",

@@ -1,6 +1,7 @@
 """``pyctr``: containerd's ``ctr`` for a pycontainerd root, a thin shell around :class:`Client`.
 
 Each command opens the client, calls one method and prints; errors are one line on stderr and exit 1.
+``run``, ``containers``, ``tasks`` and ``events`` are in :mod:`pycontainerd._cli_tasks`.
 Arguments come in ctr's order (``images push REF``, ``images tag SRC DST``, ``images export OUT REF…``).
 """
 
@@ -55,13 +56,19 @@ class _ProgressPrinter:
 
 
 def _credentials(user: str | None) -> Credentials | None:
+    """``--user USER[:PASSWORD]``, as ctr takes it: without a password, ask for one (on the terminal,
+    or read from stdin when there is none)."""
     if user is None:
         return None
+    import getpass
+
     from pycontainerd._remotes import Credentials
 
     name, sep, password = user.partition(":")
+    if not name:
+        raise SystemExit("pyctr: --user takes USER[:PASSWORD], and USER must not be empty")
     if not sep:
-        raise SystemExit("pyctr: --user takes USER:PASSWORD")
+        password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     return Credentials(name, password)
 
 
@@ -174,7 +181,7 @@ def _content_ls(client: Client, args: argparse.Namespace) -> None:
 
 def _snapshots_ls(client: Client, args: argparse.Namespace) -> None:
     rows = [["KEY", "PARENT", "KIND"]]
-    for info in client.snapshotter(args.snapshotter).walk():
+    for info in client.snapshots(args.snapshotter):
         rows.append([info.name, info.parent or "", info.kind.value.capitalize()])
     _table(rows)
 
@@ -205,7 +212,7 @@ def _gc(client: Client, args: argparse.Namespace) -> None:
 
 # -- parser ------------------------------------------------------------------------------------------
 
-Command = Callable[["Client", argparse.Namespace], None]
+Command = Callable[["Client", argparse.Namespace], "int | None"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -230,7 +237,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, func in (("pull", _images_pull), ("push", _images_push)):
         p = command(isub, name, func, help=f"{name} an image")
         p.add_argument("--plain-http", action="store_true", help="use plain HTTP for this registry")
-        p.add_argument("--user", "-u", help="USER:PASSWORD for the registry")
+        p.add_argument("--user", "-u", help="USER[:PASSWORD] for the registry (no password: asked for)")
         p.add_argument("ref")
         if name == "pull":
             p.add_argument("--platform", help="os/arch[/variant] (default: the host's)")
@@ -268,6 +275,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = groups.add_parser("gc", help="collect what nothing references")
     p.set_defaults(func=_gc)
+
+    from pycontainerd._cli_tasks import register
+
+    register(groups)
     return parser
 
 
@@ -279,11 +290,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with Client(args.root, args.state, args.namespace, args.snapshotter) as client:
-            args.func(client, args)
+            code = args.func(client, args)
     except (PycontainerdError, ValueError, OSError) as exc:
         print(f"pyctr: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -8,35 +8,43 @@
 There is no daemon: every Client opens the stores under ``root`` directly (``<root>/content``,
 ``<root>/metadata``, ``<root>/snapshots/<snapshotter>``), and several processes may do so at once.
 Work that creates content (pull, import) runs under a lease, so a concurrent GC never takes what is
-half-way done; the lease is dropped at the end, and the image record then holds what it needs.
+half-way done; the lease is dropped at the end, and the image record then holds what it needs. The
+lease names the process holding it (``LEASE_OWNER``): if that process dies (a pull killed half-way),
+the next GC treats the lease as expired and collects what the pull left, blobs, ingests and the
+snapshots it was extracting into (each recorded before it is created).
+
+A pull fetches the layers in parallel and unpacks them in order while they download: each layer's
+bytes go to its ingest, and the unpacker reads them back from the ingest's file as they land
+(:class:`_Blob`), so inflating and extracting overlap the download instead of following it. The
+snapshot is committed only once the blob is complete and its digest checked.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
-import uuid
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from urllib3.response import BaseHTTPResponse
-
-from pycontainerd._archive import apply_layer
-from pycontainerd._content import ContentStore
+from pycontainerd._content import ContentStore, Writer
 from pycontainerd._errors import (
     AlreadyExistsError,
+    ContentError,
     DigestMismatchError,
     InvalidArgumentError,
+    LockedError,
     NotFoundError,
 )
+from pycontainerd._events import EventLog
 from pycontainerd._images import (
+    Layer,
     PlatformMatcher,
     children,
-    export,
     host_platform,
-    import_archive,
     layers,
     manifest_descriptor_for,
     parse_platform,
@@ -59,17 +67,17 @@ from pycontainerd._metadata import (
     collect,
 )
 from pycontainerd._metadata import Descriptor as Target
+from pycontainerd._metadata._owner import LEASE_OWNER, current_owner
 from pycontainerd._remotes import (
     Credentials,
     Descriptor,
-    Fetcher,
     Platform,
     Progress,
     ProgressState,
     Reference,
     ReferenceError,
-    Resolver,
 )
+from pycontainerd._snapshots import Info as SnapshotInfo
 from pycontainerd._snapshots import (
     NativeSnapshotter,
     OverlaySnapshotter,
@@ -77,6 +85,13 @@ from pycontainerd._snapshots import (
     apply_dir,
     chain_id,
 )
+from pycontainerd._tasks import ContainerService, TaskService
+
+if TYPE_CHECKING:
+    from urllib3.response import BaseHTTPResponse
+
+    from pycontainerd._archive._compression import Readable
+    from pycontainerd._remotes import Fetcher, VerifyingReader
 
 __all__ = ["DEFAULT_ROOT", "DEFAULT_STATE", "SNAPSHOTTERS", "Client"]
 
@@ -89,6 +104,8 @@ SNAPSHOTTERS: dict[str, Callable[[Path], Snapshotter]] = {
 }
 _FETCH_WORKERS = 4
 _CHUNK = 1 << 20
+#: How often a pull waiting on a blob another writer holds looks again.
+_LOCKED_POLL = 0.05
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -119,10 +136,10 @@ def _platform(platform: Platform | str | None) -> PlatformMatcher:
 
 
 class Client:
-    """The images half of containerd over one root, in one namespace, with one default snapshotter.
+    """containerd's work over one root, in one namespace, with one default snapshotter.
 
-    ``snapshotter`` is ``overlayfs`` (the default) or ``native``. ``state`` is where runtime state will
-    live (the tasks); nothing is written there yet.
+    ``snapshotter`` is ``overlayfs`` (the default) or ``native``. ``state`` is where runtime state lives:
+    the tasks' directories and monitors, pyrunc's root, the event log.
     """
 
     def __init__(
@@ -144,6 +161,11 @@ class Client:
         self.content = ContentStore(self.root / "content")
         self.metadata = MetadataStore(self.root / "metadata")
         self._snapshotters: dict[str, Snapshotter] = {}
+        #: The namespace's containers (records: image, snapshot, spec) and tasks (their live processes).
+        self.containers = ContainerService(self)
+        self.tasks = TaskService(self)
+        #: Image, container and task events, shared by every process using ``state``.
+        self.events = EventLog(self.state)
 
     def __repr__(self) -> str:
         return f"Client({str(self.root)!r}, namespace={self.namespace!r})"
@@ -173,9 +195,13 @@ class Client:
 
     @contextlib.contextmanager
     def lease(self) -> Iterator[str]:
-        """A lease for the duration of the block: what is attached to it is safe from GC meanwhile."""
-        lease_id = f"pycontainerd-{uuid.uuid4().hex}"
-        self.metadata.leases.create(self.namespace, lease_id)
+        """A lease for the duration of the block: what is attached to it is safe from GC meanwhile.
+
+        The lease names this process (``LEASE_OWNER``), so it ends with the process if the block
+        never gets to delete it.
+        """
+        lease_id = f"pycontainerd-{os.urandom(16).hex()}"
+        self.metadata.leases.create(self.namespace, lease_id, labels={LEASE_OWNER: current_owner()})
         try:
             yield lease_id
         finally:
@@ -261,9 +287,13 @@ class Client:
         """Fetch ``ref`` for ``platform`` (default: the host's), record it, and unpack it.
 
         Blobs go through ingests named by the reference and digest, so a pull interrupted half-way
-        resumes where it stopped. Layers are fetched in parallel and unpacked, in order, into the
-        client's snapshotter under their ChainIDs (layers already there are skipped).
+        resumes where it stopped; a blob another process is writing is waited for, not fetched twice.
+        Layers are fetched in parallel and unpacked, in order and while they download, into the
+        client's snapshotter under their ChainIDs (layers already there are skipped). The image is
+        recorded once everything is fetched and unpacked.
         """
+        from pycontainerd._remotes import Resolver
+
         matcher = _platform(platform)
         reference = Reference.parse(ref)
         name = str(reference)
@@ -279,13 +309,25 @@ class Client:
             fetch = _Fetch(self, fetcher, lease_id, name, progress)
             fetch.tree(root, matcher)
             _, manifest = manifest_descriptor_for(self.content, root, matcher)
-            with ThreadPoolExecutor(max_workers=_FETCH_WORKERS) as pool:
-                for future in [pool.submit(fetch.blob, layer) for layer in manifest.layers]:
-                    future.result()
-            image = self._set_image(name, _target(root))
-            if unpack:
-                self._unpack(lease_id, root, matcher)
-        return image
+            blobs = [_Blob(self.content, layer) for layer in manifest.layers]
+            from concurrent.futures import ThreadPoolExecutor  # loaded by the commands that fetch only
+
+            try:
+                with ThreadPoolExecutor(max_workers=_FETCH_WORKERS) as pool:
+                    futures = [pool.submit(fetch.blob, b.descriptor, b if unpack else None) for b in blobs]
+                    try:
+                        if unpack:
+                            self._unpack(lease_id, root, matcher, blobs)
+                    except BaseException:
+                        for future in futures:
+                            future.cancel()  # the downloads not started yet: the pull failed
+                        raise
+                    for future in futures:
+                        future.result()
+            finally:
+                for blob in blobs:
+                    blob.close()
+            return self._set_image(name, _target(root))
 
     def unpack(self, name: str, *, platform: Platform | str | None = None) -> str:
         """Unpack the image ``name`` into the client's snapshotter; returns the top layer's ChainID."""
@@ -293,24 +335,32 @@ class Client:
         with self.lease() as lease_id:
             return self._unpack(lease_id, _descriptor(image.target), _platform(platform))
 
-    def _unpack(self, lease_id: str, root: Descriptor, matcher: PlatformMatcher) -> str:
+    def _unpack(
+        self,
+        lease_id: str,
+        root: Descriptor,
+        matcher: PlatformMatcher,
+        blobs: Sequence[_Blob] | None = None,
+    ) -> str:
+        """Unpack the image ``root`` layer by layer: from ``blobs`` as they download, else from the store."""
         snapshotter = self.snapshotter()
         name = self.snapshotter_name
         manifest_desc, manifest = manifest_descriptor_for(self.content, root, matcher)
         diff_ids: list[str] = []
         parent: str | None = None
-        for layer in layers(self.content, manifest_desc, matcher):
+        for i, layer in enumerate(layers(self.content, manifest_desc, matcher)):
             diff_ids.append(layer.diff_id)
             chain = chain_id(diff_ids)
             self._hold(lease_id, LeaseResource.snapshot(name, chain))
-            try:
-                snapshotter.stat(chain)
-            except NotFoundError:
-                self._apply(snapshotter, lease_id, layer.descriptor, layer.diff_id, chain, parent)
+            # The record comes before the data, so that a crash in between leaves a record GC sweeps.
             with contextlib.suppress(AlreadyExistsError):
                 self.metadata.snapshots.create(
                     self.namespace, SnapshotRecord(name, chain, SnapshotKind.COMMITTED, parent)
                 )
+            try:
+                snapshotter.stat(chain)
+            except NotFoundError:
+                self._apply(snapshotter, lease_id, layer, chain, parent, blobs[i] if blobs else None)
             parent = chain
         assert parent is not None  # layers() refuses an image without layers
         # The config names the image's top snapshot, so GC keeps the chain while the image lives.
@@ -323,31 +373,50 @@ class Client:
         self,
         snapshotter: Snapshotter,
         lease_id: str,
-        blob: Descriptor,
-        diff_id: str,
+        layer: Layer,
         chain: str,
         parent: str | None,
+        source: _Blob | None,
     ) -> None:
-        key = f"extract-{uuid.uuid4().hex} {chain}"
-        self._hold(lease_id, LeaseResource.snapshot(self.snapshotter_name, key))
-        mounts = snapshotter.prepare(key, parent)
+        """Extract ``layer`` into a temporary active snapshot and commit it as ``chain``.
+
+        The temporary key is recorded in the metadata store and held by the lease before the
+        snapshot exists, so a crash at any point leaves it to GC; it is gone on every way out.
+        """
+        name = self.snapshotter_name
+        key = f"extract-{os.urandom(16).hex()} {chain}"
+        self._hold(lease_id, LeaseResource.snapshot(name, key))
+        self.metadata.snapshots.create(self.namespace, SnapshotRecord(name, key, SnapshotKind.ACTIVE, parent))
+        from pycontainerd._archive import apply_layer  # tarfile and the decompressors: only to unpack
+
         try:
-            directory, whiteouts = apply_dir(mounts)
-            with self.content.reader(blob.digest) as stream:
-                result = apply_layer(directory, stream, media_type=blob.media_type, whiteout_format=whiteouts)
-            if result.diff_id != diff_id:
-                raise DigestMismatchError(diff_id, result.diff_id)
             try:
-                snapshotter.commit(chain, key)
-            except AlreadyExistsError:
-                pass  # another process unpacked the same layer meanwhile: theirs is as good
-            else:
-                return
-        except BaseException:
-            with contextlib.suppress(NotFoundError):
-                snapshotter.remove(key)
-            raise
-        snapshotter.remove(key)
+                directory, whiteouts = apply_dir(snapshotter.prepare(key, parent))
+                with contextlib.ExitStack() as stack:
+                    stream: Readable = (
+                        source
+                        if source is not None
+                        else stack.enter_context(self.content.reader(layer.descriptor.digest))
+                    )
+                    result = apply_layer(
+                        directory,
+                        stream,
+                        media_type=layer.descriptor.media_type,
+                        whiteout_format=whiteouts,
+                        digest_blob=False,  # the store checked the blob's digest, or is checking it
+                    )
+                if source is not None:
+                    source.wait()  # the whole blob is in the store, its digest checked
+                if result.diff_id != layer.diff_id:
+                    raise DigestMismatchError(layer.diff_id, result.diff_id)
+                # Another process may have committed the same layer meanwhile: theirs is as good.
+                with contextlib.suppress(AlreadyExistsError):
+                    snapshotter.commit(chain, key)
+            finally:
+                with contextlib.suppress(NotFoundError):  # committed: the key is gone already
+                    snapshotter.remove(key)
+        finally:
+            self.metadata.snapshots.delete(self.namespace, name, key)
 
     # -- push ----------------------------------------------------------------------------------------
 
@@ -367,6 +436,8 @@ class Client:
         image = self.image(source or ref)
         reference = Reference.parse(ref)
         root = _descriptor(image.target)
+        from pycontainerd._remotes import Resolver
+
         blobs: list[Descriptor] = []
         manifests: list[Descriptor] = []  # children before parents
         self._order(root, blobs, manifests, set())
@@ -407,6 +478,8 @@ class Client:
 
         Images without a name in the archive are named ``import-<digest>``.
         """
+        from pycontainerd._images._archive import import_archive
+
         with self.lease() as lease_id:
             found = import_archive(self.content, stream)
             images = []
@@ -427,6 +500,8 @@ class Client:
         """Write the images ``names`` to ``stream`` as one tar: an OCI image layout and a docker-archive."""
         images = [self.image(name) for name in names]
         chosen = parse_platform(platform) if isinstance(platform, str) else platform
+        from pycontainerd._images._archive import export
+
         export(
             self.content,
             stream,
@@ -435,6 +510,16 @@ class Client:
         )
 
     # -- snapshots and GC ----------------------------------------------------------------------------
+
+    def snapshots(self, snapshotter: str | None = None) -> list[SnapshotInfo]:
+        """The snapshots of the namespace in ``snapshotter`` (default: the client's), parents first.
+
+        The data of a snapshot is shared by the namespaces that record it; this lists the ones whose
+        records are in this namespace (image layers, extractions in progress), as ctr's ``-n`` does.
+        """
+        name = snapshotter or self.snapshotter_name
+        keys = {record.key for record in self.metadata.snapshots.list(self.namespace, name)}
+        return [info for info in self.snapshotter(name).walk() if info.name in keys]
 
     def remove_snapshot(self, key: str, snapshotter: str | None = None) -> None:
         """Remove the snapshot ``key`` (refused while it has children) and its record."""
@@ -487,39 +572,77 @@ class _Fetch:
         if self._progress is not None:
             self._progress(Progress(desc.digest, done, desc.size, state))
 
-    def blob(self, desc: Descriptor) -> None:
-        """Have the blob ``desc`` in the store, recorded in the namespace and held by the lease."""
-        client, namespace = self._client, self._client.namespace
-        client.metadata.leases.add_resource(namespace, self._lease, LeaseResource.content(desc.digest))
-        try:
-            client.content.info(desc.digest)
-        except NotFoundError:
-            self._download(desc)
-        else:
-            self._report(desc, desc.size, ProgressState.EXISTS)
-        client.metadata.content.add(namespace, desc.digest, desc.size)
+    def blob(self, desc: Descriptor, watch: _Blob | None = None) -> None:
+        """Have the blob ``desc`` in the store, recorded in the namespace and held by the lease.
 
-    def _download(self, desc: Descriptor) -> None:
+        ``watch`` is told where the bytes land as they are written, and when the blob is whole.
+        """
+        client, namespace = self._client, self._client.namespace
+        try:
+            client.metadata.leases.add_resource(namespace, self._lease, LeaseResource.content(desc.digest))
+            if _in_store(client.content, desc.digest) or not self._download(desc, watch):
+                self._report(desc, desc.size, ProgressState.EXISTS)
+            client.metadata.content.add(namespace, desc.digest, desc.size)
+        except BaseException as exc:
+            if watch is not None:
+                watch.finished(exc)
+            raise
+        if watch is not None:
+            watch.finished()
+
+    def _download(self, desc: Descriptor, watch: _Blob | None) -> bool:
+        """Fetch ``desc`` through its ingest; False if another writer committed it meanwhile."""
         ref = f"{self._name}-{desc.digest}"
         store = self._client.content
         self._client.metadata.leases.add_resource(
             self._client.namespace, self._lease, LeaseResource.ingest(ref)
         )
-        with store.writer(ref, desc.size, desc.digest) as writer:
-            resumed = self._resume(desc, writer.offset) if writer.offset and not desc.is_manifest else None
-            if resumed is not None:
-                try:
-                    while chunk := resumed.read(_CHUNK):
-                        writer.write(chunk)
-                finally:
-                    resumed.release_conn()
-            else:
-                writer.truncate(0)
-                with self._fetcher.fetch(desc, progress=self._progress) as stream:
-                    while chunk := stream.read(_CHUNK):
-                        writer.write(chunk)
-            writer.commit(desc.size, desc.digest)
+        # One writer per ingest: another process pulling the same image (or this pull, for a layer
+        # listed twice) may hold it. Wait for it to commit, or to die and leave the ingest to resume.
+        while True:
+            try:
+                writer = store.writer(ref, desc.size, desc.digest)
+                break
+            except LockedError:
+                if _in_store(store, desc.digest):
+                    return False
+                time.sleep(_LOCKED_POLL)
+        try:
+            with writer:
+                self._fill(desc, writer, watch)
+        except DigestMismatchError:
+            # A failed commit discards the ingest itself; another writer may have taken it since.
+            with contextlib.suppress(NotFoundError, LockedError):
+                store.abort(ref)  # bytes that can never become the blob: the next pull starts afresh
+            raise
         self._report(desc, desc.size, ProgressState.DONE)
+        return True
+
+    def _fill(self, desc: Descriptor, writer: Writer, watch: _Blob | None) -> None:
+        """Write the rest of ``desc`` into ``writer`` (resuming where it stands if it can) and commit."""
+        stream: BaseHTTPResponse | VerifyingReader | None = None
+        resumed: BaseHTTPResponse | None = None
+        if writer.offset != desc.size or writer.digest() != desc.digest:
+            resumable = 0 < writer.offset < desc.size and not desc.is_manifest
+            resumed = self._resume(desc, writer.offset) if resumable else None
+            if resumed is None:
+                writer.truncate(0)
+            # The writer hashes every byte and its commit checks the digest: no second hash here.
+            stream = resumed or self._fetcher.fetch(desc, progress=self._progress, verify_digest=False)
+        # else: the process writing it died between the last write and the commit
+        if watch is not None:
+            watch.started(writer.data_path, writer.offset)
+        if stream is not None:
+            try:
+                while chunk := stream.read(_CHUNK):
+                    writer.write(chunk)
+                    if watch is not None:
+                        watch.wrote(len(chunk))
+            finally:
+                stream.close()
+                if resumed is not None:
+                    resumed.release_conn()
+        writer.commit(desc.size, desc.digest)
 
     def _resume(self, desc: Descriptor, offset: int) -> BaseHTTPResponse | None:
         """The rest of the blob from ``offset`` (a Range request), or None if the registry will not."""
@@ -531,3 +654,87 @@ class _Fetch:
             return None
         self._report(desc, offset, ProgressState.DOWNLOADING)
         return response
+
+
+def _in_store(content: ContentStore, digest: str) -> bool:
+    try:
+        content.info(digest)
+    except NotFoundError:
+        return False
+    return True
+
+
+class _Blob:
+    """A layer blob as it arrives: written into its ingest by a download, read meanwhile by the unpacker.
+
+    The download says where the bytes land (:meth:`started`), how many it wrote (:meth:`wrote`) and
+    when the blob is committed or the download failed (:meth:`finished`). :meth:`read` follows the
+    ingest's file (through a descriptor opened at the start, which the commit's rename does not
+    disturb): it returns bytes as soon as they are written and waits when it has caught up. A blob
+    the store had already, or that another writer committed, is read from the store.
+    """
+
+    def __init__(self, content: ContentStore, descriptor: Descriptor) -> None:
+        self.descriptor = descriptor
+        self._content = content
+        self._changed = threading.Condition()
+        self._fd: int | None = None
+        self._written = 0
+        self._finished = False
+        self._error: BaseException | None = None
+        self._position = 0
+        self._stored: io.BufferedReader | None = None
+
+    def started(self, data: Path, offset: int) -> None:
+        """The download writes to ``data``, which holds ``offset`` bytes of the blob already."""
+        fd = os.open(data, os.O_RDONLY | os.O_CLOEXEC)
+        with self._changed:
+            self._fd, self._written = fd, offset
+            self._changed.notify_all()
+
+    def wrote(self, size: int) -> None:
+        with self._changed:
+            self._written += size
+            self._changed.notify_all()
+
+    def finished(self, error: BaseException | None = None) -> None:
+        """The blob is committed (or was there already), or the download failed with ``error``."""
+        with self._changed:
+            self._finished, self._error = True, error
+            self._changed.notify_all()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise ContentError(f"fetching {self.descriptor.digest} failed: {self._error}") from self._error
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to ``size`` bytes (all that are written, if negative), waiting for some; b"" at the end."""
+        with self._changed:
+            while True:
+                self._check()
+                if self._fd is not None and self._position < self._written:
+                    fd, available = self._fd, self._written - self._position
+                    break
+                if self._finished:
+                    if self._fd is not None:
+                        return b""
+                    if self._stored is None:
+                        self._stored = self._content.reader(self.descriptor.digest)
+                    return self._stored.read(size)
+                self._changed.wait()
+        data = os.pread(fd, available if size < 0 else min(size, available), self._position)
+        self._position += len(data)
+        return data
+
+    def wait(self) -> None:
+        """Wait for the download's end; raise if it failed (a digest that did not match, say)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._finished)
+            self._check()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._stored is not None:
+            self._stored.close()

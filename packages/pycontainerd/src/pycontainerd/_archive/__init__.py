@@ -9,10 +9,14 @@
 
 from __future__ import annotations
 
-from ._apply import ApplyLimits, ApplyResult, apply_layer
-from ._compression import Compression, DigestingReader, compression_for_media_type
-from ._diff import DiffResult, write_diff
-from ._whiteouts import WhiteoutFormat
+import importlib
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._apply import ApplyLimits, ApplyResult, apply_layer
+    from ._compression import Compression, DigestingReader, compression_for_media_type
+    from ._diff import DiffResult, write_diff
+    from ._whiteouts import WhiteoutFormat
 
 __all__ = [
     "ApplyLimits",
@@ -25,3 +29,25 @@ __all__ = [
     "compression_for_media_type",
     "write_diff",
 ]
+
+# Loaded on first use: the snapshotters need WhiteoutFormat, not tarfile and the decompressors.
+_WHERE = {
+    "ApplyLimits": "_apply",
+    "ApplyResult": "_apply",
+    "apply_layer": "_apply",
+    "Compression": "_compression",
+    "DigestingReader": "_compression",
+    "compression_for_media_type": "_compression",
+    "DiffResult": "_diff",
+    "write_diff": "_diff",
+    "WhiteoutFormat": "_whiteouts",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

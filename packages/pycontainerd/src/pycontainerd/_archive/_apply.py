@@ -65,12 +65,13 @@ class ApplyResult:
     """What applying a layer found.
 
     ``diff_id`` and ``size`` describe the uncompressed tar (the diffID of the image config);
-    ``digest`` and ``compressed_size`` the blob as read (equal to the former for a plain tar).
+    ``digest`` and ``compressed_size`` the blob as read (equal to the former for a plain tar);
+    ``digest`` is None when the caller had the blob hashed elsewhere (``digest_blob=False``).
     """
 
     diff_id: str
     size: int
-    digest: str
+    digest: str | None
     compressed_size: int
     compression: Compression
     entries: int
@@ -112,6 +113,7 @@ def apply_layer(
     allow_devices: bool = False,
     strip_setuid: bool = False,
     limits: ApplyLimits = ApplyLimits(),
+    digest_blob: bool = True,
 ) -> ApplyResult:
     """Apply the layer read from ``stream`` to the directory ``root``.
 
@@ -119,7 +121,8 @@ def apply_layer(
     the magic bytes). ``whiteout_format`` says whether ``root`` is an overlayfs upper dir or a plain
     directory holding the lower layers. Device nodes are refused unless ``allow_devices``; setuid
     and setgid bits are kept unless ``strip_setuid``. Raises ``UnsafeLayerError`` (naming the entry)
-    or ``LayerError``; the caller verifies digests and discards ``root`` on error.
+    or ``LayerError``; the caller verifies digests and discards ``root`` on error. ``digest_blob=False``
+    skips hashing the blob as read, for a caller whose blob is hashed on its way into the store.
     """
     declared: Compression | None
     if media_type is not None:
@@ -128,7 +131,7 @@ def apply_layer(
         declared = None
     else:
         declared = Compression(compression)
-    blob = DigestingReader(stream)
+    blob = DigestingReader(stream, hashing=digest_blob)
     inner, found = decompress(blob, declared)
     tar_stream = DigestingReader(inner)
     applier = _Applier(root, WhiteoutFormat(whiteout_format), allow_devices, strip_setuid, limits)
@@ -143,7 +146,7 @@ def apply_layer(
     return ApplyResult(
         diff_id=tar_stream.digest,
         size=tar_stream.size,
-        digest=blob.digest,
+        digest=blob.digest if digest_blob else None,
         compressed_size=blob.size,
         compression=found,
         entries=applier.entries,
@@ -179,6 +182,7 @@ class _Applier:
         with tarfile.open(  # type: ignore[call-overload]  # typeshed's fileobj is narrower than what tarfile reads
             fileobj=stream,
             mode="r|",
+            bufsize=_CHUNK,  # large reads through the inflater and the hashes (the default is 10 KiB)
             tarinfo=_LayerTarInfo,
             encoding="utf-8",
             errors="surrogateescape",

@@ -49,16 +49,18 @@ def compression_for_media_type(media_type: str) -> Compression:
 
 
 class DigestingReader:
-    """Reads through to ``source`` while hashing (sha256) and counting every byte read."""
+    """Reads through to ``source`` while hashing (sha256, unless not ``hashing``) and counting every
+    byte read."""
 
-    def __init__(self, source: Readable) -> None:
+    def __init__(self, source: Readable, *, hashing: bool = True) -> None:
         self._source = source
-        self._hash = hashlib.sha256()
+        self._hash = hashlib.sha256() if hashing else None
         self.size = 0
 
     def read(self, size: int = -1, /) -> bytes:
         data = self._source.read(size)
-        self._hash.update(data)
+        if self._hash is not None:
+            self._hash.update(data)
         self.size += len(data)
         return data
 
@@ -70,6 +72,8 @@ class DigestingReader:
     @property
     def digest(self) -> str:
         """``sha256:<hex>`` of the bytes read so far."""
+        if self._hash is None:
+            raise ValueError("this reader does not hash what it reads")
         return "sha256:" + self._hash.hexdigest()
 
 
@@ -94,7 +98,10 @@ class _Inflater:
         self._source = source
         self._kind = kind
         self._obj = self._new()
+        # Output not read yet: ``_pending[_offset:]``. An offset, not slicing the rest off, so that many
+        # small reads of one large output copy each byte once.
         self._pending = b""
+        self._offset = 0
         self._done = False
 
     def _new(self) -> zstandard.ZstdDecompressionObj | zlib._Decompress:
@@ -103,28 +110,33 @@ class _Inflater:
         return zstandard.ZstdDecompressor().decompressobj()
 
     def read(self, size: int = -1, /) -> bytes:
-        while not self._pending and not self._done:
+        while self._offset == len(self._pending) and not self._done:
             self._fill()
-        if size < 0 or size >= len(self._pending):
-            out, self._pending = self._pending, b""
+        if self._offset == 0 and (size < 0 or size >= len(self._pending)):
+            out = self._pending
         else:
-            out, self._pending = self._pending[:size], self._pending[size:]
+            end = len(self._pending) if size < 0 else min(len(self._pending), self._offset + size)
+            out = self._pending[self._offset : end]
+        self._offset += len(out)
         return out
 
     def _fill(self) -> None:
+        """Inflate the next chunk of input into ``_pending`` (everything before was read)."""
+        self._pending, self._offset = b"", 0
         data = self._source.read(_CHUNK)
         if not data:
             if not self._obj.eof:
                 raise LayerError(f"truncated {self._kind.value} stream")
             self._done = True
             return
+        pieces = []
         while data:
             try:
-                self._pending += self._obj.decompress(data)
+                pieces.append(self._obj.decompress(data))
             except (zlib.error, zstandard.ZstdError) as exc:
                 raise LayerError(f"corrupt {self._kind.value} stream: {exc}") from exc
             if not self._obj.eof:
-                return
+                break
             data = self._obj.unused_data
             if data:
                 # Another gzip member or zstd frame follows; anything else is garbage.
@@ -132,6 +144,7 @@ class _Inflater:
                 if not (magic.startswith(data[: len(magic)])):
                     raise LayerError(f"trailing garbage after {self._kind.value} stream")
                 self._obj = self._new()
+        self._pending = b"".join(pieces)
 
 
 def _sniff(head: bytes) -> Compression:

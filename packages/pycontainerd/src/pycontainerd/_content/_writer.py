@@ -99,6 +99,11 @@ class Writer:
         return self._offset
 
     @property
+    def data_path(self) -> Path:
+        """The file the bytes go to: a reader opened on it keeps reading them after the commit's rename."""
+        return self._path / DATA
+
+    @property
     def total(self) -> int | None:
         return self._total
 

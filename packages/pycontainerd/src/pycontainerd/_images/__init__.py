@@ -13,12 +13,6 @@ Documents that do not parse raise :class:`~pycontainerd.InvalidArgumentError` na
 
 from __future__ import annotations
 
-from pycontainerd._images._archive import (
-    IMAGE_NAME_ANNOTATION,
-    REF_NAME_ANNOTATION,
-    export,
-    import_archive,
-)
 from pycontainerd._images._platforms import (
     PlatformMatcher,
     format_platform,
@@ -50,6 +44,15 @@ from pycontainerd._images._walk import (
     manifest_for,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pycontainerd._images._archive import (
+        IMAGE_NAME_ANNOTATION,
+        REF_NAME_ANNOTATION,
+        export,
+        import_archive,
+    )
+
 __all__ = [
     "DOCKER_CONFIG",
     "DOCKER_LAYER",
@@ -80,3 +83,15 @@ __all__ = [
     "normalize",
     "parse_platform",
 ]
+
+
+_ARCHIVE = {"IMAGE_NAME_ANNOTATION", "REF_NAME_ANNOTATION", "export", "import_archive"}
+
+
+def __getattr__(name: str) -> object:
+    # Archives (tarfile and all) load on first use: running a container never needs them.
+    if name in _ARCHIVE:
+        from pycontainerd._images import _archive
+
+        return getattr(_archive, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

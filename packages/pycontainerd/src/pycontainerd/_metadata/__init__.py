@@ -1,13 +1,15 @@
 """The metadata store (containerd's ``metadata`` package, on sqlite in WAL mode) and its garbage collector.
 
-``MetadataStore(root)`` opens ``<root>/metadata.db``: namespaces, images, leases, content references
-and snapshot records, shared safely by several processes. ``collect(store, content_store)`` marks
-from the roots and sweeps what nothing reaches.
+``MetadataStore(root)`` opens ``<root>/metadata.db``: namespaces, images, leases, content references,
+snapshot and container records, shared safely by several processes. ``collect(store, content_store)`` marks
+from the roots and sweeps what nothing reaches; a lease labelled with its owner process (``_owner``) ends
+with that process.
 """
 
 from __future__ import annotations
 
 from pycontainerd._metadata import _gc as gc
+from pycontainerd._metadata._containers import Container, Containers, check_container_id
 from pycontainerd._metadata._gc import GC_REF_CONTENT, GC_REF_SNAPSHOT, GC_ROOT, GCResult, collect
 from pycontainerd._metadata._schema import SCHEMA_VERSION
 from pycontainerd._metadata._store import DB_NAME, MetadataStore, Transaction
@@ -28,6 +30,8 @@ __all__ = [
     "GC_REF_SNAPSHOT",
     "GC_ROOT",
     "SCHEMA_VERSION",
+    "Container",
+    "Containers",
     "ContentRecord",
     "Descriptor",
     "GCResult",
@@ -39,6 +43,7 @@ __all__ = [
     "SnapshotKind",
     "SnapshotRecord",
     "Transaction",
+    "check_container_id",
     "collect",
     "gc",
 ]

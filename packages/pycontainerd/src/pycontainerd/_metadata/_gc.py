@@ -3,8 +3,10 @@
 Roots, per namespace:
 
 * images: their target descriptors;
-* unexpired leases: their content, ingest and snapshot resources;
-* content records labelled ``containerd.io/gc.root`` and snapshot records labelled likewise.
+* unexpired leases: their content, ingest and snapshot resources (a lease labelled with the process
+  that holds it, ``pycontainerd.io/lease.owner``, expires when that process is gone: a crashed pull);
+* content records labelled ``containerd.io/gc.root`` and snapshot records labelled likewise;
+* containers: their snapshot.
 
 From a marked blob, GC follows the labels ``containerd.io/gc.ref.content.*`` (digests) and
 ``containerd.io/gc.ref.snapshot.<snapshotter>*`` (snapshot keys) of its record, and, when the blob is a
@@ -14,8 +16,10 @@ descriptors it lists: config, layers, sub-manifests. A marked snapshot keeps its
 Sweep, all under the store's write lock so nothing can gain a reference half-way: expired leases are
 deleted; unmarked content records are deleted; blobs that no namespace reaches are deleted from the
 content store; unmarked snapshot records are reported, and removed (children first) through
-``snapshot_remover`` when one is given; ingests not held by a lease and idle past ``ingest_expiry`` are
-aborted. A blob committed by a writer that holds no lease may be collected: writers take a lease first.
+``snapshot_remover`` when one is given; ingests not held by a lease are aborted when the lease that
+held them has just been deleted (expired, or its owner died), when idle past ``ingest_expiry``, or when
+the blob they were writing is in the store already (nothing left to resume).
+A blob committed by a writer that holds no lease may be collected: writers take a lease first.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import attrs
 
 from pycontainerd._content import ContentStore
 from pycontainerd._errors import LockedError, NotFoundError
+from pycontainerd._metadata._owner import LEASE_OWNER, owner_alive
 from pycontainerd._metadata._store import MetadataStore
 
 __all__ = ["MANIFEST_MEDIA_TYPES", "GCResult", "collect"]
@@ -107,6 +112,14 @@ def _children(content: ContentStore, digest: str, media_type: str | None) -> lis
     return list(_descriptors(document))
 
 
+def _in_store(content: ContentStore, digest: str) -> bool:
+    try:
+        content.info(digest)
+    except NotFoundError:
+        return False
+    return True
+
+
 def _label_refs(labels: dict[str, str], prefix: str) -> Iterable[tuple[str, str]]:
     for key, value in labels.items():
         if key.startswith(prefix):
@@ -131,10 +144,23 @@ def collect(
     with store.transaction() as tx:
         conn = tx.connection
         stamp = now.timestamp()
-        expired = conn.execute(
-            "SELECT namespace, id FROM leases WHERE expires_at IS NOT NULL AND expires_at <= ?", (stamp,)
-        ).fetchall()
-        conn.execute("DELETE FROM leases WHERE expires_at IS NOT NULL AND expires_at <= ?", (stamp,))
+        expired = [
+            (ns, id_)
+            for ns, id_, labels, expires_at in conn.execute(
+                "SELECT namespace, id, labels, expires_at FROM leases ORDER BY namespace, id"
+            )
+            if (expires_at is not None and expires_at <= stamp)
+            or not owner_alive(json.loads(labels).get(LEASE_OWNER, ""))
+        ]
+        ended = set(expired)
+        released_ingests = {
+            id_
+            for ns, lease_id, id_ in conn.execute(
+                "SELECT namespace, lease_id, id FROM lease_resources WHERE type = 'ingests'"
+            )
+            if (ns, lease_id) in ended
+        }
+        conn.executemany("DELETE FROM leases WHERE namespace = ? AND id = ?", expired)
 
         records: dict[tuple[str, str], dict[str, str]] = {
             (ns, digest): json.loads(labels)
@@ -153,6 +179,9 @@ def collect(
         ]
         content_roots += [(ns, digest, None) for (ns, digest), labels in records.items() if GC_ROOT in labels]
         snapshot_roots = [key for key, (_, labels) in snapshots.items() if GC_ROOT in labels]
+        snapshot_roots += conn.execute(
+            "SELECT namespace, snapshotter, snapshot_key FROM containers"
+        ).fetchall()
         held_ingests: set[str] = set()
         for ns, type_, id_ in conn.execute("SELECT namespace, type, id FROM lease_resources"):
             if type_ == "content":
@@ -225,11 +254,18 @@ def collect(
                 )
                 removed.append((ns, name, key))
 
-        # Ingests left behind (a crashed pull): abort those idle too long and held by no lease.
+        # Ingests left behind (a crashed pull): abort those no live lease holds, once their lease
+        # ended, they idled too long, or their blob is in the store.
         aborted: list[str] = []
         cutoff = now - ingest_expiry
         for status in content.list_statuses():
-            if status.ref in held_ingests or status.updated_at > cutoff:
+            if status.ref in held_ingests:
+                continue
+            if (
+                status.ref not in released_ingests
+                and status.updated_at > cutoff
+                and not (status.expected is not None and _in_store(content, status.expected))
+            ):
                 continue
             try:
                 content.abort(status.ref)

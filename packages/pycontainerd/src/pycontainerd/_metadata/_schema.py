@@ -9,6 +9,10 @@ Tables (labels are JSON objects of strings; times are UTC seconds since the epoc
     leases           (namespace, id) PK → namespaces;     labels, created_at, expires_at (NULL: never)
     lease_resources  (namespace, lease_id, type, id) PK → leases ON DELETE CASCADE
     snapshots        (namespace, snapshotter, key) PK → namespaces; parent, kind, labels, created/updated
+    containers       (namespace, id) PK → namespaces; image, runtime, spec (JSON), snapshotter,
+                     snapshot_key, labels, created/updated
+
+Version 2 added ``containers``; a version 1 database is upgraded in place (the tables are only added).
 
 A database written by a newer pycontainerd (a larger ``schema_version``) is refused, never rewritten.
 """
@@ -21,7 +25,7 @@ from pycontainerd._errors import FailedPreconditionError
 
 __all__ = ["SCHEMA_VERSION", "ensure_schema"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -76,6 +80,19 @@ CREATE TABLE IF NOT EXISTS snapshots (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     PRIMARY KEY (namespace, snapshotter, key)
+);
+CREATE TABLE IF NOT EXISTS containers (
+    namespace TEXT NOT NULL REFERENCES namespaces (name),
+    id TEXT NOT NULL,
+    image TEXT NOT NULL,
+    runtime TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    snapshotter TEXT NOT NULL,
+    snapshot_key TEXT NOT NULL,
+    labels TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (namespace, id)
 );
 """
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from pycontainerd._errors import InvalidArgumentError
+from pycontainerd._metadata._containers import Containers
 from pycontainerd._metadata._schema import ensure_schema
 from pycontainerd._metadata._tables import Access, Content, Images, Leases, Namespaces, Snapshots
 
@@ -42,6 +44,7 @@ class Transaction:
         self.leases = Leases(access)
         self.content = Content(access)
         self.snapshots = Snapshots(access)
+        self.containers = Containers(access)
 
     @contextlib.contextmanager
     def _use(self, write: bool) -> Iterator[sqlite3.Connection]:
@@ -80,12 +83,14 @@ class MetadataStore:
             conn.execute("COMMIT")
         finally:
             conn.close()
+        self._local = threading.local()
         access = Access(self._transaction_conn)
         self.namespaces = Namespaces(access)
         self.images = Images(access)
         self.leases = Leases(access)
         self.content = Content(access)
         self.snapshots = Snapshots(access)
+        self.containers = Containers(access)
 
     def __repr__(self) -> str:
         return f"MetadataStore({str(self.root)!r})"
@@ -113,9 +118,20 @@ class MetadataStore:
         conn.execute("PRAGMA synchronous = FULL")  # a committed transaction survives a power cut
         return conn
 
+    def _idle_connection(self) -> tuple[sqlite3.Connection, bool]:
+        """This thread's connection when it is free (kept: opening one costs more than most
+        transactions), else a new one to close after use (a transaction is already open on it)."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():  # none yet in this thread, or inherited by fork
+            local.conn, local.pid = self._connect(), os.getpid()
+        conn: sqlite3.Connection = local.conn
+        if conn.in_transaction:
+            return self._connect(), True
+        return conn, False
+
     @contextlib.contextmanager
     def _transaction_conn(self, write: bool) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
+        conn, temporary = self._idle_connection()
         try:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
@@ -125,7 +141,10 @@ class MetadataStore:
                 raise
             conn.execute("COMMIT")
         finally:
-            conn.close()
+            if temporary:
+                conn.close()
+            elif conn.in_transaction:  # a COMMIT that failed: the kept connection must not hold locks
+                conn.execute("ROLLBACK")
 
     @contextlib.contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Transaction]:

@@ -161,7 +161,7 @@ class Namespaces:
         """Delete an empty namespace; FailedPreconditionError if it still holds anything."""
         with self._use(True) as conn:
             self._get(conn, name)
-            for table in ("images", "content", "leases", "snapshots"):
+            for table in ("images", "content", "leases", "snapshots", "containers"):
                 if conn.execute(f"SELECT 1 FROM {table} WHERE namespace = ? LIMIT 1", (name,)).fetchone():
                     raise FailedPreconditionError(f"namespace {name} is not empty: it still has {table}")
             conn.execute("DELETE FROM namespaces WHERE name = ?", (name,))

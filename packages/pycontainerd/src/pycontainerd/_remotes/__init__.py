@@ -18,10 +18,9 @@ arrives as :class:`Progress` events through a callback. Errors are :class:`~pyco
 
 from __future__ import annotations
 
-from pycontainerd._remotes._http import is_loopback
+from typing import TYPE_CHECKING
+
 from pycontainerd._remotes._reference import DEFAULT_DOMAIN, Reference, ReferenceError
-from pycontainerd._remotes._resolver import Fetcher, Pusher, Resolver
-from pycontainerd._remotes._stream import ProgressFunc, VerifyingReader
 from pycontainerd._remotes._types import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
@@ -34,6 +33,22 @@ from pycontainerd._remotes._types import (
     Progress,
     ProgressState,
 )
+
+if TYPE_CHECKING:
+    from pycontainerd._remotes._http import is_loopback
+    from pycontainerd._remotes._resolver import Fetcher, Pusher, Resolver
+    from pycontainerd._remotes._stream import ProgressFunc, VerifyingReader
+
+#: The network half, imported on first use: urllib3 (and ssl, http.client) cost a command that only
+#: reads the store (``pyctr images ls``, ``pyctr run``) a tenth of a second.
+_LAZY = {
+    "is_loopback": "_http",
+    "Fetcher": "_resolver",
+    "Pusher": "_resolver",
+    "Resolver": "_resolver",
+    "ProgressFunc": "_stream",
+    "VerifyingReader": "_stream",
+}
 
 __all__ = [
     "DEFAULT_DOMAIN",
@@ -56,3 +71,14 @@ __all__ = [
     "VerifyingReader",
     "is_loopback",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pycontainerd._remotes' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"pycontainerd._remotes.{module}"), name)
+    globals()[name] = value
+    return value

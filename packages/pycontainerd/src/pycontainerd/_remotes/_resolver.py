@@ -169,12 +169,15 @@ class Fetcher(_Repository):
     def __init__(self, transport: Transport, reference: Reference) -> None:
         super().__init__(transport, reference, (f"repository:{reference.path}:pull",))
 
-    def fetch(self, descriptor: Descriptor, *, progress: ProgressFunc | None = None) -> VerifyingReader:
+    def fetch(
+        self, descriptor: Descriptor, *, progress: ProgressFunc | None = None, verify_digest: bool = True
+    ) -> VerifyingReader:
         """A readable stream of the blob or manifest ``descriptor`` names.
 
         Redirects are followed; a dropped connection is resumed with a Range request. Reading to the
         end raises SizeMismatchError or DigestMismatchError when the bytes are not what the
-        descriptor says (more bytes than its size raise as soon as they arrive).
+        descriptor says (more bytes than its size raise as soon as they arrive); with
+        ``verify_digest=False`` the digest is the caller's to check (a content store writer does).
         """
         path = self._blob_path(descriptor)
         headers = {"Accept": descriptor.media_type if descriptor.is_manifest else "*/*"}
@@ -190,7 +193,9 @@ class Fetcher(_Repository):
             fresh.release_conn()
             return None
 
-        return VerifyingReader(descriptor, response, reopen=reopen, progress=progress)
+        return VerifyingReader(
+            descriptor, response, reopen=reopen, progress=progress, verify_digest=verify_digest
+        )
 
     def fetch_bytes(self, descriptor: Descriptor) -> bytes:
         """The whole of a small blob or manifest, verified."""

@@ -31,7 +31,9 @@ def hasher(digest: str) -> hashlib._Hash:
 class VerifyingReader(io.RawIOBase):
     """Reads a blob's response body; raises at the end if size or digest differ from the descriptor.
 
-    More bytes than the descriptor's size raise at once (SizeMismatchError). A connection dropped
+    More bytes than the descriptor's size raise at once (SizeMismatchError). ``verify_digest=False``
+    leaves the digest to a caller that hashes the bytes anyway (the content store's writer does), so
+    they are not hashed twice; the size is still checked. A connection dropped
     mid-body is resumed with a ``Range`` request from the offset reached (``reopen``), a bounded
     number of times. Use as a context manager, or close it, to give the connection back.
     """
@@ -44,6 +46,7 @@ class VerifyingReader(io.RawIOBase):
         reopen: Reopen | None = None,
         resumes: int = 3,
         progress: ProgressFunc | None = None,
+        verify_digest: bool = True,
     ) -> None:
         super().__init__()
         self.descriptor = descriptor
@@ -51,7 +54,7 @@ class VerifyingReader(io.RawIOBase):
         self._reopen = reopen
         self._resumes = resumes
         self._progress = progress
-        self._hash = hasher(descriptor.digest)
+        self._hash = hasher(descriptor.digest) if verify_digest else None
         self._done = 0
         self._verified = False
 
@@ -74,7 +77,8 @@ class VerifyingReader(io.RawIOBase):
         if self._done + n > self.descriptor.size:
             self.close()
             raise SizeMismatchError(self.descriptor.size, self._done + n)
-        self._hash.update(view[:n])
+        if self._hash is not None:
+            self._hash.update(view[:n])
         self._done += n
         if self._progress is not None:
             self._progress(
@@ -104,9 +108,10 @@ class VerifyingReader(io.RawIOBase):
             self._response = None
         if self._done != self.descriptor.size:
             raise SizeMismatchError(self.descriptor.size, self._done)
-        actual = f"{self._hash.name}:{self._hash.hexdigest()}"
-        if actual != self.descriptor.digest:
-            raise DigestMismatchError(self.descriptor.digest, actual)
+        if self._hash is not None:
+            actual = f"{self._hash.name}:{self._hash.hexdigest()}"
+            if actual != self.descriptor.digest:
+                raise DigestMismatchError(self.descriptor.digest, actual)
         if self._progress is not None:
             self._progress(
                 Progress(self.descriptor.digest, self._done, self.descriptor.size, ProgressState.DONE)

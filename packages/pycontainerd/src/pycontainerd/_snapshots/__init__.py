@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._archive import WhiteoutFormat
+from .._archive._whiteouts import WhiteoutFormat
 from .._errors import InvalidArgumentError
 from ._mount import Mount, MountFlags, mount_all, unmount, unmount_all
 from ._native import NativeSnapshotter

@@ -1,0 +1,49 @@
+"""Builds the per-container monitor, a small C program shipped inside the package as
+``pycontainerd/_monitor/pycontainerd-monitor`` (``monitor.c`` says why it is C). Metadata lives in
+pyproject.toml; the wheel is platform-specific because of the executable."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from setuptools import Distribution, setup
+from setuptools.command.build_py import build_py
+
+MONITOR_SOURCE = os.path.join("src", "pycontainerd", "_monitor", "monitor.c")
+MONITOR_TARGET = os.path.join("pycontainerd", "_monitor", "pycontainerd-monitor")
+
+
+class BuildPyWithMonitor(build_py):
+    """build_py, then compile and link the monitor into the build tree with the setuptools compiler."""
+
+    def run(self) -> None:
+        super().run()
+        # setuptools' own copy of distutils (the standard library's is gone from Python 3.12).
+        from distutils.ccompiler import new_compiler
+        from distutils.sysconfig import customize_compiler
+
+        compiler = new_compiler()
+        customize_compiler(compiler)
+        target = os.path.join(self.build_lib, MONITOR_TARGET)
+        with tempfile.TemporaryDirectory() as objects_dir:
+            objects = compiler.compile(
+                [MONITOR_SOURCE],
+                output_dir=objects_dir,
+                extra_postargs=["-O2", "-Wall", "-Wextra"],
+            )
+            compiler.link_executable(objects, os.path.basename(target), output_dir=os.path.dirname(target))
+        os.chmod(target, 0o755)
+
+    def get_outputs(self, include_bytecode: bool = True) -> list[str]:
+        return [*super().get_outputs(include_bytecode), os.path.join(self.build_lib, MONITOR_TARGET)]
+
+
+class BinaryDistribution(Distribution):
+    """A distribution with a compiled program in it: wheels get a platform tag."""
+
+    def has_ext_modules(self) -> bool:
+        return True
+
+
+setup(cmdclass={"build_py": BuildPyWithMonitor}, distclass=BinaryDistribution)

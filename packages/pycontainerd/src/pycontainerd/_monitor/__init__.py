@@ -1,0 +1,77 @@
+"""The per-container monitor (containerd's shim, podman's conmon) and the Python side of it.
+
+One ``pycontainerd-monitor`` runs per container: the parent and subreaper of the container's
+processes, the holder of their stdio, the writer of their logs and exit records. It is a small C
+program (``monitor.c``) because it lives as long as the container and must cost less memory than
+containerd-shim-runc-v2; this package starts it, talks to it, and reads what it leaves on disk.
+
+Command line::
+
+    pycontainerd-monitor --dir DIR --id ID --namespace NS [--events FILE] [--tty] [--stdin]
+        [--log-max BYTES] [--memory-cgroup PATH] --ready-fd N -- ARGV...
+
+``ARGV`` is ``pyrunc --root R --log DIR/runtime.log --log-format json create --bundle B
+--pid-file DIR/init.pid [--console-socket DIR/console.sock] ID``. Bad arguments: a message on
+stderr, exit status 2, nothing started. Otherwise the first process exits 0 at once and the
+daemon writes ``ok INIT_PID`` or ``error REASON`` (one line) to the ready fd; after an error it
+removes its sockets and ``monitor.pid`` and exits 1.
+
+Files in ``DIR`` (unix socket paths must stay under 108 bytes):
+
+=========================== ===================================================================
+``monitor.pid``             ``PID STARTTIME`` (field 22 of /proc/PID/stat): :func:`monitor_alive`
+``monitor.sock``            the control socket (protocol in ``_protocol``): :class:`Monitor`
+``console.sock``            with ``--tty``, where the init sends its pty master (removed then)
+``PROC.console.sock``       the same for an exec'd process with a terminal
+``PROC.log``, ``.log.1``    output in Docker's stdcopy frames (1 stdout, 2 stderr; with a
+                            terminal 1 is all it shows and 2 only the runtime's own complaints),
+                            a file filled up to ``--log-max`` then renamed to ``.log.1``
+``PROC.exit``               ``{"pid", "status", "exited_at", "oom_killed"}``, written atomically
+=========================== ===================================================================
+
+``PROC`` is ``init`` for the container's init, else the exec id (1-64 of ``[A-Za-z0-9._-]``, not
+starting with a dot; taken for good once its runtime succeeded). The exit record is written once the
+process has exited *and* its output has ended (EOF of its pipes, EIO of its terminal), so a log
+is complete when the record exists; a leftover process that keeps the output open for 2 s past
+the exit (while output is not being held back for a slow reader) is cut off. ``status`` is the
+exit code or 128+signal. ``oom_killed`` (needs ``--memory-cgroup``, cgroup v1) is true for init
+when the cgroup's ``oom_kill`` count is non-zero at the exit, for an exec'd process when it grew
+while the process ran. With ``--events FILE`` each exit and each OOM notification of the memory
+cgroup appends one JSON line (``/tasks/exit``, ``/tasks/oom``) in a single ``O_APPEND`` write.
+
+The monitor exits when init and every exec'd process have been recorded and attached clients
+have their exit frames (a client that takes nothing for 10 s is dropped). Once init has exited,
+``exec`` is refused. ``close_stdin`` on a terminal stops passing input on (a terminal cannot be
+half-closed; send ``b"\\x04"`` for a line-mode reader's EOF).
+"""
+
+from __future__ import annotations
+
+from pycontainerd._monitor._client import Attachment, Monitor, ProcessStatus
+from pycontainerd._monitor._launch import (
+    DEFAULT_LOG_MAX,
+    MonitorProcess,
+    monitor_binary,
+    runtime_error,
+    start_monitor,
+)
+from pycontainerd._monitor._protocol import FRAME_STDERR, FRAME_STDOUT, MonitorError
+from pycontainerd._monitor._records import ExitStatus, monitor_alive, read_exit, read_log
+
+__all__ = [
+    "DEFAULT_LOG_MAX",
+    "FRAME_STDERR",
+    "FRAME_STDOUT",
+    "Attachment",
+    "ExitStatus",
+    "Monitor",
+    "MonitorError",
+    "MonitorProcess",
+    "ProcessStatus",
+    "monitor_alive",
+    "monitor_binary",
+    "read_exit",
+    "read_log",
+    "runtime_error",
+    "start_monitor",
+]

@@ -1,0 +1,157 @@
+"""Containers: records made from an image, a snapshot for their root filesystem and a generated OCI spec.
+
+``ContainerService.create(id, image, *opts)`` prepares the active snapshot ``<namespace>/<id>`` on the
+image's top layer (unpacking the image first if needed), mounts it for a moment so the spec's user can be
+resolved through the image's ``/etc/passwd`` and ``/etc/group``, generates the spec (Docker's defaults,
+then the image config, then ``opts``) and records the container. All of it happens under a lease, and a
+failure at any step removes what the earlier steps made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pycontainerd._errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
+from pycontainerd._images import manifest_descriptor_for
+from pycontainerd._images._types import ImageConfig
+from pycontainerd._metadata import Container, LeaseResource, SnapshotKind, SnapshotRecord, check_container_id
+from pycontainerd._remotes import Descriptor
+from pycontainerd._snapshots import Mount, mount_all, unmount_all
+from pycontainerd.oci import SpecContext, SpecOpt, generate_spec, with_cgroups_path, with_image_config
+
+if TYPE_CHECKING:
+    from pycontainerd._client import Client
+
+__all__ = ["DEFAULT_RUNTIME", "ContainerService", "cgroups_path"]
+
+#: The runtime a container records; the tasks service runs it with pyrunc.
+DEFAULT_RUNTIME = "io.pycontainerd.pyrunc.v1"
+
+
+def cgroups_path(namespace: str, container_id: str) -> str:
+    """The spec's ``cgroupsPath`` for a container: relative, so below the cgroup of the process that
+    creates the task, in pyrunc's own directory (``<own cgroup>/pyrunc/<namespace>@<id>``; ``@`` is in
+    neither a namespace nor an id, so no two containers share one)."""
+    return f"pyrunc/{namespace}@{container_id}"
+
+
+class ContainerService:
+    """The containers of a client's namespace (``client.containers``)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    @property
+    def _namespace(self) -> str:
+        return self._client.namespace
+
+    def image_config(self, name: str) -> ImageConfig:
+        """The config of the image ``name`` for the host platform."""
+        client = self._client
+        target = client.image(name).target
+        _, manifest = manifest_descriptor_for(
+            client.content, Descriptor(target.media_type, target.digest, target.size)
+        )
+        return ImageConfig.parse(client.content.read_blob(manifest.config.digest))
+
+    def create(
+        self,
+        container_id: str,
+        image: str,
+        *opts: SpecOpt,
+        snapshotter: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        runtime: str = DEFAULT_RUNTIME,
+    ) -> Container:
+        """Create the container ``container_id`` from ``image``; ``opts`` come after the image config.
+
+        AlreadyExistsError if the id is taken (nothing is made then); NotFoundError for a missing image,
+        or a user the image doesn't have; InvalidArgumentError for a bad option.
+        """
+        check_container_id(container_id)
+        client = self._client
+        namespace = self._namespace
+        with contextlib.suppress(NotFoundError):
+            client.metadata.containers.get(namespace, container_id)
+            raise AlreadyExistsError(f"container {container_id} already exists in {namespace}")
+        record = client.image(image)
+        config = self.image_config(record.name)
+        name = snapshotter or client.snapshotter_name
+        with client.lease() as lease_id:
+            parent = client.unpack(record.name)
+            key = f"{namespace}/{container_id}"
+            client.metadata.leases.add_resource(namespace, lease_id, LeaseResource.snapshot(name, key))
+            store = client.snapshotter(name)
+            try:
+                mounts = store.prepare(key, parent)
+            except AlreadyExistsError:
+                raise AlreadyExistsError(
+                    f"container {container_id} already exists in {namespace} (its snapshot {key} does)"
+                ) from None
+            try:
+                client.metadata.snapshots.create(
+                    namespace, SnapshotRecord(name, key, SnapshotKind.ACTIVE, parent)
+                )
+                with _mounted(mounts, client.state / "tmp") as rootfs:
+                    spec = generate_spec(
+                        SpecContext(id=container_id, namespace=namespace, rootfs=rootfs),
+                        with_cgroups_path(cgroups_path(namespace, container_id)),
+                        with_image_config(config),
+                        *opts,
+                    )
+                container = client.metadata.containers.create(
+                    namespace,
+                    Container(container_id, record.name, runtime, spec, name, key, dict(labels or {})),
+                )
+            except BaseException:
+                self._remove_snapshot(name, key)
+                raise
+        client.events.publish(
+            "/containers/create", namespace, id=container_id, image=record.name, runtime=runtime
+        )
+        return container
+
+    def get(self, container_id: str) -> Container:
+        """NotFoundError if there is no such container in the namespace."""
+        return self._client.metadata.containers.get(self._namespace, container_id)
+
+    def list(self) -> list[Container]:
+        return self._client.metadata.containers.list(self._namespace)
+
+    def delete(self, container_id: str, *, force: bool = False) -> None:
+        """Remove the container, its snapshot and a stopped task; a running task needs ``force``
+        (it is killed first). FailedPreconditionError names the task's state otherwise."""
+        client = self._client
+        container = self.get(container_id)
+        with contextlib.suppress(NotFoundError):
+            task = client.tasks.get(container_id)
+            if task.status().running and not force:
+                raise FailedPreconditionError(
+                    f"container {container_id} has a {task.status().value} task: stop it first, or force"
+                )
+            task.delete(force=True)
+        client.metadata.containers.delete(self._namespace, container_id)
+        self._remove_snapshot(container.snapshotter, container.snapshot_key)
+        client.events.publish("/containers/delete", self._namespace, id=container_id)
+
+    def _remove_snapshot(self, snapshotter: str, key: str) -> None:
+        client = self._client
+        with contextlib.suppress(NotFoundError):
+            client.metadata.snapshots.delete(self._namespace, snapshotter, key)
+        with contextlib.suppress(NotFoundError):
+            client.snapshotter(snapshotter).remove(key)
+
+
+@contextlib.contextmanager
+def _mounted(mounts: Sequence[Mount], parent: Path) -> Iterator[Path]:
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=parent, prefix="rootfs-") as directory:
+        mount_all(mounts, directory)
+        try:
+            yield Path(directory)
+        finally:
+            unmount_all(directory)

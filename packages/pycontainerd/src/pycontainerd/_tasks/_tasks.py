@@ -1,0 +1,524 @@
+"""Tasks: a container's live processes, each task supervised by its own monitor.
+
+``TaskService.create(id)`` mounts the container's snapshot on ``<state>/tasks/<ns>/<id>/rootfs``, writes
+the bundle's ``config.json`` beside it and starts a monitor (``pycontainerd._monitor``) on that
+directory; the monitor runs ``pyrunc create`` as its child, so the container's init becomes the
+monitor's child once pyrunc exits. From then on the monitor holds the task's stdio, logs its output and
+records its exit; the process that created the task may exit or be killed. Every other operation
+(start, kill, pause, resume, update, stats, ps, delete) is a call into pyrunc's Python API on the
+namespace's pyrunc root ``<state>/runc/<ns>``, from whichever process asks; attaching, resizing and
+exec go through the monitor's socket.
+
+A task whose monitor died without recording an exit is reconciled by the next process that looks at
+it: its processes are killed and it is recorded as stopped with status 255 (containerd's
+"unknown"), so ``wait`` returns and ``delete`` cleans up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import enum
+import json
+import os
+import shutil
+import signal
+import sys
+import sysconfig
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+import pyrunc
+from pycontainerd._errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    PycontainerdError,
+)
+from pycontainerd._metadata import check_container_id
+from pycontainerd._monitor import (
+    Attachment,
+    ExitStatus,
+    Monitor,
+    MonitorError,
+    monitor_alive,
+    read_exit,
+    read_log,
+    runtime_error,
+    start_monitor,
+)
+from pycontainerd._snapshots import mount_all, unmount_all
+from pycontainerd._tasks._containers import cgroups_path
+from pycontainerd._times import format_time
+
+if TYPE_CHECKING:
+    from pycontainerd._client import Client
+
+__all__ = ["DEFAULT_LOG_MAX", "ExecProcess", "Task", "TaskError", "TaskService", "TaskStatus"]
+
+#: Bytes of output a task's log keeps (twice this at most: the current file and the previous one).
+DEFAULT_LOG_MAX = 16 << 20
+_UNKNOWN_STATUS = 255
+_SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
+_WAIT_INTERVAL = 0.02
+_MONITOR_EXIT_TIMEOUT = 10.0
+
+
+class TaskError(PycontainerdError):
+    """The runtime or the monitor failed to do what a task operation asked."""
+
+
+class TaskStatus(enum.StrEnum):
+    CREATED = "CREATED"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    STOPPED = "STOPPED"
+
+    @property
+    def running(self) -> bool:
+        """Whether the task's processes may still be alive (created, running or paused)."""
+        return self is not TaskStatus.STOPPED
+
+
+def _pyrunc_binary() -> str:
+    """The ``pyrunc`` command of this environment (the monitor runs it for create and exec)."""
+    beside = Path(sysconfig.get_path("scripts")) / "pyrunc"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("pyrunc") or shutil.which("pyrunc", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise TaskError("the pyrunc command is not installed beside pycontainerd (no pyrunc on PATH)")
+    return found
+
+
+def _memory_cgroup(inner: str) -> Path | None:
+    """The v1 memory cgroup directory that pyrunc makes for the relative ``inner`` (OOM notices come
+    from there), or None without a v1 memory hierarchy."""
+    own = None
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if "memory" in controllers.split(","):
+                own = path
+    if own is None:
+        return None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            separator = fields.index("-")
+            fstype, options = fields[separator + 1], fields[separator + 3]
+            if fstype == "cgroup" and "memory" in options.split(","):
+                root, mountpoint = fields[3], fields[4]
+                relative = os.path.relpath(own, root) if own != root else ""
+                return Path(mountpoint, relative, inner)
+    return None
+
+
+def _check_socket_path(path: Path) -> None:
+    """Unix socket paths are short: refuse a state directory too deep for the task's sockets."""
+    if len(os.fsencode(path)) > _SOCKET_PATH_MAX:
+        raise InvalidArgumentError(
+            f"{path} is longer than the {_SOCKET_PATH_MAX} bytes a unix socket path may have:"
+            " use a shorter state directory (or id)"
+        )
+
+
+class TaskService:
+    """The tasks of a client's namespace (``client.tasks``)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    @property
+    def namespace(self) -> str:
+        return self._client.namespace
+
+    @property
+    def directory(self) -> Path:
+        """Where the namespace's task directories are (``<state>/tasks/<namespace>``)."""
+        return self._client.state / "tasks" / self.namespace
+
+    @property
+    def runtime_root(self) -> Path:
+        """The namespace's pyrunc state root (``<state>/runc/<namespace>``)."""
+        return self._client.state / "runc" / self.namespace
+
+    @property
+    def events_path(self) -> Path:
+        return self._client.events.path
+
+    def create(
+        self,
+        container_id: str,
+        *,
+        tty: bool | None = None,
+        stdin: bool = False,
+        log_max: int = DEFAULT_LOG_MAX,
+    ) -> Task:
+        """Create the task of container ``container_id``: its init exists, stopped before the program,
+        until :meth:`Task.start`. ``tty`` overrides the spec's ``process.terminal``; ``stdin`` gives it an
+        input the caller writes through :meth:`Task.attach`.
+
+        AlreadyExistsError if the container has a task; TaskError with pyrunc's message when the
+        runtime refuses the spec (nothing is left behind then).
+        """
+        container = self._client.containers.get(container_id)
+        if log_max <= 0:
+            raise InvalidArgumentError(f"log_max must be positive, not {log_max}")
+        directory = self.directory / container_id
+        _check_socket_path(directory / "console.sock")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            raise AlreadyExistsError(f"task {container_id} already exists in {self.namespace}") from None
+        spec: dict[str, Any] = json.loads(json.dumps(container.spec))
+        process = spec.setdefault("process", {})
+        if tty is not None:
+            process["terminal"] = tty
+        terminal = bool(process.get("terminal"))
+        spec.setdefault("root", {})["path"] = "rootfs"
+        inner = spec.get("linux", {}).get("cgroupsPath") or cgroups_path(self.namespace, container_id)
+        rootfs = directory / "rootfs"
+        mounted = False
+        try:
+            (directory / "config.json").write_text(json.dumps(spec))
+            rootfs.mkdir()
+            mount_all(self._client.snapshotter(container.snapshotter).mounts(container.snapshot_key), rootfs)
+            mounted = True
+            self.runtime_root.mkdir(parents=True, exist_ok=True)
+            argv = [
+                _pyrunc_binary(), "--root", str(self.runtime_root),
+                "--log", str(directory / "runtime.log"), "--log-format", "json",
+                "create", "--bundle", str(directory), "--pid-file", str(directory / "init.pid"),
+            ]  # fmt: skip
+            if terminal:
+                argv += ["--console-socket", str(directory / "console.sock")]
+            argv.append(container_id)
+            started = start_monitor(
+                directory,
+                argv,
+                id=container_id,
+                namespace=self.namespace,
+                tty=terminal,
+                stdin=stdin,
+                log_max=log_max,
+                memory_cgroup=_memory_cgroup(inner) if not os.path.isabs(inner) else None,
+                events=self.events_path,
+            )
+        except MonitorError as exc:
+            reason = runtime_error(directory) or str(exc)
+            self._discard(container_id, directory, mounted)
+            raise TaskError(f"create task {container_id}: {reason}") from None
+        except BaseException:
+            self._discard(container_id, directory, mounted)
+            raise
+        self._client.events.publish(
+            "/tasks/create", self.namespace, id=container_id, pid=started.init_pid, bundle=str(directory)
+        )
+        return Task(self, container_id, directory, started.init_pid)
+
+    def _discard(self, container_id: str, directory: Path, mounted: bool) -> None:
+        with contextlib.suppress(pyrunc.ContainerNotFoundError, FileNotFoundError):
+            pyrunc.Container.load(container_id, str(self.runtime_root)).delete(force=True)
+        if mounted:
+            unmount_all(directory / "rootfs")
+        shutil.rmtree(directory, ignore_errors=True)
+
+    def get(self, container_id: str) -> Task:
+        """The task of container ``container_id``; NotFoundError if it has none."""
+        check_container_id(container_id)
+        directory = self.directory / container_id
+        try:
+            pid = int((directory / "init.pid").read_text())
+        except (FileNotFoundError, ValueError):
+            raise NotFoundError(f"task {container_id} not found in {self.namespace}") from None
+        task = Task(self, container_id, directory, pid)
+        task.reconcile()
+        return task
+
+    def list(self) -> list[Task]:
+        """Every task of the namespace, by id."""
+        found = []
+        with contextlib.suppress(FileNotFoundError):
+            for entry in sorted(os.listdir(self.directory)):
+                with contextlib.suppress(NotFoundError, InvalidArgumentError):
+                    found.append(self.get(entry))
+        return found
+
+
+@attrs.define(eq=False)
+class ExecProcess:
+    """A process added to a running task by :meth:`Task.exec`."""
+
+    task: Task
+    id: str
+    pid: int
+    attachment: Attachment | None = None
+
+    def wait(self, timeout: float | None = None) -> ExitStatus:
+        """Its exit status, once it has exited; TimeoutError after ``timeout`` seconds."""
+        return self.task._wait_for(self.id, timeout)
+
+    def kill(self, sig: int = signal.SIGTERM) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, sig)
+
+    def resize(self, rows: int, cols: int) -> None:
+        with Monitor.connect(self.task.directory) as monitor:
+            monitor.resize(self.id, rows, cols)
+
+
+@attrs.define(eq=False)
+class Task:
+    """A container's task. Made by :class:`TaskService`; any process may hold one for the same task."""
+
+    service: TaskService
+    id: str
+    directory: Path
+    pid: int
+
+    def _runtime(self) -> pyrunc.Container:
+        try:
+            return pyrunc.Container.load(self.id, str(self.service.runtime_root))
+        except pyrunc.ContainerNotFoundError:
+            raise NotFoundError(f"task {self.id}: the runtime has no container {self.id}") from None
+
+    def exit_status(self) -> ExitStatus | None:
+        """The init's exit status, once it has exited."""
+        return read_exit(self.directory)
+
+    def status(self) -> TaskStatus:
+        if self.exit_status() is not None:
+            return TaskStatus.STOPPED
+        try:
+            state = self._runtime().status()
+        except NotFoundError:
+            return TaskStatus.STOPPED
+        return {
+            "created": TaskStatus.CREATED,
+            "running": TaskStatus.RUNNING,
+            "paused": TaskStatus.PAUSED,
+        }.get(state, TaskStatus.STOPPED)
+
+    def reconcile(self) -> None:
+        """If the monitor died before recording the init's exit: kill what is left of the container,
+        record the exit as status 255 and publish it (the caller then sees a stopped task)."""
+        if self.exit_status() is not None or monitor_alive(self.directory):
+            return
+        if self.exit_status() is not None:  # the monitor recorded it and left in between
+            return
+        with contextlib.suppress(NotFoundError, pyrunc.PyruncError):
+            self._runtime().kill(signal.SIGKILL, all=True)
+        now = datetime.datetime.now(datetime.UTC)
+        record = {
+            "pid": self.pid,
+            "status": _UNKNOWN_STATUS,
+            "exited_at": format_time(now),
+            "oom_killed": False,
+        }
+        temporary = self.directory / "init.exit.tmp"
+        temporary.write_text(json.dumps(record))
+        os.replace(temporary, self.directory / "init.exit")
+        self.service._client.events.publish(
+            "/tasks/exit", self.service.namespace, id=self.id, proc="init", pid=self.pid,
+            status=_UNKNOWN_STATUS, exited_at=record["exited_at"], reason="monitor died",
+        )  # fmt: skip
+
+    def start(self) -> None:
+        """Run the program (the init was waiting since create). TaskError with pyrunc's message."""
+        try:
+            self._runtime().start()
+        except pyrunc.PyruncError as exc:
+            raise TaskError(f"start task {self.id}: {exc}") from None
+        self.service._client.events.publish("/tasks/start", self.service.namespace, id=self.id, pid=self.pid)
+
+    def attach(self, *, stdin: bool = False) -> Attachment:
+        """A live stream of the init's output (and its input with ``stdin``), until it exits."""
+        return Monitor.connect(self.directory).attach("init", stdin=stdin)
+
+    def logs(self, *, follow: bool = False) -> Iterator[tuple[int, bytes]]:
+        """The output kept in the task's log, as ``(stream, data)``; ``follow`` waits for more until
+        the init has exited."""
+        return read_log(self.directory, "init", follow=follow)
+
+    def _wait_for(self, proc: str, timeout: float | None) -> ExitStatus:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        checked = time.monotonic()
+        while True:
+            status = read_exit(self.directory, proc)
+            if status is not None:
+                return status
+            now = time.monotonic()
+            if now - checked > 0.5:
+                checked = now
+                self.reconcile()
+                if (
+                    proc != "init"
+                    and read_exit(self.directory) is not None
+                    and not monitor_alive(self.directory)
+                ):
+                    raise TaskError(f"task {self.id}: process {proc} left no exit status")
+            if deadline is not None and now >= deadline:
+                raise TimeoutError(f"task {self.id}: {proc} still running after {timeout} s")
+            time.sleep(_WAIT_INTERVAL)
+
+    def wait(self, timeout: float | None = None) -> ExitStatus:
+        """The init's exit status (code, or 128 + signal; OOM noted), once it has exited."""
+        return self._wait_for("init", timeout)
+
+    def kill(self, sig: int = signal.SIGTERM, *, all: bool = False) -> None:
+        """Send ``sig`` to the init, or with ``all`` to every process of the task."""
+        try:
+            self._runtime().kill(sig, all=all)
+        except pyrunc.PyruncError as exc:
+            raise TaskError(f"kill task {self.id}: {exc}") from None
+
+    def pause(self) -> None:
+        try:
+            self._runtime().pause()
+        except pyrunc.PyruncError as exc:
+            raise TaskError(f"pause task {self.id}: {exc}") from None
+        self.service._client.events.publish("/tasks/paused", self.service.namespace, id=self.id)
+
+    def resume(self) -> None:
+        try:
+            self._runtime().resume()
+        except pyrunc.PyruncError as exc:
+            raise TaskError(f"resume task {self.id}: {exc}") from None
+        self.service._client.events.publish("/tasks/resumed", self.service.namespace, id=self.id)
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Set the window size of the init's terminal."""
+        with Monitor.connect(self.directory) as monitor:
+            monitor.resize("init", rows, cols)
+
+    def close_stdin(self) -> None:
+        with Monitor.connect(self.directory) as monitor:
+            monitor.close_stdin("init")
+
+    def update(self, resources: Mapping[str, Any]) -> None:
+        """Change the cgroup limits of the live task; ``resources`` is an OCI ``linux.resources`` object
+        (``{"memory": {"limit": 64 << 20}, "pids": {"limit": 32}}``). InvalidArgumentError names a bad
+        field; TaskError carries the runtime's refusal."""
+        try:
+            parsed = pyrunc.Resources.from_json(dict(resources))
+        except pyrunc.SpecError as exc:
+            raise InvalidArgumentError(f"update task {self.id}: {exc}") from None
+        try:
+            self._runtime().update(parsed)
+        except pyrunc.PyruncError as exc:
+            raise TaskError(f"update task {self.id}: {exc}") from None
+        self.service._client.events.publish("/tasks/update", self.service.namespace, id=self.id)
+
+    def processes(self) -> list[int]:
+        """The pids of the task's processes (host pids)."""
+        return self._runtime().processes()
+
+    def metrics(self) -> pyrunc.Stats:
+        """cpu, memory, pids and blkio counters from the task's cgroups (pyrunc's stats)."""
+        return self._runtime().stats()
+
+    def exec(
+        self,
+        exec_id: str,
+        args: Sequence[str],
+        *,
+        tty: bool = False,
+        stdin: bool = False,
+        env: Sequence[str] | None = None,
+        cwd: str | None = None,
+        attach: bool = False,
+    ) -> ExecProcess:
+        """Run ``args`` in the task as process ``exec_id``, with the container's process settings.
+
+        With ``attach`` the returned process carries an Attachment registered before it runs.
+        """
+        check_container_id(exec_id)
+        if exec_id == "init":
+            raise InvalidArgumentError("exec id 'init' is the task's own process")
+        if not args:
+            raise InvalidArgumentError(f"exec {exec_id}: no command given")
+        _check_socket_path(self.directory / f"{exec_id}.console.sock")
+        if (self.directory / f"{exec_id}.json").exists():
+            raise AlreadyExistsError(f"exec {exec_id} already exists in task {self.id}")
+        spec = json.loads((self.directory / "config.json").read_text())
+        process: dict[str, Any] = dict(spec.get("process", {}))
+        process["args"] = list(args)
+        process["terminal"] = tty
+        process.pop("consoleSize", None)
+        if env is not None:
+            process["env"] = _merge_env(process.get("env", []), env)
+        if cwd is not None:
+            process["cwd"] = cwd
+        process_file = self.directory / f"{exec_id}.json"
+        process_file.write_text(json.dumps(process))
+        argv = [
+            _pyrunc_binary(), "--root", str(self.service.runtime_root),
+            "--log", str(self.directory / "runtime.log"), "--log-format", "json",
+            "exec", "--detach", "--pid-file", str(self.directory / f"{exec_id}.pid"),
+            "--process", str(process_file),
+        ]  # fmt: skip
+        if tty:
+            argv += ["--console-socket", str(self.directory / f"{exec_id}.console.sock")]
+        argv.append(self.id)
+        try:
+            with Monitor.connect(self.directory) as monitor:
+                pid, attachment = monitor.exec(exec_id, argv, tty=tty, stdin=stdin, attach=attach)
+        except MonitorError as exc:
+            reason = runtime_error(self.directory) or str(exc)
+            raise TaskError(f"exec {exec_id} in task {self.id}: {reason}") from None
+        self.service._client.events.publish(
+            "/tasks/exec-started", self.service.namespace, id=self.id, exec_id=exec_id, pid=pid
+        )
+        return ExecProcess(self, exec_id, pid, attachment)
+
+    def delete(self, *, force: bool = False) -> ExitStatus:
+        """Remove the stopped task: runtime state, cgroups, rootfs mount, task directory. A task still
+        running needs ``force`` (its processes are killed first). Returns the init's exit status."""
+        status = self.exit_status()
+        if status is None:
+            if not force:
+                raise FailedPreconditionError(
+                    f"task {self.id} is {self.status().value.lower()}: kill it first, or force"
+                )
+            with contextlib.suppress(NotFoundError, pyrunc.PyruncError):
+                runtime = self._runtime()
+                if runtime.status() == "paused":
+                    runtime.resume()
+                runtime.kill(signal.SIGKILL, all=True)
+            status = self.wait(timeout=_MONITOR_EXIT_TIMEOUT)
+        deadline = time.monotonic() + _MONITOR_EXIT_TIMEOUT
+        while monitor_alive(self.directory):
+            if time.monotonic() >= deadline:
+                raise TaskError(f"delete task {self.id}: its monitor has not exited after its processes")
+            time.sleep(_WAIT_INTERVAL)
+        with contextlib.suppress(NotFoundError):
+            try:
+                self._runtime().delete(force=True)
+            except pyrunc.PyruncError as exc:
+                raise TaskError(f"delete task {self.id}: {exc}") from None
+        rootfs = self.directory / "rootfs"
+        if os.path.ismount(rootfs):
+            unmount_all(rootfs)
+        shutil.rmtree(self.directory)
+        self.service._client.events.publish(
+            "/tasks/delete", self.service.namespace, id=self.id, pid=self.pid,
+            status=status.status, exited_at=format_time(status.exited_at),
+        )  # fmt: skip
+        return status
+
+
+def _merge_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
+    merged: dict[str, str] = {}
+    for entry in [*base, *extra]:
+        key, sep, _ = entry.partition("=")
+        if not sep or not key:
+            raise InvalidArgumentError(f"environment entry {entry!r} is not KEY=VALUE")
+        merged[key] = entry
+    return list(merged.values())
