@@ -2,7 +2,7 @@
 
     nox -s lint typecheck tests     # what scripts/test (and so CI) runs
     nox -s tests -- -k bundle       # arguments after -- go to pytest
-    nox -s demo                     # the main job: a busybox container run by pyrunc
+    nox -s demo                     # the main job: pyctr runs a busybox container from an image
     nox -s bench -- --iterations 50 # pyrunc against runc, alone and under dockerd and containerd
 
 The packages are installed with plain, non-editable pip, lowest layer first, so the tests exercise what
@@ -75,14 +75,18 @@ def typecheck(session: nox.Session) -> None:
         "scripts/demo.py",
         "benchmarks/bench_pyrunc.py",
         "benchmarks/bench_engines.py",
+        "benchmarks/bench_pycontainerd.py",
+        "benchmarks/bench_tasks.py",
     )
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Time pyrunc against runc: the bare verbs (bench_pyrunc.py), then under private engines, docker
-    run --rm and ctr run --rm (bench_engines.py). Both take --iterations, --runc, --pyrunc, --only."""
-    _install_packages(session, "./packages/pyrunc")
+    run --rm and ctr run --rm (bench_engines.py). Both take --iterations, --runc, --pyrunc, --only.
+    Then pyctr against ctr on images (bench_pycontainerd.py: pull from a loopback registry, import) and
+    on tasks (bench_tasks.py: run --rm, 50 detached starts, memory per running container)."""
+    _install_packages(session, "./packages/pyrunc", "./packages/pycontainerd")
     session.run("python", "benchmarks/bench_pyrunc.py", *session.posargs)
     # bench_engines.py starts dockerd and containerd through tests/peers.py, which imports pytest.
     session.install("pytest>=8")
@@ -95,10 +99,12 @@ def bench(session: nox.Session) -> None:
         interrupt_timeout=120,
         terminate_timeout=60,
     )
+    for script in ("benchmarks/bench_pycontainerd.py", "benchmarks/bench_tasks.py"):
+        session.run("python", script, *session.posargs, interrupt_timeout=120, terminate_timeout=60)
 
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Build a busybox bundle offline and run it with pyrunc: the main job of the project."""
-    _install_packages(session, "./packages/pyrunc")
+    """Write a busybox image offline and run it with ``pyctr run``: the main job of the project."""
+    _install_packages(session, "./packages/pyrunc", "./packages/pycontainerd")
     session.run("python", "scripts/demo.py", *session.posargs)

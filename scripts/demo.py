@@ -1,25 +1,28 @@
-"""The main job of the project, end to end: pyrunc runs a busybox container in its own namespaces.
+"""The main job of the project, end to end: ``pyctr run`` runs a busybox container from an image.
 
-Builds a busybox OCI bundle offline in a temporary directory (pyrunc.testing.make_busybox_bundle),
-runs it with the installed ``pyrunc`` console script (``pyrunc --root <tmp> run --bundle <tmp> <id>``),
-lets the container show what it can see (its hostname, that it is pid 1, its few processes, its small
-mount table, its network links), removes the temporary directory and exits with the container's exit
-code. Run as root, through ``sudo scripts/demo``; ``--runtime /usr/sbin/runc`` runs the same bundle
-with runc for comparison.
+Writes a busybox OCI image offline (tests/oci_images.py: Debian's busybox-static in one
+deterministic layer) as an archive, imports it into a fresh pycontainerd root with
+``pyctr images import``, and runs it with ``pyctr run --rm IMAGE ID sh -c …``: pycontainerd unpacks
+the image into an overlayfs snapshot, generates the container's spec (Docker's default security),
+starts the container's monitor, which has pyrunc create the container, and prints the container's
+output. The container shows what it can see (hostname, pid, mounts, capabilities, seccomp mode,
+processes). The temporary root and state are removed at the end; the exit code is the container's.
+Run as root, through ``sudo scripts/demo``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 
-from pyrunc.testing import make_busybox_bundle
+ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = "; ".join(
     [
@@ -27,7 +30,8 @@ SCRIPT = "; ".join(
         'echo "  its root: $(ls / | tr "\\n" " ")"',
         'echo "  its $(wc -l < /proc/self/mountinfo) mounts: '
         '$(cut -d" " -f5 /proc/self/mountinfo | tr "\\n" " ")"',
-        'echo "  its network links: $(ls /sys/class/net | tr "\\n" " ")"',
+        'echo "  its capabilities: $(grep CapEff /proc/self/status | cut -f2), seccomp mode'
+        ' $(grep Seccomp: /proc/self/status | cut -f2)"',
         'echo "  its user: $(id)"',
         'echo "  the processes it can see:"',
         "ps -o pid,user,comm",
@@ -35,65 +39,55 @@ SCRIPT = "; ".join(
 )
 
 
-def _default_runtime() -> Path:
-    return Path(sys.executable).parent / "pyrunc"
-
-
-def _exit_code(returncode: int) -> int:
-    # A runtime killed by a signal shows as -N; a shell would say 128+N.
-    return 128 - returncode if returncode < 0 else returncode
+def _oci_images() -> ModuleType:
+    """tests/oci_images.py, the offline image writer the tests use too."""
+    spec = importlib.util.spec_from_file_location("demo_oci_images", ROOT / "tests" / "oci_images.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--runtime",
-        type=Path,
-        default=_default_runtime(),
-        help="the OCI runtime to run (default: the pyrunc console script next to this Python)",
-    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before giving up (default 60)")
     options = parser.parse_args(argv)
 
-    runtime: Path = options.runtime
+    pyctr = Path(sys.executable).parent / "pyctr"
     if os.geteuid() != 0:
         print("demo: containers need root: run sudo scripts/demo", file=sys.stderr)
         return 1
-    if not (runtime.is_file() and os.access(runtime, os.X_OK)):
-        print(
-            f"demo: {runtime} is not installed: pip install ./packages/pyrunc (scripts/demo does it)",
-            file=sys.stderr,
-        )
+    if not pyctr.is_file():
+        print(f"demo: {pyctr} is not installed: pip install ./packages/pyrunc ./packages/pycontainerd",
+              file=sys.stderr)  # fmt: skip
         return 1
 
-    workdir = Path(tempfile.mkdtemp(prefix="pyrunc-demo-"))
-    state = workdir / "state"
-    container_id = f"pyrunc-demo-{os.getpid()}"
+    workdir = Path(tempfile.mkdtemp(prefix="pycontainerd-demo-"))
+    base = [str(pyctr), "--root", str(workdir / "root"), "--state", str(workdir / "state")]
+    container_id = f"demo-{os.getpid()}"
     try:
-        bundle = make_busybox_bundle(workdir / "bundle", ["sh", "-c", SCRIPT], hostname="pyrunc-demo")
-        with open("/proc/self/mountinfo") as f:
-            host_mounts = sum(1 for _ in f)
-        command = [str(runtime), "--root", str(state), "run", "--bundle", str(bundle), container_id]
-        print(f"$ {runtime.name} --root {state} run --bundle {bundle} {container_id}")
-        print(f"(the host: hostname {os.uname().nodename}, {host_mounts} mounts)", flush=True)
+        images = _oci_images()
+        archive = images.write_oci_archive(
+            images.write_busybox_layout(workdir / "layout", tag="demo"), workdir / "busybox.tar"
+        )
+        subprocess.run([*base, "images", "import", str(archive)], check=True, timeout=options.timeout,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        image = subprocess.run([*base, "images", "ls", "-q"], check=True, capture_output=True, text=True,
+                               timeout=options.timeout).stdout.split()[0]  # fmt: skip
+        print(f"$ pyctr run --rm {image} {container_id} sh -c '…'", flush=True)
         try:
-            returncode = subprocess.run(command, stdin=subprocess.DEVNULL, timeout=options.timeout).returncode
+            code = subprocess.run(
+                [*base, "run", "--rm", image, container_id, "sh", "-c", SCRIPT],
+                stdin=subprocess.DEVNULL,
+                timeout=options.timeout,
+            ).returncode
         except subprocess.TimeoutExpired:
             print(f"demo: the container did not finish in {options.timeout:g} s", file=sys.stderr)
-            returncode = -signal.SIGKILL
-        code = _exit_code(returncode)
+            code = 124
         print(f"container exited with code {code}")
         return code
     finally:
-        if (state / container_id).exists():
-            subprocess.run(
-                [str(runtime), "--root", str(state), "delete", "--force", container_id],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=30,
-                check=False,
-            )
+        subprocess.run([*base, "containers", "rm", "--force", container_id], capture_output=True, check=False)
         shutil.rmtree(workdir, ignore_errors=True)
         if workdir.exists():
             print(f"demo: could not remove {workdir}", file=sys.stderr)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pyrunc_acceptance_oci_images as oci_images  # registered by conftest.py
+import pyrunc_acceptance_peers as peers
 import pytest
 
 import pyrunc
@@ -18,7 +20,7 @@ def python_blocks() -> list[str]:
 
 
 def test_readme_has_the_api_examples() -> None:
-    assert len(python_blocks()) == 2
+    assert len(python_blocks()) == 3
 
 
 def test_run_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -40,3 +42,18 @@ def test_container_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     exec(compile(code, "README.md", "exec"), {"pyrunc": pyrunc})  # the first block imports it
     assert capsys.readouterr().out == "running\n"
     assert not (tmp_path / "root" / "web").exists()
+
+
+def test_pycontainerd_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = oci_images.write_busybox_layout(tmp_path / "layout")
+    with peers.registry(tmp_path / "registry") as registry:
+        oci_images.push_to_registry(image, registry.address, "busybox")
+        code = (
+            python_blocks()[2]
+            .replace("127.0.0.1:5000", registry.address)
+            .replace("/var/lib/pycontainerd", str(tmp_path / "root"))
+            .replace("/run/pycontainerd", str(tmp_path / "state"))
+        )
+        exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out == "0 hello from a task\n"
+    assert list((tmp_path / "state" / "tasks" / "default").iterdir()) == []
