@@ -44,6 +44,7 @@ def _oci_images() -> ModuleType:
     spec = importlib.util.spec_from_file_location("demo_oci_images", ROOT / "tests" / "oci_images.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -70,10 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         archive = images.write_oci_archive(
             images.write_busybox_layout(workdir / "layout", tag="demo"), workdir / "busybox.tar"
         )
-        subprocess.run([*base, "images", "import", str(archive)], check=True, timeout=options.timeout,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
-        image = subprocess.run([*base, "images", "ls", "-q"], check=True, capture_output=True, text=True,
-                               timeout=options.timeout).stdout.split()[0]  # fmt: skip
+        image = "pycontainerd.demo/busybox:demo"  # the layout names it by its tag: --base-name adds the rest
+        subprocess.run([*base, "images", "import", "--base-name", image.rpartition(":")[0], str(archive)],
+                       check=True, timeout=options.timeout, stdout=subprocess.DEVNULL)  # fmt: skip
         print(f"$ pyctr run --rm {image} {container_id} sh -c '…'", flush=True)
         try:
             code = subprocess.run(

@@ -166,3 +166,11 @@ def test_snapshots_ls_lists_the_namespace_s_snapshots(ref: str, layout: Any, tmp
     pyctr(root, "-n", "team-a", "gc")
     assert pyctr(root, "-n", "team-a", "snapshots", "ls").stdout.splitlines() == ["KEY  PARENT  KIND"]
     assert chain in pyctr(root, "-n", "team-b", "snapshots", "ls").stdout  # team-b's still holds it
+
+
+def test_import_names_tag_only_images_with_base_name(layout: Any, tmp_path: Path) -> None:
+    archive = oci_images.write_oci_archive(layout, tmp_path / "busybox.oci.tar")  # ref.name: "latest"
+    imported = pyctr(
+        tmp_path / "root", "images", "import", "--base-name", "127.0.0.1:5000/lib/bb", str(archive)
+    )
+    assert imported.stdout == f"127.0.0.1:5000/lib/bb:latest: {layout.manifest_digest}\n"

@@ -159,7 +159,7 @@ def _images_inspect(client: Client, args: argparse.Namespace) -> None:
 
 def _images_import(client: Client, args: argparse.Namespace) -> None:
     with open(args.input, "rb") as stream:
-        for image in client.import_archive(stream):
+        for image in client.import_archive(stream, base_name=args.base_name):
             print(f"{image.name}: {image.target.digest}")
 
 
@@ -253,6 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     p = command(isub, "inspect", _images_inspect, help="an image's record as JSON")
     p.add_argument("ref")
     p = command(isub, "import", _images_import, help="import an OCI layout tar or docker-archive")
+    p.add_argument("--base-name", help="name images the archive names by tag alone BASE:TAG")
     p.add_argument("input")
     p = command(isub, "export", _images_export, help="export images as an OCI layout + docker-archive")
     p.add_argument("--platform", help="only this platform's manifest")

@@ -473,9 +473,11 @@ class Client:
 
     # -- import and export ---------------------------------------------------------------------------
 
-    def import_archive(self, stream: IO[bytes]) -> list[Image]:
+    def import_archive(self, stream: IO[bytes], *, base_name: str | None = None) -> list[Image]:
         """Import an OCI layout tar or a docker-archive; returns the images it named.
 
+        An OCI layout often names its images by tag alone (``org.opencontainers.image.ref.name:
+        latest``): with ``base_name`` (ctr's ``--base-name``) such a tag becomes ``<base_name>:<tag>``.
         Images without a name in the archive are named ``import-<digest>``.
         """
         from pycontainerd._images._archive import import_archive
@@ -484,6 +486,8 @@ class Client:
             found = import_archive(self.content, stream)
             images = []
             for name, desc in found:
+                if base_name is not None and name and not any(c in name for c in "/:@"):
+                    name = f"{base_name}:{name}"
                 image = Image(name or f"import-{desc.digest}", _target(desc))
                 self._record(lease_id, image)
                 images.append(self._set_image(normalize_name(image.name), image.target))
