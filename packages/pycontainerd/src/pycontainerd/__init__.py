@@ -48,16 +48,18 @@ if TYPE_CHECKING:
         InvalidArgumentError,
         LayerError,
         LockedError,
+        MonitorError,
         NotFoundError,
         PycontainerdError,
         RegistryError,
         SizeMismatchError,
+        TaskError,
         UnsafeLayerError,
     )
     from pycontainerd._events import Event, EventLog
     from pycontainerd._images import ImageConfig, Index, Manifest, format_platform, parse_platform
     from pycontainerd._metadata import Container, GCResult, Image, Lease, MetadataStore, collect
-    from pycontainerd._monitor import ExitStatus, MonitorError
+    from pycontainerd._monitor import ExitStatus
     from pycontainerd._remotes import (
         Credentials,
         Descriptor,
@@ -68,7 +70,7 @@ if TYPE_CHECKING:
         Resolver,
     )
     from pycontainerd._snapshots import Mount, NativeSnapshotter, OverlaySnapshotter, Snapshotter, chain_id
-    from pycontainerd._tasks import ContainerService, ExecProcess, Task, TaskError, TaskService, TaskStatus
+    from pycontainerd._tasks import ContainerService, ExecProcess, Task, TaskService, TaskStatus
     from pycontainerd.oci import SpecContext, generate_spec
 
 __all__ = [
@@ -166,13 +168,11 @@ _WHERE = {
     "ContainerService": "_tasks",
     "ExecProcess": "_tasks",
     "Task": "_tasks",
-    "TaskError": "_tasks",
     "TaskService": "_tasks",
     "TaskStatus": "_tasks",
     "Event": "_events",
     "EventLog": "_events",
     "ExitStatus": "_monitor",
-    "MonitorError": "_monitor",
     "SpecContext": "oci",
     "generate_spec": "oci",
     "NativeSnapshotter": "_snapshots",

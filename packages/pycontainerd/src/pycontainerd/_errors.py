@@ -11,8 +11,10 @@
      │    └── LockedError         another writer holds the ingest
      ├── LayerError               a layer could not be applied
      │    └── UnsafeLayerError    an entry would escape the root or breaks policy (names the entry)
-     └── RegistryError            a registry answered with an error (carries the HTTP status)
-          └── AuthenticationError credentials missing or refused
+     ├── RegistryError            a registry answered with an error (carries the HTTP status)
+     │    └── AuthenticationError credentials missing or refused
+     ├── TaskError                the runtime failed a task operation (its own message included)
+     └── MonitorError             a task's monitor could not start, refused a request, or is gone
 
 Errors of the layer below (pyrunc) are translated at the boundary with ``raise ... from exc``.
 """
@@ -28,10 +30,12 @@ __all__ = [
     "InvalidArgumentError",
     "LayerError",
     "LockedError",
+    "MonitorError",
     "NotFoundError",
     "PycontainerdError",
     "RegistryError",
     "SizeMismatchError",
+    "TaskError",
     "UnsafeLayerError",
 ]
 
@@ -105,3 +109,11 @@ class RegistryError(PycontainerdError):
 
 class AuthenticationError(RegistryError):
     """Credentials are missing or were refused."""
+
+
+class TaskError(PycontainerdError):
+    """The runtime (pyrunc) failed to do what a task operation asked; the message carries its reason."""
+
+
+class MonitorError(PycontainerdError):
+    """A monitor could not start, refused a request, or is gone; the message says which and why."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from pycontainerd._errors import PycontainerdError
+from pycontainerd._errors import MonitorError
 
 if TYPE_CHECKING:
     from typing import BinaryIO
@@ -53,10 +53,6 @@ FRAME_REPLY = 4
 FRAME_REQUEST = 5
 
 HEADER = struct.Struct(">B3xI")
-
-
-class MonitorError(PycontainerdError):
-    """A monitor could not start, refused a request, or is gone; the message says which and why."""
 
 
 def encode_frame(kind: int, payload: bytes) -> bytes:

@@ -38,7 +38,7 @@ from pycontainerd._errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
-    PycontainerdError,
+    TaskError,
 )
 from pycontainerd._metadata import check_container_id
 from pycontainerd._monitor import (
@@ -67,10 +67,6 @@ _UNKNOWN_STATUS = 255
 _SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
 _WAIT_INTERVAL = 0.02
 _MONITOR_EXIT_TIMEOUT = 10.0
-
-
-class TaskError(PycontainerdError):
-    """The runtime or the monitor failed to do what a task operation asked."""
 
 
 class TaskStatus(enum.StrEnum):
@@ -214,7 +210,7 @@ class TaskService:
         except MonitorError as exc:
             reason = runtime_error(directory) or str(exc)
             self._discard(container_id, directory, mounted)
-            raise TaskError(f"create task {container_id}: {reason}") from None
+            raise TaskError(f"create task {container_id}: {reason}") from exc
         except BaseException:
             self._discard(container_id, directory, mounted)
             raise
@@ -335,7 +331,7 @@ class Task:
         try:
             self._runtime().start()
         except pyrunc.PyruncError as exc:
-            raise TaskError(f"start task {self.id}: {exc}") from None
+            raise TaskError(f"start task {self.id}: {exc}") from exc
         self.service._client.events.publish("/tasks/start", self.service.namespace, id=self.id, pid=self.pid)
 
     def attach(self, *, stdin: bool = False) -> Attachment:
@@ -377,20 +373,20 @@ class Task:
         try:
             self._runtime().kill(sig, all=all)
         except pyrunc.PyruncError as exc:
-            raise TaskError(f"kill task {self.id}: {exc}") from None
+            raise TaskError(f"kill task {self.id}: {exc}") from exc
 
     def pause(self) -> None:
         try:
             self._runtime().pause()
         except pyrunc.PyruncError as exc:
-            raise TaskError(f"pause task {self.id}: {exc}") from None
+            raise TaskError(f"pause task {self.id}: {exc}") from exc
         self.service._client.events.publish("/tasks/paused", self.service.namespace, id=self.id)
 
     def resume(self) -> None:
         try:
             self._runtime().resume()
         except pyrunc.PyruncError as exc:
-            raise TaskError(f"resume task {self.id}: {exc}") from None
+            raise TaskError(f"resume task {self.id}: {exc}") from exc
         self.service._client.events.publish("/tasks/resumed", self.service.namespace, id=self.id)
 
     def resize(self, rows: int, cols: int) -> None:
@@ -409,11 +405,11 @@ class Task:
         try:
             parsed = pyrunc.Resources.from_json(dict(resources))
         except pyrunc.SpecError as exc:
-            raise InvalidArgumentError(f"update task {self.id}: {exc}") from None
+            raise InvalidArgumentError(f"update task {self.id}: {exc}") from exc
         try:
             self._runtime().update(parsed)
         except pyrunc.PyruncError as exc:
-            raise TaskError(f"update task {self.id}: {exc}") from None
+            raise TaskError(f"update task {self.id}: {exc}") from exc
         self.service._client.events.publish("/tasks/update", self.service.namespace, id=self.id)
 
     def processes(self) -> list[int]:
@@ -472,7 +468,7 @@ class Task:
                 pid, attachment = monitor.exec(exec_id, argv, tty=tty, stdin=stdin, attach=attach)
         except MonitorError as exc:
             reason = runtime_error(self.directory) or str(exc)
-            raise TaskError(f"exec {exec_id} in task {self.id}: {reason}") from None
+            raise TaskError(f"exec {exec_id} in task {self.id}: {reason}") from exc
         self.service._client.events.publish(
             "/tasks/exec-started", self.service.namespace, id=self.id, exec_id=exec_id, pid=pid
         )
@@ -502,7 +498,7 @@ class Task:
             try:
                 self._runtime().delete(force=True)
             except pyrunc.PyruncError as exc:
-                raise TaskError(f"delete task {self.id}: {exc}") from None
+                raise TaskError(f"delete task {self.id}: {exc}") from exc
         rootfs = self.directory / "rootfs"
         if os.path.ismount(rootfs):
             unmount_all(rootfs)
