@@ -1,6 +1,7 @@
 """Builds the per-container monitor, a small C program shipped inside the package as
-``pycontainerd/_monitor/pycontainerd-monitor`` (``monitor.c`` says why it is C). Metadata lives in
-pyproject.toml; the wheel is platform-specific because of the executable."""
+``pycontainerd/_monitor/pycontainerd-monitor`` from the C sources next to it (``monitor.c`` says why
+it is C; ``monitor.h`` is their internal header). Metadata lives in pyproject.toml; the wheel is
+platform-specific because of the executable, and carries neither the sources nor the header."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import tempfile
 from setuptools import Distribution, setup
 from setuptools.command.build_py import build_py
 
-MONITOR_SOURCE = os.path.join("src", "pycontainerd", "_monitor", "monitor.c")
+MONITOR_DIR = os.path.join("src", "pycontainerd", "_monitor")
+MONITOR_SOURCES = [
+    os.path.join(MONITOR_DIR, name) for name in ("monitor.c", "output.c", "process.c", "control.c")
+]
+MONITOR_HEADER = os.path.join(MONITOR_DIR, "monitor.h")
 MONITOR_TARGET = os.path.join("pycontainerd", "_monitor", "pycontainerd-monitor")
 
 
@@ -28,8 +33,9 @@ class BuildPyWithMonitor(build_py):
         target = os.path.join(self.build_lib, MONITOR_TARGET)
         with tempfile.TemporaryDirectory() as objects_dir:
             objects = compiler.compile(
-                [MONITOR_SOURCE],
+                MONITOR_SOURCES,
                 output_dir=objects_dir,
+                depends=[MONITOR_HEADER],
                 extra_postargs=["-O2", "-Wall", "-Wextra"],
             )
             compiler.link_executable(objects, os.path.basename(target), output_dir=os.path.dirname(target))

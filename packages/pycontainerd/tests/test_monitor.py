@@ -187,9 +187,10 @@ def test_the_program_is_built_into_the_package() -> None:
 
 
 def test_the_program_compiles_without_warnings(tmp_path: Path) -> None:
-    source = Path(__file__).resolve().parents[1] / "src" / "pycontainerd" / "_monitor" / "monitor.c"
+    sources = sorted((Path(__file__).resolve().parents[1] / "src" / "pycontainerd" / "_monitor").glob("*.c"))
+    assert [source.name for source in sources] == ["control.c", "monitor.c", "output.c", "process.c"]
     done = subprocess.run(
-        ["gcc", "-O2", "-Wall", "-Wextra", "-c", str(source), "-o", str(tmp_path / "monitor.o")],
+        ["gcc", "-O2", "-Wall", "-Wextra", *map(str, sources), "-o", str(tmp_path / "pycontainerd-monitor")],
         capture_output=True,
         text=True,
     )

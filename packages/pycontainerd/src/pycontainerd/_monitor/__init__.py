@@ -2,8 +2,9 @@
 
 One ``pycontainerd-monitor`` runs per container: the parent and subreaper of the container's
 processes, the holder of their stdio, the writer of their logs and exit records. It is a small C
-program (``monitor.c``) because it lives as long as the container and must cost less memory than
-containerd-shim-runc-v2; this package starts it, talks to it, and reads what it leaves on disk.
+program (``monitor.c`` and the files beside it) because it lives as long as the container and must
+cost less memory than containerd-shim-runc-v2; this package starts it, talks to it, and reads what
+it leaves on disk.
 
 Command line::
 

@@ -1,7 +1,7 @@
 """The monitor's wire format on ``DIR/monitor.sock``: frames, requests and the error type.
 
 Every message either way is a frame: an 8-byte header (kind, three zero bytes, payload length as a
-big-endian uint32), then the payload. The kinds match ``monitor.c``:
+big-endian uint32), then the payload. The kinds match ``monitor.h``:
 
 ===== =========== ========================================================================
 kind  direction   payload
