@@ -427,6 +427,16 @@ def _mounts_below(directory: Path) -> list[str]:
     return [point for point in points if point == str(directory) or point.startswith(prefix)]
 
 
+def remove_workdir(workdir: Path) -> None:
+    """Remove a benchmark's temporary directory, never through a mount point (one left is reported)."""
+    if mounts := _mounts_below(workdir):
+        print(f"warning: left {workdir}: mounts below it: {', '.join(mounts)}", file=sys.stderr)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if workdir.exists():
+            print(f"warning: could not remove {workdir}", file=sys.stderr)
+
+
 def _ignore_interrupts() -> None:
     """From here on SIGINT and SIGTERM are ignored: the teardown under way must finish."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -591,12 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     finally:
-        if mounts := _mounts_below(workdir):  # never rm -rf through a mount point
-            print(f"warning: left {workdir}: mounts below it: {', '.join(mounts)}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-            if workdir.exists():
-                print(f"warning: could not remove {workdir}", file=sys.stderr)
+        remove_workdir(workdir)
 
 
 if __name__ == "__main__":

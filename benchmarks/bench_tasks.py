@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench_engines import _ignore_interrupts, _interrupt, _load, _load_peers, _mounts_below
+from bench_engines import _ignore_interrupts, _interrupt, _load, _load_peers, remove_workdir
 from bench_pyrunc import percentile, print_table, run_exact
 
 if TYPE_CHECKING:
@@ -750,12 +750,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     finally:
-        if mounts := _mounts_below(workdir):  # never rm -rf through a mount point
-            print(f"warning: left {workdir}: mounts below it: {', '.join(mounts)}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-            if workdir.exists():
-                print(f"warning: could not remove {workdir}", file=sys.stderr)
+        remove_workdir(workdir)
 
 
 if __name__ == "__main__":
