@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+import pyrunc
 from pycontainerd._monitor import (
     FRAME_STDERR,
     FRAME_STDOUT,
@@ -48,13 +49,8 @@ PYRUNC = Path(sys.executable).parent / "pyrunc"
 
 
 def _memory_cgroup(container_id: str) -> Path:
-    """Where pyrunc puts the container's v1 memory cgroup by default: ``<own>/pyrunc/<id>`` (the
-    memory hierarchy is mounted at /sys/fs/cgroup/memory with its root shown)."""
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            return Path("/sys/fs/cgroup/memory" + path.rstrip("/")) / "pyrunc" / container_id
-    raise AssertionError("no memory cgroup (v1) on this host")
+    """Where pyrunc puts the container's v1 memory cgroup by default (``<own>/pyrunc/<id>``)."""
+    return Path(pyrunc.cgroup_paths(container_id)["memory"])
 
 
 def _joined(frames: Iterable[tuple[int, bytes]], stream: int | None = None) -> bytes:

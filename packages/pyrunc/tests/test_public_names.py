@@ -24,6 +24,7 @@ PUBLIC = [
     "TimeoutExpired",
     "UnsupportedFieldError",
     "__version__",
+    "cgroup_paths",
     "default_spec",
     "docker_default_seccomp",
     "features",

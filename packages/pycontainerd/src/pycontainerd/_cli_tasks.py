@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pycontainerd._cli import Command, _table
+
 if TYPE_CHECKING:
     from pycontainerd._client import Client
     from pycontainerd._monitor import Attachment
@@ -24,15 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-Command = Callable[["Client", argparse.Namespace], "int | None"]
 _STDIN_CHUNK = 1 << 16
-
-
-def _table(rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
-        print("  ".join([*cells, row[-1]]).rstrip())
 
 
 def _signal_number(text: str) -> int:
@@ -98,7 +92,7 @@ def _spec_opts(args: argparse.Namespace) -> list[SpecOpt]:
     return opts
 
 
-def _labels(pairs: Sequence[str]) -> dict[str, str]:
+def _parse_labels(pairs: Sequence[str]) -> dict[str, str]:
     labels = {}
     for pair in pairs:
         key, _, value = pair.partition("=")
@@ -179,7 +173,9 @@ def _foreground(attachment: Attachment, *, tty: bool, resize: Callable[[int, int
 
 
 def _run(client: Client, args: argparse.Namespace) -> int:
-    container = client.containers.create(args.id, args.image, *_spec_opts(args), labels=_labels(args.label))
+    container = client.containers.create(
+        args.id, args.image, *_spec_opts(args), labels=_parse_labels(args.label)
+    )
     try:
         task = client.tasks.create(container.id, stdin=not args.detach)
     except BaseException:
@@ -202,7 +198,7 @@ def _run(client: Client, args: argparse.Namespace) -> int:
 
 
 def _containers_create(client: Client, args: argparse.Namespace) -> None:
-    client.containers.create(args.id, args.image, *_spec_opts(args), labels=_labels(args.label))
+    client.containers.create(args.id, args.image, *_spec_opts(args), labels=_parse_labels(args.label))
 
 
 def _containers_ls(client: Client, args: argparse.Namespace) -> None:

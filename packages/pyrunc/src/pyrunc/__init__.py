@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyrunc._api import CompletedProcess, TimeoutExpired, run
-    from pyrunc._cgroups import Stats
+    from pyrunc._cgroups import Stats, cgroup_paths
     from pyrunc._container import DEFAULT_ROOT, Container, ContainerState
     from pyrunc._errors import (
         CgroupError,
@@ -57,6 +57,7 @@ __all__ = [
     "TimeoutExpired",
     "UnsupportedFieldError",
     "__version__",
+    "cgroup_paths",
     "default_spec",
     "docker_default_seccomp",
     "features",
@@ -77,6 +78,7 @@ _WHERE = {
     "RuntimeSpec": "_spec",
     "Resources": "_spec_resources",
     "Stats": "_cgroups",
+    "cgroup_paths": "_cgroups",
     "default_spec": "_spec",
     "load_spec": "_spec",
 }

@@ -92,29 +92,6 @@ def _pyrunc_binary() -> str:
     return found
 
 
-def _memory_cgroup(inner: str) -> Path | None:
-    """The v1 memory cgroup directory that pyrunc makes for the relative ``inner`` (OOM notices come
-    from there), or None without a v1 memory hierarchy."""
-    own = None
-    with open("/proc/self/cgroup") as f:
-        for line in f:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            if "memory" in controllers.split(","):
-                own = path
-    if own is None:
-        return None
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            separator = fields.index("-")
-            fstype, options = fields[separator + 1], fields[separator + 3]
-            if fstype == "cgroup" and "memory" in options.split(","):
-                root, mountpoint = fields[3], fields[4]
-                relative = os.path.relpath(own, root) if own != root else ""
-                return Path(mountpoint, relative, inner)
-    return None
-
-
 def _check_socket_path(path: Path) -> None:
     """Unix socket paths are short: refuse a state directory too deep for the task's sockets."""
     if len(os.fsencode(path)) > _SOCKET_PATH_MAX:
@@ -204,7 +181,7 @@ class TaskService:
                 tty=terminal,
                 stdin=stdin,
                 log_max=log_max,
-                memory_cgroup=_memory_cgroup(inner) if not os.path.isabs(inner) else None,
+                memory_cgroup=pyrunc.cgroup_paths(container_id, inner).get("memory"),
                 events=self.events_path,
             )
         except MonitorError as exc:

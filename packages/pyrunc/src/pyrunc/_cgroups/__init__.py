@@ -43,6 +43,7 @@ __all__ = [
     "MemoryStats",
     "PidsStats",
     "Stats",
+    "cgroup_paths",
     "from_paths",
     "open_cgroups",
 ]
@@ -199,6 +200,13 @@ def open_cgroups(
     from pyrunc._cgroups._v1 import V1Manager
 
     return V1Manager.open(inner, root, own, mountinfo, default_parent, controllers)
+
+
+def cgroup_paths(container_id: str, cgroups_path: str | None = None) -> dict[str, str]:
+    """The cgroup directories pyrunc uses for ``container_id`` with the spec's ``cgroupsPath``, by
+    controller (v1; ``""`` for the v2 hierarchy), by runc's rules and from this process's own cgroup.
+    Only computed: nothing is created. For callers that watch a container's cgroup (OOM notices)."""
+    return open_cgroups(container_id, cgroups_path).paths()
 
 
 def from_paths(paths: dict[str, str]) -> CgroupManager:
