@@ -189,6 +189,22 @@ def test_cpuset_copied_from_parent(cgroups: CgroupEnv) -> None:
         assert read(f"{path}/{name}") == read(f"{os.path.dirname(path)}/{name}") != ""
 
 
+def test_cpuset_parent_made_but_not_yet_filled_by_another_process(cgroups: CgroupEnv) -> None:
+    # Another create made the relative parent (pyrunc/<group>) a moment ago and has not copied
+    # cpus and mems into it yet: this create fills it, or its own task could not join (ENOSPC).
+    group = f"pytest-{uuid.uuid4().hex[:8]}"
+    mgr = cgroups.open(f"{group}/one")
+    path = mgr.paths()["cpuset"]
+    parent = os.path.dirname(path)
+    os.mkdir(parent)
+    assert read(f"{parent}/cpuset.cpus") == ""
+    mgr.create()
+    proc = cgroups.spawn(["sleep", "30"])
+    mgr.apply(proc.pid)
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        assert read(f"{path}/{name}") == read(f"{parent}/{name}") == read(f"{os.path.dirname(parent)}/{name}")
+
+
 def test_mount_hierarchies(cgroups: CgroupEnv) -> None:
     mgr = cgroups.open()
     found = mgr.mount_hierarchies()

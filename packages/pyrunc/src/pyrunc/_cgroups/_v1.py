@@ -587,19 +587,19 @@ def _device_line(rule: DeviceRule, field: str) -> str:
 
 def _create_cpuset(path: str) -> None:
     """mkdir -p for the cpuset hierarchy: a new cpuset has empty cpus and mems, and a task cannot join
-    it (ENOSPC) until they are set, so each created level copies them from its parent (runc)."""
-    missing = []
+    it (ENOSPC) until they are set, so each level copies them from its parent (runc). Every level up to
+    one that has both is filled, not just the levels made here: another process may have made a
+    parent a moment ago and not filled it yet."""
+    levels = []
     d = path
-    while not isdir(d):
-        missing.append(d)
+    while not (isdir(d) and _read_opt(d + "/cpuset.cpus") and _read_opt(d + "/cpuset.mems")):
+        levels.append(d)
         parent = dirname(d)
         if parent == d:
             break
         d = parent
-    missing.reverse()
-    for d in missing:
+    for d in reversed(levels):
         _mkdir(d)
-    for d in missing if path in missing else [path]:
         parent = dirname(d)
         for name in ("/cpuset.cpus", "/cpuset.mems"):
             if not _read_opt(d + name):
