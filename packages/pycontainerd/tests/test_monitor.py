@@ -1,7 +1,7 @@
 """The per-container monitor (pycontainerd._monitor) with real pyrunc containers on busybox bundles.
 
-Every container is created by ``pyrunc create`` under a monitor, started with ``pyrunc start`` and
-deleted with ``pyrunc delete`` afterwards; every test waits for its monitors to exit.
+Every container is created with pyrunc's Python API in the monitor's forked child, started with
+``pyrunc start`` and deleted with ``pyrunc delete`` afterwards; every test waits for its monitors to exit.
 """
 
 from __future__ import annotations
@@ -88,17 +88,20 @@ class Box:
         change(config)
         path.write_text(json.dumps(config))
 
-    def create_argv(self) -> list[str]:
-        argv = [str(PYRUNC), "--root", str(self.root), "--log", str(self.dir / "runtime.log")]
-        argv += ["--log-format", "json", "create", "--bundle", str(self.bundle)]
-        argv += ["--pid-file", str(self.dir / "init.pid")]
-        if self.tty:
-            argv += ["--console-socket", str(self.dir / "console.sock")]
-        return [*argv, self.id]
+    def create(self) -> int:
+        """The monitor's ``create``: runs in its forked child, makes the init and returns its pid."""
+        return pyrunc.Container.create(
+            self.id,
+            str(self.bundle),
+            root=str(self.root),
+            pid_file=str(self.dir / "init.pid"),
+            console_socket=str(self.dir / "console.sock") if self.tty else None,
+        ).pid
 
     def start_monitor(self, **options: Any) -> MonitorProcess:
+        pyrunc.preload()
         self.monitor = start_monitor(
-            self.dir, self.create_argv(), id=self.id, namespace="testing", tty=self.tty, **options
+            self.dir, self.create, id=self.id, namespace="testing", tty=self.tty, **options
         )
         return self.monitor
 
@@ -195,12 +198,33 @@ def test_the_program_compiles_without_warnings(tmp_path: Path) -> None:
 
 def test_bad_arguments_are_refused_before_anything_starts(tmp_path: Path) -> None:
     done = subprocess.run(
-        [str(monitor_binary()), "--dir", str(tmp_path), "--id", "x", "--ready-fd", "1", "--", "true"],
+        [str(monitor_binary()), "--dir", str(tmp_path), "--id", "x", "--ready-fd", "1", "--adopt", "1"],
         capture_output=True,
         text=True,
     )
     assert done.returncode == 2
-    assert "--ready-fd must be an open file descriptor above 2: 1" in done.stderr
+    assert "--ready-fd must be an open file descriptor above 2" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stdio_that_does_not_fit_the_mode_is_refused(tmp_path: Path) -> None:
+    base = [str(monitor_binary()), "--dir", str(tmp_path), "--id", "x", "--namespace", "n", "--adopt", "1"]
+    read, write = os.pipe()
+    try:
+        fds = [str(read), str(write)]
+        for extra, message in [
+            (["--tty", "--stdout-fd", fds[0]], "--tty takes --console-fd"),
+            (["--stdout-fd", fds[0]], "without --tty: --stdout-fd and --stderr-fd"),
+            (["--stdout-fd", fds[0], "--stderr-fd", fds[1], "--stdin"], "--stdin-fd with --stdin"),
+        ]:
+            done = subprocess.run(
+                [*base, "--ready-fd", fds[1], *extra], capture_output=True, text=True, pass_fds=(read, write)
+            )
+            assert done.returncode == 2, extra
+            assert message in done.stderr, extra
+    finally:
+        os.close(read)
+        os.close(write)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -247,8 +271,8 @@ def test_a_failed_create_reports_the_runtime_error(boxes: Callable[..., Box], tt
     again = boxes(["true"], tty=tty)
     again.id = box.id
     again.root = box.root  # the same id under the same root: pyrunc create refuses
-    # From the runtime's stderr (pipes) or its --log (a terminal), said once.
-    reason = rf"create exited with status 1: container with id exists: {box.id}$"
+    # pyrunc's own error, raised in the forked child, said once.
+    reason = rf"^container with id exists: {box.id}$"
     with pytest.raises(MonitorError, match=reason):
         again.start_monitor()
     assert not monitor_alive(again.dir)
@@ -479,8 +503,17 @@ def test_exec_with_and_without_a_terminal(boxes: Callable[..., Box]) -> None:
 
 _MANAGER = """
 import sys, time
+import pyrunc
 from pycontainerd._monitor import start_monitor
-started = start_monitor(sys.argv[1], sys.argv[3:], id=sys.argv[2], namespace="testing")
+directory, container_id, bundle, root = sys.argv[1:]
+
+def create():
+    return pyrunc.Container.create(
+        container_id, bundle, root=root, pid_file=directory + "/init.pid"
+    ).pid
+
+pyrunc.preload()
+started = start_monitor(directory, create, id=container_id, namespace="testing")
 print(started.init_pid, flush=True)
 time.sleep(600)
 """
@@ -489,7 +522,14 @@ time.sleep(600)
 def test_the_container_outlives_the_manager_killed_with_sigkill(boxes: Callable[..., Box]) -> None:
     box = boxes(["sh", "-c", "i=0; while [ $i -lt 20 ]; do echo tick$i; i=$((i+1)); sleep 0.1; done; exit 4"])
     manager = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(_MANAGER), str(box.dir), box.id, *box.create_argv()],
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(_MANAGER),
+            str(box.dir),
+            box.id,
+            *map(str, (box.bundle, box.root)),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -29,6 +29,7 @@ PUBLIC = [
     "docker_default_seccomp",
     "features",
     "load_spec",
+    "preload",
     "run",
 ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import json
 import os.path
 import subprocess
 import sys
@@ -76,3 +77,38 @@ def test_exists_and_isdir_answer_as_os_path(tmp_path: Path) -> None:
         path = str(tmp_path / name)
         assert (_fs.exists(path), _fs.isdir(path)) == (os.path.exists(path), os.path.isdir(path)), name
     assert not _fs.exists("a\0b") and not _fs.isdir("a\0b")
+
+
+_CREATE_AFTER_PRELOAD = """
+import json, socket, sys, uuid
+import pyrunc
+from pyrunc.testing import make_busybox_bundle
+
+base, terminal = sys.argv[1], sys.argv[2] == "tty"
+bundle = make_busybox_bundle(base + "/bundle", ["true"], terminal=terminal)
+config = json.loads((bundle / "config.json").read_text())
+config["linux"]["seccomp"] = pyrunc.docker_default_seccomp(pyrunc.DOCKER_CAPABILITIES)
+(bundle / "config.json").write_text(json.dumps(config))
+console = socket.socket(socket.AF_UNIX)
+console.bind(base + "/console.sock")
+console.listen(1)
+pyrunc.preload()
+before = set(sys.modules)
+container = pyrunc.Container.create(
+    "preload-" + uuid.uuid4().hex[:8], str(bundle), root=base + "/root",
+    console_socket=base + "/console.sock" if terminal else None,
+)
+loaded = sorted(set(sys.modules) - before)
+container.delete(force=True)
+print(json.dumps(loaded))
+"""
+
+
+@pytest.mark.parametrize("stdio", ["pipes", "tty"])
+def test_after_preload_creating_a_container_imports_nothing(tmp_path: Path, stdio: str) -> None:
+    # pycontainerd creates containers in a forked child, where an import could deadlock.
+    out = subprocess.run(
+        [sys.executable, "-c", _CREATE_AFTER_PRELOAD, str(tmp_path), stdio],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert json.loads(out.stdout) == []

@@ -8,7 +8,7 @@ Two ways in:
   resume, update, ps) on a state directory; the ``pyrunc`` command is a thin shell around it.
 
 Names are loaded on first use, so that ``pyrunc state`` does not pay for what ``pyrunc run``
-needs.
+needs; a program that forks and creates containers in the child calls :func:`preload` first.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from pyrunc._features import features
     from pyrunc._plan_process import DOCKER_CAPABILITIES
     from pyrunc._seccomp import docker_default_seccomp
+    from pyrunc._spawn import preload
     from pyrunc._spec import RuntimeSpec, default_spec, load_spec
     from pyrunc._spec_resources import Resources
 
@@ -62,6 +63,7 @@ __all__ = [
     "docker_default_seccomp",
     "features",
     "load_spec",
+    "preload",
     "run",
 ]
 
@@ -74,6 +76,7 @@ _WHERE = {
     "ContainerState": "_container",
     "features": "_features",
     "docker_default_seccomp": "_seccomp",
+    "preload": "_spawn",
     "DOCKER_CAPABILITIES": "_plan_process",
     "RuntimeSpec": "_spec",
     "Resources": "_spec_resources",

@@ -22,7 +22,29 @@ if TYPE_CHECKING:
 else:
     import _signal as signal  # the signal module imports enum: ~10 ms of start-up
 
-__all__ = ["create", "exec_process", "run"]
+__all__ = ["create", "exec_process", "preload", "run"]
+
+#: What create, run and exec import on first use, on any host: the cgroup drivers of both versions,
+#: the launch machinery and the C extension, seccomp, terminals and hooks.
+_LOADED_ON_USE = (
+    "cgroupspy.controllers",
+    "fcntl",
+    "pyrunc._cgroups._driver",
+    "pyrunc._cgroups._v1",
+    "pyrunc._cgroups._v2",
+    "pyrunc._console",
+    "pyrunc._hooks",
+    "pyrunc._launch",
+    "pyrunc._native._lib",
+    "pyrunc._plan",
+    "pyrunc._seccomp",
+    "pyrunc._spec",
+    "select",
+    "signal",
+    "termios",
+    "time",
+    "tty",
+)
 
 # Device cgroup rules every container gets after the spec's own (runc's AllowedDevices).
 _ALLOWED_DEVICES = (
@@ -78,6 +100,19 @@ def run(
     container._destroy()
     container._post_hooks("poststop", Status.STOPPED)
     return status
+
+
+def preload() -> None:
+    """Import now what creating a container or exec'ing a process would import on first use.
+
+    For a program that forks and creates containers in the child (pycontainerd's monitors): an
+    import in a forked child can wait forever on a module lock that another thread of the parent
+    held at the fork.
+    """
+    import importlib
+
+    for name in _LOADED_ON_USE:
+        importlib.import_module(name)
 
 
 def create(

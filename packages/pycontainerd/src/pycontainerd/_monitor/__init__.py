@@ -8,14 +8,17 @@ it leaves on disk.
 
 Command line::
 
-    pycontainerd-monitor --dir DIR --id ID --namespace NS [--events FILE] [--tty] [--stdin]
-        [--log-max BYTES] [--memory-cgroup PATH] --ready-fd N -- ARGV...
+    pycontainerd-monitor --dir DIR --id ID --namespace NS [--events FILE] [--log-max BYTES]
+        [--memory-cgroup PATH] --ready-fd N --adopt PID
+        (--stdout-fd N --stderr-fd N [--stdin --stdin-fd N] | --tty --console-fd N [--stdin])
 
-``ARGV`` is ``pyrunc --root R --log DIR/runtime.log --log-format json create --bundle B
---pid-file DIR/init.pid [--console-socket DIR/console.sock] ID``. Bad arguments: a message on
-stderr, exit status 2, nothing started. Otherwise the first process exits 0 at once and the
-daemon writes ``ok INIT_PID`` or ``error REASON`` (one line) to the ready fd; after an error it
-removes its sockets and ``monitor.pid`` and exits 1.
+It is never started on its own: :func:`start_monitor` forks, creates the container in the child (so
+the init, PID, is that process's child) and ``execve``\ s the program there, handing it the read
+ends of the init's stdout and stderr pipes and the write end of its stdin, or with a terminal the
+socket listening on ``DIR/console.sock`` where the init's pty master waits. Bad arguments: a
+message on stderr, exit status 2. Otherwise the monitor writes ``ok INIT_PID`` or ``error REASON``
+(one line) to the ready fd; after an error it kills the init, removes its sockets and
+``monitor.pid`` and exits 1.
 
 Files in ``DIR`` (unix socket paths must stay under 108 bytes):
 

@@ -1,22 +1,23 @@
-"""Starting a monitor: find the program, run it, wait for its ready line."""
+"""Starting a monitor: fork, let ``create`` make the init, exec the monitor, wait until it is ready."""
 
 from __future__ import annotations
 
+import _socket
+import contextlib
 import json
 import os
 import select
 import signal
-import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import attrs
+from typing import TYPE_CHECKING, NoReturn
 
 from pycontainerd._monitor._protocol import MonitorError
+from pycontainerd._record import Record
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable
+    from typing import Final
 
 __all__ = ["DEFAULT_LOG_MAX", "MonitorProcess", "monitor_binary", "runtime_error", "start_monitor"]
 
@@ -24,12 +25,14 @@ DEFAULT_LOG_MAX = 16 << 20
 _PROGRAM = "pycontainerd-monitor"
 
 
-@attrs.frozen
-class MonitorProcess:
+class MonitorProcess(Record):
     """A monitor that is ready: its own pid and the pid of the container's init it tracks."""
 
-    pid: int
-    init_pid: int
+    __slots__ = ("pid", "init_pid")
+
+    def __init__(self, pid: int, init_pid: int) -> None:
+        self.pid: Final = pid
+        self.init_pid: Final = init_pid
 
 
 def monitor_binary() -> Path:
@@ -77,7 +80,7 @@ def _read_ready(fd: int, timeout: float) -> bytes:
 
 def start_monitor(
     directory: str | os.PathLike[str],
-    argv: Sequence[str],
+    create: Callable[[], int],
     *,
     id: str,
     namespace: str,
@@ -88,36 +91,41 @@ def start_monitor(
     events: str | os.PathLike[str] | None = None,
     timeout: float = 30.0,
 ) -> MonitorProcess:
-    """Start a monitor in ``directory`` (which must exist) that runs ``argv`` (``pyrunc ... create``)
-    and tracks the container's init; returns once the init exists.
+    """Start a monitor in ``directory`` (which must exist) around the init ``create`` makes; return
+    once the monitor holds it.
 
-    Raises :class:`MonitorError` with the reason (the runtime's own error when it logged one to
-    ``DIR/runtime.log``) if the monitor or the runtime failed, or nothing was ready within
-    ``timeout`` seconds (the monitor is then killed; the container, if made, is the caller's to
-    delete).
+    This process forks, and the child forks again and leaves, so that the monitor is nobody's child
+    here (the first child is reaped at once). The grandchild, alone in a new session, makes the
+    init's stdio (pipes, or with ``tty`` a console socket listening on ``DIR/console.sock`` for the
+    pty master) and calls ``create()`` with those pipes as its own stdin, stdout and stderr.
+    ``create`` must make the container's init as a child of the calling process (pyrunc's create
+    does: the init is cloned with CLONE_PARENT) and return its pid, leaving it waiting for start.
+    The grandchild then becomes the monitor program by ``execve`` (``--adopt PID``): the init stays
+    its child, and no second interpreter is started. ``create`` runs in a forked child: every
+    module it needs must be imported beforehand (an import there can deadlock on a lock another
+    thread held at the fork).
+
+    Raises :class:`MonitorError` with the reason (``create``'s exception, or the monitor's) if
+    either failed, or nothing was ready within ``timeout`` seconds (the monitor is then killed; the
+    container, if made, is the caller's to delete).
     """
     root = Path(directory)
     command = [str(monitor_binary()), "--dir", str(root), "--id", id, "--namespace", namespace]
     command += ["--log-max", str(log_max)]
-    if tty:
-        command.append("--tty")
-    if stdin:
-        command.append("--stdin")
     if memory_cgroup is not None:
         command += ["--memory-cgroup", os.path.abspath(memory_cgroup)]
     if events is not None:
         command += ["--events", os.path.abspath(events)]
+    if stdin:
+        command.append("--stdin")
     ready_r, ready_w = os.pipe()
     try:
-        command += ["--ready-fd", str(ready_w), "--", *argv]
-        # The monitor forks and its first process exits at once: this does not wait for the container.
-        first = subprocess.run(
-            command, pass_fds=(ready_w,), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout
-        )
+        first = os.fork()
+        if first == 0:
+            _monitor_child(root, create, command, tty=tty, stdin=stdin, ready=ready_w)
         os.close(ready_w)
         ready_w = -1
-        if first.returncode != 0:
-            raise MonitorError(first.stderr.decode(errors="replace").strip() or f"{command[0]} failed")
+        os.waitpid(first, 0)
         try:
             line = _read_ready(ready_r, timeout).decode(errors="replace").strip()
         except TimeoutError:
@@ -131,11 +139,53 @@ def start_monitor(
     if verdict == "ok":
         return MonitorProcess(pid=int((root / "monitor.pid").read_text().split()[0]), init_pid=int(detail))
     if verdict == "error":
-        # The monitor quotes the runtime's stderr; with a terminal that is not the monitor's to see.
-        cause = runtime_error(root)
-        extra = f": {cause}" if cause and cause not in detail else ""
-        raise MonitorError(f"monitor in {root}: {detail}{extra}")
+        raise MonitorError(detail)
     raise MonitorError(f"the monitor in {root} exited before it was ready")
+
+
+def _monitor_child(
+    root: Path, create: Callable[[], int], command: list[str], *, tty: bool, stdin: bool, ready: int
+) -> NoReturn:
+    """The forked child of :func:`start_monitor`: never returns."""
+    try:
+        os.setsid()
+        if os.fork() != 0:
+            os._exit(0)
+        keep: list[int] = [ready]
+        null = os.open(os.devnull, os.O_RDWR)
+        if tty:
+            console = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            console.bind(str(root / "console.sock"))
+            console.listen(1)
+            keep.append(console.fileno())
+            command += ["--tty", "--console-fd", str(console.fileno())]
+            theirs = [null, null, null]
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            in_r, in_w = os.pipe() if stdin else (null, -1)
+            keep += [out_r, err_r]
+            command += ["--stdout-fd", str(out_r), "--stderr-fd", str(err_r)]
+            if stdin:
+                keep.append(in_w)
+                command += ["--stdin-fd", str(in_w)]
+            theirs = [in_r, out_w, err_w]
+        for fd, target in zip(theirs, (0, 1, 2), strict=True):
+            os.dup2(fd, target)
+        pid = create()
+        for target in (0, 1, 2):
+            os.dup2(null, target)
+        for fd in keep:
+            os.set_inheritable(fd, True)
+        command += ["--ready-fd", str(ready), "--adopt", str(pid)]
+        os.execv(command[0], command)
+    except BaseException as exc:  # noqa: BLE001 - everything is reported to the waiting parent
+        with contextlib.suppress(OSError):
+            os.unlink(root / "console.sock")
+        message = str(exc) or type(exc).__name__
+        with contextlib.suppress(OSError):
+            os.write(ready, f"error {message}".replace("\n", " ").encode(errors="replace") + b"\n")
+    os._exit(1)
 
 
 def _kill_monitor(directory: Path) -> None:

@@ -273,16 +273,31 @@ __attribute__((noreturn)) static void usage(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "pycontainerd-monitor: ");
 	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nusage: pycontainerd-monitor --dir DIR --id ID --namespace NS [--events FILE] [--tty] "
-			"[--stdin] [--log-max BYTES] [--memory-cgroup PATH] --ready-fd N -- ARGV...\n");
+	fprintf(stderr, "\nusage: pycontainerd-monitor --dir DIR --id ID --namespace NS [--events FILE] [--log-max BYTES] "
+			"[--memory-cgroup PATH] --ready-fd N --adopt PID (--stdout-fd N --stderr-fd N [--stdin-fd N] | "
+			"--tty --console-fd N [--stdin])\n");
 	exit(2);
 }
 
-static char **parse_args(int argc, char **argv, bool *tty, bool *with_stdin)
+/* The init the Python side created as our child, and the ends of its stdio it handed over. */
+struct adopted {
+	pid_t pid;
+	int out, err, in, console;
+};
+
+static int fd_arg(const char *opt, const char *value)
+{
+	char *end;
+	long fd = strtol(value, &end, 10);
+	if (*end || fd < 3 || fd > INT_MAX || fcntl((int)fd, F_GETFD) < 0)
+		usage("%s must be an open file descriptor above 2", opt);
+	return (int)fd;
+}
+
+static void parse_args(int argc, char **argv, bool *tty, bool *with_stdin, struct adopted *a)
 {
 	static char dir[PATH_MAX];
-	int i;
-	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i];
 		if (strcmp(opt, "--tty") == 0) {
 			*tty = true;
@@ -313,34 +328,42 @@ static char **parse_args(int argc, char **argv, bool *tty, bool *with_stdin)
 			if (*end || max < 4096)
 				usage("--log-max must be a number of bytes, at least 4096: %s", value);
 			g_log_max = (off_t)max;
+		} else if (strcmp(opt, "--adopt") == 0) {
+			long pid = strtol(value, &end, 10);
+			if (*end || pid <= 0 || pid > INT_MAX)
+				usage("--adopt must be a pid: %s", value);
+			a->pid = (pid_t)pid;
 		} else if (strcmp(opt, "--ready-fd") == 0) {
-			long fd = strtol(value, &end, 10);
-			if (*end || fd < 3 || fd > INT_MAX || fcntl((int)fd, F_GETFD) < 0)
-				usage("--ready-fd must be an open file descriptor above 2: %s", value);
-			g_ready = (int)fd;
+			g_ready = fd_arg(opt, value);
+		} else if (strcmp(opt, "--stdout-fd") == 0) {
+			a->out = fd_arg(opt, value);
+		} else if (strcmp(opt, "--stderr-fd") == 0) {
+			a->err = fd_arg(opt, value);
+		} else if (strcmp(opt, "--stdin-fd") == 0) {
+			a->in = fd_arg(opt, value);
+		} else if (strcmp(opt, "--console-fd") == 0) {
+			a->console = fd_arg(opt, value);
 		} else {
 			usage("unknown option %s", opt);
 		}
 	}
-	if (!g_dir || !g_id || !g_ns || g_ready < 0)
-		usage("%s", "--dir, --id, --namespace and --ready-fd are required");
-	if (i + 1 >= argc)
-		usage("%s", "the runtime's command line must follow --");
+	if (!g_dir || !g_id || !g_ns || g_ready < 0 || a->pid <= 0)
+		usage("%s", "--dir, --id, --namespace, --ready-fd and --adopt are required");
+	if (*tty && (a->console < 0 || a->out >= 0 || a->err >= 0 || a->in >= 0))
+		usage("%s", "--tty takes --console-fd, and no --stdout-fd, --stderr-fd or --stdin-fd");
+	if (!*tty && (a->console >= 0 || a->out < 0 || a->err < 0 || (a->in >= 0) != *with_stdin))
+		usage("%s", "without --tty: --stdout-fd and --stderr-fd, and --stdin-fd with --stdin");
 	if (g_events && g_events[0] != '/')
 		usage("--events must be an absolute path: %s", g_events);
 	if (g_memcg && g_memcg[0] != '/')
 		usage("--memory-cgroup must be an absolute path: %s", g_memcg);
-	return &argv[i + 1];
 }
 
-static void daemonize(void)
+/* The Python side already put us in a session of our own (setsid, then a second fork) and made the
+ * init our child, so there is no fork here: the init must stay our child. /dev/null becomes our
+ * stdio and every descriptor but those in keep is closed. */
+static void detach_stdio(int *keep, size_t nkeep)
 {
-	pid_t pid = fork();
-	if (pid < 0)
-		usage("fork: %s", strerror(errno));
-	if (pid > 0)
-		_exit(0);
-	setsid();
 	if (chdir("/") < 0)
 		fail("chdir /: %s", strerror(errno));
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -352,11 +375,23 @@ static void daemonize(void)
 	dup2(g_null, 0);
 	dup2(g_null, 1);
 	dup2(g_null, 2);
-	int keep[2] = {g_ready < g_null ? g_ready : g_null, g_ready < g_null ? g_null : g_ready};
-	close_range(3, (unsigned)keep[0] - 1, 0);
-	close_range((unsigned)keep[0] + 1, (unsigned)keep[1] - 1, 0);
-	close_range((unsigned)keep[1] + 1, ~0U, 0);
-	fcntl(g_ready, F_SETFD, FD_CLOEXEC);
+	keep[nkeep++] = g_null;
+	for (size_t i = 1; i < nkeep; i++) /* insertion sort: a handful of descriptors */
+		for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			int t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	unsigned from = 3;
+	for (size_t i = 0; i < nkeep; i++) {
+		if (keep[i] < 0)
+			continue;
+		if ((unsigned)keep[i] > from)
+			close_range(from, (unsigned)keep[i] - 1, 0);
+		from = (unsigned)keep[i] + 1;
+		fcntl(keep[i], F_SETFD, FD_CLOEXEC);
+	}
+	close_range(from, ~0U, 0);
 }
 
 static void write_pid_file(void)
@@ -397,8 +432,10 @@ static void listen_control(void)
 int main(int argc, char **argv)
 {
 	bool tty = false, with_stdin = false;
-	char **runtime_argv = parse_args(argc, argv, &tty, &with_stdin);
-	daemonize();
+	struct adopted a = {.out = -1, .err = -1, .in = -1, .console = -1};
+	parse_args(argc, argv, &tty, &with_stdin, &a);
+	int keep[6] = {g_ready, a.out, a.err, a.in, a.console};
+	detach_stdio(keep, 5);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		fail("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	signal(SIGHUP, SIG_IGN);
@@ -417,8 +454,11 @@ int main(int argc, char **argv)
 
 	g_init = new_proc("init", tty, with_stdin);
 	char err[ERR_MAX];
-	if (start_runtime(g_init, runtime_argv, err, sizeof err) < 0)
+	if (adopt_init(g_init, a.pid, a.out, a.err, a.in, a.console, err, sizeof err) < 0) {
+		/* Failing here would leave a container nobody watches: take its init down with us. */
+		kill(a.pid, SIGKILL);
 		fail("%s", err);
+	}
 	run();
 	cleanup_files();
 	return 0;

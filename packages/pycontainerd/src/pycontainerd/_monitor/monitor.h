@@ -59,8 +59,8 @@ struct client;
 struct proc {
 	struct proc *next;
 	char name[PROC_NAME_MAX + 1];
-	pid_t pid;     /* 0 until the runtime wrote the pid file */
-	pid_t runtime; /* the runtime (pyrunc create / exec) while it runs */
+	pid_t pid;     /* 0 until the runtime wrote the pid file (init: adopted with its pid) */
+	pid_t runtime; /* the runtime (pyrunc exec) while it runs */
 	bool tty, with_stdin, reaped, done, stdin_closing, dropped, oom_killed;
 	int status;
 	struct timespec exited_at;
@@ -122,7 +122,7 @@ bool read_output(struct proc *p, int stream);
 void write_stdin(struct proc *p);
 void read_oom_event(void);
 
-/* process.c: processes, running the runtime */
+/* process.c: processes, adopting the init, running the runtime for execs */
 
 struct proc *find_proc(const char *name);
 struct proc *new_proc(const char *name, bool tty, bool with_stdin);
@@ -134,6 +134,7 @@ void exit_json(const struct proc *p, struct buf *b);
 void maybe_finish(struct proc *p);
 bool proc_paused(const struct proc *p);
 int start_runtime(struct proc *p, char *const argv[], char *err, size_t errlen);
+int adopt_init(struct proc *p, pid_t pid, int out, int err_fd, int in, int console, char *err, size_t errlen);
 void receive_console(struct proc *p);
 void reap_children(void);
 

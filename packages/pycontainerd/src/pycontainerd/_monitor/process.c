@@ -1,7 +1,8 @@
 /*
  * pycontainerd-monitor, processes: the table of the container's processes (init and execs),
- * running the runtime (pyrunc create / exec) for each, taking the pty master it sends, reaping
- * exits and recording them once the output is drained.
+ * adopting the init the Python side created as our child, running the runtime (pyrunc exec) for
+ * each exec, taking the pty masters they send, reaping exits and recording them once the output
+ * is drained.
  *
  * C for the reason monitor.c gives: one monitor runs per container for its whole life and must
  * stay smaller than containerd-shim-runc-v2, and a subreaper has to handle SIGCHLD itself.
@@ -339,10 +340,7 @@ void receive_console(struct proc *p)
 static int read_pid_file(const struct proc *p, char *err, size_t errlen)
 {
 	char path[PATH_MAX], text[32];
-	if (p == g_init)
-		path_of(path, sizeof path, "%s/init.pid", g_dir);
-	else
-		path_of(path, sizeof path, "%s/%s.pid", g_dir, p->name);
+	path_of(path, sizeof path, "%s/%s.pid", g_dir, p->name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen, "read %s: %s", path, strerror(errno));
@@ -437,7 +435,7 @@ static void runtime_error_line(struct proc *p, char *out, size_t size)
 		snprintf(out, size, ": %.*s", (int)(last_len < 400 ? last_len : 400), last);
 }
 
-/* The runtime (pyrunc create or exec) has exited with status. */
+/* The runtime (pyrunc exec) has exited with status. */
 static void runtime_done(struct proc *p, int status)
 {
 	char err[ERR_MAX] = "";
@@ -445,7 +443,7 @@ static void runtime_done(struct proc *p, int status)
 	if (status != 0) {
 		char line[512];
 		runtime_error_line(p, line, sizeof line);
-		snprintf(err, sizeof err, "%s exited with status %d%s", p == g_init ? "create" : "exec", status, line);
+		snprintf(err, sizeof err, "exec exited with status %d%s", status, line);
 	} else {
 		if (p->tty && p->master < 0)
 			receive_console(p);
@@ -460,8 +458,6 @@ static void runtime_done(struct proc *p, int status)
 		}
 	}
 	if (err[0]) {
-		if (p == g_init)
-			fail("%s", err);
 		if (p->requester) {
 			p->requester->hold = false;
 			client_reply(p->requester, "error %s", err);
@@ -474,21 +470,47 @@ static void runtime_done(struct proc *p, int status)
 		unlink(path);
 		return;
 	}
-	if (p == g_init) {
-		/* Failing here would leave a container nobody watches: take its init down with us. */
-		if (g_memcg && setup_oom_notification(err, sizeof err) < 0) {
-			kill(p->pid, SIGKILL);
-			fail("%s", err);
-		}
-		dprintf(g_ready, "ok %d\n", (int)p->pid);
-		close_fd(&g_ready);
-	} else if (p->requester) {
+	if (p->requester) {
 		p->requester->hold = false;
 		client_reply(p->requester, "ok %d", (int)p->pid);
 	}
 	p->requester = NULL;
 	take_pending_exit(p);
 	maybe_finish(p);
+}
+
+/* Take over the init, our child already: the read ends of its pipes, or the console socket its pty
+ * master waits on; its log and OOM notices. Then say ready, and reap it if it is gone already. */
+int adopt_init(struct proc *p, pid_t pid, int out, int err_fd, int in, int console, char *err, size_t errlen)
+{
+	p->pid = pid;
+	if (open_log(p, err, errlen) < 0)
+		return -1;
+	if (p->tty) {
+		p->console = console;
+		receive_console(p);
+		if (p->master < 0) {
+			char path[PATH_MAX];
+			console_path(p, path, sizeof path);
+			close_console(p);
+			snprintf(err, errlen, "the container did not send its terminal on %s", path);
+			return -1;
+		}
+	} else {
+		p->out[0] = out;
+		p->out[1] = err_fd;
+		p->in = in;
+		set_nonblock(out);
+		set_nonblock(err_fd);
+		if (in >= 0)
+			set_nonblock(in);
+	}
+	if (g_memcg && setup_oom_notification(err, errlen) < 0)
+		return -1;
+	dprintf(g_ready, "ok %d\n", (int)pid);
+	close_fd(&g_ready);
+	reap_children();
+	return 0;
 }
 
 static int exit_status(int wstatus)

@@ -2,12 +2,12 @@
 
 ``TaskService.create(id)`` mounts the container's snapshot on ``<state>/tasks/<ns>/<id>/rootfs``, writes
 the bundle's ``config.json`` beside it and starts a monitor (``pycontainerd._monitor``) on that
-directory; the monitor runs ``pyrunc create`` as its child, so the container's init becomes the
-monitor's child once pyrunc exits. From then on the monitor holds the task's stdio, logs its output and
-records its exit; the process that created the task may exit or be killed. Every other operation
-(start, kill, pause, resume, update, stats, ps, delete) is a call into pyrunc's Python API on the
-namespace's pyrunc root ``<state>/runc/<ns>``, from whichever process asks; attaching, resizing and
-exec go through the monitor's socket.
+directory: a forked child creates the container with pyrunc's Python API, so that the init is its
+child, and then becomes the monitor program. From then on the monitor holds the task's stdio, logs its
+output and records its exit; the process that created the task may exit or be killed. Every other
+operation (start, kill, pause, resume, update, stats, ps, delete) is a call into pyrunc's Python API on
+the namespace's pyrunc root ``<state>/runc/<ns>``, from whichever process asks; attaching, resizing
+and exec go through the monitor's socket (the monitor runs ``pyrunc exec`` for an exec).
 
 A task whose monitor died without recording an exit is reconciled by the next process that looks at
 it: its processes are killed and it is recorded as stopped with status 255 (containerd's
@@ -82,7 +82,7 @@ class TaskStatus(enum.StrEnum):
 
 
 def _pyrunc_binary() -> str:
-    """The ``pyrunc`` command of this environment (the monitor runs it for create and exec)."""
+    """The ``pyrunc`` command of this environment (the monitor runs it for exec)."""
     beside = Path(sysconfig.get_path("scripts")) / "pyrunc"
     if beside.exists():
         return str(beside)
@@ -165,17 +165,19 @@ class TaskService:
             mount_all(self._client.snapshotter(container.snapshotter).mounts(container.snapshot_key), rootfs)
             mounted = True
             self.runtime_root.mkdir(parents=True, exist_ok=True)
-            argv = [
-                _pyrunc_binary(), "--root", str(self.runtime_root),
-                "--log", str(directory / "runtime.log"), "--log-format", "json",
-                "create", "--bundle", str(directory), "--pid-file", str(directory / "init.pid"),
-            ]  # fmt: skip
-            if terminal:
-                argv += ["--console-socket", str(directory / "console.sock")]
-            argv.append(container_id)
+            pyrunc.preload()  # create() runs in a forked child: nothing may be imported there
+            bundle, root = str(directory), str(self.runtime_root)
+            pid_file = str(directory / "init.pid")
+            console = str(directory / "console.sock") if terminal else None
+
+            def create() -> int:
+                return pyrunc.Container.create(
+                    container_id, bundle, root=root, pid_file=pid_file, console_socket=console
+                ).pid
+
             started = start_monitor(
                 directory,
-                argv,
+                create,
                 id=container_id,
                 namespace=self.namespace,
                 tty=terminal,
@@ -185,9 +187,8 @@ class TaskService:
                 events=self.events_path,
             )
         except MonitorError as exc:
-            reason = runtime_error(directory) or str(exc)
             self._discard(container_id, directory, mounted)
-            raise TaskError(f"create task {container_id}: {reason}") from exc
+            raise TaskError(f"create task {container_id}: {exc}") from exc
         except BaseException:
             self._discard(container_id, directory, mounted)
             raise
