@@ -144,8 +144,9 @@ def _print_frames(attachment: Attachment) -> int:
 
 
 def _foreground(attachment: Attachment, *, tty: bool, resize: Callable[[int, int], None],
-                kill: Callable[[int], None]) -> int:  # fmt: skip
-    """Attached: stdin in, output out, window size and signals passed on; the exit status."""
+                kill: Callable[[int], None], start: Callable[[], None] | None = None) -> int:  # fmt: skip
+    """Attached: stdin in, output out, window size and signals passed on; the exit status. ``start``
+    (a created task's) is called once the terminal has our window's size and signals are passed on."""
     threading.Thread(target=_pump_stdin, args=(attachment,), daemon=True).start()
     if tty:
         if os.isatty(1):
@@ -158,6 +159,8 @@ def _foreground(attachment: Attachment, *, tty: bool, resize: Callable[[int, int
             signal.signal(signal.SIGWINCH, on_winch)
             on_winch(signal.SIGWINCH, None)
         with _raw_terminal():
+            if start is not None:
+                start()
             return _print_frames(attachment)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
 
@@ -166,6 +169,8 @@ def _foreground(attachment: Attachment, *, tty: bool, resize: Callable[[int, int
                 kill(signum)
 
         signal.signal(sig, forward)
+    if start is not None:
+        start()
     return _print_frames(attachment)
 
 
@@ -187,8 +192,7 @@ def _run(client: Client, args: argparse.Namespace) -> int:
         return 0
     try:
         with task.attach(stdin=True) as attachment:
-            task.start()
-            code = _foreground(attachment, tty=args.tty, resize=task.resize, kill=task.kill)
+            code = _foreground(attachment, tty=args.tty, resize=task.resize, kill=task.kill, start=task.start)
         task.wait()
     finally:
         task.delete(force=True)
@@ -260,8 +264,7 @@ def _tasks_start(client: Client, args: argparse.Namespace) -> int:
         return 0
     tty = bool(container.spec.get("process", {}).get("terminal"))
     with task.attach(stdin=True) as attachment:
-        task.start()
-        code = _foreground(attachment, tty=tty, resize=task.resize, kill=task.kill)
+        code = _foreground(attachment, tty=tty, resize=task.resize, kill=task.kill, start=task.start)
     task.delete(force=True)
     return code
 
