@@ -13,7 +13,7 @@ Command line::
         (--stdout-fd N --stderr-fd N [--stdin --stdin-fd N] | --tty --console-fd N [--stdin])
 
 It is never started on its own: :func:`start_monitor` forks, creates the container in the child (so
-the init, PID, is that process's child) and ``execve``\ s the program there, handing it the read
+the init, PID, is that process's child) and runs the program there (``execve``), handing it the read
 ends of the init's stdout and stderr pipes and the write end of its stdin, or with a terminal the
 socket listening on ``DIR/console.sock`` where the init's pty master waits. Bad arguments: a
 message on stderr, exit status 2. Otherwise the monitor writes ``ok INIT_PID`` or ``error REASON``
