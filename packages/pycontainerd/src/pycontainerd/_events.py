@@ -23,12 +23,14 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
-
-import attrs
 
 from pycontainerd._errors import InvalidArgumentError
+from pycontainerd._record import Record
 from pycontainerd._times import format_time, parse_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = [
     "MAX_LOG_BYTES",
@@ -47,14 +49,26 @@ def _utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-@attrs.frozen
-class Event:
-    """One event: its topic (``/tasks/exit``), namespace, time and fields (``{"id": …, "status": …}``)."""
+class Event(Record):
+    """One event: its topic (``/tasks/exit``), namespace, time and fields (``{"id": …, "status": …}``).
 
-    topic: str
-    namespace: str
-    timestamp: datetime.datetime
-    fields: dict[str, Any] = attrs.field(factory=dict, eq=False)
+    Two events are equal when their envelopes (topic, namespace, time) are; the fields do not count.
+    """
+
+    __slots__ = ("topic", "namespace", "timestamp", "fields")
+    _compared = ("topic", "namespace", "timestamp")
+
+    def __init__(
+        self,
+        topic: str,
+        namespace: str,
+        timestamp: datetime.datetime,
+        fields: dict[str, Any] | None = None,
+    ) -> None:
+        self.topic: Final = topic
+        self.namespace: Final = namespace
+        self.timestamp: Final = timestamp
+        self.fields: Final = {} if fields is None else fields
 
     def to_json(self) -> dict[str, Any]:
         return {

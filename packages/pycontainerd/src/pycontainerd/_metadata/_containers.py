@@ -8,14 +8,9 @@ stay while the record exists.
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
 import sqlite3
-from collections.abc import Mapping
-from typing import Any
-
-import attrs
 
 from pycontainerd._errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from pycontainerd._metadata._tables import (
@@ -28,6 +23,13 @@ from pycontainerd._metadata._tables import (
     _time,
     check_namespace,
 )
+from pycontainerd._record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import datetime
+    from collections.abc import Mapping
+    from typing import Any, Final
 
 __all__ = ["Container", "Containers", "check_container_id"]
 
@@ -47,23 +49,55 @@ def check_container_id(container_id: object) -> str:
     )
 
 
-def _copy(labels: Mapping[str, str]) -> dict[str, str]:
-    return dict(labels)
+class Container(Record):
+    """A container record: everything needed to create its task later, from any process.
 
+    Two records are equal when all but their specs are.
+    """
 
-@attrs.frozen
-class Container:
-    """A container record: everything needed to create its task later, from any process."""
+    __slots__ = (
+        "id",
+        "image",
+        "runtime",
+        "spec",
+        "snapshotter",
+        "snapshot_key",
+        "labels",
+        "created_at",
+        "updated_at",
+    )
+    _compared = (
+        "id",
+        "image",
+        "runtime",
+        "snapshotter",
+        "snapshot_key",
+        "labels",
+        "created_at",
+        "updated_at",
+    )
 
-    id: str
-    image: str
-    runtime: str
-    spec: dict[str, Any] = attrs.field(eq=False)
-    snapshotter: str
-    snapshot_key: str
-    labels: dict[str, str] = attrs.field(factory=dict, converter=_copy)
-    created_at: datetime.datetime | None = None
-    updated_at: datetime.datetime | None = None
+    def __init__(
+        self,
+        id: str,
+        image: str,
+        runtime: str,
+        spec: dict[str, Any],
+        snapshotter: str,
+        snapshot_key: str,
+        labels: Mapping[str, str] | None = None,
+        created_at: datetime.datetime | None = None,
+        updated_at: datetime.datetime | None = None,
+    ) -> None:
+        self.id: Final = id
+        self.image: Final = image
+        self.runtime: Final = runtime
+        self.spec: Final = spec
+        self.snapshotter: Final = snapshotter
+        self.snapshot_key: Final = snapshot_key
+        self.labels: Final = {} if labels is None else dict(labels)
+        self.created_at: Final = created_at
+        self.updated_at: Final = updated_at
 
 
 def _container(row: tuple[Any, ...]) -> Container:

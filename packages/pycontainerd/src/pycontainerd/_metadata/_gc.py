@@ -28,12 +28,15 @@ import datetime
 import json
 from collections.abc import Callable, Iterable, Iterator
 
-import attrs
-
 from pycontainerd._content import ContentStore
 from pycontainerd._errors import LockedError, NotFoundError
 from pycontainerd._metadata._owner import LEASE_OWNER, owner_alive
 from pycontainerd._metadata._store import MetadataStore
+from pycontainerd._record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["MANIFEST_MEDIA_TYPES", "GCResult", "collect"]
 
@@ -52,18 +55,39 @@ _MAX_SNIFF = 4 << 20
 SnapshotRemover = Callable[[str, str], None]
 
 
-@attrs.frozen
-class GCResult:
+class GCResult(Record):
     """What a collection did. Blobs are digests; snapshots and records are ``(namespace, ...)`` tuples."""
 
-    deleted_blobs: tuple[str, ...]
-    bytes_freed: int
-    deleted_content_records: tuple[tuple[str, str], ...]
-    deleted_leases: tuple[tuple[str, str], ...]
-    unreferenced_snapshots: tuple[tuple[str, str, str], ...]
-    removed_snapshots: tuple[tuple[str, str, str], ...]
-    aborted_ingests: tuple[str, ...]
-    errors: tuple[str, ...] = ()
+    __slots__ = (
+        "deleted_blobs",
+        "bytes_freed",
+        "deleted_content_records",
+        "deleted_leases",
+        "unreferenced_snapshots",
+        "removed_snapshots",
+        "aborted_ingests",
+        "errors",
+    )
+
+    def __init__(
+        self,
+        deleted_blobs: tuple[str, ...],
+        bytes_freed: int,
+        deleted_content_records: tuple[tuple[str, str], ...],
+        deleted_leases: tuple[tuple[str, str], ...],
+        unreferenced_snapshots: tuple[tuple[str, str, str], ...],
+        removed_snapshots: tuple[tuple[str, str, str], ...],
+        aborted_ingests: tuple[str, ...],
+        errors: tuple[str, ...] = (),
+    ) -> None:
+        self.deleted_blobs: Final = deleted_blobs
+        self.bytes_freed: Final = bytes_freed
+        self.deleted_content_records: Final = deleted_content_records
+        self.deleted_leases: Final = deleted_leases
+        self.unreferenced_snapshots: Final = unreferenced_snapshots
+        self.removed_snapshots: Final = removed_snapshots
+        self.aborted_ingests: Final = aborted_ingests
+        self.errors: Final = errors
 
 
 def _descriptors(document: object) -> Iterator[tuple[str, str | None]]:

@@ -14,7 +14,11 @@ import errno
 import os
 from collections.abc import Sequence
 
-import attrs
+from .._record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["Mount", "MountFlags", "mount_all", "syncfs", "unmount", "unmount_all"]
 
@@ -98,13 +102,15 @@ def split_options(options: Sequence[str]) -> tuple[MountFlags, str]:
     return flags, ",".join(data)
 
 
-@attrs.frozen
-class Mount:
+class Mount(Record):
     """One mount: ``type`` ("bind", "overlay", ...), ``source`` and ``mount(8)``-style options."""
 
-    type: str
-    source: str
-    options: tuple[str, ...] = ()
+    __slots__ = ("type", "source", "options")
+
+    def __init__(self, type: str, source: str, options: tuple[str, ...] = ()) -> None:
+        self.type: Final = type
+        self.source: Final = source
+        self.options: Final = options
 
     def mount(self, target: str | os.PathLike[str]) -> None:
         """Mount this on the existing directory ``target``; raises ``OSError`` with the errno."""

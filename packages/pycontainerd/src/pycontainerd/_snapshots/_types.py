@@ -13,12 +13,14 @@ import datetime
 import enum
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Protocol
-
-import attrs
+from typing import TYPE_CHECKING, Protocol
 
 from .._errors import InvalidArgumentError
+from .._record import Record
 from ._mount import Mount
+
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["Info", "Kind", "Snapshotter", "Usage", "chain_id"]
 
@@ -31,27 +33,39 @@ class Kind(enum.Enum):
     COMMITTED = "committed"
 
 
-@attrs.frozen
-class Info:
+class Info(Record):
     """A snapshot's record: its key or name, the name of its committed parent, labels, times (UTC)."""
 
-    kind: Kind
-    name: str
-    parent: str | None
-    labels: Mapping[str, str]
-    created: datetime.datetime
-    updated: datetime.datetime
+    __slots__ = ("kind", "name", "parent", "labels", "created", "updated")
+
+    def __init__(
+        self,
+        kind: Kind,
+        name: str,
+        parent: str | None,
+        labels: Mapping[str, str],
+        created: datetime.datetime,
+        updated: datetime.datetime,
+    ) -> None:
+        self.kind: Final = kind
+        self.name: Final = name
+        self.parent: Final = parent
+        self.labels: Final = labels
+        self.created: Final = created
+        self.updated: Final = updated
 
 
-@attrs.frozen
-class Usage:
+class Usage(Record):
     """Space a snapshot takes on disk: bytes of its blocks, and inodes (each hardlinked inode once).
 
     For overlayfs this is the snapshot's own layer; for the native snapshotter, its whole copy.
     """
 
-    size: int
-    inodes: int
+    __slots__ = ("size", "inodes")
+
+    def __init__(self, size: int, inodes: int) -> None:
+        self.size: Final = size
+        self.inodes: Final = inodes
 
 
 class Snapshotter(Protocol):
