@@ -30,8 +30,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 import pyrunc
 from pycontainerd._errors import (
     AlreadyExistsError,
@@ -57,6 +55,8 @@ from pycontainerd._tasks._containers import cgroups_path
 from pycontainerd._times import format_time
 
 if TYPE_CHECKING:
+    from typing import Final
+
     from pycontainerd._client import Client
 
 __all__ = ["DEFAULT_LOG_MAX", "ExecProcess", "Task", "TaskError", "TaskService", "TaskStatus"]
@@ -226,14 +226,19 @@ class TaskService:
         return found
 
 
-@attrs.define(eq=False)
 class ExecProcess:
     """A process added to a running task by :meth:`Task.exec`."""
 
-    task: Task
-    id: str
-    pid: int
-    attachment: Attachment | None = None
+    __slots__ = ("task", "id", "pid", "attachment")
+
+    def __init__(self, task: Task, id: str, pid: int, attachment: Attachment | None = None) -> None:
+        self.task: Final = task
+        self.id: Final = id
+        self.pid: Final = pid
+        self.attachment: Final = attachment
+
+    def __repr__(self) -> str:
+        return f"ExecProcess(task={self.task.id!r}, id={self.id!r}, pid={self.pid})"
 
     def wait(self, timeout: float | None = None) -> ExitStatus:
         """Its exit status, once it has exited; TimeoutError after ``timeout`` seconds."""
@@ -248,14 +253,19 @@ class ExecProcess:
             monitor.resize(self.id, rows, cols)
 
 
-@attrs.define(eq=False)
 class Task:
     """A container's task. Made by :class:`TaskService`; any process may hold one for the same task."""
 
-    service: TaskService
-    id: str
-    directory: Path
-    pid: int
+    __slots__ = ("service", "id", "directory", "pid")
+
+    def __init__(self, service: TaskService, id: str, directory: Path, pid: int) -> None:
+        self.service: Final = service
+        self.id: Final = id
+        self.directory: Final = directory
+        self.pid: Final = pid
+
+    def __repr__(self) -> str:
+        return f"Task(id={self.id!r}, pid={self.pid}, directory={str(self.directory)!r})"
 
     def _runtime(self) -> pyrunc.Container:
         try:
