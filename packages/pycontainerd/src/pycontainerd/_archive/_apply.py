@@ -21,11 +21,10 @@ import errno
 import os
 import stat
 import tarfile
-from typing import Any
-
-import attrs
+from typing import TYPE_CHECKING, Any
 
 from pycontainerd._errors import LayerError, UnsafeLayerError
+from pycontainerd._record import Record
 
 from ._compression import Compression, DigestingReader, Readable, compression_for_media_type, decompress
 from ._resolve import RootDir, clean_name
@@ -38,6 +37,9 @@ from ._whiteouts import (
     set_overlay_opaque,
     write_overlay_whiteout,
 )
+
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["ApplyLimits", "ApplyResult", "apply_layer"]
 
@@ -52,16 +54,20 @@ _XATTR_PREFIX = "SCHILY.xattr."
 _FORBIDDEN_XATTRS = ("trusted.overlay.", "user.overlay.")
 
 
-@attrs.frozen
-class ApplyLimits:
+class ApplyLimits(Record):
     """Bounds against tar bombs: bytes of file data written, and entries."""
 
-    max_bytes: int = 1 << 40
-    max_entries: int = 10_000_000
+    __slots__ = ("max_bytes", "max_entries")
+
+    def __init__(self, max_bytes: int = 1 << 40, max_entries: int = 10_000_000) -> None:
+        self.max_bytes: Final = max_bytes
+        self.max_entries: Final = max_entries
 
 
-@attrs.frozen
-class ApplyResult:
+_DEFAULT_LIMITS = ApplyLimits()
+
+
+class ApplyResult(Record):
     """What applying a layer found.
 
     ``diff_id`` and ``size`` describe the uncompressed tar (the diffID of the image config);
@@ -69,12 +75,23 @@ class ApplyResult:
     ``digest`` is None when the caller had the blob hashed elsewhere (``digest_blob=False``).
     """
 
-    diff_id: str
-    size: int
-    digest: str | None
-    compressed_size: int
-    compression: Compression
-    entries: int
+    __slots__ = ("diff_id", "size", "digest", "compressed_size", "compression", "entries")
+
+    def __init__(
+        self,
+        diff_id: str,
+        size: int,
+        digest: str | None,
+        compressed_size: int,
+        compression: Compression,
+        entries: int,
+    ) -> None:
+        self.diff_id: Final = diff_id
+        self.size: Final = size
+        self.digest: Final = digest
+        self.compressed_size: Final = compressed_size
+        self.compression: Final = compression
+        self.entries: Final = entries
 
 
 # Not in typeshed, but what tarfile raises for a bad checksum (EOFHeaderError, its sibling, is the
@@ -112,7 +129,7 @@ def apply_layer(
     whiteout_format: WhiteoutFormat | str = WhiteoutFormat.OVERLAY,
     allow_devices: bool = False,
     strip_setuid: bool = False,
-    limits: ApplyLimits = ApplyLimits(),
+    limits: ApplyLimits = _DEFAULT_LIMITS,
     digest_blob: bool = True,
 ) -> ApplyResult:
     """Apply the layer read from ``stream`` to the directory ``root``.

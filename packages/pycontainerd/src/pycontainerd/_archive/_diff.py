@@ -16,27 +16,32 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import attrs
+from pycontainerd._record import Record
 
 from ._compression import Compression
 from ._whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX, WhiteoutFormat, is_overlay_whiteout
+
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["DiffResult", "write_diff"]
 
 _CHUNK = 1 << 20
 
 
-@attrs.frozen
-class DiffResult:
+class DiffResult(Record):
     """The layer written: diffID and size of the tar, digest and size of the (compressed) blob."""
 
-    diff_id: str
-    size: int
-    digest: str
-    compressed_size: int
-    entries: int
+    __slots__ = ("diff_id", "size", "digest", "compressed_size", "entries")
+
+    def __init__(self, diff_id: str, size: int, digest: str, compressed_size: int, entries: int) -> None:
+        self.diff_id: Final = diff_id
+        self.size: Final = size
+        self.digest: Final = digest
+        self.compressed_size: Final = compressed_size
+        self.entries: Final = entries
 
 
 class _HashingWriter:
@@ -256,16 +261,26 @@ class _DiffWriter:
                 self._add(item.full, item.path, item.st, item.xattrs)
 
 
-@attrs.define
 class _Pending:
-    writer: _DiffWriter
-    full: str
-    path: str
-    st: os.stat_result
-    xattrs: dict[str, bytes]
-    discarded: bool = False
+    """An unchanged directory waiting on the writer's stack until a child needs it written."""
 
-    def __attrs_post_init__(self) -> None:
+    __slots__ = ("writer", "full", "path", "st", "xattrs", "discarded")
+
+    def __init__(
+        self,
+        writer: _DiffWriter,
+        full: str,
+        path: str,
+        st: os.stat_result,
+        xattrs: dict[str, bytes],
+        discarded: bool = False,
+    ) -> None:
+        self.writer = writer
+        self.full = full
+        self.path = path
+        self.st = st
+        self.xattrs = xattrs
+        self.discarded = discarded
         if not hasattr(self.writer, "_stack"):
             self.writer._stack = []
         self.writer._stack.append(self)

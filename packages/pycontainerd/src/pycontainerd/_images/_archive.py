@@ -24,9 +24,7 @@ import posixpath
 import tarfile
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import IO, Any
-
-import attrs
+from typing import IO, TYPE_CHECKING, Any
 
 from pycontainerd._content import ContentStore
 from pycontainerd._errors import InvalidArgumentError, NotFoundError
@@ -41,7 +39,11 @@ from pycontainerd._images._types import (
     Manifest,
 )
 from pycontainerd._images._walk import children, manifest_descriptor_for
+from pycontainerd._record import Record
 from pycontainerd._remotes import OCI_INDEX, OCI_MANIFEST, Descriptor, Platform, Reference, ReferenceError
+
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["IMAGE_NAME_ANNOTATION", "REF_NAME_ANNOTATION", "export", "import_archive"]
 
@@ -134,13 +136,16 @@ def export(
         if matcher is not None:
             target, _manifest = manifest_descriptor_for(store, desc, matcher)
         roots.append(target)
-        annotations: Any = dict(target.annotations)  # Any: see _types._descriptor
+        annotations = dict(target.annotations)
         if name:
             annotations[IMAGE_NAME_ANNOTATION] = name
             ref_name = _ref_name(name)
             if ref_name:
                 annotations[REF_NAME_ANNOTATION] = ref_name
-        index_entries.append(attrs.evolve(target, annotations=annotations).to_json())
+        named = Descriptor(
+            target.media_type, target.digest, target.size, annotations, target.platform, target.urls
+        )
+        index_entries.append(named.to_json())
         try:
             mdesc, manifest = manifest_descriptor_for(store, target, docker_matcher)
         except NotFoundError:
@@ -180,10 +185,12 @@ def export(
                 tar.addfile(_tar_entry(entry_name + "/", directory=True))
 
 
-@attrs.frozen
-class _Stored:
-    digest: str
-    size: int
+class _Stored(Record):
+    __slots__ = ("digest", "size")
+
+    def __init__(self, digest: str, size: int) -> None:
+        self.digest: Final = digest
+        self.size: Final = size
 
 
 class _Reader:

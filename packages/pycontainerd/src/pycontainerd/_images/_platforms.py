@@ -13,8 +13,6 @@ import platform as _platform
 import re
 import sys
 
-import attrs
-
 from pycontainerd._errors import InvalidArgumentError
 from pycontainerd._remotes import Platform
 
@@ -52,6 +50,11 @@ _ARCH_ALIASES: dict[str, tuple[str, str | None]] = {
 _DEFAULT_VARIANTS = {("amd64", "v1"), ("amd64", "1"), ("arm64", "8"), ("arm64", "v8"), ("arm64", "v8.0")}
 
 
+def _with(p: Platform, os_: str, arch: str, variant: str | None) -> Platform:
+    """``p`` with another os, architecture and variant (its os version and features kept)."""
+    return Platform(os_, arch, variant, p.os_version, p.os_features)
+
+
 def normalize(p: Platform) -> Platform:
     """``p`` in containerd's canonical names: ``amd64``, ``arm64`` (no ``v8``), ``arm/vN``, lower case."""
     os_ = p.os.lower()
@@ -68,7 +71,7 @@ def normalize(p: Platform) -> Platform:
             variant = "v7"
         elif variant in ("5", "6", "7", "8"):
             variant = "v" + variant
-    return attrs.evolve(p, os=os_, architecture=arch, variant=variant)
+    return _with(p, os_, arch, variant)
 
 
 def host_platform() -> Platform:
@@ -93,7 +96,7 @@ def parse_platform(text: str) -> Platform:
         if word in _ARCH_ALIASES:
             return normalize(Platform(os="linux", architecture=word))
         host = host_platform()
-        return attrs.evolve(host, os=word)
+        return _with(host, word, host.architecture, host.variant)
     variant = parts[2] if len(parts) == 3 else None
     return normalize(Platform(os=parts[0], architecture=parts[1], variant=variant))
 
@@ -109,13 +112,13 @@ def _vector(p: Platform) -> list[Platform]:
     if p.architecture == "amd64":
         level = _variant_number(p.variant)
         for n in range(level - 1, 0, -1) if level > 1 else ():
-            vector.append(attrs.evolve(p, variant=None if n == 1 else f"v{n}"))
-        vector.append(attrs.evolve(p, architecture="386", variant=None))
+            vector.append(_with(p, p.os, p.architecture, None if n == 1 else f"v{n}"))
+        vector.append(_with(p, p.os, "386", None))
     elif p.architecture == "arm":
         level = _variant_number(p.variant)
-        vector += [attrs.evolve(p, variant=f"v{n}") for n in range(level - 1, 4, -1)]
+        vector += [_with(p, p.os, p.architecture, f"v{n}") for n in range(level - 1, 4, -1)]
     elif p.architecture == "arm64":
-        vector += _vector(attrs.evolve(p, architecture="arm", variant="v8"))
+        vector += _vector(_with(p, p.os, "arm", "v8"))
     return vector
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
-
-import attrs
+from typing import TYPE_CHECKING, Any
 
 from pycontainerd._errors import InvalidArgumentError
+from pycontainerd._record import Record
 from pycontainerd._remotes import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
@@ -24,6 +23,9 @@ from pycontainerd._remotes import (
     Platform,
 )
 from pycontainerd._remotes._types import check_digest
+
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = [
     "DOCKER_CONFIG",
@@ -54,11 +56,6 @@ DOCKER_LAYER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzi
 
 INDEX_MEDIA_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 MANIFEST_ONLY_MEDIA_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
-
-
-def _str_dict(value: Mapping[str, str]) -> dict[str, str]:
-    """attrs converter: a plain dict copy (typed, so mypy need not solve ``dict``'s overloads)."""
-    return dict(value)
 
 
 def _bad(path: str, problem: str) -> InvalidArgumentError:
@@ -160,9 +157,7 @@ def _descriptor(raw: object, path: str) -> Descriptor:
             os_features=_strs(p, "os.features", ppath) or (),
         )
     urls = _strs(obj, "urls", f"{path}.") or ()
-    # Descriptor's converter is the dict builtin, whose overloads mypy cannot match: pass it as Any.
-    loose: Any = annotations
-    return Descriptor(media_type, digest, size, loose, platform, urls)
+    return Descriptor(media_type, digest, size, annotations, platform, urls)
 
 
 def _check_media_type(
@@ -186,13 +181,24 @@ def _schema_version(obj: Mapping[str, Any]) -> None:
         raise _bad("schemaVersion", f"expected 2, got {version!r}")
 
 
-@attrs.frozen
-class Index:
-    """An OCI image index or a Docker manifest list: manifests for several platforms."""
+class Index(Record):
+    """An OCI image index or a Docker manifest list: manifests for several platforms.
 
-    manifests: tuple[Descriptor, ...]
-    media_type: str = OCI_INDEX
-    annotations: Mapping[str, str] = attrs.field(factory=dict, converter=_str_dict, eq=False, hash=False)
+    The annotations (a dict copy of the mapping given) take no part in equality and hashing.
+    """
+
+    __slots__ = ("manifests", "media_type", "annotations")
+    _compared = ("manifests", "media_type")
+
+    def __init__(
+        self,
+        manifests: tuple[Descriptor, ...],
+        media_type: str = OCI_INDEX,
+        annotations: Mapping[str, str] | None = None,
+    ) -> None:
+        self.manifests: Final = manifests
+        self.media_type: Final = media_type
+        self.annotations: Final[Mapping[str, str]] = {} if annotations is None else dict(annotations)
 
     @classmethod
     def from_json(cls, raw: object, media_type: str | None = None) -> Index:
@@ -220,14 +226,26 @@ class Index:
         return out
 
 
-@attrs.frozen
-class Manifest:
-    """An OCI image manifest or a Docker schema2 manifest: one config and its layers."""
+class Manifest(Record):
+    """An OCI image manifest or a Docker schema2 manifest: one config and its layers.
 
-    config: Descriptor
-    layers: tuple[Descriptor, ...]
-    media_type: str = OCI_MANIFEST
-    annotations: Mapping[str, str] = attrs.field(factory=dict, converter=_str_dict, eq=False, hash=False)
+    The annotations (a dict copy of the mapping given) take no part in equality and hashing.
+    """
+
+    __slots__ = ("config", "layers", "media_type", "annotations")
+    _compared = ("config", "layers", "media_type")
+
+    def __init__(
+        self,
+        config: Descriptor,
+        layers: tuple[Descriptor, ...],
+        media_type: str = OCI_MANIFEST,
+        annotations: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config: Final = config
+        self.layers: Final = layers
+        self.media_type: Final = media_type
+        self.annotations: Final[Mapping[str, str]] = {} if annotations is None else dict(annotations)
 
     @classmethod
     def from_json(cls, raw: object, media_type: str | None = None) -> Manifest:
@@ -259,31 +277,84 @@ class Manifest:
         return out
 
 
-@attrs.frozen
-class Healthcheck:
+class Healthcheck(Record):
     """``config.Healthcheck``: durations are nanoseconds, as Docker writes them."""
 
-    test: tuple[str, ...] = ()
-    interval: int | None = None
-    timeout: int | None = None
-    start_period: int | None = None
-    retries: int | None = None
+    __slots__ = ("test", "interval", "timeout", "start_period", "retries")
+
+    def __init__(
+        self,
+        test: tuple[str, ...] = (),
+        interval: int | None = None,
+        timeout: int | None = None,
+        start_period: int | None = None,
+        retries: int | None = None,
+    ) -> None:
+        self.test: Final = test
+        self.interval: Final = interval
+        self.timeout: Final = timeout
+        self.start_period: Final = start_period
+        self.retries: Final = retries
 
 
-@attrs.frozen
-class ContainerConfig:
-    """``config`` of the image config: what a container of the image runs by default."""
+class ContainerConfig(Record):
+    """``config`` of the image config: what a container of the image runs by default.
 
-    env: tuple[str, ...] = ()
-    cmd: tuple[str, ...] | None = None
-    entrypoint: tuple[str, ...] | None = None
-    working_dir: str = ""
-    user: str = ""
-    exposed_ports: tuple[str, ...] = ()
-    volumes: tuple[str, ...] = ()
-    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_str_dict, hash=False)
-    healthcheck: Healthcheck | None = None
-    stop_signal: str | None = None
+    The labels (a dict copy of the mapping given) count for equality but not for the hash.
+    """
+
+    __slots__ = (
+        "env",
+        "cmd",
+        "entrypoint",
+        "working_dir",
+        "user",
+        "exposed_ports",
+        "volumes",
+        "labels",
+        "healthcheck",
+        "stop_signal",
+    )
+
+    def __init__(
+        self,
+        env: tuple[str, ...] = (),
+        cmd: tuple[str, ...] | None = None,
+        entrypoint: tuple[str, ...] | None = None,
+        working_dir: str = "",
+        user: str = "",
+        exposed_ports: tuple[str, ...] = (),
+        volumes: tuple[str, ...] = (),
+        labels: Mapping[str, str] | None = None,
+        healthcheck: Healthcheck | None = None,
+        stop_signal: str | None = None,
+    ) -> None:
+        self.env: Final = env
+        self.cmd: Final = cmd
+        self.entrypoint: Final = entrypoint
+        self.working_dir: Final = working_dir
+        self.user: Final = user
+        self.exposed_ports: Final = exposed_ports
+        self.volumes: Final = volumes
+        self.labels: Final[Mapping[str, str]] = {} if labels is None else dict(labels)
+        self.healthcheck: Final = healthcheck
+        self.stop_signal: Final = stop_signal
+
+    def __hash__(self) -> int:
+        return hash(
+            (
+                type(self),
+                self.env,
+                self.cmd,
+                self.entrypoint,
+                self.working_dir,
+                self.user,
+                self.exposed_ports,
+                self.volumes,
+                self.healthcheck,
+                self.stop_signal,
+            )
+        )
 
     @classmethod
     def from_json(cls, raw: object, path: str = "config") -> ContainerConfig:
@@ -314,38 +385,72 @@ class ContainerConfig:
         )
 
 
-@attrs.frozen
-class RootFS:
+class RootFS(Record):
     """``rootfs``: the uncompressed digests (diff IDs) of the layers, bottom first."""
 
-    diff_ids: tuple[str, ...]
-    type: str = "layers"
+    __slots__ = ("diff_ids", "type")
+
+    def __init__(self, diff_ids: tuple[str, ...], type: str = "layers") -> None:
+        self.diff_ids: Final = diff_ids
+        self.type: Final = type
 
 
-@attrs.frozen
-class History:
+class History(Record):
     """One ``history`` entry: how a layer (or an empty step) was made."""
 
-    created: str | None = None
-    created_by: str | None = None
-    author: str | None = None
-    comment: str | None = None
-    empty_layer: bool = False
+    __slots__ = ("created", "created_by", "author", "comment", "empty_layer")
+
+    def __init__(
+        self,
+        created: str | None = None,
+        created_by: str | None = None,
+        author: str | None = None,
+        comment: str | None = None,
+        empty_layer: bool = False,
+    ) -> None:
+        self.created: Final = created
+        self.created_by: Final = created_by
+        self.author: Final = author
+        self.comment: Final = comment
+        self.empty_layer: Final = empty_layer
 
 
-@attrs.frozen
-class ImageConfig:
+class ImageConfig(Record):
     """The image config (OCI ``application/vnd.oci.image.config.v1+json`` or Docker's equivalent)."""
 
-    architecture: str
-    os: str
-    rootfs: RootFS
-    variant: str | None = None
-    os_version: str | None = None
-    created: str | None = None
-    author: str | None = None
-    config: ContainerConfig = attrs.field(factory=ContainerConfig)
-    history: tuple[History, ...] = ()
+    __slots__ = (
+        "architecture",
+        "os",
+        "rootfs",
+        "variant",
+        "os_version",
+        "created",
+        "author",
+        "config",
+        "history",
+    )
+
+    def __init__(
+        self,
+        architecture: str,
+        os: str,
+        rootfs: RootFS,
+        variant: str | None = None,
+        os_version: str | None = None,
+        created: str | None = None,
+        author: str | None = None,
+        config: ContainerConfig | None = None,
+        history: tuple[History, ...] = (),
+    ) -> None:
+        self.architecture: Final = architecture
+        self.os: Final = os
+        self.rootfs: Final = rootfs
+        self.variant: Final = variant
+        self.os_version: Final = os_version
+        self.created: Final = created
+        self.author: Final = author
+        self.config: Final = ContainerConfig() if config is None else config
+        self.history: Final = history
 
     @property
     def platform(self) -> Platform:

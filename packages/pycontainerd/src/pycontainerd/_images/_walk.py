@@ -7,7 +7,7 @@ through an index entry without a platform is checked against its config's os and
 
 from __future__ import annotations
 
-import attrs
+from typing import TYPE_CHECKING
 
 from pycontainerd._content import ContentStore
 from pycontainerd._errors import InvalidArgumentError, NotFoundError
@@ -19,7 +19,11 @@ from pycontainerd._images._types import (
     Index,
     Manifest,
 )
+from pycontainerd._record import Record
 from pycontainerd._remotes import Descriptor, Platform
+
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = [
     "Layer",
@@ -35,12 +39,14 @@ __all__ = [
 _MAX_DEPTH = 8  # an index of indexes of ... : refuse loops and absurd nesting
 
 
-@attrs.frozen
-class Layer:
+class Layer(Record):
     """A layer of an image: its blob's descriptor and the digest of its uncompressed tar (diff ID)."""
 
-    descriptor: Descriptor
-    diff_id: str
+    __slots__ = ("descriptor", "diff_id")
+
+    def __init__(self, descriptor: Descriptor, diff_id: str) -> None:
+        self.descriptor: Final = descriptor
+        self.diff_id: Final = diff_id
 
 
 def _matcher(platform: Platform | PlatformMatcher | None) -> PlatformMatcher:

@@ -29,14 +29,17 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import attrs
 import urllib3
 from urllib3.response import BaseHTTPResponse
 
 from pycontainerd._errors import AuthenticationError, RegistryError
+from pycontainerd._record import Record
 from pycontainerd._remotes._types import Credentials
+
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["Body", "CredentialsFunc", "Transport", "is_loopback"]
 
@@ -57,10 +60,12 @@ def is_loopback(host: str) -> bool:
     return name in _LOOPBACK
 
 
-@attrs.frozen
-class _Challenge:
-    scheme: str  # "basic" or "bearer", lower case
-    params: Mapping[str, str]
+class _Challenge(Record):
+    __slots__ = ("scheme", "params")
+
+    def __init__(self, scheme: str, params: Mapping[str, str]) -> None:
+        self.scheme: Final = scheme  # "basic" or "bearer", lower case
+        self.params: Final = params
 
 
 def parse_challenge(header: str) -> _Challenge | None:

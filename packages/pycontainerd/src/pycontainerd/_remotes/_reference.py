@@ -14,10 +14,13 @@ it to the host the API lives on).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import attrs
-
+from pycontainerd._record import Record
 from pycontainerd._remotes._types import check_digest
+
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["DEFAULT_DOMAIN", "Reference", "ReferenceError"]
 
@@ -39,17 +42,19 @@ class ReferenceError(ValueError):
     """The string is not a valid image reference (says which part is wrong)."""
 
 
-@attrs.frozen
-class Reference:
+class Reference(Record):
     """A normalised image reference: ``domain/path[:tag][@digest]``.
 
     Build one with :meth:`parse`; ``str()`` gives the fully qualified form back.
     """
 
-    domain: str
-    path: str
-    tag: str | None = None
-    digest: str | None = None
+    __slots__ = ("domain", "path", "tag", "digest")
+
+    def __init__(self, domain: str, path: str, tag: str | None = None, digest: str | None = None) -> None:
+        self.domain: Final = domain
+        self.path: Final = path
+        self.tag: Final = tag
+        self.digest: Final = digest
 
     @classmethod
     def parse(cls, text: str) -> Reference:
@@ -115,7 +120,7 @@ class Reference:
 
     def with_digest(self, digest: str) -> Reference:
         """The same repository pinned to ``digest`` (the tag is kept, as Docker prints it)."""
-        return attrs.evolve(self, digest=check_digest(digest))
+        return Reference(self.domain, self.path, self.tag, check_digest(digest))
 
     def with_path(self, path: str) -> Reference:
         """Another repository of the same registry, at ``latest``."""

@@ -5,9 +5,12 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import attrs
+from pycontainerd._record import Record
+
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = [
     "DOCKER_MANIFEST",
@@ -47,19 +50,24 @@ def check_digest(digest: str) -> str:
     return digest
 
 
-def _digest_validator(_instance: object, _attribute: object, value: str) -> None:
-    check_digest(value)
-
-
-@attrs.frozen
-class Platform:
+class Platform(Record):
     """The platform an image runs on, as an index entry names it."""
 
-    os: str
-    architecture: str
-    variant: str | None = None
-    os_version: str | None = None
-    os_features: tuple[str, ...] = ()
+    __slots__ = ("os", "architecture", "variant", "os_version", "os_features")
+
+    def __init__(
+        self,
+        os: str,
+        architecture: str,
+        variant: str | None = None,
+        os_version: str | None = None,
+        os_features: tuple[str, ...] = (),
+    ) -> None:
+        self.os: Final = os
+        self.architecture: Final = architecture
+        self.variant: Final = variant
+        self.os_version: Final = os_version
+        self.os_features: Final = os_features
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Platform:
@@ -82,16 +90,33 @@ class Platform:
         return out
 
 
-@attrs.frozen
-class Descriptor:
-    """What to fetch or push: an OCI content descriptor (media type, digest, size, and the optional rest)."""
+class Descriptor(Record):
+    """What to fetch or push: an OCI content descriptor (media type, digest, size, and the optional rest).
 
-    media_type: str
-    digest: str = attrs.field(validator=_digest_validator)
-    size: int = attrs.field(validator=attrs.validators.ge(0))
-    annotations: Mapping[str, str] = attrs.field(factory=dict, converter=dict, eq=False, hash=False)
-    platform: Platform | None = None
-    urls: tuple[str, ...] = ()
+    The annotations (a dict copy of the mapping given) take no part in equality and hashing.
+    """
+
+    __slots__ = ("media_type", "digest", "size", "annotations", "platform", "urls")
+    _compared = ("media_type", "digest", "size", "platform", "urls")
+
+    def __init__(
+        self,
+        media_type: str,
+        digest: str,
+        size: int,
+        annotations: Mapping[str, str] | None = None,
+        platform: Platform | None = None,
+        urls: tuple[str, ...] = (),
+    ) -> None:
+        check_digest(digest)
+        if size < 0:
+            raise ValueError(f"'size' must be >= 0: {size}")
+        self.media_type: Final = media_type
+        self.digest: Final = digest
+        self.size: Final = size
+        self.annotations: Final[Mapping[str, str]] = {} if annotations is None else dict(annotations)
+        self.platform: Final = platform
+        self.urls: Final = urls
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Descriptor:
@@ -124,12 +149,14 @@ class Descriptor:
         return self.media_type in MANIFEST_MEDIA_TYPES
 
 
-@attrs.frozen(repr=False)
-class Credentials:
+class Credentials(Record):
     """A user name and password (or identity token) for one registry; the password never shows in repr."""
 
-    username: str
-    password: str
+    __slots__ = ("username", "password")
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username: Final = username
+        self.password: Final = password
 
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, password=***)"
@@ -145,11 +172,13 @@ class ProgressState(enum.Enum):
     DONE = "done"  # every byte sent or received, and verified
 
 
-@attrs.frozen
-class Progress:
+class Progress(Record):
     """One progress event: ``done`` of ``total`` bytes of the blob ``digest``."""
 
-    digest: str
-    done: int
-    total: int
-    state: ProgressState
+    __slots__ = ("digest", "done", "total", "state")
+
+    def __init__(self, digest: str, done: int, total: int, state: ProgressState) -> None:
+        self.digest: Final = digest
+        self.done: Final = done
+        self.total: Final = total
+        self.state: Final = state
