@@ -7,8 +7,6 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import attrs
-
 from pycontainerd._monitor._protocol import (
     FRAME_EXIT,
     FRAME_REPLY,
@@ -21,25 +19,28 @@ from pycontainerd._monitor._protocol import (
     read_frame,
 )
 from pycontainerd._monitor._records import ExitStatus
+from pycontainerd._record import Record
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Iterator, Sequence
     from types import TracebackType
-    from typing import BinaryIO, Self
+    from typing import BinaryIO, Final, Self
 
 __all__ = ["Attachment", "Monitor", "ProcessStatus"]
 
 _STDIN_CHUNK = 1 << 16
 
 
-@attrs.frozen
-class ProcessStatus:
+class ProcessStatus(Record):
     """A process the monitor tracks: its pid and, once it has exited, its exit record."""
 
-    proc: str
-    pid: int
-    exit: ExitStatus | None
+    __slots__ = ("proc", "pid", "exit")
+
+    def __init__(self, proc: str, pid: int, exit: ExitStatus | None) -> None:
+        self.proc: Final = proc
+        self.pid: Final = pid
+        self.exit: Final = exit
 
     @property
     def running(self) -> bool:

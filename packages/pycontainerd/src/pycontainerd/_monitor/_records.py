@@ -5,32 +5,33 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import attrs
-
 from pycontainerd._monitor._protocol import HEADER, MonitorError
+from pycontainerd._record import Record
 from pycontainerd._times import parse_time
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from typing import BinaryIO
+    from datetime import datetime
+    from typing import BinaryIO, Final
 
 __all__ = ["ExitStatus", "monitor_alive", "read_exit", "read_log"]
 
 _FOLLOW_INTERVAL = 0.05
 
 
-@attrs.frozen
-class ExitStatus:
+class ExitStatus(Record):
     """How a process ended: ``status`` is its exit code, or 128+signal if a signal killed it."""
 
-    pid: int
-    status: int
-    exited_at: datetime
-    oom_killed: bool
+    __slots__ = ("pid", "status", "exited_at", "oom_killed")
+
+    def __init__(self, pid: int, status: int, exited_at: datetime, oom_killed: bool) -> None:
+        self.pid: Final = pid
+        self.status: Final = status
+        self.exited_at: Final = exited_at
+        self.oom_killed: Final = oom_killed
 
     @classmethod
     def from_json(cls, raw: dict[str, object]) -> ExitStatus:

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
-
-import attrs
 
 from pycontainerd._errors import InvalidArgumentError, NotFoundError
+from pycontainerd._record import Record
 from pycontainerd.oci._spec import linux_of
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
+    from typing import Any, Final
 
     from pycontainerd.oci._spec import SpecContext, SpecOpt
 
@@ -52,20 +51,20 @@ def _clean_absolute(path: object, opt: str, what: str) -> str:
     return "/" + posixpath.normpath(path).lstrip("/")
 
 
-def _as_tuple(options: Iterable[str]) -> tuple[str, ...]:
-    return tuple(options)
-
-
-@attrs.frozen
-class ContainerMount:
+class ContainerMount(Record):
     """One mount of the container (an OCI ``mounts`` entry): a ``bind`` of a host path (``rbind`` and
     ``rprivate`` unless the options say otherwise, as ``docker run --mount type=bind``), a ``tmpfs``,
     or any filesystem type the kernel mounts. ``source`` defaults to the type's name."""
 
-    destination: str
-    source: str | None = None
-    type: str = "bind"
-    options: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
+    __slots__ = ("destination", "source", "type", "options")
+
+    def __init__(
+        self, destination: str, source: str | None = None, type: str = "bind", options: Iterable[str] = ()
+    ) -> None:
+        self.destination: Final = destination
+        self.source: Final = source
+        self.type: Final = type
+        self.options: Final = tuple(options)
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ContainerMount:

@@ -7,14 +7,15 @@ is resolved when the opt runs, against the container's rootfs.
 from __future__ import annotations
 
 import posixpath
-from typing import TYPE_CHECKING, Any
 
 from pycontainerd._errors import InvalidArgumentError
 from pycontainerd.oci._spec import process_of
 from pycontainerd.oci._users import resolve_user
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from typing import Any
 
     from pycontainerd._images import ImageConfig
     from pycontainerd.oci._spec import SpecContext, SpecOpt

@@ -7,17 +7,17 @@ kernel order (``CAP_CHOWN`` is 0).
 
 from __future__ import annotations
 
-import copy
 import functools
 import os
 import stat
-from typing import TYPE_CHECKING, Any
 
 from pycontainerd._errors import InvalidArgumentError
 from pycontainerd.oci._spec import linux_of, process_of
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+    from typing import Any
 
     from pycontainerd.oci._spec import SpecContext, SpecOpt
 
@@ -174,6 +174,8 @@ def with_seccomp(profile: Mapping[str, Any] | None) -> SpecOpt:
             f"with_seccomp: the profile must be a linux.seccomp object with a defaultAction string, "
             f"not {type(profile).__name__}"
         )
+    import copy
+
     chosen = copy.deepcopy(dict(profile)) if profile is not None else None
 
     def opt(context: SpecContext, spec: dict[str, Any]) -> None:

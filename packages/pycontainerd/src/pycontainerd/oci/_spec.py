@@ -8,14 +8,15 @@ container's final capabilities, so it is resolved here after every opt has run.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
-
-import attrs
 
 from pycontainerd._errors import InvalidArgumentError
+from pycontainerd._record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import os
+    from typing import Any, Final
 
 __all__ = [
     "DEFAULT_PATH_ENV",
@@ -79,8 +80,7 @@ _DEVICE_RULES: tuple[tuple[bool, int, int], ...] = (
 _NAMESPACES = ("pid", "ipc", "uts", "mount", "network")
 
 
-@attrs.frozen
-class SpecContext:
+class SpecContext(Record):
     """What the opts may need to know about the container they shape.
 
     ``rootfs`` is the host path of the container's root filesystem, mounted and readable: users are
@@ -88,12 +88,18 @@ class SpecContext:
     ``"rootfs"`` (relative to the bundle) unless ``with_rootfs`` sets it.
     """
 
-    id: str
-    namespace: str
-    rootfs: Path = attrs.field(converter=Path)
+    __slots__ = ("id", "namespace", "rootfs")
+
+    def __init__(self, id: str, namespace: str, rootfs: str | os.PathLike[str]) -> None:
+        from pathlib import Path  # here, not at the top: importing pycontainerd.oci stays cheap
+
+        self.id: Final = id
+        self.namespace: Final = namespace
+        self.rootfs: Final = Path(rootfs)
 
 
-SpecOpt = Callable[[SpecContext, dict[str, Any]], None]
+# "dict[str, Any]" is quoted: Any is imported for type checking only (typing is slow to import).
+SpecOpt = Callable[[SpecContext, "dict[str, Any]"], None]
 """One step of building a spec: mutates the JSON-ready spec dict in place (containerd's SpecOpts)."""
 
 
@@ -185,6 +191,8 @@ def generate_spec(context: SpecContext, *opts: SpecOpt) -> dict[str, Any]:
     if not context.id:
         raise InvalidArgumentError("generate_spec: the container id is empty")
     spec = _base_spec(context)
+    import copy
+
     untouched = copy.deepcopy(spec["linux"]["seccomp"])
     for opt in opts:
         opt(context, spec)

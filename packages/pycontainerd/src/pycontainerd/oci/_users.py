@@ -19,13 +19,13 @@ import errno
 import os
 import stat
 
-import attrs
-
 from pycontainerd._errors import InvalidArgumentError, NotFoundError
+from pycontainerd._record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Final
 
 __all__ = ["ResolvedUser", "read_in_root", "resolve_user"]
 
@@ -34,29 +34,35 @@ _MAX_FILE = 16 << 20  # a passwd or group file larger than this is not one we wa
 _MAX_ID = 2**32 - 2  # (uid_t)-1 means "no change" to the kernel: not a usable id
 
 
-@attrs.frozen
-class ResolvedUser:
+class ResolvedUser(Record):
     """What a user string of an image resolves to."""
 
-    uid: int
-    gid: int
-    additional_gids: tuple[int, ...] = ()
-    home: str = "/"
+    __slots__ = ("uid", "gid", "additional_gids", "home")
+
+    def __init__(self, uid: int, gid: int, additional_gids: tuple[int, ...] = (), home: str = "/") -> None:
+        self.uid: Final = uid
+        self.gid: Final = gid
+        self.additional_gids: Final = additional_gids
+        self.home: Final = home
 
 
-@attrs.frozen
-class _PasswdEntry:
-    name: str
-    uid: int
-    gid: int
-    home: str
+class _PasswdEntry(Record):
+    __slots__ = ("name", "uid", "gid", "home")
+
+    def __init__(self, name: str, uid: int, gid: int, home: str) -> None:
+        self.name: Final = name
+        self.uid: Final = uid
+        self.gid: Final = gid
+        self.home: Final = home
 
 
-@attrs.frozen
-class _GroupEntry:
-    name: str
-    gid: int
-    members: tuple[str, ...]
+class _GroupEntry(Record):
+    __slots__ = ("name", "gid", "members")
+
+    def __init__(self, name: str, gid: int, members: tuple[str, ...]) -> None:
+        self.name: Final = name
+        self.gid: Final = gid
+        self.members: Final = members
 
 
 def read_in_root(root: Path, path: str) -> bytes | None:
