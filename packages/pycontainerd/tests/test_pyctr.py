@@ -174,3 +174,37 @@ def test_import_names_tag_only_images_with_base_name(layout: Any, tmp_path: Path
         tmp_path / "root", "images", "import", "--base-name", "127.0.0.1:5000/lib/bb", str(archive)
     )
     assert imported.stdout == f"127.0.0.1:5000/lib/bb:latest: {layout.manifest_digest}\n"
+
+
+_ALL_GROUPS = {
+    *("images", "image", "i", "content", "snapshots", "snapshot", "leases", "gc", "run"),
+    *("containers", "container", "c", "tasks", "task", "t", "events"),
+}
+
+
+@pytest.mark.parametrize(
+    ("argv", "built"),
+    [
+        (["--root", "/r", "-n", "x", "run", "--rm", "img", "id", "true"], {"run"}),
+        (["--state=/s", "tasks", "ls"], {"tasks", "task", "t"}),
+        (["i", "ls"], {"images", "image", "i"}),
+        (["--help"], _ALL_GROUPS),
+        (["no-such-command"], _ALL_GROUPS),
+        ([], _ALL_GROUPS),
+    ],
+)
+def test_only_the_command_group_named_is_built(argv: list[str], built: set[str]) -> None:
+    # argparse makes a parser per subcommand: a command builds its own group's, help builds all.
+    import argparse
+
+    from pycontainerd._cli import _parser
+
+    parser = _parser(argv)
+    (groups,) = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    assert set(groups.choices) == built
+
+
+def test_help_lists_every_command_group(tmp_path: Path) -> None:
+    done = pyctr(tmp_path, "--help")
+    for name in ("images", "content", "snapshots", "leases", "gc", "run", "containers", "tasks", "events"):
+        assert name in done.stdout

@@ -17,14 +17,15 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pycontainerd._cli import Command, _table
+from pycontainerd._cli import _table, command
 
 if TYPE_CHECKING:
+    from pycontainerd._cli import Subparsers
     from pycontainerd._client import Client
     from pycontainerd._monitor import Attachment
     from pycontainerd.oci import SpecOpt
 
-__all__ = ["register"]
+__all__ = ["containers_group", "events_group", "run_group", "tasks_group"]
 
 _STDIN_CHUNK = 1 << 16
 
@@ -369,24 +370,14 @@ def _spec_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments, verbatim")
 
 
-def register(
-    groups: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    """Add ``run``, ``containers``, ``tasks`` and ``events`` to pyctr's parser."""
-
-    def command(
-        sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, func: Command, help: str,
-        aliases: Sequence[str] = (),
-    ) -> argparse.ArgumentParser:  # fmt: skip
-        p = sub.add_parser(name, help=help, aliases=list(aliases))
-        p.set_defaults(func=func)
-        return p
-
+def run_group(groups: Subparsers) -> None:
     p = command(groups, "run", _run, help="run a container")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--detach", "-d", action="store_true", help="start it and return")
     _spec_arguments(p)
 
+
+def containers_group(groups: Subparsers) -> None:
     containers = groups.add_parser("containers", aliases=["container", "c"], help="manage containers")
     csub = containers.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
     _spec_arguments(command(csub, "create", _containers_create, help="create a container"))
@@ -400,6 +391,8 @@ def register(
     p.add_argument("--force", "-f", action="store_true", help="kill and remove a running task too")
     p.add_argument("ids", nargs="+")
 
+
+def tasks_group(groups: Subparsers) -> None:
     tasks = groups.add_parser("tasks", aliases=["task", "t"], help="manage tasks")
     tsub = tasks.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
     p = command(tsub, "ls", _tasks_ls, help="list tasks", aliases=["list"])
@@ -435,5 +428,7 @@ def register(
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until it exits")
     p.add_argument("id")
 
+
+def events_group(groups: Subparsers) -> None:
     p = command(groups, "events", _events, help="print events as they happen")
     p.add_argument("filters", nargs="*", help='containerd filters, e.g. topic=="/tasks/exit"')

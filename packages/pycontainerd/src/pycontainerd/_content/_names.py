@@ -9,7 +9,6 @@ control characters, not encodable).
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from pycontainerd._errors import InvalidArgumentError
@@ -54,4 +53,6 @@ def validate_ref(ref: object) -> str:
 
 def ingest_name(ref: str) -> str:
     """The ingest directory's name for ``ref``: the hex sha256 of the ref, as containerd names it."""
+    import hashlib  # here: OpenSSL's start-up is ~3 ms of pyctr commands that never hash
+
     return hashlib.sha256(validate_ref(ref).encode()).hexdigest()

@@ -9,7 +9,7 @@ them in that order so the closest match wins.
 
 from __future__ import annotations
 
-import platform as _platform
+import os
 import re
 import sys
 
@@ -76,7 +76,7 @@ def normalize(p: Platform) -> Platform:
 
 def host_platform() -> Platform:
     """The platform of this machine: ``linux/amd64`` on x86-64, ``linux/arm/v7`` on armv7l..."""
-    machine = _platform.machine().lower()
+    machine = os.uname().machine.lower()  # the platform module costs ~4 ms of every pyctr command
     arch, variant = _ARCH_ALIASES.get(machine, (machine, None))
     os_ = "linux" if sys.platform.startswith("linux") else sys.platform
     return normalize(Platform(os=os_, architecture=arch, variant=variant))

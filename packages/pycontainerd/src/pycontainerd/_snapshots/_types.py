@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import enum
-import hashlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -128,6 +127,8 @@ def chain_id(diff_ids: Sequence[str]) -> str:
         algorithm, _, hex_ = diff_id.partition(":")
         if not algorithm or not hex_:
             raise InvalidArgumentError(f"not a digest: {diff_id!r}")
+    import hashlib  # here: see _content._names.ingest_name
+
     current = diff_ids[0]
     for diff_id in diff_ids[1:]:
         current = "sha256:" + hashlib.sha256(f"{current} {diff_id}".encode()).hexdigest()

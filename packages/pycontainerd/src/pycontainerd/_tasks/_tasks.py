@@ -24,7 +24,6 @@ import os
 import shutil
 import signal
 import sys
-import sysconfig
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -83,6 +82,8 @@ class TaskStatus(enum.StrEnum):
 
 def _pyrunc_binary() -> str:
     """The ``pyrunc`` command of this environment (the monitor runs it for exec)."""
+    import sysconfig
+
     beside = Path(sysconfig.get_path("scripts")) / "pyrunc"
     if beside.exists():
         return str(beside)
