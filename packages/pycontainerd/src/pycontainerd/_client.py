@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from pycontainerd._content import ContentStore, Writer
+from pycontainerd._content import ContentStore
 from pycontainerd._errors import (
     AlreadyExistsError,
     ContentError,
@@ -91,6 +91,7 @@ if TYPE_CHECKING:
     from urllib3.response import BaseHTTPResponse
 
     from pycontainerd._archive._compression import Readable
+    from pycontainerd._content import Writer
     from pycontainerd._remotes import Fetcher, VerifyingReader
 
 __all__ = ["DEFAULT_ROOT", "DEFAULT_STATE", "SNAPSHOTTERS", "Client"]

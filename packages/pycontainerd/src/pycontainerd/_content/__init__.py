@@ -8,7 +8,10 @@ from __future__ import annotations
 from pycontainerd._content._names import validate_digest, validate_ref
 from pycontainerd._content._store import ContentStore
 from pycontainerd._content._types import CommitResult, Info, Status
-from pycontainerd._content._writer import Writer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pycontainerd._content._writer import Writer
 
 __all__ = [
     "CommitResult",
@@ -19,3 +22,11 @@ __all__ = [
     "validate_digest",
     "validate_ref",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "Writer":  # loaded on first use: see ContentStore.writer
+        from pycontainerd._content._writer import Writer
+
+        return Writer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

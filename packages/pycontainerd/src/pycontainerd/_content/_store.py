@@ -10,8 +10,11 @@ from pathlib import Path
 from pycontainerd._content._ingest import lock_ingest, read_status, remove_ingest, timestamp
 from pycontainerd._content._names import ALGORITHM, digest_hex, ingest_name, validate_ref
 from pycontainerd._content._types import CommitResult, Info, Status
-from pycontainerd._content._writer import Bytes, Writer, open_writer
 from pycontainerd._errors import NotFoundError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pycontainerd._content._writer import Bytes, Writer
 
 __all__ = ["ContentStore"]
 
@@ -116,6 +119,9 @@ class ContentStore:
         an ingest announced differently is a ContentError (abort it first). LockedError if another
         writer, in this process or another, holds ``ref``.
         """
+        # Loaded here: hashlib's OpenSSL start-up is ~3 ms of every pyctr command that writes nothing.
+        from pycontainerd._content._writer import open_writer
+
         return open_writer(self._ingest, self._blobs, ref, total, expected)
 
     def write_blob(

@@ -127,9 +127,9 @@ def chain_id(diff_ids: Sequence[str]) -> str:
         algorithm, _, hex_ = diff_id.partition(":")
         if not algorithm or not hex_:
             raise InvalidArgumentError(f"not a digest: {diff_id!r}")
-    import hashlib  # here: see _content._names.ingest_name
-
     current = diff_ids[0]
     for diff_id in diff_ids[1:]:
+        import hashlib  # here, for images of more than one layer: see _content._names.ingest_name
+
         current = "sha256:" + hashlib.sha256(f"{current} {diff_id}".encode()).hexdigest()
     return current
