@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -298,7 +299,8 @@ def test_parse_platform_refuses(text: str) -> None:
     ],
 )
 def test_host_platform(monkeypatch: pytest.MonkeyPatch, machine: str, expected: str) -> None:
-    monkeypatch.setattr(_platforms._platform, "machine", lambda: machine)
+    uname = os.uname_result(("Linux", "host", "6.1.0", "#1", machine))
+    monkeypatch.setattr(_platforms.os, "uname", lambda: uname)
     assert format_platform(host_platform()) == expected
 
 
