@@ -339,6 +339,64 @@ def test_exec_gets_the_container_filter(runtimes: Any, tmp_path: Path, no_new_pr
     assert outputs == {"runc": expected, "pyrunc": expected}
 
 
+# -- the cache of compiled filters ----------------------------------------------------------------
+
+
+def test_the_compiled_filter_is_cached_per_root(pyrunc_bin: Path, pyrunc_root: Path, tmp_path: Path) -> None:
+    """The first create compiles the profile into <root>/@seccomp; later creates, runs and execs
+    with the same profile load that file (not rewritten: same inode and mtime), and the filter
+    they load still refuses what the profile refuses. ``list`` does not take it for a container."""
+    runtime = h.Runtime(pyrunc_bin, pyrunc_root)
+    profile = seccomp(allow_all_but(MKDIR_ENOSYS))
+    cache = pyrunc_root / "@seccomp"
+    try:
+        sleeper = runtime.create(make_bundle(tmp_path, ["sleep", "60"], profile))
+        [entry] = cache.glob("*.bpf")
+        assert sorted(p.name for p in cache.iterdir()) == [entry.name]
+        assert cache.stat().st_mode & 0o7777 == 0o700 and entry.stat().st_mode & 0o7777 == 0o600
+        before = entry.stat()
+
+        result = runtime.run(make_bundle(tmp_path, ["sh", "-c", f"{STATUS}; mkdir /tmp/x 2>&1"], profile))
+        assert (result.returncode, result.stdout) == (
+            1,
+            f"NoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t1\n{MKDIR_FAILS}",
+        ), result.stderr
+        assert runtime("start", sleeper).returncode == 0
+        result = runtime("exec", sleeper, "sh", "-c", "mkdir /tmp/x 2>&1")
+        assert (result.returncode, result.stdout) == (1, MKDIR_FAILS), result.stderr
+
+        assert list(cache.glob("*.bpf")) == [entry]
+        after = entry.stat()
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+        # mkdir works where the file system allows it, without the filter: the filter stops it.
+        result = runtime("exec", sleeper, "sh", "-c", "mkdir /dev/shm/x 2>&1")
+        assert (result.returncode, result.stdout) == (1, MKDIR_FAILS.replace("/tmp/x", "/dev/shm/x"))
+        result = runtime.run(make_bundle(tmp_path, ["sh", "-c", "mkdir /dev/shm/x 2>&1 && echo ok"]))
+        assert (result.returncode, result.stdout) == (0, "ok\n"), result.stderr
+
+        listed = runtime("list", "--format", "json")
+        assert listed.returncode == 0, listed.stderr
+        assert [c["id"] for c in json.loads(listed.stdout)] == [sleeper]
+        quiet = runtime("list", "-q")
+        assert quiet.stdout.split() == [sleeper]
+        assert "@seccomp" not in runtime("list").stdout
+    finally:
+        runtime.cleanup()
+
+
+def test_a_second_profile_gets_a_second_file(pyrunc_bin: Path, pyrunc_root: Path, tmp_path: Path) -> None:
+    runtime = h.Runtime(pyrunc_bin, pyrunc_root)
+    try:
+        for errno_ret in (38, 1, 38):
+            rule = dict(MKDIR_ENOSYS, errnoRet=errno_ret)
+            result = runtime.run(make_bundle(tmp_path, attempt("mkdir /tmp/x"), seccomp(allow_all_but(rule))))
+            assert result.stdout.endswith("rc=1\n"), result.stderr
+        assert len(list((pyrunc_root / "@seccomp").glob("*.bpf"))) == 2
+    finally:
+        runtime.cleanup()
+
+
 # -- bad input: refused before anything runs, naming the field --------------------------------------
 
 BAD = {

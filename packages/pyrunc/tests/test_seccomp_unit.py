@@ -6,9 +6,14 @@ The containers that load these filters are in test_seccomp.py.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
+import os
 import re
 import struct
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +24,9 @@ import pyrunc._native
 from pyrunc import _seccomp
 from pyrunc._errors import SpecError, UnsupportedFieldError
 from pyrunc._features import features
+from pyrunc._jsonio import canonical
 from pyrunc._kernel import OpKind
+from pyrunc._native._lib import ffi, lib
 from pyrunc._plan import compile_exec, compile_init
 from pyrunc._spec import RuntimeSpec, default_spec
 
@@ -269,6 +276,183 @@ def test_exec_gets_the_container_filter() -> None:
     assert kinds.index(OpKind.SECCOMP) + 1 == kinds.index(OpKind.CAPBSET)
     plan = compile_exec(process, namespaces=["mount"], init_pid=1, rootfs="/")
     assert OpKind.SECCOMP not in [op.kind for op in plan.ops]
+
+
+# -- the cache of compiled programs ------------------------------------------------------------------
+
+
+def cached(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.bpf"))
+
+
+def other_profile(n: int) -> dict[str, Any]:
+    return {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": n}],
+    }
+
+
+def test_cache_returns_what_compiling_returns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = pyrunc.docker_default_seccomp(DOCKER_CAPS)
+    directory = tmp_path / "@seccomp"
+    first = _seccomp.build_filter(raw, cache=str(directory))
+    assert directory.stat().st_mode & 0o7777 == 0o700
+    [entry] = cached(directory)
+    assert entry.stat().st_mode & 0o7777 == 0o600
+    assert entry.read_bytes() == first.program
+    assert [p.name for p in directory.iterdir()] == [entry.name]  # no temporary file left
+
+    # A hit validates the profile again but does not compile it.
+    def no_compiling(profile: object, where: str) -> bytes:
+        raise AssertionError("compiled on a cache hit")
+
+    parsed = []
+    parse = _seccomp.parse_seccomp
+    monkeypatch.setattr(_seccomp, "_compile", no_compiling)
+    monkeypatch.setattr(_seccomp, "parse_seccomp", lambda *a: parsed.append(a) or parse(*a))
+    second = _seccomp.build_filter(raw, cache=str(directory))
+    assert len(parsed) == 1
+    monkeypatch.undo()
+    assert second.program == first.program == _seccomp.build_filter(raw).program
+    assert second.flags == first.flags
+    assert cached(directory) == [entry]
+
+
+def test_cache_key(tmp_path: Path) -> None:
+    """sha256 of the canonical JSON (what json.dumps gives with sorted keys and no spaces), the
+    libseccomp and kernel, and pyrunc: key order in the profile does not matter, its content does."""
+    raw = pyrunc.docker_default_seccomp(DOCKER_CAPS)
+    text = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+    assert canonical(raw) == text
+    version = ffi.string(lib.pyrunc_seccomp_version()).decode()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version)
+    uname = os.uname()
+    parts = (_seccomp._CACHE_FORMAT, text, version, uname.release, uname.machine, pyrunc.__version__)
+    assert _seccomp._cache_key(raw) == hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    reordered = dict(reversed(list(raw.items())))
+    assert list(reordered) != list(raw) and _seccomp._cache_key(reordered) == _seccomp._cache_key(raw)
+    assert _seccomp._cache_key(other_profile(1)) != _seccomp._cache_key(other_profile(2))
+    assert _seccomp._cache_key({"defaultAction": float("nan")}) is None  # not JSON: not cached
+
+
+def test_a_different_profile_gets_its_own_file(tmp_path: Path) -> None:
+    one = _seccomp.build_filter(other_profile(1), cache=str(tmp_path))
+    two = _seccomp.build_filter(other_profile(2), cache=str(tmp_path))
+    assert one.program != two.program
+    assert sorted(p.read_bytes() for p in cached(tmp_path)) == sorted([one.program, two.program])
+
+
+@pytest.mark.parametrize("content", [b"12345", b"", b"\0" * 12, b"\0" * (4096 * 8 + 8)])
+def test_a_bad_cache_file_is_rebuilt(tmp_path: Path, content: bytes) -> None:
+    """Truncated, empty, not whole instructions, longer than the kernel loads: compiled again and
+    rewritten."""
+    raw = pyrunc.docker_default_seccomp(DOCKER_CAPS)
+    good = _seccomp.build_filter(raw, cache=str(tmp_path)).program
+    [entry] = cached(tmp_path)
+    entry.write_bytes(content)
+    assert _seccomp.build_filter(raw, cache=str(tmp_path)).program == good
+    assert entry.read_bytes() == good and cached(tmp_path) == [entry]
+
+
+def test_a_cache_file_that_is_not_ours_is_not_used(tmp_path: Path) -> None:
+    raw = other_profile(1)
+    good = _seccomp.build_filter(raw, cache=str(tmp_path)).program
+    [entry] = cached(tmp_path)
+    forged = struct.pack("=HBBI", 0x06, 0, 0, 0x7FFF0000)  # ret ALLOW
+    entry.write_bytes(forged)
+    os.chown(entry, 12345, 12345)
+    assert _seccomp.build_filter(raw, cache=str(tmp_path)).program == good
+    entry.unlink()
+    entry.symlink_to(tmp_path / "elsewhere.bin")
+    (tmp_path / "elsewhere.bin").write_bytes(forged)
+    assert _seccomp.build_filter(raw, cache=str(tmp_path)).program == good
+
+
+def test_a_cache_directory_others_can_write_is_not_used(tmp_path: Path) -> None:
+    directory = tmp_path / "@seccomp"
+    directory.mkdir(mode=0o700)
+    directory.chmod(0o770)
+    raw = other_profile(1)
+    assert _seccomp.build_filter(raw, cache=str(directory)).program == _seccomp.build_filter(raw).program
+    assert list(directory.iterdir()) == []
+
+
+def test_the_cache_keeps_64_programs(tmp_path: Path) -> None:
+    """Storing a program beyond 64 removes the oldest by mtime; the new one stays, and so do
+    temporary files but those a writer left an hour ago."""
+    old = time.time_ns() - 2 * 3600 * 10**9  # two hours ago
+    for i in range(63):
+        path = tmp_path / f"{i:02}.bpf"
+        path.write_bytes(b"\0" * 8)
+        os.utime(path, ns=(old + i * 10**9, old + i * 10**9))
+    (tmp_path / ".stale.tmp").write_bytes(b"")
+    os.utime(tmp_path / ".stale.tmp", ns=(old, old))
+    (tmp_path / ".fresh.tmp").write_bytes(b"")
+    _seccomp.build_filter(other_profile(1), cache=str(tmp_path))
+    assert len(cached(tmp_path)) == 64  # 63 + 1: nothing to remove yet
+    assert (tmp_path / "00.bpf").exists()
+    assert not (tmp_path / ".stale.tmp").exists() and (tmp_path / ".fresh.tmp").exists()
+    _seccomp.build_filter(other_profile(2), cache=str(tmp_path))
+    _seccomp.build_filter(other_profile(3), cache=str(tmp_path))
+    names = {p.name for p in cached(tmp_path)}
+    assert len(names) == 64
+    assert "00.bpf" not in names and "01.bpf" not in names and "02.bpf" in names
+    for n in (1, 2, 3):
+        assert f"{_seccomp._cache_key(other_profile(n))}.bpf" in names
+    # A hit stores nothing, so it removes nothing either.
+    _seccomp.build_filter(other_profile(3), cache=str(tmp_path))
+    assert {p.name for p in cached(tmp_path)} == names
+
+
+def test_an_unwritable_cache_still_gives_the_filter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = pyrunc.docker_default_seccomp(DOCKER_CAPS)
+    want = _seccomp.build_filter(raw).program
+    # A read-only file system (we are root: file modes would not stop us).
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "pyrunc-test", str(readonly)], check=True)
+    try:
+        assert _seccomp.build_filter(raw, cache=str(readonly / "@seccomp")).program == want
+        assert os.listdir(readonly) == []
+    finally:
+        subprocess.run(["umount", str(readonly)], check=True)
+    # Something else in the cache's place.
+    (tmp_path / "file").write_bytes(b"")
+    assert _seccomp.build_filter(raw, cache=str(tmp_path / "file")).program == want
+    # The disk fills up while the program is written: nothing is left behind.
+    directory = tmp_path / "@seccomp"
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(_seccomp.os, "write", full)
+    assert _seccomp.build_filter(raw, cache=str(directory)).program == want
+    monkeypatch.undo()
+    assert list(directory.iterdir()) == []
+
+
+def test_compile_init_and_exec_pass_the_cache_on(tmp_path: Path) -> None:
+    (tmp_path / "rootfs").mkdir()
+    raw = default_spec().to_json()
+    raw["process"]["terminal"] = False  # type: ignore[index]
+    raw["linux"]["seccomp"] = BASE  # type: ignore[index]
+    directory = tmp_path / "@seccomp"
+    compile_init(RuntimeSpec.from_json(raw), bundle=str(tmp_path), fifo_fd=5)
+    assert not directory.exists()  # no cache unless asked (pyrunc.run)
+    plan = compile_init(
+        RuntimeSpec.from_json(raw), bundle=str(tmp_path), fifo_fd=5, seccomp_cache=str(directory)
+    )
+    [entry] = cached(directory)
+    [op] = [op for op in plan.ops if op.kind == OpKind.SECCOMP]
+    assert op.a == entry.read_bytes()
+    entry.unlink()
+    process = RuntimeSpec.from_json(raw).process
+    assert process is not None
+    plan = compile_exec(
+        process, namespaces=[], init_pid=1, rootfs="/", seccomp=BASE, seccomp_cache=str(directory)
+    )
+    [op] = [op for op in plan.ops if op.kind == OpKind.SECCOMP]
+    assert [op.a] == [p.read_bytes() for p in cached(directory)]
 
 
 # -- Docker's default profile --------------------------------------------------------------------

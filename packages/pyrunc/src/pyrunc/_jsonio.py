@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 else:
     import _json
 
-__all__ = ["dumps", "loads"]
+__all__ = ["canonical", "dumps", "loads"]
 
 
 def _no_constants(name: str) -> object:
@@ -70,6 +70,14 @@ def dumps(value: object, indent: int | str | None = None) -> str:
     if indent is None:
         return "".join(_encode(value, 0))
     return _pretty(value, " " * indent if isinstance(indent, int) else indent, "\n")
+
+
+def canonical(value: object) -> str:
+    """``value`` with sorted keys and no spaces: the text ``json.dumps(value, sort_keys=True,
+    separators=(",", ":"))`` gives (the same C encoder), for hashing. ValueError for NaN and the
+    infinities, TypeError for what JSON cannot hold."""
+    encode = _json.make_encoder(None, None, _json.encode_basestring_ascii, None, ":", ",", True, False, False)
+    return "".join(encode(value, 0))
 
 
 def _pretty(value: object, step: str, newline: str) -> str:

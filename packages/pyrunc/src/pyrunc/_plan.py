@@ -213,6 +213,7 @@ def compile_init(
     oom_score_adj: int | None = None,
     container_id: str = "",
     console_fd: int = -1,
+    seccomp_cache: str | None = None,
 ) -> Plan:
     """The plan for a container's init.
 
@@ -222,6 +223,7 @@ def compile_init(
     oom_score_adj itself, and runs straight through to exec. ``keyring`` names a new session
     keyring to join; ``stdio`` are fds to become the init's 0, 1, 2. With ``process.terminal``
     the init makes a pty and sends its master on ``console_fd`` (a connected unix socket).
+    ``seccomp_cache`` is the directory of compiled seccomp filters to use (None: compile).
 
     Hooks need the parent during set-up, so a spec with hooks cannot use vfork mode: before
     pivot_root the init stops (SYNC) for the parent's prestart and createRuntime hooks and runs
@@ -324,7 +326,7 @@ def compile_init(
             plan.add(OpKind.MASK, f"mask {path}", a=path, in_root=True)
     if spec.root.readonly:
         plan.add(OpKind.REMOUNT_RO, "make the root read-only", a="/")
-    seccomp = seccomp_op(linux.seccomp if linux else None)
+    seccomp = seccomp_op(linux.seccomp if linux else None, seccomp_cache)
     process_ops(plan, process, rootfs, seccomp)
     if vfork_cgroups is None:
         plan.add(OpKind.READY, "report ready")
@@ -396,9 +398,11 @@ def compile_exec(
     preserve_fds: int = 0,
     console_fd: int = -1,
     seccomp: dict[str, object] | None = None,
+    seccomp_cache: str | None = None,
 ) -> Plan:
     """The plan for a process joining a running container (``pyrunc exec``); ``seccomp`` is the
-    container's ``linux.seccomp``, which the process gets too."""
+    container's ``linux.seccomp``, which the process gets too (its compiled filter from the
+    directory ``seccomp_cache``, when there is one)."""
     if not process.args:
         raise SpecError("process.args", "must name the program to run")
     plan = Plan()
@@ -409,7 +413,7 @@ def compile_exec(
     plan.add(OpKind.WAIT, "wait for the parent")
     _join_ops(plan)
     _console_op(plan, process, console_fd)
-    filter_op = seccomp_op(seccomp)
+    filter_op = seccomp_op(seccomp, seccomp_cache)
     process_ops(plan, process, rootfs, filter_op)
     plan.add(OpKind.READY, "report ready")
     late_seccomp(plan, process, filter_op)

@@ -309,14 +309,15 @@ def _home(rootfs: str, uid: int) -> str:
     return "/"
 
 
-def seccomp_op(raw: dict[str, object] | None) -> Op | None:
+def seccomp_op(raw: dict[str, object] | None, cache: str | None = None) -> Op | None:
     """The op loading ``linux.seccomp``'s filter, compiled here with libseccomp (imported only
-    when there is a filter: it costs start-up time). None without a filter."""
+    when there is a filter: it costs start-up time), or taken from the directory of compiled
+    filters ``cache`` (see :func:`pyrunc._seccomp.build_filter`). None without a filter."""
     if raw is None:
         return None
     from pyrunc._seccomp import build_filter
 
-    program = build_filter(raw)
+    program = build_filter(raw, cache=cache)
     step = f"load the seccomp filter ({len(program)} BPF instructions)"
     return Op(OpKind.SECCOMP, step, a=program.program, num=len(program.program), flags=program.flags)
 

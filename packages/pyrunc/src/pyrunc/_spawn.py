@@ -113,6 +113,9 @@ def preload() -> None:
 
     for name in _LOADED_ON_USE:
         importlib.import_module(name)
+    from pyrunc._seccomp import _sha256_hex
+
+    _sha256_hex(b"")  # imports the SHA-256 of the seccomp cache's keys: its name depends on Python
 
 
 def create(
@@ -178,6 +181,7 @@ def create(
                 oom_score_adj=process.oom_score_adj if process else None,
                 container_id=container_id,
                 console_fd=console.fileno() if console is not None else -1,
+                seccomp_cache=_seccomp_cache_dir(root),
             )
             assert process is not None and spec.root is not None  # compile_init checked them
             if plan.root_ids is not None and fifo_fd >= 0:
@@ -281,6 +285,7 @@ def exec_process(
             preserve_fds=preserve_fds,
             console_fd=console.fileno() if console is not None else -1,
             seccomp=container._saved.seccomp,
+            seccomp_cache=_seccomp_cache_dir(container.root),
         )
         child = launch(plan, cgroups=container._cgroups(), oom_score_adj=process.oom_score_adj)
     except BaseException:
@@ -307,6 +312,13 @@ def exec_process(
 
 
 # -- helpers -----------------------------------------------------------------------------
+def _seccomp_cache_dir(root: str) -> str:
+    """The directory of compiled seccomp filters of the state root ``root`` (see
+    :mod:`pyrunc._seccomp`). ``@`` is not allowed in container ids: it is never a container's
+    directory, and ``list`` skips it as it skips any name that is not an id."""
+    return os.path.join(root, "@seccomp")
+
+
 def _device_rules(spec: RuntimeSpec) -> list[DeviceRule]:
     from pyrunc._spec import DeviceRule
 

@@ -86,3 +86,9 @@ long pyrunc_seccomp_export(void *filter, char *buf, unsigned long size);
 /* 1 if the running kernel accepts the seccomp(2) filter flag `flag` (SECCOMP_FILTER_FLAG_*),
  * else 0. Installs nothing. */
 int pyrunc_seccomp_flag_supported(unsigned int flag);
+
+/* The version of the libseccomp loaded at run time (seccomp_version(), not the headers pyrunc was
+ * built with), as "major.minor.micro". The compiled BPF of a profile depends on it (syscall tables,
+ * code generation), so it is part of the key of pyrunc's cache of compiled filters. The string is
+ * the calling thread's, valid until its next call. */
+const char *pyrunc_seccomp_version(void);

@@ -5,6 +5,7 @@
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -91,4 +92,12 @@ long pyrunc_seccomp_export(void *filter, char *buf, unsigned long size) {
 int pyrunc_seccomp_flag_supported(unsigned int flag) {
     /* With a NULL program the kernel checks the flags first: EFAULT means they were accepted. */
     return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flag, NULL) < 0 && errno == EFAULT;
+}
+
+const char *pyrunc_seccomp_version(void) {
+    static _Thread_local char text[48];
+    const struct scmp_version *v = seccomp_version();
+    if (v == NULL) return "unknown";
+    snprintf(text, sizeof text, "%u.%u.%u", v->major, v->minor, v->micro);
+    return text;
 }
