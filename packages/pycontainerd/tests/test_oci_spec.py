@@ -701,7 +701,8 @@ def run_spec(
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert not any(state.iterdir())
+    # Nothing of the container is left; the root keeps its compiled seccomp programs.
+    assert [entry.name for entry in state.iterdir()] in ([], ["@seccomp"])
     out: dict[str, list[str]] = {}
     for line in result.stdout.splitlines():
         key, _, value = line.partition("=")

@@ -14,12 +14,14 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
 
 from pycontainerd._cli import _table, command
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Any
+
     from pycontainerd._cli import Subparsers
     from pycontainerd._client import Client
     from pycontainerd._monitor import Attachment

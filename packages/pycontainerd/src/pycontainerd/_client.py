@@ -26,9 +26,8 @@ import io
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
 
 from pycontainerd._content import ContentStore
 from pycontainerd._errors import (
@@ -81,18 +80,22 @@ from pycontainerd._snapshots import Info as SnapshotInfo
 from pycontainerd._snapshots import (
     NativeSnapshotter,
     OverlaySnapshotter,
-    Snapshotter,
     apply_dir,
     chain_id,
 )
 from pycontainerd._tasks import ContainerService, TaskService
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from typing import IO
+
     from urllib3.response import BaseHTTPResponse
 
     from pycontainerd._archive._compression import Readable
     from pycontainerd._content import Writer
     from pycontainerd._remotes import Fetcher, VerifyingReader
+    from pycontainerd._snapshots import Snapshotter
 
 __all__ = ["DEFAULT_ROOT", "DEFAULT_STATE", "SNAPSHOTTERS", "Client"]
 

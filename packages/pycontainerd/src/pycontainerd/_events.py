@@ -21,7 +21,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 from pycontainerd._errors import InvalidArgumentError
@@ -30,6 +30,7 @@ from pycontainerd._times import format_time, parse_time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
     from typing import Any, Final
 
 __all__ = [

@@ -21,12 +21,11 @@ import errno
 import os
 import stat
 import tarfile
-from typing import TYPE_CHECKING, Any
 
 from pycontainerd._errors import LayerError, UnsafeLayerError
 from pycontainerd._record import Record
 
-from ._compression import Compression, DigestingReader, Readable, compression_for_media_type, decompress
+from ._compression import Compression, DigestingReader, compression_for_media_type, decompress
 from ._resolve import RootDir, clean_name
 from ._whiteouts import (
     OPAQUE,
@@ -38,8 +37,11 @@ from ._whiteouts import (
     write_overlay_whiteout,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Final
+    from typing import Any, Final
+
+    from ._compression import Readable
 
 __all__ = ["ApplyLimits", "ApplyResult", "apply_layer"]
 

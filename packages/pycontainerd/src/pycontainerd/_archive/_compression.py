@@ -10,13 +10,12 @@ from __future__ import annotations
 import enum
 import hashlib
 import zlib
-from typing import Protocol
 
 import zstandard
 
 from pycontainerd._errors import LayerError
 
-__all__ = ["Compression", "DigestingReader", "Readable", "compression_for_media_type", "decompress"]
+__all__ = ["Compression", "DigestingReader", "compression_for_media_type", "decompress"]
 
 _CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -24,8 +23,12 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _UNSUPPORTED_MAGIC = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
 
 
-class Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class Readable(Protocol):
+        def read(self, size: int = -1, /) -> bytes: ...
 
 
 class Compression(enum.Enum):

@@ -16,15 +16,15 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
-from typing import TYPE_CHECKING, BinaryIO
 
 from pycontainerd._record import Record
 
 from ._compression import Compression
 from ._whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX, WhiteoutFormat, is_overlay_whiteout
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Final
+    from typing import BinaryIO, Final
 
 __all__ = ["DiffResult", "write_diff"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 from pycontainerd._content._ingest import lock_ingest, read_status, remove_ingest, timestamp
@@ -14,6 +13,8 @@ from pycontainerd._errors import NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from pycontainerd._content._writer import Bytes, Writer
 
 __all__ = ["ContentStore"]

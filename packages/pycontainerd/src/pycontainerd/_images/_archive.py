@@ -23,8 +23,6 @@ import json
 import posixpath
 import tarfile
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import IO, TYPE_CHECKING, Any
 
 from pycontainerd._content import ContentStore
 from pycontainerd._errors import InvalidArgumentError, NotFoundError
@@ -42,8 +40,10 @@ from pycontainerd._images._walk import children, manifest_descriptor_for
 from pycontainerd._record import Record
 from pycontainerd._remotes import OCI_INDEX, OCI_MANIFEST, Descriptor, Platform, Reference, ReferenceError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Final
+    from collections.abc import Iterable, Sequence
+    from typing import IO, Any, Final
 
 __all__ = ["IMAGE_NAME_ANNOTATION", "REF_NAME_ANNOTATION", "export", "import_archive"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from pycontainerd._errors import InvalidArgumentError
 from pycontainerd._record import Record
@@ -24,8 +23,9 @@ from pycontainerd._remotes import (
 )
 from pycontainerd._remotes._types import check_digest
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Final
+    from typing import Any, Final
 
 __all__ = [
     "DOCKER_CONFIG",

@@ -7,8 +7,6 @@ through an index entry without a platform is checked against its config's os and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pycontainerd._content import ContentStore
 from pycontainerd._errors import InvalidArgumentError, NotFoundError
 from pycontainerd._images._platforms import PlatformMatcher, format_platform, host_platform
@@ -22,6 +20,7 @@ from pycontainerd._images._types import (
 from pycontainerd._record import Record
 from pycontainerd._remotes import Descriptor, Platform
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Final
 

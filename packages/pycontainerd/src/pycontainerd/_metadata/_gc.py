@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 
 from pycontainerd._content import ContentStore
 from pycontainerd._errors import LockedError, NotFoundError
@@ -36,6 +36,7 @@ from pycontainerd._record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
     from typing import Final
 
 __all__ = ["MANIFEST_MEDIA_TYPES", "GCResult", "collect"]

@@ -13,13 +13,16 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from pycontainerd._errors import InvalidArgumentError
 from pycontainerd._metadata._containers import Containers
 from pycontainerd._metadata._schema import ensure_schema
 from pycontainerd._metadata._tables import Access, Content, Images, Leases, Namespaces, Snapshots
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["DB_NAME", "MetadataStore", "Transaction"]
 

@@ -13,9 +13,8 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
 
 from pycontainerd._content import validate_digest
 from pycontainerd._errors import (
@@ -34,6 +33,11 @@ from pycontainerd._metadata._types import (
     SnapshotKind,
     SnapshotRecord,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 __all__ = ["Access", "Content", "Images", "Leases", "Namespaces", "Snapshots"]
 

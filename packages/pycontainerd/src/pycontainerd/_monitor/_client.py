@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pycontainerd._monitor._protocol import (
     FRAME_EXIT,
@@ -21,6 +20,7 @@ from pycontainerd._monitor._protocol import (
 from pycontainerd._monitor._records import ExitStatus
 from pycontainerd._record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import os
     from collections.abc import Iterator, Sequence

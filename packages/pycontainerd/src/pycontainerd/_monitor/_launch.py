@@ -10,14 +10,14 @@ import select
 import signal
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
 
 from pycontainerd._monitor._protocol import MonitorError
 from pycontainerd._record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Final
+    from typing import Final, NoReturn
 
 __all__ = ["DEFAULT_LOG_MAX", "MonitorProcess", "monitor_binary", "runtime_error", "start_monitor"]
 

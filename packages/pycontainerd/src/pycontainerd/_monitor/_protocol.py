@@ -24,10 +24,10 @@ sends only stdin frames on it.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
 
 from pycontainerd._errors import MonitorError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import BinaryIO
 

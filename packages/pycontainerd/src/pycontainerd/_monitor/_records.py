@@ -6,12 +6,12 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pycontainerd._monitor._protocol import HEADER, MonitorError
 from pycontainerd._record import Record
 from pycontainerd._times import parse_time
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from datetime import datetime

@@ -18,8 +18,6 @@ arrives as :class:`Progress` events through a callback. Errors are :class:`~pyco
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pycontainerd._remotes._reference import DEFAULT_DOMAIN, Reference, ReferenceError
 from pycontainerd._remotes._types import (
     DOCKER_MANIFEST,
@@ -34,6 +32,7 @@ from pycontainerd._remotes._types import (
     ProgressState,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pycontainerd._remotes._http import is_loopback
     from pycontainerd._remotes._resolver import Fetcher, Pusher, Resolver

@@ -28,8 +28,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
-from typing import IO, TYPE_CHECKING
+from collections.abc import Callable
 
 import urllib3
 from urllib3.response import BaseHTTPResponse
@@ -38,13 +37,29 @@ from pycontainerd._errors import AuthenticationError, RegistryError
 from pycontainerd._record import Record
 from pycontainerd._remotes._types import Credentials
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Final
+    from collections.abc import Iterable, Mapping
+    from typing import IO, Final, TypeAlias
+
+    Body: TypeAlias = bytes | IO[bytes] | io.RawIOBase | None
 
 __all__ = ["Body", "CredentialsFunc", "Transport", "is_loopback"]
 
 CredentialsFunc = Callable[[str], "Credentials | None"]
-Body = bytes | IO[bytes] | io.RawIOBase | None
+
+
+def __getattr__(name: str) -> object:
+    # Body needs typing.IO at run time: built on first use only, so importing this module does not
+    # import typing.
+    if name == "Body":
+        from typing import IO
+
+        body = bytes | IO[bytes] | io.RawIOBase | None
+        globals()[name] = body
+        return body
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 _TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})

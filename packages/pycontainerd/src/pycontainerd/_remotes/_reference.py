@@ -14,11 +14,11 @@ it to the host the API lives on).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from pycontainerd._record import Record
 from pycontainerd._remotes._types import check_digest
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Final
 

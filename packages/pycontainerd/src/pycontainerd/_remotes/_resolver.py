@@ -16,17 +16,22 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
-from typing import IO
 from urllib.parse import quote
 
 from urllib3.response import BaseHTTPResponse
 
 from pycontainerd._errors import DigestMismatchError, RegistryError, SizeMismatchError
-from pycontainerd._remotes._http import Body, CredentialsFunc, Transport
+from pycontainerd._remotes._http import CredentialsFunc, Transport
 from pycontainerd._remotes._reference import Reference
 from pycontainerd._remotes._stream import ProgressFunc, VerifyingReader, hasher
 from pycontainerd._remotes._types import MANIFEST_MEDIA_TYPES, Descriptor, Progress, ProgressState
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import IO
+
+    from pycontainerd._remotes._http import Body
 
 __all__ = ["Fetcher", "Pusher", "Resolver"]
 

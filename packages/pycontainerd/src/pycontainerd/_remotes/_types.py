@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from pycontainerd._record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Final
+    from collections.abc import Mapping
+    from typing import Any, Final
 
 __all__ = [
     "DOCKER_MANIFEST",

@@ -13,7 +13,6 @@ form a layer goes for a snapshot's mounts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from .._archive._whiteouts import WhiteoutFormat
@@ -21,7 +20,13 @@ from .._errors import InvalidArgumentError
 from ._mount import Mount, MountFlags, mount_all, unmount, unmount_all
 from ._native import NativeSnapshotter
 from ._overlay import OverlaySnapshotter, mount_data_limit
-from ._types import Info, Kind, Snapshotter, Usage, chain_id
+from ._types import Info, Kind, Usage, chain_id
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ._types import Snapshotter
 
 __all__ = [
     "Info",
@@ -39,6 +44,15 @@ __all__ = [
     "unmount",
     "unmount_all",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "Snapshotter":  # see _types.__getattr__: imports typing, so only on first use
+        from ._types import Snapshotter
+
+        globals()[name] = Snapshotter
+        return Snapshotter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def apply_dir(mounts: Sequence[Mount]) -> tuple[Path, WhiteoutFormat]:

@@ -12,12 +12,12 @@ import ctypes
 import enum
 import errno
 import os
-from collections.abc import Sequence
 
 from .._record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Final
 
 __all__ = ["Mount", "MountFlags", "mount_all", "syncfs", "unmount", "unmount_all"]

@@ -30,7 +30,6 @@ import sqlite3
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from .._errors import (
@@ -41,6 +40,10 @@ from .._errors import (
 )
 from ._mount import Mount, syncfs
 from ._types import Info, Kind, Usage
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
 
 __all__ = ["SnapshotStore"]
 

@@ -11,17 +11,28 @@ from __future__ import annotations
 
 import datetime
 import enum
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
 
 from .._errors import InvalidArgumentError
 from .._record import Record
-from ._mount import Mount
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Final
 
+    from ._protocol import Snapshotter
+
 __all__ = ["Info", "Kind", "Snapshotter", "Usage", "chain_id"]
+
+
+def __getattr__(name: str) -> object:
+    # The Snapshotter protocol needs typing.Protocol: defined in ._protocol, loaded on first use
+    # only, so that importing the snapshotters does not import typing.
+    if name == "Snapshotter":
+        from ._protocol import Snapshotter
+
+        return Snapshotter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Kind(enum.Enum):
@@ -65,55 +76,6 @@ class Usage(Record):
     def __init__(self, size: int, inodes: int) -> None:
         self.size: Final = size
         self.inodes: Final = inodes
-
-
-class Snapshotter(Protocol):
-    """Lays out root filesystems as stacks of snapshots (containerd's ``snapshots.Snapshotter``).
-
-    Errors: ``NotFoundError`` (no such key or parent), ``AlreadyExistsError`` (key or name taken),
-    ``InvalidArgumentError`` (the parent is not committed), ``FailedPreconditionError`` (committing
-    a view, removing a snapshot with children, a parent chain too long to mount).
-    """
-
-    def prepare(
-        self, key: str, parent: str | None = None, labels: Mapping[str, str] | None = None
-    ) -> list[Mount]:
-        """Create the active (writable) snapshot ``key`` on top of the committed ``parent``."""
-        ...
-
-    def view(
-        self, key: str, parent: str | None = None, labels: Mapping[str, str] | None = None
-    ) -> list[Mount]:
-        """Create the read-only snapshot ``key`` of the committed ``parent``."""
-        ...
-
-    def mounts(self, key: str) -> list[Mount]:
-        """The mounts of the active snapshot or view ``key``, again."""
-        ...
-
-    def commit(self, name: str, key: str, labels: Mapping[str, str] | None = None) -> None:
-        """Turn the active snapshot ``key`` into the committed, immutable snapshot ``name``."""
-        ...
-
-    def remove(self, key: str) -> None:
-        """Remove the snapshot ``key`` and its files; refused while it has children."""
-        ...
-
-    def stat(self, key: str) -> Info:
-        """The record of the snapshot ``key``."""
-        ...
-
-    def usage(self, key: str) -> Usage:
-        """Space the snapshot ``key`` takes (fixed once committed, measured now if active)."""
-        ...
-
-    def walk(self) -> list[Info]:
-        """Every snapshot, parents before their children."""
-        ...
-
-    def close(self) -> None:
-        """Release the metadata database."""
-        ...
 
 
 def chain_id(diff_ids: Sequence[str]) -> str:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pycontainerd._errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
 from pycontainerd._images import manifest_descriptor_for
@@ -23,7 +21,10 @@ from pycontainerd._remotes import Descriptor
 from pycontainerd._snapshots import Mount, mount_all, unmount_all
 from pycontainerd.oci import SpecContext, SpecOpt, generate_spec, with_cgroups_path, with_image_config
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
     from pycontainerd._client import Client
 
 __all__ = ["DEFAULT_RUNTIME", "ContainerService", "cgroups_path"]

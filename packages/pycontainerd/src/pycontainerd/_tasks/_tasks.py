@@ -25,9 +25,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import pyrunc
 from pycontainerd._errors import (
@@ -53,8 +51,10 @@ from pycontainerd._snapshots import mount_all, unmount_all
 from pycontainerd._tasks._containers import cgroups_path
 from pycontainerd._times import format_time
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Final
+    from collections.abc import Iterator, Mapping, Sequence
+    from typing import Any, Final
 
     from pycontainerd._client import Client
 
