@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pycontainerd import InvalidArgumentError
-from pycontainerd._events import Event, EventLog, parse_filter
+from pycontainerd._events import Event, EventLog, _Follower, parse_filter
 
 
 def _publish_many(state: str, writer: int, count: int) -> None:
@@ -94,3 +94,23 @@ def test_history_skips_a_line_cut_by_a_killed_writer(tmp_path: Path) -> None:
         f.write(b"\n")
     log.publish("/containers/create", "default", id="c")
     assert [e.fields["id"] for e in log.history()] == ["a", "c"]
+
+
+def test_follow_reads_the_file_between_two_rotations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A follower that sleeps through two rotations finds the middle file at .1: nothing is lost.
+    monkeypatch.setattr("pycontainerd._events.MAX_LOG_BYTES", 1000)
+    log = EventLog(tmp_path)
+    log.publish("/images/create", "default", name="before")
+    follower = _Follower(log.path)  # what follow() reads with: from the end of the current file
+    inodes = {log.path.stat().st_ino}
+    n = 0
+    while len(inodes) < 3:  # the follower's file, the middle one, the current one
+        log.publish("/tasks/start", "default", n=n)
+        n += 1
+        if log.path.exists():
+            inodes.add(log.path.stat().st_ino)
+    seen: list[int] = []
+    for _ in range(10):  # a file per read at most, and one more to see the last is current
+        seen += [event.fields["n"] for event in follower.read()]
+    follower.close()
+    assert seen == list(range(n))

@@ -253,9 +253,24 @@ class _Follower:
         except FileNotFoundError:
             moved = True
         if moved and not chunks:
+            finished = os.fstat(self.fd).st_ino
             os.close(self.fd)
             self.fd, self.pending = None, b""
+            self._open_rotated_after(finished)
         return events
+
+    def _open_rotated_after(self, finished: int) -> None:
+        """Having finished the file of inode ``finished``: if the log rotated twice since, the file
+        now at ``.1`` came after ours and is read next, from its start; else the current file is
+        (opened by the next read). Three rotations between two reads lose a file's events."""
+        try:
+            fd = os.open(self.path.with_name(_NAME + ".1"), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        if os.fstat(fd).st_ino == finished:
+            os.close(fd)
+        else:
+            self.fd = fd
 
     def close(self) -> None:
         if self.fd is not None:
