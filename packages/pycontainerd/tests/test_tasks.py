@@ -12,7 +12,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyrunc_acceptance_oci_images as oci_images  # registered by conftest.py
 import pytest
@@ -290,6 +290,31 @@ def test_container_records_are_gc_roots(client: Client) -> None:
     assert snapshotter.stat(container.snapshot_key).parent is not None  # the chain survived the GC
     info = json.dumps(container.spec)
     assert '"cgroupsPath": "pyrunc/default@keep"' in info
+
+
+def test_an_unpacked_image_is_not_unpacked_again(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    unpacked: list[str] = []
+    unpack = client.unpack
+
+    def counted(name: str, **kwargs: Any) -> str:
+        unpacked.append(name)
+        return unpack(name, **kwargs)
+
+    monkeypatch.setattr(client, "unpack", counted)
+    first = client.containers.create("first", _image(client))
+    second = client.containers.create("second", _image(client))
+    assert unpacked == [_image(client)]  # imported, not unpacked: the first container unpacked it
+    parents = {client.snapshotter().stat(c.snapshot_key).parent for c in (first, second)}
+    assert len(parents) == 1 and None not in parents
+    # A snapshot that is gone (removed by hand) is noticed, and the image unpacked again.
+    for container_id in ("first", "second"):
+        client.containers.delete(container_id)
+    (chain,) = parents
+    assert chain is not None
+    client.remove_snapshot(chain)
+    client.containers.create("third", _image(client))
+    assert unpacked == [_image(client)] * 2
+    assert client.snapshotter().stat(chain).kind.value == "committed"
 
 
 def test_attach_detach_and_reattach_while_it_runs(client: Client) -> None:

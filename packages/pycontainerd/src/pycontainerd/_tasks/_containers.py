@@ -16,9 +16,16 @@ from pathlib import Path
 from pycontainerd._errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
 from pycontainerd._images import manifest_descriptor_for
 from pycontainerd._images._types import ImageConfig
-from pycontainerd._metadata import Container, LeaseResource, SnapshotKind, SnapshotRecord, check_container_id
+from pycontainerd._metadata import (
+    GC_REF_SNAPSHOT,
+    Container,
+    LeaseResource,
+    SnapshotKind,
+    SnapshotRecord,
+    check_container_id,
+)
 from pycontainerd._remotes import Descriptor
-from pycontainerd._snapshots import Mount, mount_all, unmount_all
+from pycontainerd._snapshots import Kind, Mount, chain_id, mount_all, unmount_all
 from pycontainerd.oci import SpecContext, SpecOpt, generate_spec, with_cgroups_path, with_image_config
 
 TYPE_CHECKING = False
@@ -52,12 +59,41 @@ class ContainerService:
 
     def image_config(self, name: str) -> ImageConfig:
         """The config of the image ``name`` for the host platform."""
+        return self._config(name)[1]
+
+    def _config(self, name: str) -> tuple[str, ImageConfig]:
+        """(the digest, the parsed config) of the image ``name`` for the host platform."""
         client = self._client
         target = client.image(name).target
         _, manifest = manifest_descriptor_for(
             client.content, Descriptor(target.media_type, target.digest, target.size)
         )
-        return ImageConfig.parse(client.content.read_blob(manifest.config.digest))
+        return manifest.config.digest, ImageConfig.parse(client.content.read_blob(manifest.config.digest))
+
+    def _unpacked(
+        self, config_digest: str, config: ImageConfig, snapshotter: str, lease_id: str
+    ) -> str | None:
+        """The image's top snapshot if the image is unpacked already (containerd's ``IsUnpacked``):
+        its config names that ChainID for ``snapshotter`` and the snapshot is committed. It is held by
+        the lease from here on. None otherwise: then :meth:`Client.unpack` does the work (and the
+        bookkeeping an unpacked image needs, which costs five metadata transactions even when
+        everything is in place already)."""
+        client = self._client
+        chain = chain_id(config.rootfs.diff_ids)
+        try:
+            labels = client.metadata.content.get(self._namespace, config_digest).labels
+        except NotFoundError:
+            return None
+        if labels.get(GC_REF_SNAPSHOT + snapshotter) != chain:
+            return None
+        client.metadata.leases.add_resource(
+            self._namespace, lease_id, LeaseResource.snapshot(snapshotter, chain)
+        )
+        try:
+            info = client.snapshotter(snapshotter).stat(chain)
+        except NotFoundError:
+            return None
+        return chain if info.kind is Kind.COMMITTED else None
 
     def create(
         self,
@@ -80,10 +116,10 @@ class ContainerService:
             client.metadata.containers.get(namespace, container_id)
             raise AlreadyExistsError(f"container {container_id} already exists in {namespace}")
         record = client.image(image)
-        config = self.image_config(record.name)
+        config_digest, config = self._config(record.name)
         name = snapshotter or client.snapshotter_name
         with client.lease() as lease_id:
-            parent = client.unpack(record.name)
+            parent = self._unpacked(config_digest, config, name, lease_id) or client.unpack(record.name)
             key = f"{namespace}/{container_id}"
             client.metadata.leases.add_resource(namespace, lease_id, LeaseResource.snapshot(name, key))
             store = client.snapshotter(name)
