@@ -29,7 +29,6 @@ __all__ = ["create", "exec_process", "preload", "run"]
 _LOADED_ON_USE = (
     "cgroupspy.controllers",
     "fcntl",
-    "pyrunc._cgroups._driver",
     "pyrunc._cgroups._v1",
     "pyrunc._cgroups._v2",
     "pyrunc._console",
