@@ -28,7 +28,6 @@ import os
 import shutil
 import sqlite3
 import stat
-import tempfile
 import threading
 from pathlib import Path
 
@@ -252,7 +251,8 @@ class SnapshotStore:
                         f"parent {parent!r} is a {prow.kind.value} snapshot, not committed"
                     )
                 parent_ids = self._parent_ids(prow.id)
-            tmp = Path(tempfile.mkdtemp(prefix="new-", dir=self._snapshots))
+            tmp = self._snapshots / f"new-{os.urandom(8).hex()}"  # not tempfile: ~2 ms to import
+            tmp.mkdir(mode=0o700)
             placed: Path | None = None
             try:
                 self._populate(tmp, kind, parent_ids)

@@ -10,7 +10,7 @@ failure at any step removes what the earlier steps made.
 from __future__ import annotations
 
 import contextlib
-import tempfile
+import os
 from pathlib import Path
 
 from pycontainerd._errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
@@ -186,9 +186,13 @@ class ContainerService:
 @contextlib.contextmanager
 def _mounted(mounts: Sequence[Mount], parent: Path) -> Iterator[Path]:
     parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=parent, prefix="rootfs-") as directory:
+    directory = parent / f"rootfs-{os.urandom(8).hex()}"
+    directory.mkdir(mode=0o700)
+    try:
         mount_all(mounts, directory)
         try:
-            yield Path(directory)
+            yield directory
         finally:
             unmount_all(directory)
+    finally:
+        directory.rmdir()  # empty once unmounted; never a recursive removal through a mount
