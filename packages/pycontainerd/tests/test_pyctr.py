@@ -208,3 +208,27 @@ def test_help_lists_every_command_group(tmp_path: Path) -> None:
     done = pyctr(tmp_path, "--help")
     for name in ("images", "content", "snapshots", "leases", "gc", "run", "containers", "tasks", "events"):
         assert name in done.stdout
+
+
+def test_main_turns_the_collector_back_on(tmp_path: Path) -> None:
+    # The launcher turns the cyclic GC off for start-up; a long command (pull, events -f) needs it.
+    import gc
+
+    from pycontainerd._cli import main
+
+    gc.disable()
+    try:
+        assert main(["--root", str(tmp_path), "--state", str(tmp_path / "state"), "images", "ls", "-q"]) == 0
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_the_launcher_runs_without_site(tmp_path: Path) -> None:
+    launcher = Path(sys.executable).parent / "pyctr"
+    assert launcher.read_text().startswith("#!/bin/sh")
+    done = subprocess.run(
+        [str(launcher), "--root", str(tmp_path), "--state", str(tmp_path / "state"), "images", "ls", "-q"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout == ""

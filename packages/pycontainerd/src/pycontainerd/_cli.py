@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import json
 import sys
 from collections.abc import Callable
@@ -350,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pycontainerd._client import Client
     from pycontainerd._errors import PycontainerdError
 
+    gc.enable()  # the pyctr launcher turns the collector off while the modules load (see scripts/pyctr)
     try:
         with Client(args.root, args.state, args.namespace, args.snapshotter) as client:
             code = args.func(client, args)
