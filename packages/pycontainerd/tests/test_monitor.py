@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ from pycontainerd._monitor import (
     read_exit,
     read_log,
     start_monitor,
+    wait_monitor_exit,
 )
 from pycontainerd._times import parse_time
 from pyrunc.testing import make_busybox_bundle
@@ -581,3 +583,23 @@ def test_an_oom_kill_is_recorded_and_reported(boxes: Callable[..., Box]) -> None
     assert "/tasks/oom" in topics and topics[-1] == "/tasks/exit"
     oom = next(event for event in box.events() if event["topic"] == "/tasks/oom")
     assert oom == {"topic": "/tasks/oom", "namespace": "testing", "id": box.id}
+
+
+def test_waiting_for_a_monitors_exit_wakes_at_the_exit(tmp_path: Path) -> None:
+    assert wait_monitor_exit(tmp_path, 0)  # no monitor.pid: nothing runs
+    stand_in = subprocess.Popen(["sleep", "30"])  # a process in the monitor's place
+    try:
+        start_time = Path(f"/proc/{stand_in.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        (tmp_path / "monitor.pid").write_text(f"{stand_in.pid} {start_time}\n")
+        began = time.monotonic()
+        assert not wait_monitor_exit(tmp_path, 0.3)
+        assert time.monotonic() - began >= 0.3
+        threading.Timer(0.2, stand_in.kill).start()
+        began = time.monotonic()
+        assert wait_monitor_exit(tmp_path, 10)
+        assert time.monotonic() - began < 2  # woken by the exit, not by the timeout
+        (tmp_path / "monitor.pid").write_text(f"{stand_in.pid} 1\n")  # another process's start time
+        assert wait_monitor_exit(tmp_path, 0)
+    finally:
+        stand_in.kill()
+        stand_in.wait()

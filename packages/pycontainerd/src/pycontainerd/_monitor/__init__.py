@@ -60,7 +60,7 @@ from pycontainerd._monitor._launch import (
     start_monitor,
 )
 from pycontainerd._monitor._protocol import FRAME_STDERR, FRAME_STDOUT, MonitorError
-from pycontainerd._monitor._records import ExitStatus, monitor_alive, read_exit, read_log
+from pycontainerd._monitor._records import ExitStatus, monitor_alive, read_exit, read_log, wait_monitor_exit
 
 __all__ = [
     "DEFAULT_LOG_MAX",
@@ -78,4 +78,5 @@ __all__ = [
     "read_log",
     "runtime_error",
     "start_monitor",
+    "wait_monitor_exit",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import time
 from pathlib import Path
 
@@ -79,6 +80,26 @@ def monitor_alive(directory: str | os.PathLike[str]) -> bool:
         return False
     fields = stat[stat.rindex(")") + 2 :].split()
     return fields[0] != "Z" and fields[19] == start_text
+
+
+def wait_monitor_exit(directory: str | os.PathLike[str], timeout: float) -> bool:
+    """Wait until the monitor that wrote ``DIR/monitor.pid`` has exited (at once when none runs);
+    False if it still runs after ``timeout`` seconds. Waits on a pidfd, which turns readable when
+    the process ends (it is nobody's child here), rather than polling: a poll interval was the
+    latency of every task delete that came right after its process's exit."""
+    try:
+        pid_text, _ = (Path(directory) / "monitor.pid").read_text().split()
+        pidfd = os.pidfd_open(int(pid_text))
+    except (OSError, ValueError):
+        return True  # no pid file, or no such process: nothing runs
+    try:
+        # Checked once the pidfd is open: if the monitor still runs, the pidfd is its own, not that
+        # of a process that got its pid again.
+        if not monitor_alive(directory):
+            return True
+        return bool(select.select([pidfd], [], [], timeout)[0])
+    finally:
+        os.close(pidfd)
 
 
 def _frames(buffer: bytearray) -> Iterator[tuple[int, bytes]]:

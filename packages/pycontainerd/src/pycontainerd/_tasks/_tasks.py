@@ -46,6 +46,7 @@ from pycontainerd._monitor import (
     read_log,
     runtime_error,
     start_monitor,
+    wait_monitor_exit,
 )
 from pycontainerd._snapshots import mount_all, unmount_all
 from pycontainerd._tasks._containers import cgroups_path
@@ -478,11 +479,8 @@ class Task:
                     runtime.resume()
                 runtime.kill(signal.SIGKILL, all=True)
             status = self.wait(timeout=_MONITOR_EXIT_TIMEOUT)
-        deadline = time.monotonic() + _MONITOR_EXIT_TIMEOUT
-        while monitor_alive(self.directory):
-            if time.monotonic() >= deadline:
-                raise TaskError(f"delete task {self.id}: its monitor has not exited after its processes")
-            time.sleep(_WAIT_INTERVAL)
+        if not wait_monitor_exit(self.directory, _MONITOR_EXIT_TIMEOUT):
+            raise TaskError(f"delete task {self.id}: its monitor has not exited after its processes")
         with contextlib.suppress(NotFoundError):
             try:
                 self._runtime().delete(force=True)
