@@ -84,9 +84,13 @@ class MetadataStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-        finally:
+        except BaseException:
             conn.close()
+            raise
+        # Kept as this thread's connection: closing the last connection to the file checkpoints the
+        # write-ahead log (an fsync), and the next transaction would open another one.
         self._local = threading.local()
+        self._local.conn, self._local.pid = conn, os.getpid()
         access = Access(self._transaction_conn)
         self.namespaces = Namespaces(access)
         self.images = Images(access)
