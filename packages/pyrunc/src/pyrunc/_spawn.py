@@ -27,7 +27,6 @@ __all__ = ["create", "exec_process", "preload", "run"]
 #: What create, run and exec import on first use, on any host: the cgroup drivers of both versions,
 #: the launch machinery and the C extension, seccomp, terminals and hooks.
 _LOADED_ON_USE = (
-    "cgroupspy.controllers",
     "fcntl",
     "pyrunc._cgroups._v1",
     "pyrunc._cgroups._v2",
