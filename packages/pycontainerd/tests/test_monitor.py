@@ -31,6 +31,7 @@ from pycontainerd._monitor import (
     ExitStatus,
     Monitor,
     MonitorError,
+    MonitorLauncher,
     MonitorProcess,
     monitor_alive,
     monitor_binary,
@@ -603,3 +604,50 @@ def test_waiting_for_a_monitors_exit_wakes_at_the_exit(tmp_path: Path) -> None:
     finally:
         stand_in.kill()
         stand_in.wait()
+
+
+def _process_gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie its new parent has not reaped yet."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_a_launcher_forked_ahead_runs_the_container(boxes: Callable[..., Box]) -> None:
+    from pycontainerd._tasks._tasks import _create_init
+
+    box = boxes(["sh", "-c", "echo ahead; exit 6"])
+    launcher = MonitorLauncher(pyrunc.preload, _create_init)
+    arguments = {"container_id": box.id, "bundle": str(box.bundle), "root": str(box.root)}
+    arguments |= {"pid_file": str(box.dir / "init.pid"), "console_socket": None}
+    box.monitor = launcher.start(box.dir, arguments, id=box.id, namespace="testing")
+    with pytest.raises(MonitorError, match="used or closed already"):
+        launcher.start(box.dir, arguments, id=box.id, namespace="testing")
+    box.start()
+    assert box.wait_exit().status == 6
+    assert _joined(read_log(box.dir)) == b"ahead\n"
+
+
+def test_a_launcher_closed_unused_leaves_no_process(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+
+    def load() -> None:
+        pid_file.write_text(str(os.getpid()))
+
+    launcher = MonitorLauncher(load, lambda **_: 0)
+    _wait_for(pid_file.exists, "the launcher's child to load")
+    child = int(pid_file.read_text())
+    assert not _process_gone(child)
+    launcher.close()
+    _wait_for(lambda: _process_gone(child), "the launcher's child to exit", 10)
+
+
+def test_a_launcher_whose_load_failed_says_why(tmp_path: Path) -> None:
+    def load() -> None:
+        raise RuntimeError("cannot load this")
+
+    launcher = MonitorLauncher(load, lambda **_: 0)
+    with pytest.raises(MonitorError, match=r"^cannot load this$"):
+        launcher.start(tmp_path, {}, id="x", namespace="testing")

@@ -181,15 +181,21 @@ def _foreground(attachment: Attachment, *, tty: bool, resize: Callable[[int, int
 
 
 def _run(client: Client, args: argparse.Namespace) -> int:
-    container = client.containers.create(
-        args.id, args.image, *_spec_opts(args), labels=_parse_labels(args.label)
-    )
+    # The monitor's process is forked first: it loads pyrunc's create machinery on the other CPU
+    # while the container is made here (pyctr has one thread, so the fork is safe).
+    launcher = client.tasks.launcher()
     try:
-        task = client.tasks.create(container.id, stdin=not args.detach)
-    except BaseException:
-        if args.rm:
-            client.containers.delete(container.id)
-        raise
+        container = client.containers.create(
+            args.id, args.image, *_spec_opts(args), labels=_parse_labels(args.label)
+        )
+        try:
+            task = client.tasks.create(container.id, stdin=not args.detach, launcher=launcher)
+        except BaseException:
+            if args.rm:
+                client.containers.delete(container.id)
+            raise
+    finally:
+        launcher.close()
     if args.detach:
         task.start()
         return 0

@@ -54,6 +54,7 @@ from __future__ import annotations
 from pycontainerd._monitor._client import Attachment, Monitor, ProcessStatus
 from pycontainerd._monitor._launch import (
     DEFAULT_LOG_MAX,
+    MonitorLauncher,
     MonitorProcess,
     monitor_binary,
     runtime_error,
@@ -70,6 +71,7 @@ __all__ = [
     "ExitStatus",
     "Monitor",
     "MonitorError",
+    "MonitorLauncher",
     "MonitorProcess",
     "ProcessStatus",
     "monitor_alive",

@@ -16,10 +16,17 @@ from pycontainerd._record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Final, NoReturn
 
-__all__ = ["DEFAULT_LOG_MAX", "MonitorProcess", "monitor_binary", "runtime_error", "start_monitor"]
+__all__ = [
+    "DEFAULT_LOG_MAX",
+    "MonitorLauncher",
+    "MonitorProcess",
+    "monitor_binary",
+    "runtime_error",
+    "start_monitor",
+]
 
 DEFAULT_LOG_MAX = 16 << 20
 _PROGRAM = "pycontainerd-monitor"
@@ -110,14 +117,7 @@ def start_monitor(
     container, if made, is the caller's to delete).
     """
     root = Path(directory)
-    command = [str(monitor_binary()), "--dir", str(root), "--id", id, "--namespace", namespace]
-    command += ["--log-max", str(log_max)]
-    if memory_cgroup is not None:
-        command += ["--memory-cgroup", os.path.abspath(memory_cgroup)]
-    if events is not None:
-        command += ["--events", os.path.abspath(events)]
-    if stdin:
-        command.append("--stdin")
+    command = _command(root, id, namespace, stdin, log_max, memory_cgroup, events)
     ready_r, ready_w = os.pipe()
     try:
         first = os.fork()
@@ -126,15 +126,144 @@ def start_monitor(
         os.close(ready_w)
         ready_w = -1
         os.waitpid(first, 0)
-        try:
-            line = _read_ready(ready_r, timeout).decode(errors="replace").strip()
-        except TimeoutError:
-            _kill_monitor(root)
-            raise MonitorError(f"the monitor in {root} was not ready after {timeout} s") from None
+        return _await_ready(root, ready_r, timeout)
     finally:
         os.close(ready_r)
         if ready_w >= 0:
             os.close(ready_w)
+
+
+class MonitorLauncher:
+    """:func:`start_monitor`'s fork, done ahead of time by a caller that has one thread (pyctr).
+
+    The grandchild calls ``load`` (the imports ``create`` needs) while the caller prepares the
+    container, on the other CPU; :meth:`start` then sends it the monitor's options and ``create``'s
+    keyword arguments (JSON) and waits as start_monitor does. A launcher that is not started is
+    ended by :meth:`close`: its child sees the work pipe close and exits. In a process with other
+    threads use start_monitor instead: a forked child's imports can deadlock on their locks.
+    """
+
+    def __init__(self, load: Callable[[], object], create: Callable[..., int]) -> None:
+        self._ready = -1
+        self._work = -1
+        ready_r, ready_w = os.pipe()
+        work_r, work_w = os.pipe()
+        try:
+            first = os.fork()
+            if first == 0:
+                os.close(ready_r)
+                os.close(work_w)
+                _launcher_child(load, create, work_r, ready_w)
+            os.waitpid(first, 0)
+        except BaseException:
+            os.close(ready_r)
+            os.close(work_w)
+            raise
+        finally:
+            os.close(work_r)
+            os.close(ready_w)
+        self._ready, self._work = ready_r, work_w
+
+    def start(
+        self,
+        directory: str | os.PathLike[str],
+        create_args: Mapping[str, object],
+        *,
+        id: str,
+        namespace: str,
+        tty: bool = False,
+        stdin: bool = False,
+        log_max: int = DEFAULT_LOG_MAX,
+        memory_cgroup: str | os.PathLike[str] | None = None,
+        events: str | os.PathLike[str] | None = None,
+        timeout: float = 30.0,
+    ) -> MonitorProcess:
+        """Hand the work to the forked child: ``create(**create_args)`` makes the init; then as
+        :func:`start_monitor`. MonitorError if the launcher was used or closed already."""
+        if self._work < 0:
+            raise MonitorError("this monitor launcher was used or closed already")
+        root = Path(directory)
+        job = {
+            "directory": str(root),
+            "command": _command(root, id, namespace, stdin, log_max, memory_cgroup, events),
+            "tty": tty,
+            "stdin": stdin,
+            "create": dict(create_args),
+        }
+        try:
+            with contextlib.suppress(BrokenPipeError):  # the child failed: its reason is on the ready pipe
+                view = memoryview(json.dumps(job).encode())
+                while view:
+                    view = view[os.write(self._work, view) :]
+            os.close(self._work)
+            self._work = -1
+            return _await_ready(root, self._ready, timeout)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """End a launcher that was not started (its child exits); nothing after :meth:`start`."""
+        for fd in (self._work, self._ready):
+            if fd >= 0:
+                os.close(fd)
+        self._work = self._ready = -1
+
+
+def _launcher_child(
+    load: Callable[[], object], create: Callable[..., int], work: int, ready: int
+) -> NoReturn:
+    """The forked child of :class:`MonitorLauncher`: never returns."""
+    root = None
+    try:
+        os.setsid()
+        if os.fork() != 0:
+            os._exit(0)
+        load()
+        data = b""
+        while chunk := os.read(work, 1 << 16):
+            data += chunk
+        if not data:
+            os._exit(0)  # closed without work: the caller gave up
+        job = json.loads(data)
+        root = Path(job["directory"])
+        arguments = job["create"]
+        command = job["command"]
+        _become_monitor(
+            root, lambda: create(**arguments), command, tty=job["tty"], stdin=job["stdin"], ready=ready
+        )
+    except BaseException as exc:  # noqa: BLE001 - everything is reported to the waiting parent
+        _report(root, ready, exc)
+    os._exit(1)
+
+
+def _command(
+    root: Path,
+    id: str,
+    namespace: str,
+    stdin: bool,
+    log_max: int,
+    memory_cgroup: str | os.PathLike[str] | None,
+    events: str | os.PathLike[str] | None,
+) -> list[str]:
+    """The monitor's command line, but for its stdio and ready options."""
+    command = [str(monitor_binary()), "--dir", str(root), "--id", id, "--namespace", namespace]
+    command += ["--log-max", str(log_max)]
+    if memory_cgroup is not None:
+        command += ["--memory-cgroup", os.path.abspath(memory_cgroup)]
+    if events is not None:
+        command += ["--events", os.path.abspath(events)]
+    if stdin:
+        command.append("--stdin")
+    return command
+
+
+def _await_ready(root: Path, ready_r: int, timeout: float) -> MonitorProcess:
+    """The monitor, once its ready line came; MonitorError with the reason otherwise."""
+    try:
+        line = _read_ready(ready_r, timeout).decode(errors="replace").strip()
+    except TimeoutError:
+        _kill_monitor(root)
+        raise MonitorError(f"the monitor in {root} was not ready after {timeout} s") from None
     verdict, _, detail = line.partition(" ")
     if verdict == "ok":
         return MonitorProcess(pid=int((root / "monitor.pid").read_text().split()[0]), init_pid=int(detail))
@@ -151,41 +280,54 @@ def _monitor_child(
         os.setsid()
         if os.fork() != 0:
             os._exit(0)
-        keep: list[int] = [ready]
-        null = os.open(os.devnull, os.O_RDWR)
-        if tty:
-            console = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-            console.bind(str(root / "console.sock"))
-            console.listen(1)
-            keep.append(console.fileno())
-            command += ["--tty", "--console-fd", str(console.fileno())]
-            theirs = [null, null, null]
-        else:
-            out_r, out_w = os.pipe()
-            err_r, err_w = os.pipe()
-            in_r, in_w = os.pipe() if stdin else (null, -1)
-            keep += [out_r, err_r]
-            command += ["--stdout-fd", str(out_r), "--stderr-fd", str(err_r)]
-            if stdin:
-                keep.append(in_w)
-                command += ["--stdin-fd", str(in_w)]
-            theirs = [in_r, out_w, err_w]
-        for fd, target in zip(theirs, (0, 1, 2), strict=True):
-            os.dup2(fd, target)
-        pid = create()
-        for target in (0, 1, 2):
-            os.dup2(null, target)
-        for fd in keep:
-            os.set_inheritable(fd, True)
-        command += ["--ready-fd", str(ready), "--adopt", str(pid)]
-        os.execv(command[0], command)
+        _become_monitor(root, create, command, tty=tty, stdin=stdin, ready=ready)
     except BaseException as exc:  # noqa: BLE001 - everything is reported to the waiting parent
+        _report(root, ready, exc)
+    os._exit(1)
+
+
+def _become_monitor(
+    root: Path, create: Callable[[], int], command: list[str], *, tty: bool, stdin: bool, ready: int
+) -> NoReturn:
+    """In the grandchild: make the init's stdio, let ``create`` make the init, exec the monitor."""
+    keep: list[int] = [ready]
+    null = os.open(os.devnull, os.O_RDWR)
+    if tty:
+        console = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        console.bind(str(root / "console.sock"))
+        console.listen(1)
+        keep.append(console.fileno())
+        command += ["--tty", "--console-fd", str(console.fileno())]
+        theirs = [null, null, null]
+    else:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        in_r, in_w = os.pipe() if stdin else (null, -1)
+        keep += [out_r, err_r]
+        command += ["--stdout-fd", str(out_r), "--stderr-fd", str(err_r)]
+        if stdin:
+            keep.append(in_w)
+            command += ["--stdin-fd", str(in_w)]
+        theirs = [in_r, out_w, err_w]
+    for fd, target in zip(theirs, (0, 1, 2), strict=True):
+        os.dup2(fd, target)
+    pid = create()
+    for target in (0, 1, 2):
+        os.dup2(null, target)
+    for fd in keep:
+        os.set_inheritable(fd, True)
+    command += ["--ready-fd", str(ready), "--adopt", str(pid)]
+    os.execv(command[0], command)
+
+
+def _report(root: Path | None, ready: int, exc: BaseException) -> None:
+    """Tell the waiting parent why the grandchild failed (one ``error`` line on the ready pipe)."""
+    if root is not None:
         with contextlib.suppress(OSError):
             os.unlink(root / "console.sock")
-        message = str(exc) or type(exc).__name__
-        with contextlib.suppress(OSError):
-            os.write(ready, f"error {message}".replace("\n", " ").encode(errors="replace") + b"\n")
-    os._exit(1)
+    message = str(exc) or type(exc).__name__
+    with contextlib.suppress(OSError):
+        os.write(ready, f"error {message}".replace("\n", " ").encode(errors="replace") + b"\n")
 
 
 def _kill_monitor(directory: Path) -> None:

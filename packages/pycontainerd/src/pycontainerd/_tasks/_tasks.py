@@ -41,6 +41,7 @@ from pycontainerd._monitor import (
     ExitStatus,
     Monitor,
     MonitorError,
+    MonitorLauncher,
     monitor_alive,
     read_exit,
     read_log,
@@ -94,6 +95,13 @@ def _pyrunc_binary() -> str:
     return found
 
 
+def _create_init(container_id: str, bundle: str, root: str, pid_file: str, console_socket: str | None) -> int:
+    """Create the container with pyrunc, in the monitor's forked process; the init's pid."""
+    return pyrunc.Container.create(
+        container_id, bundle, root=root, pid_file=pid_file, console_socket=console_socket
+    ).pid
+
+
 def _check_socket_path(path: Path) -> None:
     """Unix socket paths are short: refuse a state directory too deep for the task's sockets."""
     if len(os.fsencode(path)) > _SOCKET_PATH_MAX:
@@ -134,10 +142,12 @@ class TaskService:
         tty: bool | None = None,
         stdin: bool = False,
         log_max: int = DEFAULT_LOG_MAX,
+        launcher: MonitorLauncher | None = None,
     ) -> Task:
         """Create the task of container ``container_id``: its init exists, stopped before the program,
         until :meth:`Task.start`. ``tty`` overrides the spec's ``process.terminal``; ``stdin`` gives it an
-        input the caller writes through :meth:`Task.attach`.
+        input the caller writes through :meth:`Task.attach`. ``launcher`` (from :meth:`launcher`, in
+        a process with one thread) is the monitor's process forked ahead of time.
 
         AlreadyExistsError if the container has a task; TaskError with pyrunc's message when the
         runtime refuses the spec (nothing is left behind then).
@@ -167,27 +177,31 @@ class TaskService:
             mount_all(self._client.snapshotter(container.snapshotter).mounts(container.snapshot_key), rootfs)
             mounted = True
             self.runtime_root.mkdir(parents=True, exist_ok=True)
-            pyrunc.preload()  # create() runs in a forked child: nothing may be imported there
-            bundle, root = str(directory), str(self.runtime_root)
-            pid_file = str(directory / "init.pid")
+            bundle, root, pid_file = str(directory), str(self.runtime_root), str(directory / "init.pid")
             console = str(directory / "console.sock") if terminal else None
+            arguments = {
+                "container_id": container_id,
+                "bundle": bundle,
+                "root": root,
+                "pid_file": pid_file,
+                "console_socket": console,
+            }
+            memory_cgroup = pyrunc.cgroup_paths(container_id, inner).get("memory")
+            if launcher is not None:
+                started = launcher.start(
+                    directory, arguments, id=container_id, namespace=self.namespace, tty=terminal,
+                    stdin=stdin, log_max=log_max, memory_cgroup=memory_cgroup, events=self.events_path,
+                )  # fmt: skip
+            else:
+                pyrunc.preload()  # the init is created in a forked child: nothing may be imported there
 
-            def create() -> int:
-                return pyrunc.Container.create(
-                    container_id, bundle, root=root, pid_file=pid_file, console_socket=console
-                ).pid
+                def create() -> int:
+                    return _create_init(container_id, bundle, root, pid_file, console)
 
-            started = start_monitor(
-                directory,
-                create,
-                id=container_id,
-                namespace=self.namespace,
-                tty=terminal,
-                stdin=stdin,
-                log_max=log_max,
-                memory_cgroup=pyrunc.cgroup_paths(container_id, inner).get("memory"),
-                events=self.events_path,
-            )
+                started = start_monitor(
+                    directory, create, id=container_id, namespace=self.namespace, tty=terminal,
+                    stdin=stdin, log_max=log_max, memory_cgroup=memory_cgroup, events=self.events_path,
+                )  # fmt: skip
         except MonitorError as exc:
             self._discard(container_id, directory, mounted)
             raise TaskError(f"create task {container_id}: {exc}") from exc
@@ -198,6 +212,13 @@ class TaskService:
             "/tasks/create", self.namespace, id=container_id, pid=started.init_pid, bundle=str(directory)
         )
         return Task(self, container_id, directory, started.init_pid)
+
+    @staticmethod
+    def launcher() -> MonitorLauncher:
+        """A monitor's process forked now, to load pyrunc's create machinery while the caller makes
+        the container; hand it to :meth:`create`, or close it. Only for a process with one thread
+        (pyctr): a forked child's imports can deadlock on locks other threads hold."""
+        return MonitorLauncher(pyrunc.preload, _create_init)
 
     def _discard(self, container_id: str, directory: Path, mounted: bool) -> None:
         with contextlib.suppress(pyrunc.ContainerNotFoundError, FileNotFoundError):
