@@ -32,6 +32,7 @@ from pycontainerd._monitor import (
     Monitor,
     MonitorError,
     MonitorLauncher,
+    MonitorOptions,
     MonitorProcess,
     monitor_alive,
     monitor_binary,
@@ -104,7 +105,7 @@ class Box:
     def start_monitor(self, **options: Any) -> MonitorProcess:
         pyrunc.preload()
         self.monitor = start_monitor(
-            self.dir, self.create, id=self.id, namespace="testing", tty=self.tty, **options
+            self.dir, self.create, MonitorOptions(self.id, "testing", tty=self.tty, **options)
         )
         return self.monitor
 
@@ -507,7 +508,7 @@ def test_exec_with_and_without_a_terminal(boxes: Callable[..., Box]) -> None:
 _MANAGER = """
 import sys, time
 import pyrunc
-from pycontainerd._monitor import start_monitor
+from pycontainerd._monitor import MonitorOptions, start_monitor
 directory, container_id, bundle, root = sys.argv[1:]
 
 def create():
@@ -516,7 +517,7 @@ def create():
     ).pid
 
 pyrunc.preload()
-started = start_monitor(directory, create, id=container_id, namespace="testing")
+started = start_monitor(directory, create, MonitorOptions(container_id, "testing"))
 print(started.init_pid, flush=True)
 time.sleep(600)
 """
@@ -622,9 +623,9 @@ def test_a_launcher_forked_ahead_runs_the_container(boxes: Callable[..., Box]) -
     launcher = MonitorLauncher(pyrunc.preload, _create_init)
     arguments = {"container_id": box.id, "bundle": str(box.bundle), "root": str(box.root)}
     arguments |= {"pid_file": str(box.dir / "init.pid"), "console_socket": None}
-    box.monitor = launcher.start(box.dir, arguments, id=box.id, namespace="testing")
+    box.monitor = launcher.start(box.dir, arguments, MonitorOptions(box.id, "testing"))
     with pytest.raises(MonitorError, match="used or closed already"):
-        launcher.start(box.dir, arguments, id=box.id, namespace="testing")
+        launcher.start(box.dir, arguments, MonitorOptions(box.id, "testing"))
     box.start()
     assert box.wait_exit().status == 6
     assert _joined(read_log(box.dir)) == b"ahead\n"
@@ -650,4 +651,4 @@ def test_a_launcher_whose_load_failed_says_why(tmp_path: Path) -> None:
 
     launcher = MonitorLauncher(load, lambda **_: 0)
     with pytest.raises(MonitorError, match=r"^cannot load this$"):
-        launcher.start(tmp_path, {}, id="x", namespace="testing")
+        launcher.start(tmp_path, {}, MonitorOptions("x", "testing"))

@@ -55,6 +55,7 @@ from pycontainerd._monitor._client import Attachment, Monitor, ProcessStatus
 from pycontainerd._monitor._launch import (
     DEFAULT_LOG_MAX,
     MonitorLauncher,
+    MonitorOptions,
     MonitorProcess,
     monitor_binary,
     runtime_error,
@@ -72,6 +73,7 @@ __all__ = [
     "Monitor",
     "MonitorError",
     "MonitorLauncher",
+    "MonitorOptions",
     "MonitorProcess",
     "ProcessStatus",
     "monitor_alive",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_LOG_MAX",
     "MonitorLauncher",
+    "MonitorOptions",
     "MonitorProcess",
     "monitor_binary",
     "runtime_error",
@@ -40,6 +41,35 @@ class MonitorProcess(Record):
     def __init__(self, pid: int, init_pid: int) -> None:
         self.pid: Final = pid
         self.init_pid: Final = init_pid
+
+
+class MonitorOptions(Record):
+    """How a monitor runs its container's init: the task's id and namespace (for its events),
+    whether the init gets a terminal and a stdin, the log's cap, the memory cgroup whose OOM kills
+    it reports, the events file, and how long to wait for it to be ready (seconds)."""
+
+    __slots__ = ("id", "namespace", "tty", "stdin", "log_max", "memory_cgroup", "events", "timeout")
+
+    def __init__(
+        self,
+        id: str,
+        namespace: str,
+        *,
+        tty: bool = False,
+        stdin: bool = False,
+        log_max: int = DEFAULT_LOG_MAX,
+        memory_cgroup: str | os.PathLike[str] | None = None,
+        events: str | os.PathLike[str] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.id: Final = id
+        self.namespace: Final = namespace
+        self.tty: Final = tty
+        self.stdin: Final = stdin
+        self.log_max: Final = log_max
+        self.memory_cgroup: Final = memory_cgroup
+        self.events: Final = events
+        self.timeout: Final = timeout
 
 
 def monitor_binary() -> Path:
@@ -88,15 +118,7 @@ def _read_ready(fd: int, timeout: float) -> bytes:
 def start_monitor(
     directory: str | os.PathLike[str],
     create: Callable[[], int],
-    *,
-    id: str,
-    namespace: str,
-    tty: bool = False,
-    stdin: bool = False,
-    log_max: int = DEFAULT_LOG_MAX,
-    memory_cgroup: str | os.PathLike[str] | None = None,
-    events: str | os.PathLike[str] | None = None,
-    timeout: float = 30.0,
+    options: MonitorOptions,
 ) -> MonitorProcess:
     """Start a monitor in ``directory`` (which must exist) around the init ``create`` makes; return
     once the monitor holds it.
@@ -117,16 +139,16 @@ def start_monitor(
     container, if made, is the caller's to delete).
     """
     root = Path(directory)
-    command = _command(root, id, namespace, stdin, log_max, memory_cgroup, events)
+    command = _command(root, options)
     ready_r, ready_w = os.pipe()
     try:
         first = os.fork()
         if first == 0:
-            _monitor_child(root, create, command, tty=tty, stdin=stdin, ready=ready_w)
+            _monitor_child(root, create, command, tty=options.tty, stdin=options.stdin, ready=ready_w)
         os.close(ready_w)
         ready_w = -1
         os.waitpid(first, 0)
-        return _await_ready(root, ready_r, timeout)
+        return _await_ready(root, ready_r, options.timeout)
     finally:
         os.close(ready_r)
         if ready_w >= 0:
@@ -168,15 +190,7 @@ class MonitorLauncher:
         self,
         directory: str | os.PathLike[str],
         create_args: Mapping[str, object],
-        *,
-        id: str,
-        namespace: str,
-        tty: bool = False,
-        stdin: bool = False,
-        log_max: int = DEFAULT_LOG_MAX,
-        memory_cgroup: str | os.PathLike[str] | None = None,
-        events: str | os.PathLike[str] | None = None,
-        timeout: float = 30.0,
+        options: MonitorOptions,
     ) -> MonitorProcess:
         """Hand the work to the forked child: ``create(**create_args)`` makes the init; then as
         :func:`start_monitor`. MonitorError if the launcher was used or closed already."""
@@ -185,9 +199,9 @@ class MonitorLauncher:
         root = Path(directory)
         job = {
             "directory": str(root),
-            "command": _command(root, id, namespace, stdin, log_max, memory_cgroup, events),
-            "tty": tty,
-            "stdin": stdin,
+            "command": _command(root, options),
+            "tty": options.tty,
+            "stdin": options.stdin,
             "create": dict(create_args),
         }
         try:
@@ -197,7 +211,7 @@ class MonitorLauncher:
                     view = view[os.write(self._work, view) :]
             os.close(self._work)
             self._work = -1
-            return _await_ready(root, self._ready, timeout)
+            return _await_ready(root, self._ready, options.timeout)
         finally:
             self.close()
 
@@ -236,23 +250,23 @@ def _launcher_child(
     os._exit(1)
 
 
-def _command(
-    root: Path,
-    id: str,
-    namespace: str,
-    stdin: bool,
-    log_max: int,
-    memory_cgroup: str | os.PathLike[str] | None,
-    events: str | os.PathLike[str] | None,
-) -> list[str]:
+def _command(root: Path, options: MonitorOptions) -> list[str]:
     """The monitor's command line, but for its stdio and ready options."""
-    command = [str(monitor_binary()), "--dir", str(root), "--id", id, "--namespace", namespace]
-    command += ["--log-max", str(log_max)]
-    if memory_cgroup is not None:
-        command += ["--memory-cgroup", os.path.abspath(memory_cgroup)]
-    if events is not None:
-        command += ["--events", os.path.abspath(events)]
-    if stdin:
+    command = [
+        str(monitor_binary()),
+        "--dir",
+        str(root),
+        "--id",
+        options.id,
+        "--namespace",
+        options.namespace,
+    ]
+    command += ["--log-max", str(options.log_max)]
+    if options.memory_cgroup is not None:
+        command += ["--memory-cgroup", os.path.abspath(options.memory_cgroup)]
+    if options.events is not None:
+        command += ["--events", os.path.abspath(options.events)]
+    if options.stdin:
         command.append("--stdin")
     return command
 

@@ -42,6 +42,7 @@ from pycontainerd._monitor import (
     Monitor,
     MonitorError,
     MonitorLauncher,
+    MonitorOptions,
     monitor_alive,
     read_exit,
     read_log,
@@ -186,22 +187,19 @@ class TaskService:
                 "pid_file": pid_file,
                 "console_socket": console,
             }
-            memory_cgroup = pyrunc.cgroup_paths(container_id, inner).get("memory")
+            options = MonitorOptions(
+                container_id, self.namespace, tty=terminal, stdin=stdin, log_max=log_max,
+                memory_cgroup=pyrunc.cgroup_paths(container_id, inner).get("memory"), events=self.events_path,
+            )  # fmt: skip
             if launcher is not None:
-                started = launcher.start(
-                    directory, arguments, id=container_id, namespace=self.namespace, tty=terminal,
-                    stdin=stdin, log_max=log_max, memory_cgroup=memory_cgroup, events=self.events_path,
-                )  # fmt: skip
+                started = launcher.start(directory, arguments, options)
             else:
                 pyrunc.preload()  # the init is created in a forked child: nothing may be imported there
 
                 def create() -> int:
                     return _create_init(container_id, bundle, root, pid_file, console)
 
-                started = start_monitor(
-                    directory, create, id=container_id, namespace=self.namespace, tty=terminal,
-                    stdin=stdin, log_max=log_max, memory_cgroup=memory_cgroup, events=self.events_path,
-                )  # fmt: skip
+                started = start_monitor(directory, create, options)
         except MonitorError as exc:
             self._discard(container_id, directory, mounted)
             raise TaskError(f"create task {container_id}: {exc}") from exc
