@@ -1,6 +1,6 @@
 """The per-container monitor (pycontainerd._monitor) with real pyrunc containers on busybox bundles.
 
-Every container is created with pyrunc's Python API in the monitor's forked child, started with
+Every container is created with pyrunc's Python API in the monitor's forked process, started with
 ``pyrunc start`` and deleted with ``pyrunc delete`` afterwards; every test waits for its monitors to exit.
 """
 
@@ -38,9 +38,9 @@ from pycontainerd._monitor import (
     monitor_binary,
     read_exit,
     read_log,
-    start_monitor,
     wait_monitor_exit,
 )
+from pycontainerd._tasks._tasks import _create_init
 from pycontainerd._times import parse_time
 from pyrunc.testing import make_busybox_bundle
 
@@ -92,20 +92,16 @@ class Box:
         change(config)
         path.write_text(json.dumps(config))
 
-    def create(self) -> int:
-        """The monitor's ``create``: runs in its forked child, makes the init and returns its pid."""
-        return pyrunc.Container.create(
-            self.id,
-            str(self.bundle),
-            root=str(self.root),
-            pid_file=str(self.dir / "init.pid"),
-            console_socket=str(self.dir / "console.sock") if self.tty else None,
-        ).pid
+    def create_arguments(self) -> dict[str, str | None]:
+        """What pyrunc's create gets, in the monitor's forked process."""
+        console = str(self.dir / "console.sock") if self.tty else None
+        return {"container_id": self.id, "bundle": str(self.bundle), "root": str(self.root),
+                "pid_file": str(self.dir / "init.pid"), "console_socket": console}  # fmt: skip
 
     def start_monitor(self, **options: Any) -> MonitorProcess:
-        pyrunc.preload()
-        self.monitor = start_monitor(
-            self.dir, self.create, MonitorOptions(self.id, "testing", tty=self.tty, **options)
+        launcher = MonitorLauncher(_create_init, load=pyrunc.preload)
+        self.monitor = launcher.start(
+            self.dir, self.create_arguments(), MonitorOptions(self.id, "testing", tty=self.tty, **options)
         )
         return self.monitor
 
@@ -508,16 +504,13 @@ def test_exec_with_and_without_a_terminal(boxes: Callable[..., Box]) -> None:
 _MANAGER = """
 import sys, time
 import pyrunc
-from pycontainerd._monitor import MonitorOptions, start_monitor
+from pycontainerd._monitor import MonitorLauncher, MonitorOptions
+from pycontainerd._tasks._tasks import _create_init
 directory, container_id, bundle, root = sys.argv[1:]
-
-def create():
-    return pyrunc.Container.create(
-        container_id, bundle, root=root, pid_file=directory + "/init.pid"
-    ).pid
-
-pyrunc.preload()
-started = start_monitor(directory, create, MonitorOptions(container_id, "testing"))
+arguments = {"container_id": container_id, "bundle": bundle, "root": root,
+             "pid_file": directory + "/init.pid", "console_socket": None}
+launcher = MonitorLauncher(_create_init, load=pyrunc.preload)
+started = launcher.start(directory, arguments, MonitorOptions(container_id, "testing"))
 print(started.init_pid, flush=True)
 time.sleep(600)
 """
@@ -616,16 +609,12 @@ def _process_gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def test_a_launcher_forked_ahead_runs_the_container(boxes: Callable[..., Box]) -> None:
-    from pycontainerd._tasks._tasks import _create_init
-
+def test_a_launcher_starts_once(boxes: Callable[..., Box]) -> None:
     box = boxes(["sh", "-c", "echo ahead; exit 6"])
-    launcher = MonitorLauncher(pyrunc.preload, _create_init)
-    arguments = {"container_id": box.id, "bundle": str(box.bundle), "root": str(box.root)}
-    arguments |= {"pid_file": str(box.dir / "init.pid"), "console_socket": None}
-    box.monitor = launcher.start(box.dir, arguments, MonitorOptions(box.id, "testing"))
+    launcher = MonitorLauncher(_create_init, load=pyrunc.preload)
+    box.monitor = launcher.start(box.dir, box.create_arguments(), MonitorOptions(box.id, "testing"))
     with pytest.raises(MonitorError, match="used or closed already"):
-        launcher.start(box.dir, arguments, MonitorOptions(box.id, "testing"))
+        launcher.start(box.dir, box.create_arguments(), MonitorOptions(box.id, "testing"))
     box.start()
     assert box.wait_exit().status == 6
     assert _joined(read_log(box.dir)) == b"ahead\n"
@@ -637,7 +626,7 @@ def test_a_launcher_closed_unused_leaves_no_process(tmp_path: Path) -> None:
     def load() -> None:
         pid_file.write_text(str(os.getpid()))
 
-    launcher = MonitorLauncher(load, lambda **_: 0)
+    launcher = MonitorLauncher(lambda **_: 0, load=load)
     _wait_for(pid_file.exists, "the launcher's child to load")
     child = int(pid_file.read_text())
     assert not _process_gone(child)
@@ -649,6 +638,6 @@ def test_a_launcher_whose_load_failed_says_why(tmp_path: Path) -> None:
     def load() -> None:
         raise RuntimeError("cannot load this")
 
-    launcher = MonitorLauncher(load, lambda **_: 0)
+    launcher = MonitorLauncher(lambda **_: 0, load=load)
     with pytest.raises(MonitorError, match=r"^cannot load this$"):
         launcher.start(tmp_path, {}, MonitorOptions("x", "testing"))

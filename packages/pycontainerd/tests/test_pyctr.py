@@ -232,3 +232,18 @@ def test_the_launcher_runs_without_site(tmp_path: Path) -> None:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert done.stdout == ""
+
+
+def test_the_group_finder_knows_every_global_option_with_a_value() -> None:
+    import argparse
+
+    from pycontainerd._cli import _VALUED, _parser
+
+    parser = _parser([])
+    valued = {
+        flag
+        for action in parser._actions
+        if action.option_strings and not isinstance(action, argparse._HelpAction)
+        for flag in action.option_strings
+    }
+    assert valued == set(_VALUED)

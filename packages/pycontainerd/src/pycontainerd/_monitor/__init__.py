@@ -12,7 +12,7 @@ Command line::
         [--memory-cgroup PATH] --ready-fd N --adopt PID
         (--stdout-fd N --stderr-fd N [--stdin --stdin-fd N] | --tty --console-fd N [--stdin])
 
-It is never started on its own: :func:`start_monitor` forks, creates the container in the child (so
+It is never started on its own: :class:`MonitorLauncher` forks, creates the container in the child (so
 the init, PID, is that process's child) and runs the program there (``execve``), handing it the read
 ends of the init's stdout and stderr pipes and the write end of its stdin, or with a terminal the
 socket listening on ``DIR/console.sock`` where the init's pty master waits. Bad arguments: a
@@ -59,7 +59,6 @@ from pycontainerd._monitor._launch import (
     MonitorProcess,
     monitor_binary,
     runtime_error,
-    start_monitor,
 )
 from pycontainerd._monitor._protocol import FRAME_STDERR, FRAME_STDOUT, MonitorError
 from pycontainerd._monitor._records import ExitStatus, monitor_alive, read_exit, read_log, wait_monitor_exit
@@ -81,6 +80,5 @@ __all__ = [
     "read_exit",
     "read_log",
     "runtime_error",
-    "start_monitor",
     "wait_monitor_exit",
 ]

@@ -26,7 +26,6 @@ __all__ = [
     "MonitorProcess",
     "monitor_binary",
     "runtime_error",
-    "start_monitor",
 ]
 
 DEFAULT_LOG_MAX = 16 << 20
@@ -115,57 +114,27 @@ def _read_ready(fd: int, timeout: float) -> bytes:
     return line
 
 
-def start_monitor(
-    directory: str | os.PathLike[str],
-    create: Callable[[], int],
-    options: MonitorOptions,
-) -> MonitorProcess:
-    """Start a monitor in ``directory`` (which must exist) around the init ``create`` makes; return
-    once the monitor holds it.
-
-    This process forks, and the child forks again and leaves, so that the monitor is nobody's child
-    here (the first child is reaped at once). The grandchild, alone in a new session, makes the
-    init's stdio (pipes, or with ``tty`` a console socket listening on ``DIR/console.sock`` for the
-    pty master) and calls ``create()`` with those pipes as its own stdin, stdout and stderr.
-    ``create`` must make the container's init as a child of the calling process (pyrunc's create
-    does: the init is cloned with CLONE_PARENT) and return its pid, leaving it waiting for start.
-    The grandchild then becomes the monitor program by ``execve`` (``--adopt PID``): the init stays
-    its child, and no second interpreter is started. ``create`` runs in a forked child: every
-    module it needs must be imported beforehand (an import there can deadlock on a lock another
-    thread held at the fork).
-
-    Raises :class:`MonitorError` with the reason (``create``'s exception, or the monitor's) if
-    either failed, or nothing was ready within ``timeout`` seconds (the monitor is then killed; the
-    container, if made, is the caller's to delete).
-    """
-    root = Path(directory)
-    command = _command(root, options)
-    ready_r, ready_w = os.pipe()
-    try:
-        first = os.fork()
-        if first == 0:
-            _monitor_child(root, create, command, tty=options.tty, stdin=options.stdin, ready=ready_w)
-        os.close(ready_w)
-        ready_w = -1
-        os.waitpid(first, 0)
-        return _await_ready(root, ready_r, options.timeout)
-    finally:
-        os.close(ready_r)
-        if ready_w >= 0:
-            os.close(ready_w)
-
-
 class MonitorLauncher:
-    """:func:`start_monitor`'s fork, done ahead of time by a caller that has one thread (pyctr).
+    """Starts a monitor around the init that ``create(**arguments)`` makes, in two steps.
 
-    The grandchild calls ``load`` (the imports ``create`` needs) while the caller prepares the
-    container, on the other CPU; :meth:`start` then sends it the monitor's options and ``create``'s
-    keyword arguments (JSON) and waits as start_monitor does. A launcher that is not started is
-    ended by :meth:`close`: its child sees the work pipe close and exits. In a process with other
-    threads use start_monitor instead: a forked child's imports can deadlock on their locks.
+    Made, it forks, and the child forks again and leaves (reaped at once), so that the monitor is
+    nobody's child here. The grandchild, alone in a new session, calls ``load`` (if given) and waits for
+    :meth:`start`, which sends it the work (the monitor's options and ``create``'s keyword
+    arguments, JSON). It then makes the init's stdio (pipes, or with a terminal a console socket
+    listening on ``DIR/console.sock`` for the pty master) and calls ``create`` with those pipes as
+    its own stdin, stdout and stderr. ``create`` must make the container's init as a child of the
+    calling process (pyrunc's create does: the init is cloned with CLONE_PARENT) and return its pid,
+    leaving it waiting for start. The grandchild then becomes the monitor program by ``execve``
+    (``--adopt PID``): the init stays its child, and no second interpreter is started.
+
+    A caller with one thread (pyctr) makes the launcher early and lets ``load`` do the imports
+    ``create`` needs, on the other CPU, while it prepares the container. A caller with other
+    threads imports everything first and passes no ``load``: an import in a forked
+    child can deadlock on a lock another thread held at the fork. A launcher that is not started is
+    ended by :meth:`close`: its child sees the work pipe close and exits.
     """
 
-    def __init__(self, load: Callable[[], object], create: Callable[..., int]) -> None:
+    def __init__(self, create: Callable[..., int], *, load: Callable[[], object] | None = None) -> None:
         self._ready = -1
         self._work = -1
         ready_r, ready_w = os.pipe()
@@ -192,8 +161,12 @@ class MonitorLauncher:
         create_args: Mapping[str, object],
         options: MonitorOptions,
     ) -> MonitorProcess:
-        """Hand the work to the forked child: ``create(**create_args)`` makes the init; then as
-        :func:`start_monitor`. MonitorError if the launcher was used or closed already."""
+        """Hand the work to the forked child and return once the monitor holds the init.
+
+        Raises :class:`MonitorError` with the reason (``create``'s exception, or the monitor's) if
+        either failed, if nothing was ready within ``options.timeout`` seconds (the monitor is then
+        killed; the container, if made, is the caller's to delete), or if the launcher was used or
+        closed already."""
         if self._work < 0:
             raise MonitorError("this monitor launcher was used or closed already")
         root = Path(directory)
@@ -224,7 +197,7 @@ class MonitorLauncher:
 
 
 def _launcher_child(
-    load: Callable[[], object], create: Callable[..., int], work: int, ready: int
+    load: Callable[[], object] | None, create: Callable[..., int], work: int, ready: int
 ) -> NoReturn:
     """The forked child of :class:`MonitorLauncher`: never returns."""
     root = None
@@ -232,7 +205,8 @@ def _launcher_child(
         os.setsid()
         if os.fork() != 0:
             os._exit(0)
-        load()
+        if load is not None:
+            load()
         data = b""
         while chunk := os.read(work, 1 << 16):
             data += chunk
@@ -251,7 +225,7 @@ def _launcher_child(
 
 
 def _command(root: Path, options: MonitorOptions) -> list[str]:
-    """The monitor's command line, but for its stdio and ready options."""
+    """The monitor's command line, but for its stdio, ready and adopt options."""
     command = [
         str(monitor_binary()),
         "--dir",
@@ -284,20 +258,6 @@ def _await_ready(root: Path, ready_r: int, timeout: float) -> MonitorProcess:
     if verdict == "error":
         raise MonitorError(detail)
     raise MonitorError(f"the monitor in {root} exited before it was ready")
-
-
-def _monitor_child(
-    root: Path, create: Callable[[], int], command: list[str], *, tty: bool, stdin: bool, ready: int
-) -> NoReturn:
-    """The forked child of :func:`start_monitor`: never returns."""
-    try:
-        os.setsid()
-        if os.fork() != 0:
-            os._exit(0)
-        _become_monitor(root, create, command, tty=tty, stdin=stdin, ready=ready)
-    except BaseException as exc:  # noqa: BLE001 - everything is reported to the waiting parent
-        _report(root, ready, exc)
-    os._exit(1)
 
 
 def _become_monitor(

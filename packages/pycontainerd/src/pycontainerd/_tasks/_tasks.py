@@ -47,7 +47,6 @@ from pycontainerd._monitor import (
     read_exit,
     read_log,
     runtime_error,
-    start_monitor,
     wait_monitor_exit,
 )
 from pycontainerd._snapshots import mount_all, unmount_all
@@ -178,28 +177,21 @@ class TaskService:
             mount_all(self._client.snapshotter(container.snapshotter).mounts(container.snapshot_key), rootfs)
             mounted = True
             self.runtime_root.mkdir(parents=True, exist_ok=True)
-            bundle, root, pid_file = str(directory), str(self.runtime_root), str(directory / "init.pid")
-            console = str(directory / "console.sock") if terminal else None
             arguments = {
                 "container_id": container_id,
-                "bundle": bundle,
-                "root": root,
-                "pid_file": pid_file,
-                "console_socket": console,
+                "bundle": str(directory),
+                "root": str(self.runtime_root),
+                "pid_file": str(directory / "init.pid"),
+                "console_socket": str(directory / "console.sock") if terminal else None,
             }
             options = MonitorOptions(
                 container_id, self.namespace, tty=terminal, stdin=stdin, log_max=log_max,
                 memory_cgroup=pyrunc.cgroup_paths(container_id, inner).get("memory"), events=self.events_path,
             )  # fmt: skip
-            if launcher is not None:
-                started = launcher.start(directory, arguments, options)
-            else:
+            if launcher is None:
                 pyrunc.preload()  # the init is created in a forked child: nothing may be imported there
-
-                def create() -> int:
-                    return _create_init(container_id, bundle, root, pid_file, console)
-
-                started = start_monitor(directory, create, options)
+                launcher = MonitorLauncher(_create_init)
+            started = launcher.start(directory, arguments, options)
         except MonitorError as exc:
             self._discard(container_id, directory, mounted)
             raise TaskError(f"create task {container_id}: {exc}") from exc
@@ -216,7 +208,7 @@ class TaskService:
         """A monitor's process forked now, to load pyrunc's create machinery while the caller makes
         the container; hand it to :meth:`create`, or close it. Only for a process with one thread
         (pyctr): a forked child's imports can deadlock on locks other threads hold."""
-        return MonitorLauncher(pyrunc.preload, _create_init)
+        return MonitorLauncher(_create_init, load=pyrunc.preload)
 
     def _discard(self, container_id: str, directory: Path, mounted: bool) -> None:
         with contextlib.suppress(pyrunc.ContainerNotFoundError, FileNotFoundError):
