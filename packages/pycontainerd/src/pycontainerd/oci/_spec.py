@@ -8,6 +8,7 @@ container's final capabilities, so it is resolved here after every opt has run.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from pycontainerd._errors import InvalidArgumentError
@@ -191,9 +192,9 @@ def generate_spec(context: SpecContext, *opts: SpecOpt) -> dict[str, Any]:
     if not context.id:
         raise InvalidArgumentError("generate_spec: the container id is empty")
     spec = _base_spec(context)
-    import copy
-
-    untouched = copy.deepcopy(spec["linux"]["seccomp"])
+    # The default profile as JSON text: an opt may replace it or change it in place. (A deep copy to
+    # compare with took ~2 ms of every container create, most of it importing copy.)
+    untouched = json.dumps(spec["linux"]["seccomp"])
     for opt in opts:
         opt(context, spec)
     process = process_of(spec)
@@ -209,7 +210,7 @@ def generate_spec(context: SpecContext, *opts: SpecOpt) -> dict[str, Any]:
             f"generate_spec: hostname {spec['hostname']!r} needs a UTS namespace of the container's own "
             "(with_host_namespace('uts') drops it)"
         )
-    if linux.get("seccomp") == untouched:
+    if "seccomp" in linux and json.dumps(linux["seccomp"]) == untouched:
         bounding = list((process.get("capabilities") or {}).get("bounding") or [])
         if sorted(bounding) != sorted(_docker_capabilities()):
             linux["seccomp"] = default_seccomp(bounding)
