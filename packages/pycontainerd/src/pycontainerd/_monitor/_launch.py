@@ -145,7 +145,6 @@ class MonitorLauncher:
                 os.close(ready_r)
                 os.close(work_w)
                 _launcher_child(load, create, work_r, ready_w)
-            os.waitpid(first, 0)
         except BaseException:
             os.close(ready_r)
             os.close(work_w)
@@ -153,6 +152,8 @@ class MonitorLauncher:
         finally:
             os.close(work_r)
             os.close(ready_w)
+        # Reaped in start or close, long after it left: waiting here for its fork and exit took ~2 ms.
+        self._first = first
         self._ready, self._work = ready_r, work_w
 
     def start(
@@ -194,6 +195,10 @@ class MonitorLauncher:
             if fd >= 0:
                 os.close(fd)
         self._work = self._ready = -1
+        if self._first > 0:
+            with contextlib.suppress(ChildProcessError):  # reaped by a wait for any child meanwhile
+                os.waitpid(self._first, 0)
+            self._first = 0
 
 
 def _launcher_child(
