@@ -194,14 +194,11 @@ _ALL_GROUPS = {
     ],
 )
 def test_only_the_command_group_named_is_built(argv: list[str], built: set[str]) -> None:
-    # argparse makes a parser per subcommand: a command builds its own group's, help builds all.
-    import argparse
-
+    # A group's module is imported when it is declared: a command declares its own, help all of them.
     from pycontainerd._cli import _parser
 
-    parser = _parser(argv)
-    (groups,) = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
-    assert set(groups.choices) == built
+    groups = _parser(argv).subparsers
+    assert groups is not None and set(groups.choices) == built
 
 
 def test_help_lists_every_command_group(tmp_path: Path) -> None:
@@ -235,15 +232,8 @@ def test_the_launcher_runs_without_site(tmp_path: Path) -> None:
 
 
 def test_the_group_finder_knows_every_global_option_with_a_value() -> None:
-    import argparse
-
     from pycontainerd._cli import _VALUED, _parser
 
     parser = _parser([])
-    valued = {
-        flag
-        for action in parser._actions
-        if action.option_strings and not isinstance(action, argparse._HelpAction)
-        for flag in action.option_strings
-    }
+    valued = {name for a in parser.arguments if a.option and a.action != "store_true" for name in a.names}
     assert valued == set(_VALUED)

@@ -7,17 +7,17 @@ Arguments come in ctr's order (``images push REF``, ``images tag SRC DST``, ``im
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import gc
 import json
 import sys
 from collections.abc import Callable
 
+from pycontainerd._cliparse import Namespace, Parser, Subparsers
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import TypeAlias
 
     from pycontainerd._client import Client
     from pycontainerd._remotes import Credentials, Progress
@@ -76,7 +76,7 @@ def _credentials(user: str | None) -> Credentials | None:
     return Credentials(name, password)
 
 
-def _insecure(args: argparse.Namespace, ref: str) -> tuple[str, ...]:
+def _insecure(args: Namespace, ref: str) -> tuple[str, ...]:
     if not args.plain_http:
         return ()
     from pycontainerd._remotes import Reference
@@ -87,7 +87,7 @@ def _insecure(args: argparse.Namespace, ref: str) -> tuple[str, ...]:
 # -- commands ----------------------------------------------------------------------------------------
 
 
-def _images_pull(client: Client, args: argparse.Namespace) -> None:
+def _images_pull(client: Client, args: Namespace) -> None:
     image = client.pull(
         args.ref,
         platform=args.platform,
@@ -98,7 +98,7 @@ def _images_pull(client: Client, args: argparse.Namespace) -> None:
     print(f"{image.name}: {image.target.digest}", file=sys.stderr)
 
 
-def _images_push(client: Client, args: argparse.Namespace) -> None:
+def _images_push(client: Client, args: Namespace) -> None:
     desc = client.push(
         args.ref,
         source=args.local,
@@ -109,7 +109,7 @@ def _images_push(client: Client, args: argparse.Namespace) -> None:
     print(f"{args.ref}: {desc.digest}", file=sys.stderr)
 
 
-def _images_ls(client: Client, args: argparse.Namespace) -> None:
+def _images_ls(client: Client, args: Namespace) -> None:
     from pycontainerd._images import format_platform
 
     images = client.images()
@@ -133,17 +133,17 @@ def _images_ls(client: Client, args: argparse.Namespace) -> None:
     _table(rows)
 
 
-def _images_rm(client: Client, args: argparse.Namespace) -> None:
+def _images_rm(client: Client, args: Namespace) -> None:
     for name in args.refs:
         client.remove_image(name)
         print(name)
 
 
-def _images_tag(client: Client, args: argparse.Namespace) -> None:
+def _images_tag(client: Client, args: Namespace) -> None:
     print(client.tag(args.source, args.target).name)
 
 
-def _images_inspect(client: Client, args: argparse.Namespace) -> None:
+def _images_inspect(client: Client, args: Namespace) -> None:
     image = client.image(args.ref)
     document = {
         "name": image.name,
@@ -161,18 +161,18 @@ def _images_inspect(client: Client, args: argparse.Namespace) -> None:
     print(json.dumps(document, indent=2))
 
 
-def _images_import(client: Client, args: argparse.Namespace) -> None:
+def _images_import(client: Client, args: Namespace) -> None:
     with open(args.input, "rb") as stream:
         for image in client.import_archive(stream, base_name=args.base_name):
             print(f"{image.name}: {image.target.digest}")
 
 
-def _images_export(client: Client, args: argparse.Namespace) -> None:
+def _images_export(client: Client, args: Namespace) -> None:
     with open(args.output, "wb") as stream:
         client.export(stream, args.refs, platform=args.platform)
 
 
-def _content_ls(client: Client, args: argparse.Namespace) -> None:
+def _content_ls(client: Client, args: Namespace) -> None:
     rows = [["DIGEST", "SIZE", "AGE", "LABELS"]]
     now = datetime.datetime.now(tz=datetime.UTC)
     for record in client.metadata.content.list(client.namespace):
@@ -183,19 +183,19 @@ def _content_ls(client: Client, args: argparse.Namespace) -> None:
     _table(rows)
 
 
-def _snapshots_ls(client: Client, args: argparse.Namespace) -> None:
+def _snapshots_ls(client: Client, args: Namespace) -> None:
     rows = [["KEY", "PARENT", "KIND"]]
     for info in client.snapshots(args.snapshotter):
         rows.append([info.name, info.parent or "", info.kind.value.capitalize()])
     _table(rows)
 
 
-def _snapshots_rm(client: Client, args: argparse.Namespace) -> None:
+def _snapshots_rm(client: Client, args: Namespace) -> None:
     for key in args.keys:
         client.remove_snapshot(key, args.snapshotter)
 
 
-def _leases_ls(client: Client, args: argparse.Namespace) -> None:
+def _leases_ls(client: Client, args: Namespace) -> None:
     rows = [["ID", "CREATED AT", "LABELS"]]
     for lease in client.metadata.leases.list(client.namespace):
         created = lease.created_at.isoformat() if lease.created_at else "-"
@@ -203,7 +203,7 @@ def _leases_ls(client: Client, args: argparse.Namespace) -> None:
     _table(rows)
 
 
-def _gc(client: Client, args: argparse.Namespace) -> None:
+def _gc(client: Client, args: Namespace) -> None:
     result = client.gc()
     print(
         f"deleted {len(result.deleted_blobs)} blobs ({result.bytes_freed} bytes), "
@@ -216,14 +216,10 @@ def _gc(client: Client, args: argparse.Namespace) -> None:
 
 # -- parser ------------------------------------------------------------------------------------------
 
-Command = Callable[["Client", argparse.Namespace], "int | None"]
-if TYPE_CHECKING:
-    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+Command = Callable[["Client", Namespace], "int | None"]
 
 
-def command(
-    sub: Subparsers, name: str, func: Command, help: str, aliases: Sequence[str] = ()
-) -> argparse.ArgumentParser:
+def command(sub: Subparsers, name: str, func: Command, help: str, aliases: Sequence[str] = ()) -> Parser:
     """Add the subcommand ``name`` running ``func`` to ``sub``."""
     p = sub.add_parser(name, help=help, aliases=list(aliases))
     p.set_defaults(func=func)
@@ -325,12 +321,13 @@ def _chosen_group(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """pyctr's parser; with ``argv``, only the command group it names is built (argparse builds a
-    parser per subcommand, and building all forty took ~10 ms of every command)."""
+def _parser(argv: Sequence[str] | None = None) -> Parser:
+    """pyctr's parser; with ``argv``, only the command group it names is declared (its module is
+    imported only then; and when argparse has to judge the line, it builds a parser per declared
+    subcommand: all forty took ~10 ms)."""
     from pycontainerd._client import DEFAULT_ROOT, DEFAULT_STATE
 
-    parser = argparse.ArgumentParser(prog="pyctr", description="containerd's ctr, for pycontainerd")
+    parser = Parser(prog="pyctr", description="containerd's ctr, for pycontainerd")
     parser.add_argument("--root", default=DEFAULT_ROOT, help="store root (default %(default)s)")
     parser.add_argument("--state", default=DEFAULT_STATE, help="state directory (default %(default)s)")
     parser.add_argument("--namespace", "-n", default="default", help="namespace (default %(default)s)")

@@ -7,7 +7,6 @@ Argument order is ctr's: ``run [OPTIONS] IMAGE ID [CMD…]``, ``tasks exec --exe
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -16,14 +15,15 @@ import sys
 import threading
 
 from pycontainerd._cli import _table, command
+from pycontainerd._cliparse import REMAINDER
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from typing import Any
 
-    from pycontainerd._cli import Subparsers
     from pycontainerd._client import Client
+    from pycontainerd._cliparse import Namespace, Parser, Subparsers
     from pycontainerd._monitor import Attachment
     from pycontainerd.oci import SpecOpt
 
@@ -66,7 +66,7 @@ def _parse_mount(text: str) -> dict[str, Any]:
     return mount
 
 
-def _spec_opts(args: argparse.Namespace) -> list[SpecOpt]:
+def _spec_opts(args: Namespace) -> list[SpecOpt]:
     from pycontainerd import oci
 
     opts: list[SpecOpt] = []
@@ -180,7 +180,7 @@ def _foreground(attachment: Attachment, *, tty: bool, resize: Callable[[int, int
 # -- commands ----------------------------------------------------------------------------------------
 
 
-def _run(client: Client, args: argparse.Namespace) -> int:
+def _run(client: Client, args: Namespace) -> int:
     # The monitor's process is forked first: it loads pyrunc's create machinery on the other CPU
     # while the container is made here (pyctr has one thread, so the fork is safe).
     launcher = client.tasks.launcher()
@@ -210,11 +210,11 @@ def _run(client: Client, args: argparse.Namespace) -> int:
     return code
 
 
-def _containers_create(client: Client, args: argparse.Namespace) -> None:
+def _containers_create(client: Client, args: Namespace) -> None:
     client.containers.create(args.id, args.image, *_spec_opts(args), labels=_parse_labels(args.label))
 
 
-def _containers_ls(client: Client, args: argparse.Namespace) -> None:
+def _containers_ls(client: Client, args: Namespace) -> None:
     containers = client.containers.list()
     if args.quiet:
         for c in containers:
@@ -223,7 +223,7 @@ def _containers_ls(client: Client, args: argparse.Namespace) -> None:
     _table([("CONTAINER", "IMAGE", "RUNTIME"), *((c.id, c.image, c.runtime) for c in containers)])
 
 
-def _containers_info(client: Client, args: argparse.Namespace) -> None:
+def _containers_info(client: Client, args: Namespace) -> None:
     c = client.containers.get(args.id)
     info = {
         "ID": c.id,
@@ -239,7 +239,7 @@ def _containers_info(client: Client, args: argparse.Namespace) -> None:
     print(json.dumps(info, indent=4))
 
 
-def _containers_rm(client: Client, args: argparse.Namespace) -> int:
+def _containers_rm(client: Client, args: Namespace) -> int:
     from pycontainerd._errors import PycontainerdError
 
     code = 0
@@ -252,7 +252,7 @@ def _containers_rm(client: Client, args: argparse.Namespace) -> int:
     return code
 
 
-def _tasks_ls(client: Client, args: argparse.Namespace) -> None:
+def _tasks_ls(client: Client, args: Namespace) -> None:
     tasks = client.tasks.list()
     if args.quiet:
         for t in tasks:
@@ -265,7 +265,7 @@ def _tasks_ls(client: Client, args: argparse.Namespace) -> None:
     _table(rows)
 
 
-def _tasks_start(client: Client, args: argparse.Namespace) -> int:
+def _tasks_start(client: Client, args: Namespace) -> int:
     container = client.containers.get(args.id)
     task = client.tasks.create(container.id, stdin=not args.detach)
     if args.detach:
@@ -278,7 +278,7 @@ def _tasks_start(client: Client, args: argparse.Namespace) -> int:
     return code
 
 
-def _tasks_attach(client: Client, args: argparse.Namespace) -> int:
+def _tasks_attach(client: Client, args: Namespace) -> int:
     task = client.tasks.get(args.id)
     container = client.containers.get(args.id)
     tty = bool(container.spec.get("process", {}).get("terminal"))
@@ -286,17 +286,17 @@ def _tasks_attach(client: Client, args: argparse.Namespace) -> int:
         return _foreground(attachment, tty=tty, resize=task.resize, kill=task.kill)
 
 
-def _tasks_kill(client: Client, args: argparse.Namespace) -> None:
+def _tasks_kill(client: Client, args: Namespace) -> None:
     sig = _signal_number(args.signal)  # a bad signal is reported before the task is looked up
     client.tasks.get(args.id).kill(sig, all=args.all)
 
 
-def _tasks_delete(client: Client, args: argparse.Namespace) -> None:
+def _tasks_delete(client: Client, args: Namespace) -> None:
     for task_id in args.ids:
         client.tasks.get(task_id).delete(force=args.force)
 
 
-def _tasks_exec(client: Client, args: argparse.Namespace) -> int:
+def _tasks_exec(client: Client, args: Namespace) -> int:
     task = client.tasks.get(args.id)
     process = task.exec(
         args.exec_id, args.command, tty=args.tty, stdin=not args.detach, env=args.env or None,
@@ -308,15 +308,15 @@ def _tasks_exec(client: Client, args: argparse.Namespace) -> int:
         return _foreground(attachment, tty=args.tty, resize=process.resize, kill=process.kill)
 
 
-def _tasks_ps(client: Client, args: argparse.Namespace) -> None:
+def _tasks_ps(client: Client, args: Namespace) -> None:
     _table([("PID", "INFO"), *((str(pid), "-") for pid in client.tasks.get(args.id).processes())])
 
 
-def _tasks_pause(client: Client, args: argparse.Namespace) -> None:
+def _tasks_pause(client: Client, args: Namespace) -> None:
     client.tasks.get(args.id).pause()
 
 
-def _tasks_resume(client: Client, args: argparse.Namespace) -> None:
+def _tasks_resume(client: Client, args: Namespace) -> None:
     client.tasks.get(args.id).resume()
 
 
@@ -332,11 +332,11 @@ def _plain(value: object) -> object:
     return value
 
 
-def _tasks_metrics(client: Client, args: argparse.Namespace) -> None:
+def _tasks_metrics(client: Client, args: Namespace) -> None:
     print(json.dumps(_plain(client.tasks.get(args.id).metrics()), indent=4, sort_keys=True))
 
 
-def _tasks_logs(client: Client, args: argparse.Namespace) -> None:
+def _tasks_logs(client: Client, args: Namespace) -> None:
     outputs = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
     for stream, data in client.tasks.get(args.id).logs(follow=args.follow):
         out = outputs.get(stream, sys.stdout.buffer)
@@ -344,7 +344,7 @@ def _tasks_logs(client: Client, args: argparse.Namespace) -> None:
         out.flush()
 
 
-def _events(client: Client, args: argparse.Namespace) -> None:
+def _events(client: Client, args: Namespace) -> None:
     from pycontainerd._events import parse_filter
     from pycontainerd._times import format_time
 
@@ -359,7 +359,7 @@ def _events(client: Client, args: argparse.Namespace) -> None:
 # -- parser ------------------------------------------------------------------------------------------
 
 
-def _spec_arguments(p: argparse.ArgumentParser) -> None:
+def _spec_arguments(p: Parser) -> None:
     p.add_argument("--tty", "-t", action="store_true", help="allocate a terminal")
     p.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="set an environment variable"
@@ -375,7 +375,7 @@ def _spec_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="container label")
     p.add_argument("image")
     p.add_argument("id")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments, verbatim")
+    p.add_argument("command", nargs=REMAINDER, help="the command and its arguments, verbatim")
 
 
 def run_group(groups: Subparsers) -> None:
@@ -424,7 +424,7 @@ def tasks_group(groups: Subparsers) -> None:
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--cwd", help="working directory")
     p.add_argument("id")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("command", nargs=REMAINDER)
     for name, func, text in (
         ("ps", _tasks_ps, "a task's processes"),
         ("pause", _tasks_pause, "freeze a task"),
