@@ -479,6 +479,18 @@ def test_etc_symlinked_to_the_hosts_etc_is_not_read(tmp_path: Path) -> None:
         resolve_user(rootfs, "root")
 
 
+def test_the_rootfs_is_mounted_when_an_opt_first_reads_it(tmp_path: Path) -> None:
+    rootfs = make_rootfs(tmp_path / "rootfs")
+    calls: list[int] = []
+    context = SpecContext(id="c1", namespace="testing", rootfs=rootfs, mount=lambda: calls.append(1))
+    generate_spec(context, with_args(["id"]))
+    assert calls == []  # no user: nothing reads the rootfs
+    spec = generate_spec(context, with_args(["id"]), with_user("app"), with_user("0"))
+    assert calls == [1]  # once, however many opts read it
+    assert spec["process"]["user"]["uid"] == 0
+    assert context == SpecContext(id="c1", namespace="testing", rootfs=rootfs)
+
+
 def test_a_missing_rootfs_is_named(tmp_path: Path) -> None:
     context = SpecContext(id="c1", namespace="testing", rootfs=tmp_path / "gone")
     with pytest.raises(NotFoundError, match=f"the container's rootfs {tmp_path}/gone is not a directory"):

@@ -317,6 +317,27 @@ def test_an_unpacked_image_is_not_unpacked_again(client: Client, monkeypatch: py
     assert client.snapshotter().stat(chain).kind.value == "committed"
 
 
+def test_the_rootfs_is_mounted_for_a_user_only(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pycontainerd._tasks import _containers
+
+    mounted: list[str] = []
+    mount_all = _containers.mount_all
+
+    def recorded(mounts: Any, target: Path) -> None:
+        mounted.append(target.name)
+        mount_all(mounts, target)
+
+    monkeypatch.setattr(_containers, "mount_all", recorded)
+    plain = client.containers.create("plain", _image(client))
+    assert mounted == []
+    assert plain.spec["process"]["user"] == {"uid": 0, "gid": 0}
+    named = client.containers.create("named", _image(client), with_user("nobody"))
+    assert len(mounted) == 1 and mounted[0].startswith("rootfs-")
+    assert named.spec["process"]["user"] == {"uid": 65534, "gid": 65534}
+    assert list((client.state / "tmp").iterdir()) == []  # unmounted and removed
+    assert mounted[0] not in Path("/proc/self/mountinfo").read_text()
+
+
 def test_attach_detach_and_reattach_while_it_runs(client: Client) -> None:
     task = _task(
         client, "ticker", with_args(["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 0.02; done"])

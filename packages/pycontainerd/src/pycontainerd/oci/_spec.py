@@ -17,6 +17,7 @@ from pycontainerd._record import Record
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import os
+    from pathlib import Path
     from typing import Any, Final
 
 __all__ = [
@@ -84,19 +85,36 @@ _NAMESPACES = ("pid", "ipc", "uts", "mount", "network")
 class SpecContext(Record):
     """What the opts may need to know about the container they shape.
 
-    ``rootfs`` is the host path of the container's root filesystem, mounted and readable: users are
-    resolved through its ``/etc/passwd`` and ``/etc/group``. The spec's ``root.path`` stays
-    ``"rootfs"`` (relative to the bundle) unless ``with_rootfs`` sets it.
+    ``rootfs`` is the host path of the container's root filesystem, readable: users are resolved
+    through its ``/etc/passwd`` and ``/etc/group``. ``mount``, if given, is called once, when an opt
+    first reads ``rootfs``, to mount it there (most specs never look: only a user does). The spec's
+    ``root.path`` stays ``"rootfs"`` (relative to the bundle) unless ``with_rootfs`` sets it.
     """
 
-    __slots__ = ("id", "namespace", "rootfs")
+    __slots__ = ("id", "namespace", "_rootfs", "_mount")
+    _compared = ("id", "namespace", "_rootfs")
 
-    def __init__(self, id: str, namespace: str, rootfs: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        id: str,
+        namespace: str,
+        rootfs: str | os.PathLike[str],
+        *,
+        mount: Callable[[], object] | None = None,
+    ) -> None:
         from pathlib import Path  # here, not at the top: importing pycontainerd.oci stays cheap
 
         self.id: Final = id
         self.namespace: Final = namespace
-        self.rootfs: Final = Path(rootfs)
+        self._rootfs: Final = Path(rootfs)
+        self._mount = mount
+
+    @property
+    def rootfs(self) -> Path:
+        if self._mount is not None:
+            mount, self._mount = self._mount, None
+            mount()
+        return self._rootfs
 
 
 # "dict[str, Any]" is quoted: Any is imported for type checking only (typing is slow to import).
