@@ -19,6 +19,7 @@ from pycontainerd._images._types import ImageConfig
 from pycontainerd._metadata import (
     GC_REF_SNAPSHOT,
     Container,
+    Image,
     LeaseResource,
     SnapshotKind,
     SnapshotRecord,
@@ -59,36 +60,37 @@ class ContainerService:
 
     def image_config(self, name: str) -> ImageConfig:
         """The config of the image ``name`` for the host platform."""
-        return self._config(name)[1]
+        return self._config(self._client.image(name))[1]
 
-    def _config(self, name: str) -> tuple[str, ImageConfig]:
-        """(the digest, the parsed config) of the image ``name`` for the host platform."""
+    def _config(self, image: Image) -> tuple[str, ImageConfig]:
+        """(the digest, the parsed config) of ``image`` for the host platform."""
         client = self._client
-        target = client.image(name).target
+        target = image.target
         _, manifest = manifest_descriptor_for(
             client.content, Descriptor(target.media_type, target.digest, target.size)
         )
         return manifest.config.digest, ImageConfig.parse(client.content.read_blob(manifest.config.digest))
 
     def _unpacked(
-        self, config_digest: str, config: ImageConfig, snapshotter: str, lease_id: str
+        self, config_digest: str, config: ImageConfig, snapshotter: str, lease_id: str, key: str
     ) -> str | None:
         """The image's top snapshot if the image is unpacked already (containerd's ``IsUnpacked``):
-        its config names that ChainID for ``snapshotter`` and the snapshot is committed. It is held by
-        the lease from here on. None otherwise: then :meth:`Client.unpack` does the work (and the
-        bookkeeping an unpacked image needs, which costs five metadata transactions even when
-        everything is in place already)."""
+        its config names that ChainID for ``snapshotter`` and the snapshot is committed. It and the
+        container's snapshot ``key`` are held by the lease from here on (one transaction). None
+        otherwise: then :meth:`Client.unpack` does the work (and the bookkeeping an unpacked image
+        needs, which costs five metadata transactions even when everything is in place already)."""
         client = self._client
+        namespace = self._namespace
         chain = chain_id(config.rootfs.diff_ids)
-        try:
-            labels = client.metadata.content.get(self._namespace, config_digest).labels
-        except NotFoundError:
-            return None
-        if labels.get(GC_REF_SNAPSHOT + snapshotter) != chain:
-            return None
-        client.metadata.leases.add_resource(
-            self._namespace, lease_id, LeaseResource.snapshot(snapshotter, chain)
-        )
+        with client.metadata.transaction() as tx:
+            try:
+                labels = tx.content.get(namespace, config_digest).labels
+            except NotFoundError:
+                return None
+            if labels.get(GC_REF_SNAPSHOT + snapshotter) != chain:
+                return None
+            for held in (chain, key):
+                tx.leases.add_resource(namespace, lease_id, LeaseResource.snapshot(snapshotter, held))
         try:
             info = client.snapshotter(snapshotter).stat(chain)
         except NotFoundError:
@@ -116,12 +118,14 @@ class ContainerService:
             client.metadata.containers.get(namespace, container_id)
             raise AlreadyExistsError(f"container {container_id} already exists in {namespace}")
         record = client.image(image)
-        config_digest, config = self._config(record.name)
+        config_digest, config = self._config(record)
         name = snapshotter or client.snapshotter_name
+        key = f"{namespace}/{container_id}"
         with client.lease() as lease_id:
-            parent = self._unpacked(config_digest, config, name, lease_id) or client.unpack(record.name)
-            key = f"{namespace}/{container_id}"
-            client.metadata.leases.add_resource(namespace, lease_id, LeaseResource.snapshot(name, key))
+            parent = self._unpacked(config_digest, config, name, lease_id, key)
+            if parent is None:
+                parent = client.unpack(record.name)
+                client.metadata.leases.add_resource(namespace, lease_id, LeaseResource.snapshot(name, key))
             store = client.snapshotter(name)
             try:
                 mounts = store.prepare(key, parent)
@@ -130,9 +134,6 @@ class ContainerService:
                     f"container {container_id} already exists in {namespace} (its snapshot {key} does)"
                 ) from None
             try:
-                client.metadata.snapshots.create(
-                    namespace, SnapshotRecord(name, key, SnapshotKind.ACTIVE, parent)
-                )
                 with _Mounter(mounts, client.state / "tmp") as rootfs:
                     spec = generate_spec(
                         SpecContext(container_id, namespace, rootfs.path, mount=rootfs.mount),
@@ -140,10 +141,12 @@ class ContainerService:
                         with_image_config(config),
                         *opts,
                     )
-                container = client.metadata.containers.create(
-                    namespace,
-                    Container(container_id, record.name, runtime, spec, name, key, dict(labels or {})),
-                )
+                with client.metadata.transaction() as tx:
+                    tx.snapshots.create(namespace, SnapshotRecord(name, key, SnapshotKind.ACTIVE, parent))
+                    container = tx.containers.create(
+                        namespace,
+                        Container(container_id, record.name, runtime, spec, name, key, dict(labels or {})),
+                    )
             except BaseException:
                 self._remove_snapshot(name, key)
                 raise
