@@ -162,12 +162,13 @@ class TaskService:
             directory.mkdir(mode=0o700)
         except FileExistsError:
             raise AlreadyExistsError(f"task {container_id} already exists in {self.namespace}") from None
-        spec: dict[str, Any] = json.loads(json.dumps(container.spec))
-        process = spec.setdefault("process", {})
+        # The record's spec stays as it is: only the two objects changed here are copied.
+        spec: dict[str, Any] = dict(container.spec)
+        process = spec["process"] = dict(spec.get("process") or {})
         if tty is not None:
             process["terminal"] = tty
         terminal = bool(process.get("terminal"))
-        spec.setdefault("root", {})["path"] = "rootfs"
+        spec["root"] = {**(spec.get("root") or {}), "path": "rootfs"}
         inner = spec.get("linux", {}).get("cgroupsPath") or cgroups_path(self.namespace, container_id)
         rootfs = directory / "rootfs"
         mounted = False
