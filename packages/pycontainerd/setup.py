@@ -1,14 +1,15 @@
-"""Builds the per-container monitor, a small C program shipped inside the package as
-``pycontainerd/_monitor/pycontainerd-monitor`` from the C sources next to it (``monitor.c`` says why
-it is C; ``monitor.h`` is their internal header). Metadata lives in pyproject.toml; the wheel is
-platform-specific because of the executable, and carries neither the sources nor the header."""
+"""Builds the package's C parts: the per-container monitor, a small C program shipped inside the
+package as ``pycontainerd/_monitor/pycontainerd-monitor`` from the C sources next to it (``monitor.c``
+says why it is C; ``monitor.h`` is their internal header), and the extension module
+``pycontainerd._snapshots._syscalls`` (mount(2) and friends; ``_syscalls.c`` says why). Metadata
+lives in pyproject.toml; the wheel is platform-specific, and carries neither sources nor header."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 
-from setuptools import Distribution, setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 MONITOR_DIR = os.path.join("src", "pycontainerd", "_monitor")
@@ -17,6 +18,11 @@ MONITOR_SOURCES = [
 ]
 MONITOR_HEADER = os.path.join(MONITOR_DIR, "monitor.h")
 MONITOR_TARGET = os.path.join("pycontainerd", "_monitor", "pycontainerd-monitor")
+SYSCALLS = Extension(
+    "pycontainerd._snapshots._syscalls",
+    [os.path.join("src", "pycontainerd", "_snapshots", "_syscalls.c")],
+    extra_compile_args=["-O2", "-Wall", "-Wextra"],
+)
 
 
 class BuildPyWithMonitor(build_py):
@@ -45,11 +51,4 @@ class BuildPyWithMonitor(build_py):
         return [*super().get_outputs(include_bytecode), os.path.join(self.build_lib, MONITOR_TARGET)]
 
 
-class BinaryDistribution(Distribution):
-    """A distribution with a compiled program in it: wheels get a platform tag."""
-
-    def has_ext_modules(self) -> bool:
-        return True
-
-
-setup(cmdclass={"build_py": BuildPyWithMonitor}, distclass=BinaryDistribution)
+setup(cmdclass={"build_py": BuildPyWithMonitor}, ext_modules=[SYSCALLS])

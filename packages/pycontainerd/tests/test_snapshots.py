@@ -424,3 +424,29 @@ def test_processes_racing_for_one_chain_id(name: str, tmp_path: Path) -> None:
         assert len(os.listdir(root / "snapshots")) == 1
     finally:
         s.close()
+
+
+def test_the_syscalls_raise_oserror_with_the_errno_and_path(tmp_path: Path) -> None:
+    import errno
+
+    from pycontainerd._snapshots import _syscalls
+    from pycontainerd._snapshots._mount import syncfs
+
+    with pytest.raises(OSError) as exc:
+        _syscalls.umount2(os.fsencode(tmp_path), 0)  # not a mount point
+    assert (exc.value.errno, exc.value.filename) == (errno.EINVAL, str(tmp_path))
+    with pytest.raises(OSError) as exc:
+        _syscalls.mount(b"none", os.fsencode(tmp_path), b"no-such-filesystem", 0, None)
+    assert (exc.value.errno, exc.value.filename) == (errno.ENODEV, str(tmp_path))
+    with pytest.raises(OSError) as exc:
+        _syscalls.syncfs(-1)
+    assert exc.value.errno == errno.EBADF
+    with pytest.raises(TypeError, match="fstype must be bytes or None, not str"):
+        _syscalls.mount(None, b"/x", "tmpfs", 0, None)  # type: ignore[arg-type]
+    syncfs(tmp_path)  # a real flush of this filesystem
+    _syscalls.mount(b"tmpfs", os.fsencode(tmp_path), b"tmpfs", 0, b"size=1m")
+    try:
+        assert str(tmp_path) in Path("/proc/self/mountinfo").read_text()
+    finally:
+        _syscalls.umount2(os.fsencode(tmp_path), 0)
+    assert str(tmp_path) not in Path("/proc/self/mountinfo").read_text()

@@ -7,7 +7,7 @@ Two implementations of one :class:`Snapshotter` protocol, each standalone under 
 - :class:`NativeSnapshotter`: each snapshot is a full copy, for filesystems without overlayfs.
 
 Committed snapshots of images are named by :func:`chain_id`. :class:`Mount` describes a mount
-and performs it (``mount(2)`` through ctypes); :func:`apply_dir` says where and in which whiteout
+and performs it (``mount(2)``, through a small C module); :func:`apply_dir` says where and in which whiteout
 form a layer goes for a snapshot's mounts.
 """
 

@@ -1,19 +1,19 @@
-"""Mounts as snapshotters describe them, and performing them with ``mount(2)`` through ctypes.
+"""Mounts as snapshotters describe them, and performing them with ``mount(2)``.
 
 pycontainerd never runs the ``mount`` binary: :meth:`Mount.mount` splits the options the way
 ``mount(8)`` does (flags such as ``ro`` or ``rbind`` into ``mountflags``, the rest into the data
-string the filesystem parses) and calls libc. A read-only bind takes two calls, since the kernel
-ignores ``MS_RDONLY`` when it creates a bind mount.
+string the filesystem parses) and calls the kernel through :mod:`._syscalls`, a small C module. A
+read-only bind takes two calls, since the kernel ignores ``MS_RDONLY`` when it creates a bind mount.
 """
 
 from __future__ import annotations
 
-import ctypes
 import enum
 import errno
 import os
 
 from .._record import Record
+from . import _syscalls
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,37 +58,6 @@ _FLAG_OPTIONS: dict[str, tuple[MountFlags, MountFlags]] = {
 }
 
 
-class _Libc:
-    """libc's mount(2) and umount2(2), loaded on first use."""
-
-    _lib: ctypes.CDLL | None = None
-
-    @classmethod
-    def lib(cls) -> ctypes.CDLL:
-        if cls._lib is None:
-            lib = ctypes.CDLL(None, use_errno=True)
-            lib.mount.argtypes = [
-                ctypes.c_char_p,
-                ctypes.c_char_p,
-                ctypes.c_char_p,
-                ctypes.c_ulong,
-                ctypes.c_char_p,
-            ]
-            lib.mount.restype = ctypes.c_int
-            lib.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-            lib.umount2.restype = ctypes.c_int
-            lib.syncfs.argtypes = [ctypes.c_int]
-            lib.syncfs.restype = ctypes.c_int
-            cls._lib = lib
-        return cls._lib
-
-
-def _check(result: int, path: str) -> None:
-    if result != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code), path)
-
-
 def split_options(options: Sequence[str]) -> tuple[MountFlags, str]:
     """``mount(8)``'s split: flag options into ``MS_*`` flags, the others into the data string."""
     flags = MountFlags(0)
@@ -120,15 +89,12 @@ class Mount(Record):
         if is_bind:
             flags |= MountFlags.BIND
         fstype = None if is_bind else self.type.encode()
-        lib = _Libc.lib()
         first = flags & ~MountFlags.RDONLY if is_bind else flags
-        _check(
-            lib.mount(os.fsencode(self.source), path, fstype, first, data.encode() or None), os.fsdecode(path)
-        )
+        _syscalls.mount(os.fsencode(self.source), path, fstype, first, data.encode() or None)
         if is_bind and flags & MountFlags.RDONLY:
             remount = MountFlags.REMOUNT | MountFlags.BIND | (flags & ~MountFlags.REC)
             try:
-                _check(lib.mount(None, path, None, remount, None), os.fsdecode(path))
+                _syscalls.mount(None, path, None, remount, None)
             except OSError as exc:
                 try:
                     unmount(target)
@@ -143,7 +109,7 @@ class Mount(Record):
 
 def unmount(target: str | os.PathLike[str], *, detach: bool = False) -> None:
     """Unmount ``target`` (``umount2(2)``, lazily if ``detach``); raises ``OSError``."""
-    _check(_Libc.lib().umount2(os.fsencode(target), _MNT_DETACH if detach else 0), os.fsdecode(target))
+    _syscalls.umount2(os.fsencode(target), _MNT_DETACH if detach else 0)
 
 
 def mount_all(mounts: Sequence[Mount], target: str | os.PathLike[str]) -> None:
@@ -175,9 +141,11 @@ def unmount_all(target: str | os.PathLike[str]) -> None:
 
 def syncfs(path: str | os.PathLike[str]) -> None:
     """Flush the filesystem holding ``path`` to disk (``syncfs(2)``; Python's os has no binding)."""
-    lib = _Libc.lib()
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        _check(lib.syncfs(fd), os.fsdecode(path))
+        _syscalls.syncfs(fd)
+    except OSError as exc:
+        exc.filename = os.fsdecode(path)
+        raise
     finally:
         os.close(fd)
