@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import enum
 import os
-import shutil
 import stat
 
 __all__ = [
@@ -58,6 +57,8 @@ def remove_entry(dir_fd: int, name: str) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
+        import shutil  # here: it imports zlib, bz2 and lzma, which most commands never need
+
         # shutil.rmtree with dir_fd walks by descriptors and does not follow symlinks.
         shutil.rmtree(name, dir_fd=dir_fd)
     else:

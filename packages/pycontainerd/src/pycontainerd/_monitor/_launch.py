@@ -161,8 +161,11 @@ class MonitorLauncher:
         directory: str | os.PathLike[str],
         create_args: Mapping[str, object],
         options: MonitorOptions,
+        *,
+        meanwhile: Callable[[], object] | None = None,
     ) -> MonitorProcess:
-        """Hand the work to the forked child and return once the monitor holds the init.
+        """Hand the work to the forked child and return once the monitor holds the init; ``meanwhile``
+        is called while the child works.
 
         Raises :class:`MonitorError` with the reason (``create``'s exception, or the monitor's) if
         either failed, if nothing was ready within ``options.timeout`` seconds (the monitor is then
@@ -185,6 +188,8 @@ class MonitorLauncher:
                     view = view[os.write(self._work, view) :]
             os.close(self._work)
             self._work = -1
+            if meanwhile is not None:
+                meanwhile()
             return _await_ready(root, self._ready, options.timeout)
         finally:
             self.close()

@@ -25,7 +25,6 @@ import datetime
 import fcntl
 import json
 import os
-import shutil
 import sqlite3
 import stat
 import threading
@@ -65,6 +64,12 @@ _SCHEMA_VERSION = 1
 
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat()
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil  # on first use: it imports zlib, bz2 and lzma (~2 ms), most commands never remove
+
+    shutil.rmtree(path)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -187,7 +192,7 @@ class SnapshotStore:
             # open if this process dies before removing it.
             doomed = self._snapshots / f"rm-{row.id}"
             os.rename(self._dir(row.id), doomed)
-            shutil.rmtree(doomed)
+            _remove_tree(doomed)
 
     def stat(self, key: str) -> Info:
         """The record of the snapshot ``key``."""
@@ -268,14 +273,14 @@ class SnapshotStore:
                     mounts = self._mounts_for(kind, snapshot_id, parent_ids)
                     final = self._dir(snapshot_id)
                     if final.exists():  # left by a creation rolled back in a process still running
-                        shutil.rmtree(final)
+                        _remove_tree(final)
                     os.chmod(tmp, 0o700)
                     os.rename(tmp, final)
                     placed = final
                     _fsync_dir(self._snapshots)
             except BaseException as exc:
                 try:
-                    shutil.rmtree(placed if placed is not None else tmp)
+                    _remove_tree(placed if placed is not None else tmp)
                 except OSError as cleanup:
                     exc.add_note(f"and removing the new snapshot directory failed: {cleanup}")
                 raise
@@ -304,7 +309,7 @@ class SnapshotStore:
         ids = {str(r[0]) for r in self._db.execute("SELECT id FROM snapshots")}
         for entry in os.listdir(self._snapshots):
             if entry not in ids:
-                shutil.rmtree(self._snapshots / entry)
+                _remove_tree(self._snapshots / entry)
 
     def _find(self, key: str) -> _Row | None:
         r = self._db.execute(_SELECT + " WHERE key=?", (key,)).fetchone()

@@ -21,7 +21,6 @@ import datetime
 import enum
 import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -84,6 +83,7 @@ class TaskStatus(enum.StrEnum):
 
 def _pyrunc_binary() -> str:
     """The ``pyrunc`` command of this environment (the monitor runs it for exec)."""
+    import shutil
     import sysconfig
 
     beside = Path(sysconfig.get_path("scripts")) / "pyrunc"
@@ -100,6 +100,14 @@ def _create_init(container_id: str, bundle: str, root: str, pid_file: str, conso
     return pyrunc.Container.create(
         container_id, bundle, root=root, pid_file=pid_file, console_socket=console_socket
     ).pid
+
+
+def _load_for_task() -> None:
+    """Import what this process needs to start, wait for and delete a task, while the monitor's process
+    creates its container on the other CPU (~4 ms less on ``pyctr run``'s path)."""
+    import shutil  # noqa: F401 - Task.delete's removal of the task directory
+
+    from pyrunc import Container  # noqa: F401 - start, kill, delete
 
 
 def _check_socket_path(path: Path) -> None:
@@ -192,7 +200,7 @@ class TaskService:
             if launcher is None:
                 pyrunc.preload()  # the init is created in a forked child: nothing may be imported there
                 launcher = MonitorLauncher(_create_init)
-            started = launcher.start(directory, arguments, options)
+            started = launcher.start(directory, arguments, options, meanwhile=_load_for_task)
         except MonitorError as exc:
             self._discard(container_id, directory, mounted)
             raise TaskError(f"create task {container_id}: {exc}") from exc
@@ -216,6 +224,8 @@ class TaskService:
             pyrunc.Container.load(container_id, str(self.runtime_root)).delete(force=True)
         if mounted:
             unmount_all(directory / "rootfs")
+        import shutil
+
         shutil.rmtree(directory, ignore_errors=True)
 
     def get(self, container_id: str) -> Task:
@@ -501,6 +511,8 @@ class Task:
         rootfs = self.directory / "rootfs"
         if os.path.ismount(rootfs):
             unmount_all(rootfs)
+        import shutil  # a task created in this process had it loaded meanwhile (_load_for_task)
+
         shutil.rmtree(self.directory)
         self.service._client.events.publish(
             "/tasks/delete", self.service.namespace, id=self.id, pid=self.pid,
