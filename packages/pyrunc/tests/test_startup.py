@@ -24,17 +24,21 @@ HEAVY = ["os", "select", "pyrunc._spawn", "pyrunc._spec", "pyrunc._launch", "pyr
 
 def loaded_by(*modules: str) -> list[str]:
     """The modules of HEAVY that importing ``modules`` loads, in a fresh ``python -I -S``."""
-    code = (
+    loaded = loaded_running(f"for name in {list(modules)!r}:\n    __import__(name)\n")
+    return [m for m in loaded if m in HEAVY]
+
+
+def loaded_running(code: str) -> list[str]:
+    """The modules that running ``code`` loads, in a fresh ``python -I -S``."""
+    program = (
         "import sys\n"
         f"sys.path.insert(0, {PACKAGE_PARENT!r})\n"
-        f"heavy = {HEAVY!r}\n"
-        "already = [m for m in heavy if m in sys.modules]\n"
-        f"for name in {list(modules)!r}:\n"
-        "    __import__(name)\n"
-        "print(sorted(m for m in heavy if m in sys.modules and m not in already))\n"
+        "already = set(sys.modules)\n"
+        f"{code}"
+        "print(sorted(set(sys.modules) - already))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-I", "-S", "-c", program], capture_output=True, text=True, check=True, timeout=60
     )
     loaded: list[str] = ast.literal_eval(out.stdout)
     return loaded
@@ -51,6 +55,16 @@ def test_removing_cgroups_does_not_load_os() -> None:
 def test_create_loads_the_create_machinery() -> None:
     # the guard above means something: the same check sees what create does load
     assert "pyrunc._spawn" in loaded_by("pyrunc._cli_create", "pyrunc._spawn")
+
+
+def test_what_a_container_manager_reads_loads_only_the_docker_defaults() -> None:
+    # pycontainerd reads these for every container and hands preload on to the child it forks
+    # to create the container: none of them may cost the create machinery's imports.
+    code = "import pyrunc\npyrunc.preload\npyrunc.docker_default_seccomp(pyrunc.DOCKER_CAPABILITIES)\n"
+    loaded = loaded_running(code)
+    ours = [m for m in loaded if m.startswith("pyrunc")]
+    assert ours == ["pyrunc", "pyrunc._docker", "pyrunc._fs", "pyrunc._jsonio"]
+    assert [m for m in loaded if m in HEAVY] == []
 
 
 _PARTS = ["", "/", "//", "///", "a", "b", ".", "..", "a/", "./", "../"]

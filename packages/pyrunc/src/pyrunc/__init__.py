@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pyrunc._api import CompletedProcess, TimeoutExpired, run
     from pyrunc._cgroups import Stats, cgroup_paths
     from pyrunc._container import DEFAULT_ROOT, Container, ContainerState
+    from pyrunc._docker import DOCKER_CAPABILITIES, docker_default_seccomp
     from pyrunc._errors import (
         CgroupError,
         ContainerError,
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
         UnsupportedFieldError,
     )
     from pyrunc._features import features
-    from pyrunc._plan_process import DOCKER_CAPABILITIES
-    from pyrunc._seccomp import docker_default_seccomp
-    from pyrunc._spawn import preload
     from pyrunc._spec import RuntimeSpec, default_spec, load_spec
     from pyrunc._spec_resources import Resources
 
@@ -75,9 +73,8 @@ _WHERE = {
     "Container": "_container",
     "ContainerState": "_container",
     "features": "_features",
-    "docker_default_seccomp": "_seccomp",
-    "preload": "_spawn",
-    "DOCKER_CAPABILITIES": "_plan_process",
+    "docker_default_seccomp": "_docker",
+    "DOCKER_CAPABILITIES": "_docker",
     "RuntimeSpec": "_spec",
     "Resources": "_spec_resources",
     "Stats": "_cgroups",
@@ -87,6 +84,20 @@ _WHERE = {
 }
 
 
+def preload() -> None:
+    """Import now what creating a container or exec'ing a process would import on first use.
+
+    For a program that forks and creates containers in the child (pycontainerd's monitors): an
+    import in a forked child can wait forever on a module lock that another thread of the parent
+    held at the fork.
+    """
+    # Defined here rather than loaded on first use like the other names: a manager that only
+    # hands ``pyrunc.preload`` on to its forked child loads none of the create machinery.
+    from pyrunc._spawn import import_on_use_modules
+
+    import_on_use_modules()
+
+
 def __getattr__(name: str) -> object:
     module = _WHERE.get(name)
     if module is None:
@@ -94,9 +105,11 @@ def __getattr__(name: str) -> object:
             module = "_errors"
         else:
             raise AttributeError(f"module 'pyrunc' has no attribute {name!r}")
-    import importlib
+    import sys  # built in; importlib would load warnings too
 
-    value = getattr(importlib.import_module(f"pyrunc.{module}"), name)
+    qualified = f"pyrunc.{module}"
+    __import__(qualified)
+    value = getattr(sys.modules[qualified], name)
     globals()[name] = value
     return value
 

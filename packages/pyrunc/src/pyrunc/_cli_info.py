@@ -105,7 +105,7 @@ def cmd_spec(g: Args, a: Args) -> int:
     spec = default_spec()
     if profile == "docker" and spec.linux is not None and spec.process is not None:
         # Docker's default profile, resolved against the spec's (runc's default) bounding set.
-        from pyrunc._seccomp import docker_default_seccomp
+        from pyrunc._docker import docker_default_seccomp
 
         caps = spec.process.capabilities
         spec.linux.seccomp = docker_default_seccomp(caps.bounding if caps is not None else ())

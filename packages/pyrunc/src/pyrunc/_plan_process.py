@@ -61,24 +61,6 @@ CAPABILITIES = (  # by number: CAP_CHOWN is 0
 )
 
 
-# Docker's default capability set (moby daemon/pkg/oci/caps/defaults.go): what a container gets
-# unless it asks for more or fewer; docker_default_seccomp() resolves against it.
-DOCKER_CAPABILITIES = (
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-)
 CAPABILITY_NUMBERS = {name: number for number, name in enumerate(CAPABILITIES)}
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 else:
     import _signal as signal  # the signal module imports enum: ~10 ms of start-up
 
-__all__ = ["create", "exec_process", "preload", "run"]
+__all__ = ["create", "exec_process", "import_on_use_modules", "run"]
 
 #: What create, run and exec import on first use, on any host: the cgroup drivers of both versions,
 #: the launch machinery and the C extension, seccomp, terminals and hooks.
@@ -100,17 +100,10 @@ def run(
     return status
 
 
-def preload() -> None:
-    """Import now what creating a container or exec'ing a process would import on first use.
-
-    For a program that forks and creates containers in the child (pycontainerd's monitors): an
-    import in a forked child can wait forever on a module lock that another thread of the parent
-    held at the fork.
-    """
-    import importlib
-
+def import_on_use_modules() -> None:
+    """Import what create, run and exec import on first use (:func:`pyrunc.preload`)."""
     for name in _LOADED_ON_USE:
-        importlib.import_module(name)
+        __import__(name)
     from pyrunc._seccomp import _sha256_hex
 
     _sha256_hex(b"")  # imports the SHA-256 of the seccomp cache's keys: its name depends on Python
