@@ -237,6 +237,54 @@ def test_apply_and_pids(cgroups: CgroupEnv) -> None:
     assert stats.pids.current == 1  # "other" joined the devices hierarchy only
 
 
+def assert_in(proc_cgroup: str, paths: dict[str, str]) -> None:
+    """The process whose /proc/<pid>/cgroup is ``proc_cgroup`` is in ``paths`` in every hierarchy."""
+    joined = set()
+    for line in proc_cgroup.splitlines():
+        _, controllers, path = line.split(":", 2)
+        for c in controllers.split(",") if controllers else []:
+            if c in paths:
+                assert paths[c].endswith(path), (c, path)
+                joined.add(c)
+    assert joined == set(paths)
+
+
+def test_a_process_joins_itself_through_the_join_files(cgroups: CgroupEnv) -> None:
+    # create's init writes 0 to each of these (tasks: a thread moving itself alone skips the
+    # kernel's global attach lock); a single-threaded process is then wholly in the container's
+    # cgroups, in every hierarchy.
+    mgr = cgroups.open()
+    mgr.create()
+    assert mgr.join_files() == [f"{p}/tasks" for p in dict.fromkeys(mgr.paths().values())]
+    join = f"for path in {mgr.join_files()!r}:\n    with open(path, 'w') as f:\n        f.write('0')\n"
+    child = cgroups.python(join + "print(open('/proc/self/cgroup').read(), end='')")
+    status, out = cgroups.go(child)
+    assert status == 0
+    assert_in(out, mgr.paths())
+
+
+def test_create_leaves_the_init_to_join_its_cgroups(
+    busybox_bundle: Path, pyrunc_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Moving the init from the parent (apply: its pid to cgroup.procs) waits on the kernel's
+    # attach lock; without a user namespace the init joins through join_files() instead.
+    import pyrunc
+    from pyrunc._cgroups._v1 import V1Manager
+
+    def refuse(self: V1Manager, pid: int) -> None:
+        raise AssertionError(f"create moved the init ({pid}) into its cgroups itself")
+
+    monkeypatch.setattr(V1Manager, "apply", refuse)
+    container_id = f"pytest-{uuid.uuid4().hex[:12]}"
+    paths = pyrunc.cgroup_paths(container_id)
+    container = pyrunc.Container.create(container_id, str(busybox_bundle), root=str(pyrunc_root))
+    try:
+        with open(f"/proc/{container.state().pid}/cgroup") as f:
+            assert_in(f.read(), paths)
+    finally:
+        container.delete(force=True)
+
+
 def test_destroy_busy_raises_after_bounded_retry(cgroups: CgroupEnv) -> None:
     mgr = cgroups.open()
     mgr.create()

@@ -201,7 +201,7 @@ def test_plan_joined_user_namespace(tmp_path: Path) -> None:
 def test_plan_user_namespace_needs_fork_mode(tmp_path: Path) -> None:
     (tmp_path / "rootfs").mkdir()
     with pytest.raises(ValueError, match="fork-mode"):
-        compile_init(_spec(), bundle=str(tmp_path), vfork_cgroups=[])
+        compile_init(_spec(), bundle=str(tmp_path), vfork=True)
 
 
 def test_plan_remount_names_explicitly_cleared_flags(tmp_path: Path) -> None:

@@ -117,7 +117,8 @@ def run(
             bundle=os.path.dirname(spec.root.path),
             cgroup_hierarchies=cgroups.mount_hierarchies() if cgroups else (),
             stdio=theirs,
-            vfork_cgroups=sorted(set(cgroups.paths().values())) if cgroups else (),
+            vfork=True,
+            join_cgroups=cgroups.join_files() if cgroups else (),
         )
         pid = launch_vfork(plan)
         for fd in theirs:

@@ -6,8 +6,9 @@ conversation, in order:
 =========  ==========  ===========================================================
 direction  message     meaning
 =========  ==========  ===========================================================
-P -> C     ``G``       the child is in its cgroups, oom_score_adj set, its new user
-                       namespace's uid_map and gid_map written: begin set-up
+P -> C     ``G``       oom_score_adj set, the child moved into its cgroups unless it
+                       joins them itself (its first ops), its new user namespace's
+                       uid_map and gid_map written: begin set-up
 C -> P     (-4, pid)   (joined user namespace, new pid namespace) the child forked the
                        init, our child too (CLONE_PARENT), and exits; pid is the init's
 C -> P     (-1, 0)     set-up done, argv[0] found; the child now waits for start
@@ -187,7 +188,8 @@ def launch(
     oom_score_adj: int | None = None,
     on_sync: Callable[[int], None] | None = None,
 ) -> Child:
-    """Clone the child for ``plan``, put it in ``cgroups``, and wait until it reports ready.
+    """Clone the child for ``plan``, put it in ``cgroups`` (None: it joins them itself, or has
+    none), and wait until it reports ready.
 
     ``on_sync(pid)`` runs when the child stops at a SYNC op (the parent's hooks).
 

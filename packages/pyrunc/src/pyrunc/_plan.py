@@ -209,7 +209,8 @@ def compile_init(
     preserve_fds: int = 0,
     keyring: str | None = None,
     stdio: Sequence[int] = (),
-    vfork_cgroups: Sequence[str] | None = None,
+    vfork: bool = False,
+    join_cgroups: Sequence[str] = (),
     oom_score_adj: int | None = None,
     container_id: str = "",
     console_fd: int = -1,
@@ -218,11 +219,14 @@ def compile_init(
     """The plan for a container's init.
 
     ``fifo_fd`` >= 0 waits on the exec fifo (create); otherwise the init waits for a second
-    message on the control socket (run). With ``vfork_cgroups`` (the cgroup directories to
-    join) the plan is for vfork mode instead: the child joins those cgroups and sets its
-    oom_score_adj itself, and runs straight through to exec. ``keyring`` names a new session
-    keyring to join; ``stdio`` are fds to become the init's 0, 1, 2. With ``process.terminal``
-    the init makes a pty and sends its master on ``console_fd`` (a connected unix socket).
+    message on the control socket (run). With ``vfork`` the plan is for vfork mode instead:
+    the child sets its oom_score_adj itself, and runs straight through to exec. The child
+    joins its cgroups itself, first thing (after the parent's go, in fork mode), by writing 0
+    to each of ``join_cgroups`` (``CgroupManager.join_files()``; empty: the parent moves it,
+    or there are no cgroups); in vfork mode it must, the parent being suspended. ``keyring``
+    names a new session keyring to join; ``stdio`` are fds to become the init's 0, 1, 2. With
+    ``process.terminal`` the init makes a pty and sends its master on ``console_fd`` (a
+    connected unix socket).
     ``seccomp_cache`` is the directory of compiled seccomp filters to use (None: compile).
 
     Hooks need the parent during set-up, so a spec with hooks cannot use vfork mode: before
@@ -231,10 +235,12 @@ def compile_init(
     """
     check_supported(spec)
     hooks = spec.hooks
-    if hooks is not None and vfork_cgroups is not None and has_hooks(spec):
+    if hooks is not None and vfork and has_hooks(spec):
         raise ValueError("a spec with hooks needs the fork-mode launch")
-    if vfork_cgroups is not None and uses_user_namespace(spec):
+    if vfork and uses_user_namespace(spec):
         raise ValueError("a spec with a user namespace needs the fork-mode launch")
+    if join_cgroups and uses_user_namespace(spec):
+        raise ValueError("a spec with a user namespace needs the parent to move the init into its cgroups")
     process = spec.process
     if process is None:
         raise SpecError("process", "required to start a container")
@@ -257,14 +263,13 @@ def compile_init(
     for target, fd in enumerate(stdio):
         plan.add(OpKind.DUP2, f"set up fd {target}", num=fd, flags=target)
     plan.add(OpKind.CLOEXEC_FROM, "mark inherited fds close-on-exec", num=3 + preserve_fds)
-    if vfork_cgroups is None:
+    if not vfork:
         plan.add(OpKind.WAIT, "wait for the parent")
-    else:
-        for directory in vfork_cgroups:
-            plan.add(OpKind.WRITE_FILE, f"join cgroup {directory}", a=f"{directory}/cgroup.procs", b="0")
-        if oom_score_adj is not None:
-            adj = str(oom_score_adj)
-            plan.add(OpKind.WRITE_FILE, "set oom_score_adj", a="/proc/self/oom_score_adj", b=adj)
+    for path in join_cgroups:
+        plan.add(OpKind.WRITE_FILE, f"join cgroup {os.path.dirname(path)}", a=path, b="0")
+    if vfork and oom_score_adj is not None:
+        adj = str(oom_score_adj)
+        plan.add(OpKind.WRITE_FILE, "set oom_score_adj", a="/proc/self/oom_score_adj", b=adj)
     _join_ops(plan)
     if "user" in plan.joins:
         after_joining_user_ops(plan, new)
@@ -328,7 +333,7 @@ def compile_init(
         plan.add(OpKind.REMOUNT_RO, "make the root read-only", a="/")
     seccomp = seccomp_op(linux.seccomp if linux else None, seccomp_cache)
     process_ops(plan, process, rootfs, seccomp)
-    if vfork_cgroups is None:
+    if not vfork:
         plan.add(OpKind.READY, "report ready")
         if fifo_fd >= 0:
             plan.add(OpKind.FIFO, "wait for start on the exec fifo", num=fifo_fd)

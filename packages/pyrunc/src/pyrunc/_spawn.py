@@ -155,9 +155,14 @@ def create(
             os.chmod(fifo, 0o622)
             fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         hooked = has_hooks(spec)
+        user_ns = uses_user_namespace(spec)
         # vfork mode suspends us until the child execs: no hooks to run for it meanwhile, no
         # user namespace maps to write.
-        vfork = start and not hooked and not uses_user_namespace(spec)
+        vfork = start and not hooked and not user_ns
+        # The init joins its cgroups itself (see CgroupManager.join_files: milliseconds faster
+        # than our moving it), unless it gets a user namespace: then launch moves it, as the
+        # init may not be able to write the host's cgroup files.
+        joins = [] if user_ns else cgroups.join_files()
         console, receiver = _console_sockets(process, console_socket, bridge=start and not detach)
         try:
             plan = compile_init(
@@ -168,7 +173,8 @@ def create(
                 fifo_fd=fifo_fd,
                 preserve_fds=preserve_fds,
                 keyring=None if no_new_keyring else container_id,
-                vfork_cgroups=sorted(set(cgroups.paths().values())) if vfork else None,
+                vfork=vfork,
+                join_cgroups=joins,
                 oom_score_adj=process.oom_score_adj if process else None,
                 container_id=container_id,
                 console_fd=console.fileno() if console is not None else -1,
@@ -206,7 +212,10 @@ def create(
                     run_hooks("createRuntime", spec.hooks.create_runtime, state)
 
                 child = launch(
-                    plan, cgroups=cgroups, oom_score_adj=process.oom_score_adj, on_sync=creation_hooks
+                    plan,
+                    cgroups=None if joins else cgroups,
+                    oom_score_adj=process.oom_score_adj,
+                    on_sync=creation_hooks,
                 )
                 pid = child.pid
                 if start:

@@ -38,6 +38,11 @@ class CgroupManager(Protocol):
         """Move ``pid`` into the container's cgroup in every hierarchy."""
         ...
 
+    def join_files(self) -> list[str]:
+        """The files a process writes ``0`` to, one after the other, to move itself into the
+        container's cgroups (a container's init before its set-up), instead of ``apply``."""
+        ...
+
     def set(self, resources: Resources) -> None:
         """Apply ``linux.resources``; anything this driver cannot do raises naming the field."""
         ...

@@ -234,6 +234,9 @@ class V2Manager:
     def mount_hierarchies(self) -> list[tuple[str, str, str]]:
         return []
 
+    def join_files(self) -> list[str]:
+        return [self._path + "/cgroup.procs"]  # no ``tasks`` in v2 (see V1Manager.join_files)
+
     # -- helpers -------------------------------------------------------------------------------------
 
     def _refuse_unsupported(self, r: Resources) -> None:
