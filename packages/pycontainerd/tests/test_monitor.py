@@ -40,7 +40,7 @@ from pycontainerd._monitor import (
     read_log,
     wait_monitor_exit,
 )
-from pycontainerd._tasks._tasks import _create_init
+from pycontainerd._monitor._pyrunc import create_init
 from pycontainerd._times import parse_time
 from pyrunc.testing import make_busybox_bundle
 
@@ -99,7 +99,7 @@ class Box:
                 "pid_file": str(self.dir / "init.pid"), "console_socket": console}  # fmt: skip
 
     def start_monitor(self, **options: Any) -> MonitorProcess:
-        launcher = MonitorLauncher(_create_init, load=pyrunc.preload)
+        launcher = MonitorLauncher(create_init, load=pyrunc.preload)
         self.monitor = launcher.start(
             self.dir, self.create_arguments(), MonitorOptions(self.id, "testing", tty=self.tty, **options)
         )
@@ -505,11 +505,11 @@ _MANAGER = """
 import sys, time
 import pyrunc
 from pycontainerd._monitor import MonitorLauncher, MonitorOptions
-from pycontainerd._tasks._tasks import _create_init
+from pycontainerd._monitor._pyrunc import create_init
 directory, container_id, bundle, root = sys.argv[1:]
 arguments = {"container_id": container_id, "bundle": bundle, "root": root,
              "pid_file": directory + "/init.pid", "console_socket": None}
-launcher = MonitorLauncher(_create_init, load=pyrunc.preload)
+launcher = MonitorLauncher(create_init, load=pyrunc.preload)
 started = launcher.start(directory, arguments, MonitorOptions(container_id, "testing"))
 print(started.init_pid, flush=True)
 time.sleep(600)
@@ -611,7 +611,7 @@ def _process_gone(pid: int) -> bool:
 
 def test_a_launcher_starts_once(boxes: Callable[..., Box]) -> None:
     box = boxes(["sh", "-c", "echo ahead; exit 6"])
-    launcher = MonitorLauncher(_create_init, load=pyrunc.preload)
+    launcher = MonitorLauncher(create_init, load=pyrunc.preload)
     box.monitor = launcher.start(box.dir, box.create_arguments(), MonitorOptions(box.id, "testing"))
     with pytest.raises(MonitorError, match="used or closed already"):
         launcher.start(box.dir, box.create_arguments(), MonitorOptions(box.id, "testing"))

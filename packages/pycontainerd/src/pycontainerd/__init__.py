@@ -37,8 +37,9 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pycontainerd._archive import ApplyResult, DiffResult, WhiteoutFormat, apply_layer, write_diff
-    from pycontainerd._client import DEFAULT_ROOT, DEFAULT_STATE, SNAPSHOTTERS, Client
+    from pycontainerd._client import SNAPSHOTTERS, Client
     from pycontainerd._content import ContentStore
+    from pycontainerd._defaults import DEFAULT_ROOT, DEFAULT_STATE
     from pycontainerd._errors import (
         AlreadyExistsError,
         AuthenticationError,
@@ -141,8 +142,8 @@ _WHERE = {
     "WhiteoutFormat": "_archive",
     "apply_layer": "_archive",
     "write_diff": "_archive",
-    "DEFAULT_ROOT": "_client",
-    "DEFAULT_STATE": "_client",
+    "DEFAULT_ROOT": "_defaults",
+    "DEFAULT_STATE": "_defaults",
     "SNAPSHOTTERS": "_client",
     "Client": "_client",
     "ContentStore": "_content",

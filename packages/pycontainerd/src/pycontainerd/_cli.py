@@ -219,10 +219,18 @@ def _gc(client: Client, args: Namespace) -> None:
 Command = Callable[["Client", Namespace], "int | None"]
 
 
-def command(sub: Subparsers, name: str, func: Command, help: str, aliases: Sequence[str] = ()) -> Parser:
-    """Add the subcommand ``name`` running ``func`` to ``sub``."""
+def command(
+    sub: Subparsers,
+    name: str,
+    func: Command,
+    help: str,
+    aliases: Sequence[str] = (),
+    prepare: Callable[[Namespace], None] | None = None,
+) -> Parser:
+    """Add the subcommand ``name`` running ``func`` to ``sub``; ``prepare(args)``, if given, runs
+    before the client is loaded (and may add to ``args``)."""
     p = sub.add_parser(name, help=help, aliases=list(aliases))
-    p.set_defaults(func=func)
+    p.set_defaults(func=func, prepare=prepare)
     return p
 
 
@@ -325,13 +333,14 @@ def _parser(argv: Sequence[str] | None = None) -> Parser:
     """pyctr's parser; with ``argv``, only the command group it names is declared (its module is
     imported only then; and when argparse has to judge the line, it builds a parser per declared
     subcommand: all forty took ~10 ms)."""
-    from pycontainerd._client import DEFAULT_ROOT, DEFAULT_STATE
+    from pycontainerd._defaults import DEFAULT_ROOT, DEFAULT_STATE
 
     parser = Parser(prog="pyctr", description="containerd's ctr, for pycontainerd")
     parser.add_argument("--root", default=DEFAULT_ROOT, help="store root (default %(default)s)")
     parser.add_argument("--state", default=DEFAULT_STATE, help="state directory (default %(default)s)")
     parser.add_argument("--namespace", "-n", default="default", help="namespace (default %(default)s)")
     parser.add_argument("--snapshotter", default="overlayfs", help="snapshotter (default %(default)s)")
+    parser.set_defaults(prepare=None)
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     chosen = None if argv is None else _chosen_group(argv)
     known = any(chosen in names for names, _ in _GROUPS)
@@ -345,6 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``pyctr`` with ``argv`` (default: the process's); returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     args = _parser(argv).parse_args(argv)
+    if args.prepare is not None:
+        args.prepare(args)  # before the client is loaded (run forks its monitor's process here)
     from pycontainerd._client import Client
     from pycontainerd._errors import PycontainerdError
 

@@ -180,10 +180,17 @@ def _foreground(attachment: Attachment, *, tty: bool, resize: Callable[[int, int
 # -- commands ----------------------------------------------------------------------------------------
 
 
+def _fork_monitor(args: Namespace) -> None:
+    """Before the client loads: fork the monitor's process (pyctr has one thread, so it is safe). It
+    loads pyrunc's create machinery on the other CPU while this process loads the client and makes
+    the container."""
+    from pycontainerd._monitor._pyrunc import pyrunc_launcher
+
+    args.launcher = pyrunc_launcher()
+
+
 def _run(client: Client, args: Namespace) -> int:
-    # The monitor's process is forked first: it loads pyrunc's create machinery on the other CPU
-    # while the container is made here (pyctr has one thread, so the fork is safe).
-    launcher = client.tasks.launcher()
+    launcher = args.launcher
     try:
         container = client.containers.create(
             args.id, args.image, *_spec_opts(args), labels=_parse_labels(args.label)
@@ -379,7 +386,7 @@ def _spec_arguments(p: Parser) -> None:
 
 
 def run_group(groups: Subparsers) -> None:
-    p = command(groups, "run", _run, help="run a container")
+    p = command(groups, "run", _run, help="run a container", prepare=_fork_monitor)
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--detach", "-d", action="store_true", help="start it and return")
     _spec_arguments(p)

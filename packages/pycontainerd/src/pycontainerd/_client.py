@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pycontainerd._content import ContentStore
+from pycontainerd._defaults import DEFAULT_ROOT, DEFAULT_STATE
 from pycontainerd._errors import (
     AlreadyExistsError,
     ContentError,
@@ -99,8 +100,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_ROOT", "DEFAULT_STATE", "SNAPSHOTTERS", "Client"]
 
-DEFAULT_ROOT = "/var/lib/pycontainerd"
-DEFAULT_STATE = "/run/pycontainerd"
 #: The snapshotters a Client can open, by the names containerd gives them.
 SNAPSHOTTERS: dict[str, Callable[[Path], Snapshotter]] = {
     "overlayfs": OverlaySnapshotter,

@@ -48,6 +48,7 @@ from pycontainerd._monitor import (
     runtime_error,
     wait_monitor_exit,
 )
+from pycontainerd._monitor._pyrunc import create_init, pyrunc_launcher
 from pycontainerd._snapshots import mount_all, unmount_all
 from pycontainerd._tasks._containers import cgroups_path
 from pycontainerd._times import format_time
@@ -93,13 +94,6 @@ def _pyrunc_binary() -> str:
     if found is None:
         raise TaskError("the pyrunc command is not installed beside pycontainerd (no pyrunc on PATH)")
     return found
-
-
-def _create_init(container_id: str, bundle: str, root: str, pid_file: str, console_socket: str | None) -> int:
-    """Create the container with pyrunc, in the monitor's forked process; the init's pid."""
-    return pyrunc.Container.create(
-        container_id, bundle, root=root, pid_file=pid_file, console_socket=console_socket
-    ).pid
 
 
 def _load_for_task() -> None:
@@ -199,7 +193,7 @@ class TaskService:
             )  # fmt: skip
             if launcher is None:
                 pyrunc.preload()  # the init is created in a forked child: nothing may be imported there
-                launcher = MonitorLauncher(_create_init)
+                launcher = MonitorLauncher(create_init)
             started = launcher.start(directory, arguments, options, meanwhile=_load_for_task)
         except MonitorError as exc:
             self._discard(container_id, directory, mounted)
@@ -217,7 +211,7 @@ class TaskService:
         """A monitor's process forked now, to load pyrunc's create machinery while the caller makes
         the container; hand it to :meth:`create`, or close it. Only for a process with one thread
         (pyctr): a forked child's imports can deadlock on locks other threads hold."""
-        return MonitorLauncher(_create_init, load=pyrunc.preload)
+        return pyrunc_launcher()
 
     def _discard(self, container_id: str, directory: Path, mounted: bool) -> None:
         with contextlib.suppress(pyrunc.ContainerNotFoundError, FileNotFoundError):

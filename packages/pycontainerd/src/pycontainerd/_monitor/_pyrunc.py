@@ -1,0 +1,23 @@
+"""The monitor's process making a container's init with pyrunc, the runtime the task service runs."""
+
+from __future__ import annotations
+
+import pyrunc
+from pycontainerd._monitor._launch import MonitorLauncher
+
+__all__ = ["create_init", "pyrunc_launcher"]
+
+
+def create_init(container_id: str, bundle: str, root: str, pid_file: str, console_socket: str | None) -> int:
+    """Create the container with pyrunc, in the monitor's forked process; the init's pid."""
+    return pyrunc.Container.create(
+        container_id, bundle, root=root, pid_file=pid_file, console_socket=console_socket
+    ).pid
+
+
+def pyrunc_launcher() -> MonitorLauncher:
+    """A monitor's process forked now, to load pyrunc's create machinery while the caller makes the
+    container (see :meth:`TaskService.launcher`). This module loads little, so that ``pyctr run``
+    can fork before it loads the client: the child starts sooner, and its memory is smaller to copy
+    (for the fork and for the init's clone)."""
+    return MonitorLauncher(create_init, load=pyrunc.preload)
