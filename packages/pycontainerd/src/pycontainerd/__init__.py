@@ -195,9 +195,11 @@ def __getattr__(name: str) -> object:
             module = "_errors"
         else:
             raise AttributeError(f"module 'pycontainerd' has no attribute {name!r}")
-    import importlib
+    import sys  # built in; importlib would load warnings too
 
-    value = getattr(importlib.import_module(f"pycontainerd.{module}"), name)
+    qualified = f"pycontainerd.{module}"
+    __import__(qualified)
+    value = getattr(sys.modules[qualified], name)
     globals()[name] = value
     return value
 

@@ -76,8 +76,10 @@ def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'pycontainerd._remotes' has no attribute {name!r}")
-    import importlib
+    import sys  # built in; importlib would load warnings too
 
-    value = getattr(importlib.import_module(f"pycontainerd._remotes.{module}"), name)
+    qualified = f"pycontainerd._remotes.{module}"
+    __import__(qualified)
+    value = getattr(sys.modules[qualified], name)
     globals()[name] = value
     return value

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._archive._whiteouts import WhiteoutFormat
 from .._errors import InvalidArgumentError
 from ._mount import Mount, MountFlags, mount_all, unmount, unmount_all
 from ._native import NativeSnapshotter
@@ -26,6 +25,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from .._archive._whiteouts import WhiteoutFormat
     from ._types import Snapshotter
 
 __all__ = [
@@ -61,6 +61,8 @@ def apply_dir(mounts: Sequence[Mount]) -> tuple[Path, WhiteoutFormat]:
     An overlay mount takes the layer in its ``upperdir`` with overlayfs' whiteouts (as containerd's
     applier does, so no mount is needed); a bind takes it in its source, whiteouts applied in place.
     """
+    from .._archive._whiteouts import WhiteoutFormat  # here: only unpacking needs it
+
     if len(mounts) != 1:
         raise InvalidArgumentError(f"expected one mount, got {len(mounts)}")
     (m,) = mounts
