@@ -450,3 +450,24 @@ def test_the_syscalls_raise_oserror_with_the_errno_and_path(tmp_path: Path) -> N
     finally:
         _syscalls.umount2(os.fsencode(tmp_path), 0)
     assert str(tmp_path) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_opening_a_snapshotter_again_writes_nothing(tmp_path: Path) -> None:
+    import sqlite3
+
+    from pycontainerd._snapshots._store import _SCHEMA_VERSION
+
+    root = tmp_path / "overlay"
+    with OverlaySnapshotter(root) as s:
+        s.prepare("a")
+    db = sqlite3.connect(root / "metadata.db")
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA user_version").fetchone()[0] == _SCHEMA_VERSION
+    finally:
+        db.close()
+    files = sorted(root.glob("metadata.db*"))
+    before = {f.name: f.stat().st_mtime_ns for f in files}
+    with OverlaySnapshotter(root) as s:
+        assert s.stat("a").name == "a"
+    assert {f.name: f.stat().st_mtime_ns for f in sorted(root.glob("metadata.db*"))} == before

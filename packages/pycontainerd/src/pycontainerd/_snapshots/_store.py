@@ -118,7 +118,6 @@ class SnapshotStore:
                 self.root / "metadata.db", isolation_level=None, timeout=60, check_same_thread=False
             )
             with self._locked():
-                self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.execute("PRAGMA foreign_keys=ON")
                 version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -126,8 +125,10 @@ class SnapshotStore:
                     raise FailedPreconditionError(
                         f"{self.root / 'metadata.db'} has schema {version}, newer than {_SCHEMA_VERSION}"
                     )
-                self._db.executescript(_SCHEMA)
-                self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+                if version < _SCHEMA_VERSION:  # new (or older): once, not at every open (a write)
+                    self._db.execute("PRAGMA journal_mode=WAL")  # kept by the file from then on
+                    self._db.executescript(_SCHEMA)
+                    self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
                 self._remove_orphans()
         except BaseException:
             os.close(self._lock_fd)
