@@ -126,3 +126,37 @@ def test_after_preload_creating_a_container_imports_nothing(tmp_path: Path, stdi
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     assert json.loads(out.stdout) == []
+
+
+_MANAGE_AFTER_PRELOAD = """
+import json, sys
+import pyrunc
+
+root, container_id = sys.argv[1], sys.argv[2]
+pyrunc.preload(create=False)
+before = set(sys.modules)
+container = pyrunc.Container.load(container_id, root)
+container.start()
+container.status()
+container.kill(9)
+container.delete(force=True)
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_after_preload_for_managing_the_verbs_import_nothing(tmp_path: Path) -> None:
+    # pycontainerd loads these while the container is created in its forked child.
+    from pyrunc.testing import make_busybox_bundle
+
+    bundle = make_busybox_bundle(tmp_path / "bundle", ["sleep", "10"])
+    container = pyrunc.Container.create("managed", str(bundle), root=str(tmp_path / "root"))
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _MANAGE_AFTER_PRELOAD, str(tmp_path / "root"), "managed"],
+            capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        if Path(container.directory).exists():
+            container.delete(force=True)
+        os.waitpid(container.pid, 0)  # our child (created here), killed by the other process
+    assert json.loads(out.stdout) == []

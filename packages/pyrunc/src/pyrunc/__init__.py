@@ -84,18 +84,27 @@ _WHERE = {
 }
 
 
-def preload() -> None:
-    """Import now what creating a container or exec'ing a process would import on first use.
+def preload(*, create: bool = True) -> None:
+    """Import now what creating a container or exec'ing a process (``create=False``: starting,
+    signalling, waiting for and deleting a container that exists) would import on first use.
 
     For a program that forks and creates containers in the child (pycontainerd's monitors): an
     import in a forked child can wait forever on a module lock that another thread of the parent
-    held at the fork.
+    held at the fork. And for one that has time to spare before it needs them.
     """
     # Defined here rather than loaded on first use like the other names: a manager that only
     # hands ``pyrunc.preload`` on to its forked child loads none of the create machinery.
-    from pyrunc._spawn import import_on_use_modules
+    if create:
+        from pyrunc._spawn import import_on_use_modules
 
-    import_on_use_modules()
+        import_on_use_modules()
+    else:
+        for name in _MANAGING:
+            __import__(name)
+
+
+#: What the verbs on an existing container load on first use (both cgroup drivers: any host).
+_MANAGING = ("select", "pyrunc._container", "pyrunc._cgroups._v1", "pyrunc._cgroups._v2")
 
 
 def __getattr__(name: str) -> object:

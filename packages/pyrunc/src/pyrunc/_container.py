@@ -194,6 +194,12 @@ class Container:
     def bundle(self) -> str:
         return self._saved.bundle
 
+    @property
+    def cgroup_paths(self) -> dict[str, str]:
+        """The container's cgroup directories by controller (v1; ``""`` for the v2 hierarchy), as
+        :func:`pyrunc.cgroup_paths` gives them, recorded at create."""
+        return dict(self._saved.cgroup_paths)
+
     def _cgroups(self) -> CgroupManager:
         from pyrunc._cgroups import from_paths
 
