@@ -52,11 +52,6 @@ pytestmark = pytest.mark.integration
 PYRUNC = Path(sys.executable).parent / "pyrunc"
 
 
-def _memory_cgroup(container_id: str) -> Path:
-    """Where pyrunc puts the container's v1 memory cgroup by default (``<own>/pyrunc/<id>``)."""
-    return Path(pyrunc.cgroup_paths(container_id)["memory"])
-
-
 def _joined(frames: Iterable[tuple[int, bytes]], stream: int | None = None) -> bytes:
     return b"".join(data for kind, data in frames if stream is None or kind == stream)
 
@@ -98,8 +93,14 @@ class Box:
         return {"container_id": self.id, "bundle": str(self.bundle), "root": str(self.root),
                 "pid_file": str(self.dir / "init.pid"), "console_socket": console}  # fmt: skip
 
-    def start_monitor(self, **options: Any) -> MonitorProcess:
-        launcher = MonitorLauncher(create_init, load=pyrunc.preload)
+    def start_monitor(self, memory_cgroup: str | None = None, **options: Any) -> MonitorProcess:
+        """The monitor around a new init; ``memory_cgroup`` replaces the one pyrunc made it."""
+
+        def with_memory_cgroup(**arguments: Any) -> tuple[int, str | None]:
+            return create_init(**arguments)[0], memory_cgroup
+
+        create = create_init if memory_cgroup is None else with_memory_cgroup
+        launcher = MonitorLauncher(create, load=pyrunc.preload)
         self.monitor = launcher.start(
             self.dir, self.create_arguments(), MonitorOptions(self.id, "testing", tty=self.tty, **options)
         )
@@ -570,7 +571,7 @@ def test_an_oom_kill_is_recorded_and_reported(boxes: Callable[..., Box]) -> None
         config["linux"].setdefault("resources", {})["memory"] = {"limit": limit, "swap": limit}
 
     box.edit_config(limit_memory)
-    box.start_monitor(memory_cgroup=_memory_cgroup(box.id), events=box.base / "events")
+    box.start_monitor(events=box.base / "events")  # pyrunc's create names the memory cgroup
     box.start()
     status = box.wait_exit()
     assert (status.status, status.oom_killed) == (137, True)

@@ -44,10 +44,10 @@ class MonitorProcess(Record):
 
 class MonitorOptions(Record):
     """How a monitor runs its container's init: the task's id and namespace (for its events),
-    whether the init gets a terminal and a stdin, the log's cap, the memory cgroup whose OOM kills
-    it reports, the events file, and how long to wait for it to be ready (seconds)."""
+    whether the init gets a terminal and a stdin, the log's cap, the events file, and how long to
+    wait for it to be ready (seconds)."""
 
-    __slots__ = ("id", "namespace", "tty", "stdin", "log_max", "memory_cgroup", "events", "timeout")
+    __slots__ = ("id", "namespace", "tty", "stdin", "log_max", "events", "timeout")
 
     def __init__(
         self,
@@ -57,7 +57,6 @@ class MonitorOptions(Record):
         tty: bool = False,
         stdin: bool = False,
         log_max: int = DEFAULT_LOG_MAX,
-        memory_cgroup: str | os.PathLike[str] | None = None,
         events: str | os.PathLike[str] | None = None,
         timeout: float = 30.0,
     ) -> None:
@@ -66,7 +65,6 @@ class MonitorOptions(Record):
         self.tty: Final = tty
         self.stdin: Final = stdin
         self.log_max: Final = log_max
-        self.memory_cgroup: Final = memory_cgroup
         self.events: Final = events
         self.timeout: Final = timeout
 
@@ -123,9 +121,10 @@ class MonitorLauncher:
     arguments, JSON). It then makes the init's stdio (pipes, or with a terminal a console socket
     listening on ``DIR/console.sock`` for the pty master) and calls ``create`` with those pipes as
     its own stdin, stdout and stderr. ``create`` must make the container's init as a child of the
-    calling process (pyrunc's create does: the init is cloned with CLONE_PARENT) and return its pid,
-    leaving it waiting for start. The grandchild then becomes the monitor program by ``execve``
-    (``--adopt PID``): the init stays its child, and no second interpreter is started.
+    calling process (pyrunc's create does: the init is cloned with CLONE_PARENT), leaving it waiting
+    for start, and return its pid and its memory cgroup (v1: the monitor reports its OOM kills; None
+    for none). The grandchild then becomes the monitor program by ``execve`` (``--adopt PID``): the
+    init stays its child, and no second interpreter is started.
 
     A caller with one thread (pyctr) makes the launcher early and lets ``load`` do the imports
     ``create`` needs, on the other CPU, while it prepares the container. A caller with other
@@ -134,7 +133,9 @@ class MonitorLauncher:
     ended by :meth:`close`: its child sees the work pipe close and exits.
     """
 
-    def __init__(self, create: Callable[..., int], *, load: Callable[[], object] | None = None) -> None:
+    def __init__(
+        self, create: Callable[..., tuple[int, str | None]], *, load: Callable[[], object] | None = None
+    ) -> None:
         self._ready = -1
         self._work = -1
         ready_r, ready_w = os.pipe()
@@ -207,7 +208,7 @@ class MonitorLauncher:
 
 
 def _launcher_child(
-    load: Callable[[], object] | None, create: Callable[..., int], work: int, ready: int
+    load: Callable[[], object] | None, create: Callable[..., tuple[int, str | None]], work: int, ready: int
 ) -> NoReturn:
     """The forked child of :class:`MonitorLauncher`: never returns."""
     root = None
@@ -246,8 +247,6 @@ def _command(root: Path, options: MonitorOptions) -> list[str]:
         options.namespace,
     ]
     command += ["--log-max", str(options.log_max)]
-    if options.memory_cgroup is not None:
-        command += ["--memory-cgroup", os.path.abspath(options.memory_cgroup)]
     if options.events is not None:
         command += ["--events", os.path.abspath(options.events)]
     if options.stdin:
@@ -271,7 +270,13 @@ def _await_ready(root: Path, ready_r: int, timeout: float) -> MonitorProcess:
 
 
 def _become_monitor(
-    root: Path, create: Callable[[], int], command: list[str], *, tty: bool, stdin: bool, ready: int
+    root: Path,
+    create: Callable[[], tuple[int, str | None]],
+    command: list[str],
+    *,
+    tty: bool,
+    stdin: bool,
+    ready: int,
 ) -> NoReturn:
     """In the grandchild: make the init's stdio, let ``create`` make the init, exec the monitor."""
     keep: list[int] = [ready]
@@ -295,9 +300,11 @@ def _become_monitor(
         theirs = [in_r, out_w, err_w]
     for fd, target in zip(theirs, (0, 1, 2), strict=True):
         os.dup2(fd, target)
-    pid = create()
+    pid, memory_cgroup = create()
     for target in (0, 1, 2):
         os.dup2(null, target)
+    if memory_cgroup is not None:
+        command += ["--memory-cgroup", os.path.abspath(memory_cgroup)]
     for fd in keep:
         os.set_inheritable(fd, True)
     command += ["--ready-fd", str(ready), "--adopt", str(pid)]

@@ -8,11 +8,15 @@ from pycontainerd._monitor._launch import MonitorLauncher
 __all__ = ["create_init", "pyrunc_launcher"]
 
 
-def create_init(container_id: str, bundle: str, root: str, pid_file: str, console_socket: str | None) -> int:
-    """Create the container with pyrunc, in the monitor's forked process; the init's pid."""
-    return pyrunc.Container.create(
+def create_init(
+    container_id: str, bundle: str, root: str, pid_file: str, console_socket: str | None
+) -> tuple[int, str | None]:
+    """Create the container with pyrunc, in the monitor's forked process: the init's pid and its
+    memory cgroup (for the monitor's OOM reports)."""
+    container = pyrunc.Container.create(
         container_id, bundle, root=root, pid_file=pid_file, console_socket=console_socket
-    ).pid
+    )
+    return container.pid, container.cgroup_paths.get("memory")
 
 
 def pyrunc_launcher() -> MonitorLauncher:

@@ -50,7 +50,6 @@ from pycontainerd._monitor import (
 )
 from pycontainerd._monitor._pyrunc import create_init, pyrunc_launcher
 from pycontainerd._snapshots import mount_all, unmount_all
-from pycontainerd._tasks._containers import cgroups_path
 from pycontainerd._times import format_time
 
 TYPE_CHECKING = False
@@ -101,7 +100,7 @@ def _load_for_task() -> None:
     creates its container on the other CPU (~4 ms less on ``pyctr run``'s path)."""
     import shutil  # noqa: F401 - Task.delete's removal of the task directory
 
-    from pyrunc import Container  # noqa: F401 - start, kill, delete
+    pyrunc.preload(create=False)  # start, kill, delete
 
 
 def _check_socket_path(path: Path) -> None:
@@ -171,7 +170,6 @@ class TaskService:
             process["terminal"] = tty
         terminal = bool(process.get("terminal"))
         spec["root"] = {**(spec.get("root") or {}), "path": "rootfs"}
-        inner = spec.get("linux", {}).get("cgroupsPath") or cgroups_path(self.namespace, container_id)
         rootfs = directory / "rootfs"
         mounted = False
         try:
@@ -188,9 +186,13 @@ class TaskService:
                 "console_socket": str(directory / "console.sock") if terminal else None,
             }
             options = MonitorOptions(
-                container_id, self.namespace, tty=terminal, stdin=stdin, log_max=log_max,
-                memory_cgroup=pyrunc.cgroup_paths(container_id, inner).get("memory"), events=self.events_path,
-            )  # fmt: skip
+                container_id,
+                self.namespace,
+                tty=terminal,
+                stdin=stdin,
+                log_max=log_max,
+                events=self.events_path,
+            )
             if launcher is None:
                 pyrunc.preload()  # the init is created in a forked child: nothing may be imported there
                 launcher = MonitorLauncher(create_init)
