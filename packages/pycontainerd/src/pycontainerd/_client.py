@@ -74,8 +74,6 @@ from pycontainerd._remotes import (
     Platform,
     Progress,
     ProgressState,
-    Reference,
-    ReferenceError,
 )
 from pycontainerd._snapshots import Info as SnapshotInfo
 from pycontainerd._snapshots import (
@@ -118,6 +116,8 @@ def normalize_name(name: str) -> str:
 
     Names that are not references (an imported image's free-form name) stay as they are.
     """
+    from pycontainerd._remotes import Reference, ReferenceError
+
     try:
         return str(Reference.parse(name))
     except ReferenceError:
@@ -295,7 +295,7 @@ class Client:
         client's snapshotter under their ChainIDs (layers already there are skipped). The image is
         recorded once everything is fetched and unpacked.
         """
-        from pycontainerd._remotes import Resolver
+        from pycontainerd._remotes import Reference, Resolver
 
         matcher = _platform(platform)
         reference = Reference.parse(ref)
@@ -436,10 +436,11 @@ class Client:
 
         Blobs are sent as stored, so digests stay the same; blobs the registry has are skipped.
         """
+        from pycontainerd._remotes import Reference, Resolver
+
         image = self.image(source or ref)
         reference = Reference.parse(ref)
         root = _descriptor(image.target)
-        from pycontainerd._remotes import Resolver
 
         blobs: list[Descriptor] = []
         manifests: list[Descriptor] = []  # children before parents

@@ -18,7 +18,6 @@ arrives as :class:`Progress` events through a callback. Errors are :class:`~pyco
 
 from __future__ import annotations
 
-from pycontainerd._remotes._reference import DEFAULT_DOMAIN, Reference, ReferenceError
 from pycontainerd._remotes._types import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
@@ -35,12 +34,17 @@ from pycontainerd._remotes._types import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pycontainerd._remotes._http import is_loopback
+    from pycontainerd._remotes._reference import DEFAULT_DOMAIN, Reference, ReferenceError
     from pycontainerd._remotes._resolver import Fetcher, Pusher, Resolver
     from pycontainerd._remotes._stream import ProgressFunc, VerifyingReader
 
 #: The network half, imported on first use: urllib3 (and ssl, http.client) cost a command that only
-#: reads the store (``pyctr images ls``, ``pyctr run``) a tenth of a second.
+#: reads the store (``pyctr images ls``, ``pyctr run``) a tenth of a second. References too: their
+#: grammar's patterns take ~1 ms to compile, and a command naming an image exactly needs none.
 _LAZY = {
+    "DEFAULT_DOMAIN": "_reference",
+    "Reference": "_reference",
+    "ReferenceError": "_reference",
     "is_loopback": "_http",
     "Fetcher": "_resolver",
     "Pusher": "_resolver",
