@@ -155,3 +155,27 @@ def test_events_follows_what_other_commands_do(pyctr: Pyctr) -> None:
     assert all(line[1] == "default" and '"id": "evented"' in line[3] for line in lines)
     exit_line = next(line for line in lines if line[2] == "/tasks/exit")
     assert '"status": 9' in exit_line[3]
+
+
+def test_run_closes_its_forked_monitor_process_whatever_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # run forks the monitor's process before the client opens; a client that cannot open (here a
+    # root that is a file) must still end it, or it would wait for work as long as this process lives.
+    from pycontainerd import _cli
+    from pycontainerd._monitor import MonitorLauncher, MonitorOptions, _pyrunc
+
+    launchers: list[MonitorLauncher] = []
+    fork = _pyrunc.pyrunc_launcher
+
+    def recorded() -> MonitorLauncher:
+        launchers.append(fork())
+        return launchers[-1]
+
+    monkeypatch.setattr(_pyrunc, "pyrunc_launcher", recorded)
+    (tmp_path / "root").write_text("not a directory")
+    argv = ["--root", str(tmp_path / "root"), "--state", str(tmp_path / "state"), "run", "img", "id"]
+    assert _cli.main(argv) == 1
+    (launcher,) = launchers
+    with pytest.raises(Exception, match="used or closed already"):
+        launcher.start(tmp_path, {}, MonitorOptions("id", "testing"))

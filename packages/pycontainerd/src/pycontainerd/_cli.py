@@ -225,10 +225,11 @@ def command(
     func: Command,
     help: str,
     aliases: Sequence[str] = (),
-    prepare: Callable[[Namespace], None] | None = None,
+    prepare: Callable[[Namespace], Callable[[], None]] | None = None,
 ) -> Parser:
     """Add the subcommand ``name`` running ``func`` to ``sub``; ``prepare(args)``, if given, runs
-    before the client is loaded (and may add to ``args``)."""
+    before the client is loaded (and may add to ``args``), and what it returns after ``func``,
+    whatever happened meanwhile."""
     p = sub.add_parser(name, help=help, aliases=list(aliases))
     p.set_defaults(func=func, prepare=prepare)
     return p
@@ -354,19 +355,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``pyctr`` with ``argv`` (default: the process's); returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     args = _parser(argv).parse_args(argv)
-    if args.prepare is not None:
-        args.prepare(args)  # before the client is loaded (run forks its monitor's process here)
-    from pycontainerd._client import Client
-    from pycontainerd._errors import PycontainerdError
-
-    gc.enable()  # the pyctr launcher turns the collector off while the modules load (see scripts/pyctr)
+    # Before the client is loaded (run forks its monitor's process here).
+    finish = args.prepare(args) if args.prepare is not None else None
     try:
-        with Client(args.root, args.state, args.namespace, args.snapshotter) as client:
-            code = args.func(client, args)
-    except (PycontainerdError, ValueError, OSError) as exc:
-        print(f"pyctr: {exc}", file=sys.stderr)
-        return 1
-    return code or 0
+        from pycontainerd._client import Client
+        from pycontainerd._errors import PycontainerdError
+
+        gc.enable()  # the pyctr launcher turns the collector off while modules load (see scripts/pyctr)
+        try:
+            with Client(args.root, args.state, args.namespace, args.snapshotter) as client:
+                code = args.func(client, args)
+        except (PycontainerdError, ValueError, OSError) as exc:
+            print(f"pyctr: {exc}", file=sys.stderr)
+            return 1
+        return code or 0
+    finally:
+        if finish is not None:
+            finish()
 
 
 def run() -> None:

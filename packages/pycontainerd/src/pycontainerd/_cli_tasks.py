@@ -180,13 +180,14 @@ def _foreground(attachment: Attachment, *, tty: bool, resize: Callable[[int, int
 # -- commands ----------------------------------------------------------------------------------------
 
 
-def _fork_monitor(args: Namespace) -> None:
+def _fork_monitor(args: Namespace) -> Callable[[], None]:
     """Before the client loads: fork the monitor's process (pyctr has one thread, so it is safe). It
     loads pyrunc's create machinery on the other CPU while this process loads the client and makes
-    the container."""
+    the container. The launcher is closed at the end however run ended (its child then leaves)."""
     from pycontainerd._monitor._pyrunc import pyrunc_launcher
 
     args.launcher = pyrunc_launcher()
+    return args.launcher.close
 
 
 def _run(client: Client, args: Namespace) -> int:
