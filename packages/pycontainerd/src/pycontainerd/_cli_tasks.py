@@ -7,18 +7,18 @@ Argument order is ctr's: ``run [OPTIONS] IMAGE ID [CMD…]``, ``tasks exec --exe
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import json
 import os
-import signal
 import sys
-import threading
 
 from pycontainerd._cli import _table, command
 from pycontainerd._cliparse import REMAINDER
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
     from collections.abc import Callable, Iterator, Sequence
     from typing import Any
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from pycontainerd._cliparse import Namespace, Parser, Subparsers
     from pycontainerd._monitor import Attachment
     from pycontainerd.oci import SpecOpt
+else:
+    import _signal as signal  # the signal module builds three enums: ~1.5 ms of every command
 
 __all__ = ["containers_group", "events_group", "run_group", "tasks_group"]
 
@@ -38,8 +40,10 @@ def _signal_number(text: str) -> int:
         return int(text)
     name = text.upper()
     name = name if name.startswith("SIG") else "SIG" + name
+    from signal import Signals  # the names: on first use only
+
     try:
-        return int(signal.Signals[name])
+        return int(Signals[name])
     except KeyError:
         raise SystemExit(f"pyctr: unknown signal {text!r}") from None
 
@@ -150,7 +154,7 @@ def _foreground(attachment: Attachment, *, tty: bool, resize: Callable[[int, int
                 kill: Callable[[int], None], start: Callable[[], None] | None = None) -> int:  # fmt: skip
     """Attached: stdin in, output out, window size and signals passed on; the exit status. ``start``
     (a created task's) is called once the terminal has our window's size and signals are passed on."""
-    threading.Thread(target=_pump_stdin, args=(attachment,), daemon=True).start()
+    _thread.start_new_thread(_pump_stdin, (attachment,))  # threading costs ~2 ms to import
     if tty:
         if os.isatty(1):
 
@@ -186,8 +190,8 @@ def _fork_monitor(args: Namespace) -> Callable[[], None]:
     the container. The launcher is closed at the end however run ended (its child then leaves)."""
     from pycontainerd._monitor._pyrunc import pyrunc_launcher
 
-    args.launcher = pyrunc_launcher()
-    return args.launcher.close
+    launcher = args.launcher = pyrunc_launcher()
+    return launcher.close
 
 
 def _run(client: Client, args: Namespace) -> int:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -685,6 +684,8 @@ class _Blob:
     def __init__(self, content: ContentStore, descriptor: Descriptor) -> None:
         self.descriptor = descriptor
         self._content = content
+        import threading  # here: only pulls stream blobs between threads
+
         self._changed = threading.Condition()
         self._fd: int | None = None
         self._written = 0

@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import threading
 import time
+from _thread import _local
 from pathlib import Path
 
 from pycontainerd._errors import InvalidArgumentError
@@ -89,7 +89,7 @@ class MetadataStore:
             raise
         # Kept as this thread's connection: closing the last connection to the file checkpoints the
         # write-ahead log (an fsync), and the next transaction would open another one.
-        self._local = threading.local()
+        self._local = _local()  # threading.local (threading costs ~2 ms to import)
         self._local.conn, self._local.pid = conn, os.getpid()
         access = Access(self._transaction_conn)
         self.namespaces = Namespaces(access)

@@ -20,6 +20,7 @@ So a record never lacks its directory, and an orphaned directory lives only unti
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import datetime
 import fcntl
@@ -27,7 +28,6 @@ import json
 import os
 import sqlite3
 import stat
-import threading
 from pathlib import Path
 
 from .._errors import (
@@ -111,7 +111,7 @@ class SnapshotStore:
         self.root = Path(root).absolute()
         self._snapshots = self.root / "snapshots"
         self._snapshots.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._thread_lock = threading.Lock()
+        self._thread_lock = _thread.allocate_lock()  # threading.Lock, without importing threading
         self._lock_fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             self._db = sqlite3.connect(
