@@ -285,6 +285,37 @@ def test_create_leaves_the_init_to_join_its_cgroups(
         container.delete(force=True)
 
 
+def test_an_exec_d_process_joins_the_container_s_cgroups_itself(
+    tmp_path: Path, pyrunc_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As the init: through join_files(), before it enters the container's namespaces.
+    import pyrunc
+    from pyrunc._cgroups._v1 import V1Manager
+    from pyrunc.testing import make_busybox_bundle
+
+    bundle = make_busybox_bundle(tmp_path / "bundle", ["sleep", "30"])
+    container_id = f"pytest-{uuid.uuid4().hex[:12]}"
+    container = pyrunc.Container.create(container_id, str(bundle), root=str(pyrunc_root))
+    try:
+        container.start()
+
+        def refuse(self: V1Manager, pid: int) -> None:
+            raise AssertionError(f"exec moved the process ({pid}) into the cgroups itself")
+
+        monkeypatch.setattr(V1Manager, "apply", refuse)
+        process = container.saved_process()
+        process.args = ["sleep", "30"]
+        pid = container.exec(process, detach=True)
+        try:
+            with open(f"/proc/{pid}/cgroup") as f:
+                assert_in(f.read(), container.cgroup_paths)
+        finally:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)  # our child (the exec clones it so)
+    finally:
+        container.delete(force=True)
+
+
 def test_destroy_busy_raises_after_bounded_retry(cgroups: CgroupEnv) -> None:
     mgr = cgroups.open()
     mgr.create()

@@ -404,10 +404,13 @@ def compile_exec(
     console_fd: int = -1,
     seccomp: dict[str, object] | None = None,
     seccomp_cache: str | None = None,
+    join_cgroups: Sequence[str] = (),
 ) -> Plan:
     """The plan for a process joining a running container (``pyrunc exec``); ``seccomp`` is the
     container's ``linux.seccomp``, which the process gets too (its compiled filter from the
-    directory ``seccomp_cache``, when there is one)."""
+    directory ``seccomp_cache``, when there is one). The process joins the container's cgroups
+    itself, after the parent's go and before it enters the namespaces, by writing 0 to each of
+    ``join_cgroups`` (as the init does; empty: the parent moves it)."""
     if not process.args:
         raise SpecError("process.args", "must name the program to run")
     plan = Plan()
@@ -416,6 +419,8 @@ def compile_exec(
     plan.add(OpKind.SET_DUMPABLE, "make the process non-dumpable", num=0)
     plan.add(OpKind.CLOEXEC_FROM, "mark inherited fds close-on-exec", num=3 + preserve_fds)
     plan.add(OpKind.WAIT, "wait for the parent")
+    for path in join_cgroups:
+        plan.add(OpKind.WRITE_FILE, f"join cgroup {os.path.dirname(path)}", a=path, b="0")
     _join_ops(plan)
     _console_op(plan, process, console_fd)
     filter_op = seccomp_op(seccomp, seccomp_cache)

@@ -276,6 +276,7 @@ def exec_process(
     if process.capabilities is None:  # runc: an exec'd process gets the container's
         process.capabilities = container.saved_process().capabilities
     console, receiver = _console_sockets(process, console_socket, bridge=not detach)
+    cgroups = container._cgroups()
     try:
         plan = compile_exec(
             process,
@@ -286,8 +287,10 @@ def exec_process(
             console_fd=console.fileno() if console is not None else -1,
             seccomp=container._saved.seccomp,
             seccomp_cache=_seccomp_cache_dir(container.root),
+            # It joins them itself, still in our namespaces (see CgroupManager.join_files).
+            join_cgroups=cgroups.join_files(),
         )
-        child = launch(plan, cgroups=container._cgroups(), oom_score_adj=process.oom_score_adj)
+        child = launch(plan, oom_score_adj=process.oom_score_adj)
     except BaseException:
         if receiver is not None:
             receiver.close()
