@@ -316,6 +316,29 @@ def test_an_exec_d_process_joins_the_container_s_cgroups_itself(
         container.delete(force=True)
 
 
+def test_create_makes_again_a_parent_another_container_removed_meanwhile(
+    cgroups: CgroupEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A destroy removes the shared default parent (pyrunc/) once it is empty; in between another
+    # create's making it and its mkdir below, that mkdir fails with ENOENT. Done for real here, once.
+    import posix
+
+    mgr = cgroups.open()
+    paths = sorted(set(mgr.paths().values()))
+    mkdir = posix.mkdir
+    removed: list[str] = []
+
+    def racing(path: str, mode: int = 0o777) -> None:
+        if path in paths and not removed:
+            posix.rmdir(os.path.dirname(path))  # empty: we just made it
+            removed.append(path)
+        mkdir(path, mode)
+
+    monkeypatch.setattr(posix, "mkdir", racing)
+    mgr.create()
+    assert removed and all(os.path.isdir(p) for p in paths)
+
+
 def test_destroy_busy_raises_after_bounded_retry(cgroups: CgroupEnv) -> None:
     mgr = cgroups.open()
     mgr.create()

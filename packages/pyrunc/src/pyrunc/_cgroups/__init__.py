@@ -34,6 +34,8 @@ from pyrunc._fs import basename, dirname, exists, is_clean_absolute, isdir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyrunc._cgroups._driver import CgroupManager
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
 
 #: How long ``destroy`` keeps retrying ``rmdir`` on EBUSY (processes may still be exiting), seconds.
 DESTROY_TIMEOUT = 0.5
+_MAKE_ATTEMPTS = 5
 #: How long ``freeze``/``thaw``/``is_frozen`` wait for the freezer state to settle, seconds.
 FREEZE_TIMEOUT = 2.0
 
@@ -310,6 +313,10 @@ def _join(directory: str, pid: int) -> None:
         raise _write_error(path, value, err)
 
 
+class _ParentGone(CgroupError):
+    """A mkdir found its parent gone (see :func:`_make_retrying`)."""
+
+
 def _mkdir(path: str) -> bool:
     """mkdir ``path`` (mode 0755); True when created, False when it existed."""
     try:
@@ -317,8 +324,23 @@ def _mkdir(path: str) -> bool:
         return True
     except FileExistsError:
         return False
+    except FileNotFoundError as e:
+        raise _ParentGone(f"mkdir {path}: {e.strerror}") from None
     except OSError as e:
         raise CgroupError(f"mkdir {path}: {e.strerror}") from None
+
+
+def _make_retrying(make: Callable[[], None]) -> None:
+    """Run ``make`` (a container's mkdirs), again if a directory's parent vanished meanwhile: the
+    ``pyrunc`` parent of the default paths is shared, and a container's destroy removes it once it
+    is empty, which can fall between another create's check that it exists and its mkdir below it."""
+    for _ in range(_MAKE_ATTEMPTS - 1):
+        try:
+            make()
+            return
+        except _ParentGone:
+            continue
+    make()
 
 
 def _makedirs(path: str) -> None:

@@ -36,6 +36,7 @@ import time
 from pyrunc._cgroups import (
     FREEZE_TIMEOUT,
     _all_pids,
+    _make_retrying,
     _makedirs,
     _mkdir,
     _read,
@@ -199,11 +200,14 @@ class V1Manager:
         return any(isdir(h.path) for h in self._hierarchies)
 
     def create(self) -> None:
-        for h in self._hierarchies:
-            if "cpuset" in h.controllers:
-                _create_cpuset(h.path)
-            else:
-                _makedirs(h.path)
+        def make() -> None:
+            for h in self._hierarchies:
+                if "cpuset" in h.controllers:
+                    _create_cpuset(h.path)
+                else:
+                    _makedirs(h.path)
+
+        _make_retrying(make)
 
     def apply(self, pid: int) -> None:
         from pyrunc._cgroups import _join

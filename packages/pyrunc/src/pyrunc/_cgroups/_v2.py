@@ -32,6 +32,7 @@ from pyrunc._cgroups import (
     _all_pids,
     _int_or_none,
     _keyed,
+    _make_retrying,
     _mkdir,
     _read,
     _read_opt,
@@ -108,6 +109,9 @@ class V2Manager:
         return isdir(self._path)
 
     def create(self) -> None:
+        _make_retrying(self._create)
+
+    def _create(self) -> None:
         root = self._root
         if root is None:  # rebuilt from paths: the nearest ancestor with cgroup.controllers but no parent one
             root = _find_root(self._path)
