@@ -635,6 +635,28 @@ def test_a_launcher_closed_unused_leaves_no_process(tmp_path: Path) -> None:
     _wait_for(lambda: _process_gone(child), "the launcher's child to exit", 10)
 
 
+def test_a_launcher_s_child_holds_no_other_launcher_s_pipes(tmp_path: Path) -> None:
+    # Each child reads its work until its pipe's end: a child forked later (from another thread,
+    # as TaskService.create does) must not keep an earlier launcher's pipe open, or that one's child
+    # would wait on; two such children waited for each other for ever.
+    def load_into(name: str) -> Callable[[], None]:
+        def load() -> None:
+            (tmp_path / name).write_text(str(os.getpid()))
+
+        return load
+
+    first = MonitorLauncher(lambda **_: 0, load=load_into("first"))
+    second = MonitorLauncher(lambda **_: 0, load=load_into("second"))
+    try:
+        for name in ("first", "second"):
+            _wait_for((tmp_path / name).exists, f"the {name} launcher's child to load")
+        child = int((tmp_path / "first").read_text())
+        first.close()  # its child sees the end of its work pipe although the second is still open
+        _wait_for(lambda: _process_gone(child), "the first launcher's child to exit", 10)
+    finally:
+        second.close()
+
+
 def test_a_launcher_whose_load_failed_says_why(tmp_path: Path) -> None:
     def load() -> None:
         raise RuntimeError("cannot load this")

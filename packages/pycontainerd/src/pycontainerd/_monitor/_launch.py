@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _socket
+import _thread
 import contextlib
 import json
 import os
@@ -32,6 +33,13 @@ __all__ = [
 
 DEFAULT_LOG_MAX = 16 << 20
 _PROGRAM = "pycontainerd-monitor"
+
+#: Our ends of the pipes of the launchers not yet started or closed. A launcher's child closes the
+#: others' (a fork copies every descriptor): its child reads its work until the pipe's end, so two
+#: children forked from two threads, each holding the other's work pipe open, waited for ever.
+_OPEN: set[int] = set()
+#: Held from a launcher's pipes to its fork, and to close one of its ends: no fork in between.
+_OPEN_LOCK = _thread.allocate_lock()
 
 
 class MonitorProcess(Record):
@@ -140,21 +148,23 @@ class MonitorLauncher:
     ) -> None:
         self._ready = -1
         self._work = -1
-        ready_r, ready_w = os.pipe()
-        work_r, work_w = os.pipe()
-        try:
-            first = os.fork()
-            if first == 0:
+        with _OPEN_LOCK:
+            ready_r, ready_w = os.pipe()
+            work_r, work_w = os.pipe()
+            try:
+                first = os.fork()
+                if first == 0:
+                    for fd in (ready_r, work_w, *_OPEN):
+                        os.close(fd)
+                    _launcher_child(load, create, work_r, ready_w)
+            except BaseException:
                 os.close(ready_r)
                 os.close(work_w)
-                _launcher_child(load, create, work_r, ready_w)
-        except BaseException:
-            os.close(ready_r)
-            os.close(work_w)
-            raise
-        finally:
-            os.close(work_r)
-            os.close(ready_w)
+                raise
+            finally:
+                os.close(work_r)
+                os.close(ready_w)
+            _OPEN.update((ready_r, work_w))
         # Reaped in start or close, long after it left: waiting here for its fork and exit took ~2 ms.
         self._first = first
         self._ready, self._work = ready_r, work_w
@@ -189,7 +199,7 @@ class MonitorLauncher:
                 view = memoryview(json.dumps(job).encode())
                 while view:
                     view = view[os.write(self._work, view) :]
-            os.close(self._work)
+            _close_end(self._work)
             self._work = -1
             if meanwhile is not None:
                 meanwhile()
@@ -201,12 +211,18 @@ class MonitorLauncher:
         """End a launcher that was not started (its child exits); nothing after :meth:`start`."""
         for fd in (self._work, self._ready):
             if fd >= 0:
-                os.close(fd)
+                _close_end(fd)
         self._work = self._ready = -1
         if self._first > 0:
             with contextlib.suppress(ChildProcessError):  # reaped by a wait for any child meanwhile
                 os.waitpid(self._first, 0)
             self._first = 0
+
+
+def _close_end(fd: int) -> None:
+    with _OPEN_LOCK:
+        _OPEN.discard(fd)
+        os.close(fd)
 
 
 def _launcher_child(
