@@ -90,10 +90,15 @@ class Parser:
 
     def parse_args(self, argv: Sequence[str]) -> Namespace:
         """``argv`` parsed; argparse's SystemExit (after its usage and error) when it is not valid."""
+        values = self.parse_fast(argv)
+        if values is None:
+            values = vars(self.to_argparse().parse_args(argv))
+        return Namespace(**values)
+
+    def parse_fast(self, argv: Sequence[str]) -> dict[str, object] | None:
+        """The fields of ``argv`` without argparse; None when argparse has to judge it."""
         values: dict[str, object] = {}
-        if "--" not in argv and self._parse(list(argv), values):
-            return Namespace(**values)
-        return Namespace(**vars(self.to_argparse().parse_args(argv)))
+        return values if "--" not in argv and self._parse(list(argv), values) else None
 
     def to_argparse(self) -> argparse.ArgumentParser:
         """The argparse parser these calls declare."""

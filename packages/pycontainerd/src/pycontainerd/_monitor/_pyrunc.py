@@ -21,7 +21,8 @@ def create_init(
 
 def pyrunc_launcher() -> MonitorLauncher:
     """A monitor's process forked now, to load pyrunc's create machinery while the caller makes the
-    container (see :meth:`TaskService.launcher`). This module loads little, so that ``pyctr run``
-    can fork before it loads the client: the child starts sooner, and its memory is smaller to copy
-    (for the fork and for the init's clone)."""
+    container; hand it to :meth:`TaskService.create`, or close it. Only for a process with one thread
+    (pyctr): a forked child's imports can deadlock on locks other threads hold. This module loads
+    little, so that ``pyctr run`` can fork before it loads the client: the child starts sooner, and
+    its memory is smaller to copy (for the fork and for the init's clone)."""
     return MonitorLauncher(create_init, load=pyrunc.preload)

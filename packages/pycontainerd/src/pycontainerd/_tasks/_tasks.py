@@ -47,7 +47,7 @@ from pycontainerd._monitor import (
     runtime_error,
     wait_monitor_exit,
 )
-from pycontainerd._monitor._pyrunc import create_init, pyrunc_launcher
+from pycontainerd._monitor._pyrunc import create_init
 from pycontainerd._snapshots import mount_all, unmount_all
 from pycontainerd._times import format_time
 
@@ -149,8 +149,9 @@ class TaskService:
     ) -> Task:
         """Create the task of container ``container_id``: its init exists, stopped before the program,
         until :meth:`Task.start`. ``tty`` overrides the spec's ``process.terminal``; ``stdin`` gives it an
-        input the caller writes through :meth:`Task.attach`. ``launcher`` (from :meth:`launcher`, in
-        a process with one thread) is the monitor's process forked ahead of time.
+        input the caller writes through :meth:`Task.attach`. ``launcher`` is the monitor's process
+        forked ahead of time (``pycontainerd._monitor._pyrunc.pyrunc_launcher()``, by a process with
+        one thread, as ``pyctr run``); without one, it is forked here.
 
         AlreadyExistsError if the container has a task; TaskError with pyrunc's message when the
         runtime refuses the spec (nothing is left behind then).
@@ -209,13 +210,6 @@ class TaskService:
             "/tasks/create", self.namespace, id=container_id, pid=started.init_pid, bundle=str(directory)
         )
         return Task(self, container_id, directory, started.init_pid)
-
-    @staticmethod
-    def launcher() -> MonitorLauncher:
-        """A monitor's process forked now, to load pyrunc's create machinery while the caller makes
-        the container; hand it to :meth:`create`, or close it. Only for a process with one thread
-        (pyctr): a forked child's imports can deadlock on locks other threads hold."""
-        return pyrunc_launcher()
 
     def _discard(self, container_id: str, directory: Path, mounted: bool) -> None:
         with contextlib.suppress(pyrunc.ContainerNotFoundError, FileNotFoundError):
