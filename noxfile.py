@@ -32,7 +32,8 @@ TEST_DEPS = [
     "jsonschema>=4.18",
     "referencing>=0.30",
     "cryptography>=41",
-]  # cryptography: a test token server
+    "hypothesis>=6.100",
+]  # cryptography: a test token server; hypothesis: property-based tests of hostile input
 RUFF = "ruff==0.17.6"
 MYPY = ["mypy==2.4.1", "types-cffi", "pytest>=8"]  # cffi stubs (build script); pytest (pyrunc.pytest_plugin)
 
