@@ -15,5 +15,6 @@ from pyrunc.testing import register_module
 # Helper modules of the acceptance tests and the benchmark, imported by these names.
 register_module("pyrunc_acceptance_oci_images", Path(__file__).with_name("oci_images.py"))
 register_module("pyrunc_acceptance_peers", Path(__file__).with_name("peers.py"))
+register_module("pyrunc_acceptance_specs", Path(__file__).with_name("specs.py"))
 
 __all__ = ["busybox_bundle", "host_is_left_clean", "pyrunc_bin", "pyrunc_root"]  # fixtures for the tests here

@@ -1,8 +1,8 @@
 """tests/oci_images.py writes a valid, reproducible busybox OCI image that the real tools accept.
 
-Validated against the OCI image-spec JSON schemas in ``shared/spec/oci-image-spec`` (beside the
-repository); read back by skopeo and umoci; pushed to a private registry on loopback; and unpacked
-by umoci into a bundle that pyrunc runs.
+Validated against the OCI image-spec JSON schemas (vendored in the repository's ``spec/``); read
+back by skopeo and umoci; pushed to a private registry on loopback; and unpacked by umoci into a
+bundle that pyrunc runs.
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ from typing import Any
 import jsonschema
 import pyrunc_acceptance_oci_images as oci
 import pyrunc_acceptance_peers as peers
+import pyrunc_acceptance_specs as specs
 import pytest
-import referencing
-from referencing.jsonschema import DRAFT4
 
-REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = {
     "image-layout": "image-layout-schema.json",
     "image-index": "image-index-schema.json",
@@ -33,7 +31,6 @@ SCHEMAS = {
     "config": "config-schema.json",
     "content-descriptor": "content-descriptor.json",
 }
-SCHEMA_DIRS = (REPO.parent / "shared" / "spec" / "oci-image-spec", Path("/work/shared/spec/oci-image-spec"))
 
 
 @pytest.fixture(scope="module")
@@ -43,26 +40,8 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def schemas() -> dict[str, jsonschema.Draft4Validator]:
-    """A validator per image-spec schema. Their nested draft-04 ``id``s move the base URI of the
-    relative ``$ref``s (``defs-descriptor.json`` under ``.../manifest/annotations``), so every
-    reference is resolved by its file name."""
-    directory = next((d for d in SCHEMA_DIRS if (d / "image-manifest-schema.json").is_file()), None)
-    if directory is None:
-        pytest.fail(
-            f"OCI image-spec schemas not found in {' or '.join(map(str, SCHEMA_DIRS))}", pytrace=False
-        )
-
-    def retrieve(uri: str) -> referencing.Resource[Any]:
-        path = directory / uri.rsplit("/", 1)[-1].partition("#")[0]
-        return DRAFT4.create_resource(json.loads(path.read_text()))
-
-    registry: referencing.Registry[Any] = referencing.Registry(retrieve=retrieve)
-    validators = {}
-    for name in SCHEMAS:
-        schema = json.loads((directory / SCHEMAS[name]).read_text())
-        jsonschema.Draft4Validator.check_schema(schema)
-        validators[name] = jsonschema.Draft4Validator(schema, registry=registry)
-    return validators
+    """A validator per image-spec schema (vendored in the repository's spec/)."""
+    return {name: specs.image_spec_validator(file) for name, file in SCHEMAS.items()}
 
 
 def _assert_valid(validator: jsonschema.Draft4Validator, document: object) -> None:

@@ -36,10 +36,12 @@ import pytest
 from pyrunc.pytest_plugin import host_is_left_clean
 from pyrunc.testing import register_module
 
-# The repository's helpers for peers (docker-registry) and offline images, imported by these names.
+# The repository's helpers for peers (docker-registry), offline images and the vendored
+# specifications, imported by these names.
 REPO_ROOT = Path(__file__).resolve().parents[3]
 register_module("pyrunc_acceptance_peers", REPO_ROOT / "tests" / "peers.py")
 register_module("pyrunc_acceptance_oci_images", REPO_ROOT / "tests" / "oci_images.py")
+register_module("pyrunc_acceptance_specs", REPO_ROOT / "tests" / "specs.py")
 import pyrunc_acceptance_oci_images as oci_images  # noqa: E402
 import pyrunc_acceptance_peers as peers  # noqa: E402
 

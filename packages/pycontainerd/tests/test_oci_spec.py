@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pyrunc_acceptance_specs as specs  # registered by conftest.py
 import pytest
-import referencing
-from referencing.jsonschema import DRAFT4
 
 import pyrunc
 from pycontainerd._errors import InvalidArgumentError, NotFoundError
@@ -50,8 +49,6 @@ from pycontainerd.oci import (
 )
 from pyrunc.testing import make_busybox_bundle
 
-SPEC_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "spec" / "oci-runtime-spec"
-SCHEMA_FILES = ("config-schema.json", "config-linux.json", "defs.json", "defs-linux.json")
 PYRUNC = Path(sys.executable).parent / "pyrunc"
 DOCKER_MASKED = (
     "/proc/acpi",
@@ -91,14 +88,8 @@ nogroup:x:65534:
 
 @pytest.fixture(scope="session")
 def validator() -> jsonschema.Draft4Validator:
-    """The OCI runtime spec's config schema, its ``$ref``s resolved through a Registry."""
-    resources = [
-        (name, DRAFT4.create_resource(json.loads((SPEC_DIR / name).read_text(encoding="utf-8"))))
-        for name in SCHEMA_FILES
-    ]
-    registry: referencing.Registry[Any] = referencing.Registry().with_resources(resources)
-    schema = registry.contents("config-schema.json")
-    return jsonschema.Draft4Validator(schema, registry=registry)
+    """The OCI runtime-spec's config-schema.json (vendored in the repository's spec/)."""
+    return specs.runtime_spec_validator("config-schema.json")
 
 
 def assert_valid(validator: jsonschema.Draft4Validator, spec: dict[str, Any]) -> None:

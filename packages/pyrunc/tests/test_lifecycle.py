@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyrunc_acceptance_specs as specs  # registered by conftest.py
 import pyrunc_tests_helpers as h
 import pytest
 
@@ -30,7 +31,6 @@ pytestmark = [
     pytest.mark.cgroup,
 ]
 
-SPEC_DIR = Path("/work/shared/spec/oci-runtime-spec")
 _RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$")
 
 
@@ -642,28 +642,11 @@ def test_spec_bundle_flag_and_refusal_to_overwrite(rt: Any, tmp_path: Path) -> N
     assert (bundle / "config.json").read_bytes() == written
 
 
-def _spec_registry() -> Any:
-    import referencing
-    import referencing.jsonschema
-
-    resources = [
-        (
-            path.name,
-            referencing.Resource.from_contents(json.loads(path.read_text()), referencing.jsonschema.DRAFT4),
-        )
-        for path in SPEC_DIR.glob("*.json")
-    ]
-    return referencing.Registry().with_resources(resources)
-
-
 def test_features_is_valid_against_the_schema(rt: Any) -> None:
-    import jsonschema
-
     result = rt("features")
     assert result.returncode == 0, result.stderr
     features = json.loads(result.stdout)
-    schema = json.loads((SPEC_DIR / "features-schema.json").read_text())
-    validator = jsonschema.Draft4Validator(schema, registry=_spec_registry())
+    validator = specs.runtime_spec_validator("features-schema.json")
     errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(features)]
     assert not errors, errors
     # The validator does follow the references into features-linux.json:

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
+import pyrunc_acceptance_specs as specs  # registered by conftest.py
 import pytest
-import referencing
 from jsonschema.exceptions import best_match
-from referencing.jsonschema import DRAFT4
 
 from pyrunc import _spec
 from pyrunc._errors import SpecError
@@ -35,35 +34,12 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 RUNC = "/usr/sbin/runc"
-SCHEMA_FILES = ("config-schema.json", "config-linux.json", "defs.json", "defs-linux.json")
-
-
-def _schema_dir() -> Path | None:
-    """``<repo>/../shared/spec/oci-runtime-spec``, else ``$PYRUNC_SPEC_DIR`` (that dir or its parent)."""
-    candidates = [Path(__file__).resolve().parents[3] / ".." / "shared" / "spec"]
-    if os.environ.get("PYRUNC_SPEC_DIR"):
-        candidates.append(Path(os.environ["PYRUNC_SPEC_DIR"]))
-    for base in candidates:
-        for d in (base / "oci-runtime-spec", base):
-            if (d / "config-schema.json").is_file():
-                return d
-    return None
 
 
 @pytest.fixture(scope="session")
 def validator() -> jsonschema.Draft4Validator:
-    """config-schema.json with its ``$ref``s into the other files resolved through a Registry."""
-    d = _schema_dir()
-    if d is None:
-        pytest.skip("OCI runtime-spec schemas not found (../shared/spec or $PYRUNC_SPEC_DIR)")
-    resources = [
-        (name, DRAFT4.create_resource(json.loads((d / name).read_text(encoding="utf-8"))))
-        for name in SCHEMA_FILES
-    ]
-    registry: referencing.Registry[Any] = referencing.Registry().with_resources(resources)
-    schema = registry.contents("config-schema.json")
-    jsonschema.Draft4Validator.check_schema(schema)
-    return jsonschema.Draft4Validator(schema, registry=registry)
+    """The OCI runtime-spec's config-schema.json (vendored in the repository's spec/)."""
+    return specs.runtime_spec_validator("config-schema.json")
 
 
 def _assert_valid(validator: jsonschema.Draft4Validator, instance: object) -> None:
@@ -354,7 +330,7 @@ def test_rich_config_parses_round_trips_and_validates(validator: jsonschema.Draf
         filled.update(name for name in _slots(type(model)) if getattr(model, name) not in (None, [], {}))
     classes = {obj for obj in vars(_spec).values() if isinstance(obj, type) and issubclass(obj, Model)}
     assert classes - {Model} == set(seen), "RICH misses a model class"
-    # other_platforms is left out: the schema of those platforms is not in the shared dir (see the
+    # other_platforms is left out: the schema of those platforms is not in spec/ (see the
     # other_platforms test).
     seen[RuntimeSpec].add("other_platforms")
     for cls, filled in seen.items():
