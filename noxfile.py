@@ -1,8 +1,7 @@
-"""Sessions for the whole stack; `scripts/test` and `scripts/demo` call these after `scripts/bootstrap`.
+"""Sessions for the whole stack; `scripts/test` calls these after `scripts/bootstrap`.
 
     nox -s lint typecheck tests     # what scripts/test (and so CI) runs
     nox -s tests -- -k bundle       # arguments after -- go to pytest
-    nox -s demo                     # the main job: pyctr runs a busybox container from an image
     nox -s bench -- --iterations 50 # pyrunc against runc, alone and under dockerd and containerd
 
 The packages are installed with plain, non-editable pip, lowest layer first, so the tests exercise what
@@ -52,7 +51,8 @@ def tests(session: nox.Session) -> None:
     _install_packages(session, *PACKAGES)
     session.install(*TEST_DEPS)
     # No test collected is pytest's exit code 5, and a failure here like any other non-zero code.
-    session.run("pytest", *(session.posargs or TEST_PATHS), success_codes=[0])
+    # --durations: the slowest tests, on every run, against the suite's budget (20 min on 2 CPUs).
+    session.run("pytest", "--durations=15", *(session.posargs or TEST_PATHS), success_codes=[0])
 
 
 @nox.session
@@ -74,6 +74,7 @@ def typecheck(session: nox.Session) -> None:
         "--strict",
         *SOURCES,
         "scripts/demo.py",
+        "scripts/registry.py",
         "benchmarks/bench_pyrunc.py",
         "benchmarks/bench_engines.py",
         "benchmarks/bench_pycontainerd.py",
@@ -102,10 +103,3 @@ def bench(session: nox.Session) -> None:
     )
     for script in ("benchmarks/bench_pycontainerd.py", "benchmarks/bench_tasks.py"):
         session.run("python", script, *session.posargs, interrupt_timeout=120, terminate_timeout=60)
-
-
-@nox.session
-def demo(session: nox.Session) -> None:
-    """Write a busybox image offline and run it with ``pyctr run``: the main job of the project."""
-    _install_packages(session, "./packages/pyrunc", "./packages/pycontainerd")
-    session.run("python", "scripts/demo.py", *session.posargs)

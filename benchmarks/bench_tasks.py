@@ -34,7 +34,7 @@ A verdict line is printed per target; a miss is not an error. ``--side container
 measures one side alone (to check the harness). Everything is undone at the end, also on error or
 Ctrl-C: tasks, containers, monitors and shims, mounts, cgroups, the daemon (stopped by pid), the
 temporary directory. Run as root, with a Python that has pyrunc, pycontainerd and pytest (tests/peers.py
-imports it) installed: ``sudo .venv-bench/bin/python benchmarks/bench_tasks.py --iterations 5 --rounds 2``.
+imports it) installed: ``.venv-bench/bin/python benchmarks/bench_tasks.py --iterations 5 --rounds 2``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ the image into an overlayfs snapshot, generates the container's spec (Docker's d
 starts the container's monitor, which has pyrunc create the container, and prints the container's
 output. The container shows what it can see (hostname, pid, mounts, capabilities, seccomp mode,
 processes). The temporary root and state are removed at the end; the exit code is the container's.
-Run as root, through ``sudo scripts/demo``.
+Run as root, through ``scripts/demo``.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
     pyctr = Path(sys.executable).parent / "pyctr"
     if os.geteuid() != 0:
-        print("demo: containers need root: run sudo scripts/demo", file=sys.stderr)
+        print("demo: containers need root: run it as root", file=sys.stderr)
         return 1
     if not pyctr.is_file():
         print(f"demo: {pyctr} is not installed: pip install ./packages/pyrunc ./packages/pycontainerd",
