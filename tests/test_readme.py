@@ -20,7 +20,9 @@ line starts with TEXT) and against what its commands are there to show. Afterwar
 README fails, everything it started is undone: containers removed with pyctr and pyrunc, the
 registry stopped with its script, what is left of the script's process group killed.
 
-:func:`test_a_package_readme_runs` does the same for each package's README.
+:func:`test_a_package_readme_runs` does the same for each package's README (its one example, in
+Python), in the activated environment and, where the example pulls, with the registry its text
+says to start.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,28 +124,33 @@ class Scratch:
     def run(self, script: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
         """Run ``script`` in the scratch top, in a process group of its own; then undo what it left,
         and say what that was."""
-        path = self.top.parent / "readme.sh"
+        path, out, err = (self.top.parent / name for name in ("readme.sh", "stdout", "stderr"))
         path.write_text(script)
         env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-        process = subprocess.Popen(
-            ["bash", str(path)],
-            cwd=self.top,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        # Output to files, not pipes: a background command the script leaves running would hold a
+        # pipe open, and only the script's own end is waited for.
+        with out.open("w") as stdout, err.open("w") as stderr:
+            process = subprocess.Popen(
+                ["bash", str(path)],
+                cwd=self.top,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,
+            )
         try:
-            stdout, stderr = process.communicate(timeout=300)
+            code = process.wait(timeout=300)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-            stdout, stderr = process.communicate()
-            stderr += "\n(the README test killed the script after 300 s)"
+            process.wait()
+            code = -1
+            with err.open("a") as stderr:
+                stderr.write("\n(the README test killed the script after 300 s)\n")
         finally:
             leftovers = self.clean_up(process.pid)
-        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), leftovers
+        done = subprocess.CompletedProcess(process.args, code, out.read_text(), err.read_text())
+        return done, leftovers
 
     def clean_up(self, group: int) -> list[str]:
         """Remove what the script left: containers, the registry, processes of its group."""
@@ -161,12 +169,34 @@ class Scratch:
         stop = _quiet([str(REPO / "scripts" / "registry"), "stop", self.registry], VIRTUAL_ENV=sys.prefix)
         if "stopped" in stop.stdout:
             leftovers.append(f"registry {self.registry}")
-        try:
-            os.killpg(group, signal.SIGKILL)  # a background command the script did not get to end
-            leftovers.append(f"processes of group {group}")
-        except ProcessLookupError:
-            pass
+        # A background command the script did not end, or ended only just now (SIGTERM: a moment).
+        deadline = time.monotonic() + 5
+        while (members := _live_members(group)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid, command in members.items():
+            leftovers.append(f"process {pid} ({command})")
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         return leftovers
+
+
+def _live_members(group: int) -> dict[int, str]:
+    """The processes of process group ``group`` that have not exited (zombies are not counted)."""
+    members = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        command, _, rest = stat.partition(" (")[2].rpartition(") ")
+        state, _ppid, pgrp = rest.split()[:3]
+        if int(pgrp) == group and state != "Z":
+            members[int(entry.name)] = command
+    return members
 
 
 def _quiet(argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
@@ -221,7 +251,8 @@ def test_the_readme_runs(tmp_path: Path) -> None:
             rf"^registry: {registry} stopped$",
         ],
     )
-    # The events printed in the background: both tasks, and how each ended.
+    # The events printed in the background (the first task's may come before the printer is ready):
+    # web's end, and the task of the Python example, named hello too.
     assert re.search(r' /tasks/exit \{.*"id": "hello", .*"status": 0\}$', done.stdout, re.M), done.stdout
     assert re.search(r' /tasks/exit \{.*"id": "web", .*"proc": "init", "status": 137\}$', done.stdout, re.M)
     # The README undoes what it does: only the exported archive stays, where it was written.
@@ -235,10 +266,11 @@ def test_a_package_readme_runs(package: str, tmp_path: Path) -> None:
     readme = blocks(REPO / "packages" / package / "README.md")
     examples = [block for block in readme if block.language]
     assert [block.language for block in examples] == ["python"], "one example, in Python"
+    setup = [Block("sh", ". .venv/bin/activate\n")]  # where the package is installed
     if REGISTRY in examples[0].text:  # its text says to start one first, and how
-        start, stop = (Block("sh", f"scripts/registry {verb} {REGISTRY}\n") for verb in ("start", "stop"))
-        examples = [start, *examples, stop]
-    done, leftovers = scratch.run(scratch.script(examples))
+        setup.append(Block("sh", f"scripts/registry start {REGISTRY}\n"))
+        examples.append(Block("sh", f"scripts/registry stop {REGISTRY}\n"))
+    done, leftovers = scratch.run(scratch.script([*setup, *examples]))
     assert_ran(done)
     expected = [text for block in examples for text in expected_prints(block)]
     assert expected, "the example says what it prints"
