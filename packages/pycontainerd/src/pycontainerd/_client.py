@@ -379,18 +379,26 @@ class Client:
             chain = chain_id(diff_ids)
             self._hold(lease_id, LeaseResource.snapshot(name, chain))
             # The record comes before the data, so that a crash in between leaves a record GC sweeps.
-            with contextlib.suppress(AlreadyExistsError):
+            try:
                 self.metadata.snapshots.create(
                     self.namespace, SnapshotRecord(name, chain, SnapshotKind.COMMITTED, parent)
                 )
+                recorded = True
+            except AlreadyExistsError:
+                recorded = False
             source = blobs[i] if blobs else None
-            if not self._checked(snapshotter, layer, chain, source):
-                self._apply(snapshotter, lease_id, layer, chain, parent, source)
-                with self.metadata.transaction() as tx:  # the blob's diff ID is checked now
-                    record = tx.content.get(self.namespace, layer.descriptor.digest)
-                    tx.content.set_labels(
-                        self.namespace, record.digest, {**record.labels, UNCOMPRESSED: layer.diff_id}
-                    )
+            try:
+                if not self._checked(snapshotter, layer, chain, source):
+                    self._apply(snapshotter, lease_id, layer, chain, parent, source)
+                    with self.metadata.transaction() as tx:  # the blob's diff ID is checked now
+                        record = tx.content.get(self.namespace, layer.descriptor.digest)
+                        tx.content.set_labels(
+                            self.namespace, record.digest, {**record.labels, UNCOMPRESSED: layer.diff_id}
+                        )
+            except BaseException:
+                if recorded:
+                    self._unrecord(snapshotter, chain)
+                raise
             parent = chain
         assert parent is not None  # layers() refuses an image without layers
         # The config names the image's top snapshot, so GC keeps the chain while the image lives.
@@ -398,6 +406,20 @@ class Client:
             self.namespace, manifest.config.digest, manifest.config.size, {GC_REF_SNAPSHOT + name: parent}
         )
         return parent
+
+    def _unrecord(self, snapshotter: Snapshotter, chain: str) -> None:
+        """Drop the record of ``chain`` a failed unpack made: the namespace did not prove the layers of
+        that snapshot (another namespace's, perhaps), so it must not list it."""
+        name = self.snapshotter_name
+        if self.metadata.snapshots.holders(name, chain) == [self.namespace]:
+            try:
+                snapshotter.stat(chain)
+            except NotFoundError:
+                pass  # no data: nothing for the record to stand for
+            else:
+                return  # data no other namespace records (made by this unpack): GC removes the two
+        with contextlib.suppress(NotFoundError):
+            self.metadata.snapshots.delete(self.namespace, name, chain)
 
     def _checked(self, snapshotter: Snapshotter, layer: Layer, chain: str, source: _Blob | None) -> bool:
         """Whether the existing snapshot ``chain`` may stand for ``layer`` in the namespace unapplied.
