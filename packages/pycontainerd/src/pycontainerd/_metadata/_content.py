@@ -132,21 +132,21 @@ class NamespacedContent:
         """
         if expected is not None and self._claim(validate_digest(expected), total):
             raise AlreadyExistsError(f"content {expected} already exists in namespace {self._namespace}")
+        if self._lease is not None:
+            # Held before the ingest exists, so that a writer killed at any point leaves nothing that
+            # GC would not take once the lease ends. The ref on disk: GC matches the ingests it
+            # finds there with what leases hold.
+            held = [LeaseResource.ingest(self._ref(ref))]
+            if expected is not None:  # kept from the commit's rename to its record
+                held.append(LeaseResource.content(expected))
+            with self._metadata.transaction() as tx:
+                for resource in held:
+                    tx.leases.add_resource(self._namespace, self._lease, resource)
         writer = self._backend.writer(self._ref(ref), total, expected, committed=self._committed)
-        done = False
+        # Another writer of the namespace may have committed the blob between the look above and our
+        # lock on the ingest: then there is nothing left to write.
         try:
-            if expected is not None or self._lease is not None:
-                with self._metadata.transaction(write=self._lease is not None) as tx:
-                    # Another writer of the namespace may have committed the blob between the look
-                    # above and our lock on the ingest: then there is nothing left to write.
-                    done = expected is not None and _record(tx, self._namespace, expected) is not None
-                    if not done and self._lease is not None:
-                        # The ref on disk: GC matches the ingests it finds there with what leases hold.
-                        held = [LeaseResource.ingest(self._ref(ref))]
-                        if expected is not None:  # kept from the commit's rename to its record
-                            held.append(LeaseResource.content(expected))
-                        for resource in held:
-                            tx.leases.add_resource(self._namespace, self._lease, resource)
+            done = expected is not None and self._holds(expected)
         except BaseException:
             writer.close()
             raise
@@ -156,6 +156,10 @@ class NamespacedContent:
                 self._backend.abort(self._ref(ref))
             raise AlreadyExistsError(f"content {expected} already exists in namespace {self._namespace}")
         return writer
+
+    def _holds(self, digest: str) -> bool:
+        with self._metadata.transaction(write=False) as tx:
+            return _record(tx, self._namespace, digest) is not None
 
     def _claim(self, digest: str, size: int | None) -> bool:
         """Whether the namespace holds ``digest`` (then held by the lease too), taking it from a
