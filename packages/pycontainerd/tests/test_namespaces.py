@@ -302,6 +302,79 @@ def test_a_pull_fetches_the_blobs_another_namespace_has(pyctr: Pyctr, registry: 
 # Images and snapshots
 
 
+def test_an_index_naming_another_namespace_s_manifest_reaches_none_of_its_blobs(
+    pyctr: Pyctr, secret: Built, tmp_path: Path
+) -> None:
+    """b's index lists a's manifest for the host's platform and one of its own for arm64, as a pull
+    with ``--platform linux/arm64`` of an index from b's registry records it: running the image,
+    reading its config or exporting it in b must not reach a's manifest, config or layers."""
+    _import(pyctr, "a", secret.archive)
+    manifest_type = oci_images.MANIFEST_MEDIA_TYPE
+    with pyctr.client("b") as b:
+        config = json.dumps(
+            {"architecture": "arm64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+        )
+        arm_config = _put(b, config.encode())
+        arm = _put(
+            b,
+            json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": manifest_type,
+                    "config": {"mediaType": oci_images.CONFIG_MEDIA_TYPE, **arm_config},
+                    "layers": [],
+                }
+            ).encode(),
+        )
+        a_manifest = {
+            "digest": secret.image.manifest_digest,
+            "size": secret.image.blob(secret.image.manifest_digest).stat().st_size,
+        }
+        index = _put(
+            b,
+            json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": OCI_INDEX,
+                    "manifests": [
+                        {
+                            "mediaType": manifest_type,
+                            **a_manifest,
+                            "platform": {"os": "linux", "architecture": "amd64"},
+                        },
+                        {
+                            "mediaType": manifest_type,
+                            **arm,
+                            "platform": {"os": "linux", "architecture": "arm64"},
+                        },
+                    ],
+                }
+            ).encode(),
+        )
+        b.metadata.images.create(
+            "b", Image("example.com/partial:1", Descriptor(OCI_INDEX, index["digest"], index["size"]))
+        )
+        with pytest.raises(
+            NotFoundError, match=f"content {secret.image.manifest_digest} not found in namespace b"
+        ):
+            b.containers.image_config("example.com/partial:1")
+    run = pyctr("b", "run", "--rm", "example.com/partial:1", "p1", "cat", "/secret", check=False)
+    assert run.returncode == 1 and SECRET not in run.stdout + run.stderr
+    assert f"content {secret.image.manifest_digest} not found in namespace b" in run.stderr
+    assert pyctr("b", "containers", "ls", "-q").stdout == ""
+    out = tmp_path / "out.tar"
+    error = pyctr.refused("b", "images", "export", str(out), "example.com/partial:1")
+    assert f"content {secret.image.manifest_digest} not found in namespace b" in error
+    written = out.read_bytes() if out.exists() else b""
+    assert secret.image.blob(secret.layers[1]).read_bytes() not in written
+
+
+def _put(client: Client, data: bytes) -> dict[str, Any]:
+    digest = _sha256(data)
+    client.content.write_blob(f"put-{digest}", data, len(data), digest)
+    return {"digest": digest, "size": len(data)}
+
+
 def test_images_are_listed_read_and_removed_only_in_their_namespace(
     pyctr: Pyctr, secret: Built, tmp_path: Path
 ) -> None:
