@@ -14,6 +14,7 @@ for every namespace, but a namespace uses a blob only once it has proved it has 
 them through its own ingest, which checks the digest: see :class:`NamespacedContent`), and reuses a
 snapshot another namespace unpacked only for layers it holds itself whose uncompressed digest an
 unpack has checked.
+
 Work that creates content (pull, import) runs under a lease, so a concurrent GC never takes what is
 half-way done; the lease is dropped at the end, and the image record then holds what it needs. The
 lease names the process holding it (``LEASE_OWNER``): if that process dies (a pull killed half-way),

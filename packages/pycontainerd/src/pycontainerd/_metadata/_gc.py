@@ -274,8 +274,9 @@ def collect(
         unreferenced.sort(key=lambda snap: (-depth[snap], snap))
         removed: list[tuple[str, str, str]] = []
         if snapshot_remover is not None:
-            # A snapshot's data is shared by the namespaces that record it: it goes with its last record.
-            in_use = {(name, key) for ns, name, key in marked_snapshots if (ns, name, key) in snapshots}
+            # A snapshot's data is shared by the namespaces that record it: it goes with its last record,
+            # and stays while anything marks it (a lease of an unpack that is about to record it, say).
+            in_use = {(name, key) for _, name, key in marked_snapshots}
             gone: set[tuple[str, str]] = set()
             failed: set[tuple[str, str]] = set()
             for ns, name, key in unreferenced:
