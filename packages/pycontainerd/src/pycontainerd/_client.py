@@ -7,6 +7,14 @@
 
 There is no daemon: every Client opens the stores under ``root`` directly (``<root>/content``,
 ``<root>/metadata``, ``<root>/snapshots/<snapshotter>``), and several processes may do so at once.
+
+A Client works in one namespace, and namespaces are a boundary: images, containers, tasks, leases,
+content and snapshots are each a namespace's own. Blobs and unpacked layers are stored once on disk
+for every namespace, but a namespace uses a blob only once it has proved it has the bytes (written
+them through its own ingest, which checks the digest: see :class:`NamespacedContent`), and reuses a
+snapshot another namespace unpacked only for layers it holds itself whose uncompressed digest an
+unpack has checked.
+
 Work that creates content (pull, import) runs under a lease, so a concurrent GC never takes what is
 half-way done; the lease is dropped at the end, and the image record then holds what it needs. The
 lease names the process holding it (``LEASE_OWNER``): if that process dies (a pull killed half-way),
@@ -57,10 +65,12 @@ from pycontainerd._images._types import (
 )
 from pycontainerd._metadata import (
     GC_REF_SNAPSHOT,
+    UNCOMPRESSED,
     GCResult,
     Image,
     LeaseResource,
     MetadataStore,
+    NamespacedContent,
     SnapshotKind,
     SnapshotRecord,
     collect,
@@ -93,7 +103,7 @@ if TYPE_CHECKING:
     from pycontainerd._archive._compression import Readable
     from pycontainerd._content import Writer
     from pycontainerd._remotes import Fetcher, VerifyingReader
-    from pycontainerd._snapshots import Snapshotter
+    from pycontainerd._snapshots import Mount, Snapshotter
 
 __all__ = ["DEFAULT_ROOT", "DEFAULT_STATE", "SNAPSHOTTERS", "Client"]
 
@@ -142,6 +152,10 @@ class Client:
 
     ``snapshotter`` is ``overlayfs`` (the default) or ``native``. ``state`` is where runtime state lives:
     the tasks' directories and monitors, pyrunc's root, the event log.
+
+    Every method acts in ``namespace``, and ``content`` is the namespace's view of the content store.
+    ``metadata`` (records of every namespace, each call naming one) and :meth:`snapshotter` (the data
+    every namespace's snapshots share) are the stores below the namespaces, as the layer below uses them.
     """
 
     def __init__(
@@ -160,8 +174,9 @@ class Client:
         self.namespace = namespace
         self.snapshotter_name = snapshotter
         self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
-        self.content = ContentStore(self.root / "content")
         self.metadata = MetadataStore(self.root / "metadata")
+        #: The blobs the namespace holds (InvalidArgumentError here for an invalid namespace).
+        self.content = NamespacedContent(ContentStore(self.root / "content"), self.metadata, namespace)
         self._snapshotters: dict[str, Snapshotter] = {}
         #: The namespace's containers (records: image, snapshot, spec) and tasks (their live processes).
         self.containers = ContainerService(self)
@@ -185,7 +200,11 @@ class Client:
         self.close()
 
     def snapshotter(self, name: str | None = None) -> Snapshotter:
-        """The snapshotter ``name`` (default: the client's), opened under ``<root>/snapshots/<name>``."""
+        """The snapshotter ``name`` (default: the client's), opened under ``<root>/snapshots/<name>``.
+
+        It holds the snapshots of every namespace, without namespace checks; the namespace's own are
+        :meth:`snapshots`, :meth:`snapshot_mounts` and :meth:`remove_snapshot`.
+        """
         name = name or self.snapshotter_name
         if name not in SNAPSHOTTERS:
             raise InvalidArgumentError(f"unknown snapshotter {name!r}: one of {', '.join(SNAPSHOTTERS)}")
@@ -308,10 +327,11 @@ class Client:
         ):
             pinned, root = resolver.resolve(reference)
             fetcher = resolver.fetcher(pinned)
-            fetch = _Fetch(self, fetcher, lease_id, name, progress)
+            content = self.content.with_lease(lease_id)
+            fetch = _Fetch(content, fetcher, name, progress)
             fetch.tree(root, matcher)
-            _, manifest = manifest_descriptor_for(self.content, root, matcher)
-            blobs = [_Blob(self.content, layer) for layer in manifest.layers]
+            _, manifest = manifest_descriptor_for(content, root, matcher)
+            blobs = [_Blob(content, layer) for layer in manifest.layers]
             from concurrent.futures import ThreadPoolExecutor  # loaded by the commands that fetch only
 
             try:
@@ -344,7 +364,12 @@ class Client:
         matcher: PlatformMatcher,
         blobs: Sequence[_Blob] | None = None,
     ) -> str:
-        """Unpack the image ``root`` layer by layer: from ``blobs`` as they download, else from the store."""
+        """Unpack the image ``root`` layer by layer: from ``blobs`` as they download, else from the store.
+
+        Snapshots are named by ChainID and their data shared by the namespaces that record them; a
+        layer whose snapshot is there already is only recorded, when :meth:`_checked` allows it, and
+        otherwise applied again (which checks its diff ID) and recorded.
+        """
         snapshotter = self.snapshotter()
         name = self.snapshotter_name
         manifest_desc, manifest = manifest_descriptor_for(self.content, root, matcher)
@@ -355,14 +380,26 @@ class Client:
             chain = chain_id(diff_ids)
             self._hold(lease_id, LeaseResource.snapshot(name, chain))
             # The record comes before the data, so that a crash in between leaves a record GC sweeps.
-            with contextlib.suppress(AlreadyExistsError):
+            try:
                 self.metadata.snapshots.create(
                     self.namespace, SnapshotRecord(name, chain, SnapshotKind.COMMITTED, parent)
                 )
+                recorded = True
+            except AlreadyExistsError:
+                recorded = False
+            source = blobs[i] if blobs else None
             try:
-                snapshotter.stat(chain)
-            except NotFoundError:
-                self._apply(snapshotter, lease_id, layer, chain, parent, blobs[i] if blobs else None)
+                if not self._checked(snapshotter, layer, chain, source):
+                    self._apply(snapshotter, lease_id, layer, chain, parent, source)
+                    with self.metadata.transaction() as tx:  # the blob's diff ID is checked now
+                        record = tx.content.get(self.namespace, layer.descriptor.digest)
+                        tx.content.set_labels(
+                            self.namespace, record.digest, {**record.labels, UNCOMPRESSED: layer.diff_id}
+                        )
+            except BaseException:
+                if recorded:
+                    self._unrecord(snapshotter, chain)
+                raise
             parent = chain
         assert parent is not None  # layers() refuses an image without layers
         # The config names the image's top snapshot, so GC keeps the chain while the image lives.
@@ -370,6 +407,41 @@ class Client:
             self.namespace, manifest.config.digest, manifest.config.size, {GC_REF_SNAPSHOT + name: parent}
         )
         return parent
+
+    def _unrecord(self, snapshotter: Snapshotter, chain: str) -> None:
+        """Drop the record of ``chain`` a failed unpack made: the namespace did not prove the layers of
+        that snapshot (another namespace's, perhaps), so it must not list it."""
+        name = self.snapshotter_name
+        if self.metadata.snapshots.holders(name, chain) == [self.namespace]:
+            try:
+                snapshotter.stat(chain)
+            except NotFoundError:
+                pass  # no data: nothing for the record to stand for
+            else:
+                return  # data no other namespace records (made by this unpack): GC removes the two
+        with contextlib.suppress(NotFoundError):
+            self.metadata.snapshots.delete(self.namespace, name, chain)
+
+    def _checked(self, snapshotter: Snapshotter, layer: Layer, chain: str, source: _Blob | None) -> bool:
+        """Whether the existing snapshot ``chain`` may stand for ``layer`` in the namespace unapplied.
+
+        Only if the namespace holds the layer's blob itself (or is fetching it: ``source``) and an
+        unpack, in any namespace, has checked that this blob uncompresses to the layer's diff ID
+        (its records' ``containerd.io/uncompressed``). A ChainID is only a name: an image config
+        can claim any diff IDs, so knowing another namespace's ChainIDs must not get at its files.
+        """
+        holders = self.metadata.content.holders(layer.descriptor.digest)
+        if not any(record.labels.get(UNCOMPRESSED) == layer.diff_id for record in holders.values()):
+            return False
+        if source is None and self.namespace not in holders:
+            return False  # applying it says which blob the namespace lacks
+        try:
+            snapshotter.stat(chain)
+        except NotFoundError:
+            return False
+        if source is not None:
+            source.wait()  # the namespace's own copy of the blob: fetched, its digest checked
+        return True
 
     def _apply(
         self,
@@ -486,7 +558,7 @@ class Client:
         from pycontainerd._images._archive import import_archive
 
         with self.lease() as lease_id:
-            found = import_archive(self.content, stream)
+            found = import_archive(self.content.with_lease(lease_id), stream)
             images = []
             for name, desc in found:
                 if base_name is not None and name and not any(c in name for c in "/:@"):
@@ -497,9 +569,11 @@ class Client:
         return images
 
     def _record(self, lease_id: str, image: Image) -> None:
-        for desc in self.descriptors(image):
-            self._hold(lease_id, LeaseResource.content(desc.digest))
-            self.metadata.content.add(self.namespace, desc.digest, desc.size)
+        """Hold what ``image`` reaches in the namespace until the image itself is recorded."""
+        descriptors = self.descriptors(image)
+        with self.metadata.transaction() as tx:
+            for desc in descriptors:
+                tx.leases.add_resource(self.namespace, lease_id, LeaseResource.content(desc.digest))
 
     def export(
         self, stream: IO[bytes], names: Sequence[str], *, platform: Platform | str | None = None
@@ -528,38 +602,48 @@ class Client:
         keys = {record.key for record in self.metadata.snapshots.list(self.namespace, name)}
         return [info for info in self.snapshotter(name).walk() if info.name in keys]
 
-    def remove_snapshot(self, key: str, snapshotter: str | None = None) -> None:
-        """Remove the snapshot ``key`` (refused while it has children) and its record."""
+    def _recorded(self, key: str, snapshotter: str | None) -> str:
+        """The snapshotter of the namespace's snapshot ``key``; NotFoundError if the namespace has none."""
         name = snapshotter or self.snapshotter_name
-        self.snapshotter(name).remove(key)
+        try:
+            self.metadata.snapshots.get(self.namespace, name, key)
+        except NotFoundError:
+            raise NotFoundError(f"snapshot {key} not found in namespace {self.namespace}") from None
+        return name
+
+    def snapshot_mounts(self, key: str, snapshotter: str | None = None) -> list[Mount]:
+        """The mounts of the namespace's active snapshot or view ``key``; NotFoundError if the
+        namespace has no snapshot ``key``, whatever other namespaces have."""
+        return self.snapshotter(self._recorded(key, snapshotter)).mounts(key)
+
+    def remove_snapshot(self, key: str, snapshotter: str | None = None) -> None:
+        """Remove the namespace's snapshot ``key`` (refused while it has children): its record, and its
+        data unless another namespace records it too. NotFoundError if the namespace has no ``key``."""
+        name = self._recorded(key, snapshotter)
+        if self.metadata.snapshots.holders(name, key) == [self.namespace]:
+            self.snapshotter(name).remove(key)
         with contextlib.suppress(NotFoundError):
             self.metadata.snapshots.delete(self.namespace, name, key)
 
     def _remove_for_gc(self, snapshotter: str, key: str) -> None:
-        # Snapshot data is shared by namespaces: only the last namespace's record removes it.
-        for namespace in self.metadata.namespaces.list():
-            if namespace.name == self.namespace:
-                continue
-            with contextlib.suppress(NotFoundError):
-                self.metadata.snapshots.get(namespace.name, snapshotter, key)
-                return
+        # GC calls this for a snapshot's data once no namespace keeps a record of it.
         with contextlib.suppress(NotFoundError):
             self.snapshotter(snapshotter).remove(key)
 
     def gc(self) -> GCResult:
         """Collect what no image, lease or GC root reaches: blobs, content records and snapshots."""
-        return collect(self.metadata, self.content, snapshot_remover=self._remove_for_gc)
+        return collect(self.metadata, self.content.backend, snapshot_remover=self._remove_for_gc)
 
 
 class _Fetch:
-    """One pull's fetching: blobs into the content store through ingests, recorded under the lease."""
+    """One pull's fetching: blobs into the namespace's content through its ingests, under the lease of
+    ``content``, a view of the namespace's content with the pull's lease."""
 
     def __init__(
-        self, client: Client, fetcher: Fetcher, lease_id: str, name: str, progress: ProgressCallback | None
+        self, content: NamespacedContent, fetcher: Fetcher, name: str, progress: ProgressCallback | None
     ) -> None:
-        self._client = client
+        self._content = content
         self._fetcher = fetcher
-        self._lease = lease_id
         self._name = name
         self._progress = progress
 
@@ -567,12 +651,12 @@ class _Fetch:
         """Fetch ``desc`` and, for the platform, the manifests and configs below it (not the layers)."""
         self.blob(desc)
         if desc.media_type in INDEX_MEDIA_TYPES:
-            index = Index.parse(self._client.content.read_blob(desc.digest), desc.media_type)
+            index = Index.parse(self._content.read_blob(desc.digest), desc.media_type)
             for child in index.manifests:
                 if child.platform is None or matcher.match(child.platform):
                     self.tree(child, matcher)
         elif desc.media_type in MANIFEST_ONLY_MEDIA_TYPES:
-            manifest = Manifest.parse(self._client.content.read_blob(desc.digest), desc.media_type)
+            manifest = Manifest.parse(self._content.read_blob(desc.digest), desc.media_type)
             self.blob(manifest.config)
 
     def _report(self, desc: Descriptor, done: int, state: ProgressState) -> None:
@@ -580,16 +664,14 @@ class _Fetch:
             self._progress(Progress(desc.digest, done, desc.size, state))
 
     def blob(self, desc: Descriptor, watch: _Blob | None = None) -> None:
-        """Have the blob ``desc`` in the store, recorded in the namespace and held by the lease.
+        """Have the blob ``desc`` in the namespace, held by the lease: fetched, unless the namespace
+        holds it already (a copy on disk from another namespace does not count).
 
         ``watch`` is told where the bytes land as they are written, and when the blob is whole.
         """
-        client, namespace = self._client, self._client.namespace
         try:
-            client.metadata.leases.add_resource(namespace, self._lease, LeaseResource.content(desc.digest))
-            if _in_store(client.content, desc.digest) or not self._download(desc, watch):
+            if not self._download(desc, watch):
                 self._report(desc, desc.size, ProgressState.EXISTS)
-            client.metadata.content.add(namespace, desc.digest, desc.size)
         except BaseException as exc:
             if watch is not None:
                 watch.finished(exc)
@@ -598,21 +680,20 @@ class _Fetch:
             watch.finished()
 
     def _download(self, desc: Descriptor, watch: _Blob | None) -> bool:
-        """Fetch ``desc`` through its ingest; False if another writer committed it meanwhile."""
+        """Fetch ``desc`` through its ingest; False if the namespace holds it (or another of its
+        writers committed it meanwhile)."""
         ref = f"{self._name}-{desc.digest}"
-        store = self._client.content
-        self._client.metadata.leases.add_resource(
-            self._client.namespace, self._lease, LeaseResource.ingest(ref)
-        )
-        # One writer per ingest: another process pulling the same image (or this pull, for a layer
-        # listed twice) may hold it. Wait for it to commit, or to die and leave the ingest to resume.
+        store = self._content
+        # One writer per ingest: another process pulling the same image in the namespace (or this
+        # pull, for a layer listed twice) may hold it. Wait for it to commit, or to die and leave the
+        # ingest to resume.
         while True:
             try:
                 writer = store.writer(ref, desc.size, desc.digest)
                 break
+            except AlreadyExistsError:
+                return False
             except LockedError:
-                if _in_store(store, desc.digest):
-                    return False
                 time.sleep(_LOCKED_POLL)
         try:
             with writer:
@@ -663,14 +744,6 @@ class _Fetch:
         return response
 
 
-def _in_store(content: ContentStore, digest: str) -> bool:
-    try:
-        content.info(digest)
-    except NotFoundError:
-        return False
-    return True
-
-
 class _Blob:
     """A layer blob as it arrives: written into its ingest by a download, read meanwhile by the unpacker.
 
@@ -681,7 +754,7 @@ class _Blob:
     the store had already, or that another writer committed, is read from the store.
     """
 
-    def __init__(self, content: ContentStore, descriptor: Descriptor) -> None:
+    def __init__(self, content: NamespacedContent, descriptor: Descriptor) -> None:
         self.descriptor = descriptor
         self._content = content
         import threading  # here: only pulls stream blobs between threads

@@ -15,7 +15,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from pycontainerd._content._writer import Bytes, Writer
+    from pycontainerd._content._writer import Bytes, CommitHook, Writer
 
 __all__ = ["ContentStore"]
 
@@ -113,17 +113,25 @@ class ContentStore:
                 )
 
     # -- ingests ---------------------------------------------------------------------------------
-    def writer(self, ref: str, total: int | None = None, expected: str | None = None) -> Writer:
+    def writer(
+        self,
+        ref: str,
+        total: int | None = None,
+        expected: str | None = None,
+        *,
+        committed: CommitHook | None = None,
+    ) -> Writer:
         """Open a writer on the ingest ``ref``: a new one, or the one left by an earlier writer.
 
         ``total`` and ``expected`` announce the blob's size and digest; commit checks them. Resuming
         an ingest announced differently is a ContentError (abort it first). LockedError if another
-        writer, in this process or another, holds ``ref``.
+        writer, in this process or another, holds ``ref``. ``committed`` is called with the result of
+        the writer's commit (see :meth:`Writer.commit`).
         """
         # Loaded here: hashlib's OpenSSL start-up is ~3 ms of every pyctr command that writes nothing.
         from pycontainerd._content._writer import open_writer
 
-        return open_writer(self._ingest, self._blobs, ref, total, expected)
+        return open_writer(self._ingest, self._blobs, ref, total, expected, committed)
 
     def write_blob(
         self, ref: str, data: Bytes, size: int | None = None, digest: str | None = None

@@ -6,6 +6,7 @@ import datetime
 import hashlib
 import os
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -21,10 +22,12 @@ from pycontainerd._content._names import ALGORITHM, digest_hex, ingest_name, val
 from pycontainerd._content._types import CommitResult, Status
 from pycontainerd._errors import ContentError, DigestMismatchError, SizeMismatchError
 
-__all__ = ["Writer", "open_writer"]
+__all__ = ["CommitHook", "Writer", "open_writer"]
 
 _CHUNK = 1 << 20
 Bytes = bytes | bytearray | memoryview
+#: Told of each blob a writer commits, before the writer lets go of its ingest (see Writer.commit).
+CommitHook = Callable[[CommitResult], None]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -69,6 +72,7 @@ class Writer:
         total: int | None,
         expected: str | None,
         started_at: datetime.datetime,
+        committed: CommitHook | None = None,
     ) -> None:
         self._ref = ref
         self._path = path
@@ -77,6 +81,7 @@ class Writer:
         self._total = total
         self._expected = expected
         self._started_at = started_at
+        self._committed = committed
         data_path = path / DATA
         st = os.stat(data_path) if data_path.exists() else None
         if st is not None and not st.st_mode & 0o200:
@@ -158,6 +163,10 @@ class Writer:
         DigestMismatchError the ingest is discarded, since its bytes can never become that blob.
         Nothing appears under ``blobs/`` in either case. If the blob already exists, the ingest is
         discarded and the result says ``created=False``. The writer is closed after a commit.
+
+        The writer's ``committed`` hook, if it has one, is called with the result once the blob is in
+        place and while the ingest is still held, so that a writer waiting for the ingest sees what
+        the hook recorded as soon as it gets it; an error of the hook is the commit's.
         """
         self._check_open()
         if digest is not None:
@@ -182,8 +191,13 @@ class Writer:
             # identical one, and readers holding the old one keep reading the same bytes.
             os.rename(self._path / DATA, target)
             _fsync_dir(self._blobs)
-        self._discard()
-        return CommitResult(digest=actual, size=self._offset, created=created)
+        result = CommitResult(digest=actual, size=self._offset, created=created)
+        try:
+            if self._committed is not None:
+                self._committed(result)
+        finally:
+            self._discard()
+        return result
 
     # -- closing ---------------------------------------------------------------------------------
     def close(self) -> None:
@@ -218,7 +232,14 @@ class Writer:
         return f"<Writer ref={self._ref!r} {state}>"
 
 
-def open_writer(ingest_dir: Path, blobs: Path, ref: str, total: int | None, expected: str | None) -> Writer:
+def open_writer(
+    ingest_dir: Path,
+    blobs: Path,
+    ref: str,
+    total: int | None,
+    expected: str | None,
+    committed: CommitHook | None = None,
+) -> Writer:
     """Open (start or resume) the ingest for ``ref`` under ``ingest_dir``, locked for this writer."""
     validate_ref(ref)
     if expected is not None:
@@ -258,6 +279,7 @@ def open_writer(ingest_dir: Path, blobs: Path, ref: str, total: int | None, expe
             total=total,
             expected=expected,
             started_at=started_at,
+            committed=committed,
         )
     except BaseException:
         os.close(lock_fd)

@@ -24,8 +24,7 @@ import posixpath
 import tarfile
 import uuid
 
-from pycontainerd._content import ContentStore
-from pycontainerd._errors import InvalidArgumentError, NotFoundError
+from pycontainerd._errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from pycontainerd._images._platforms import PlatformMatcher, host_platform
 from pycontainerd._images._types import (
     OCI_CONFIG,
@@ -44,6 +43,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import IO, Any, Final
+
+    from pycontainerd._content._protocol import Provider, Store
 
 __all__ = ["IMAGE_NAME_ANNOTATION", "REF_NAME_ANNOTATION", "export", "import_archive"]
 
@@ -98,7 +99,7 @@ def _ref_name(name: str) -> str | None:
     return ref.tag if ref.digest is None else None
 
 
-def _reachable(store: ContentStore, roots: Iterable[Descriptor]) -> dict[str, Descriptor]:
+def _reachable(store: Provider, roots: Iterable[Descriptor]) -> dict[str, Descriptor]:
     seen: dict[str, Descriptor] = {}
     stack = list(roots)
     while stack:
@@ -112,7 +113,7 @@ def _reachable(store: ContentStore, roots: Iterable[Descriptor]) -> dict[str, De
 
 
 def export(
-    store: ContentStore,
+    store: Provider,
     out: IO[bytes],
     images: Sequence[tuple[str, Descriptor]],
     *,
@@ -196,7 +197,7 @@ class _Stored(Record):
 class _Reader:
     """What an archive holds once read: blobs written to the store, small documents kept in memory."""
 
-    def __init__(self, store: ContentStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.files: dict[str, _Stored] = {}  # normalised archive path -> blob in the store
         self.documents: dict[str, bytes] = {}  # oci-layout, index.json, manifest.json, repositories
@@ -238,7 +239,11 @@ class _Reader:
 
     def _store(self, source: IO[bytes], size: int, expected: str | None) -> _Stored:
         ref = f"import-{uuid.uuid4().hex}"
-        writer = self.store.writer(ref, size, expected)
+        try:
+            writer = self.store.writer(ref, size, expected)
+        except AlreadyExistsError:
+            assert expected is not None  # only a writer told what to expect finds it there already
+            return _Stored(expected, size)  # the store (a namespace) has proved it holds these bytes
         try:
             with writer:
                 while chunk := source.read(_CHUNK):
@@ -270,7 +275,7 @@ def _clean(name: str) -> str | None:
     return path
 
 
-def import_archive(store: ContentStore, stream: IO[bytes]) -> list[tuple[str, Descriptor]]:
+def import_archive(store: Store, stream: IO[bytes]) -> list[tuple[str, Descriptor]]:
     """Read an OCI layout tar or a docker-archive from ``stream`` into ``store``.
 
     Returns (name, target descriptor) for each image: from ``index.json`` when the archive has one
@@ -278,8 +283,9 @@ def import_archive(store: ContentStore, stream: IO[bytes]) -> list[tuple[str, De
     empty), otherwise one per ``RepoTags`` entry of ``manifest.json`` (normalised, ``busybox:latest``
     becomes ``docker.io/library/busybox:latest``; an image without tags is returned with an empty
     name) pointing at a synthesised OCI manifest. Every blob the images need must be in the archive
-    or already in the store (NotFoundError otherwise); blobs whose bytes do not hash to their name are
-    refused (DigestMismatchError).
+    or already in ``store`` (NotFoundError naming the digest otherwise; a namespace's store holds only
+    what the namespace itself wrote); blobs whose bytes do not hash to their name are refused
+    (DigestMismatchError).
     """
     reader = _Reader(store)
     reader.read(stream)
@@ -290,7 +296,7 @@ def import_archive(store: ContentStore, stream: IO[bytes]) -> list[tuple[str, De
     raise InvalidArgumentError("the archive has neither index.json (OCI layout) nor manifest.json (docker)")
 
 
-def _import_oci(store: ContentStore, reader: _Reader) -> list[tuple[str, Descriptor]]:
+def _import_oci(store: Store, reader: _Reader) -> list[tuple[str, Descriptor]]:
     layout = reader.documents.get("oci-layout")
     if layout is not None:
         try:
@@ -304,14 +310,21 @@ def _import_oci(store: ContentStore, reader: _Reader) -> list[tuple[str, Descrip
     except InvalidArgumentError as exc:
         raise InvalidArgumentError(f"index.json: {exc}") from None
     result = []
-    for desc in index.manifests:
-        _reachable(store, [desc])
+    for i, desc in enumerate(index.manifests):
+        try:
+            _reachable(store, [desc])
+        except NotFoundError as exc:
+            # Blobs are taken from the archive, or the store must hold them already: an image is
+            # never made of blobs the importer only names (another namespace's, say).
+            raise NotFoundError(
+                f"index.json manifests[{i}]: {exc}, and the archive does not carry it"
+            ) from None
         name = desc.annotations.get(IMAGE_NAME_ANNOTATION) or desc.annotations.get(REF_NAME_ANNOTATION, "")
         result.append((name, desc))
     return result
 
 
-def _layer_media_type(store: ContentStore, digest: str) -> str:
+def _layer_media_type(store: Provider, digest: str) -> str:
     with store.reader(digest) as blob:
         magic = blob.read(4)
     if magic[:2] == b"\x1f\x8b":
@@ -321,7 +334,7 @@ def _layer_media_type(store: ContentStore, digest: str) -> str:
     return OCI_LAYER
 
 
-def _import_docker(store: ContentStore, reader: _Reader) -> list[tuple[str, Descriptor]]:
+def _import_docker(store: Store, reader: _Reader) -> list[tuple[str, Descriptor]]:
     try:
         entries = json.loads(reader.documents["manifest.json"])
     except ValueError as exc:

@@ -7,7 +7,6 @@ through an index entry without a platform is checked against its config's os and
 
 from __future__ import annotations
 
-from pycontainerd._content import ContentStore
 from pycontainerd._errors import InvalidArgumentError, NotFoundError
 from pycontainerd._images._platforms import PlatformMatcher, format_platform, host_platform
 from pycontainerd._images._types import (
@@ -23,6 +22,8 @@ from pycontainerd._remotes import Descriptor, Platform
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Final
+
+    from pycontainerd._content._protocol import Provider
 
 __all__ = [
     "Layer",
@@ -54,14 +55,14 @@ def _matcher(platform: Platform | PlatformMatcher | None) -> PlatformMatcher:
     return PlatformMatcher(platform if platform is not None else host_platform())
 
 
-def _read(store: ContentStore, desc: Descriptor) -> bytes:
+def _read(store: Provider, desc: Descriptor) -> bytes:
     data = store.read_blob(desc.digest)
     if len(data) != desc.size:
         raise InvalidArgumentError(f"{desc.digest}: descriptor says {desc.size} bytes, blob has {len(data)}")
     return data
 
 
-def read_index(store: ContentStore, desc: Descriptor) -> Index:
+def read_index(store: Provider, desc: Descriptor) -> Index:
     """The index ``desc`` names, parsed; errors name the blob and the field."""
     try:
         return Index.parse(_read(store, desc), desc.media_type)
@@ -69,7 +70,7 @@ def read_index(store: ContentStore, desc: Descriptor) -> Index:
         raise InvalidArgumentError(f"index {desc.digest}: {exc}") from None
 
 
-def read_manifest(store: ContentStore, desc: Descriptor) -> Manifest:
+def read_manifest(store: Provider, desc: Descriptor) -> Manifest:
     """The manifest ``desc`` names, parsed; errors name the blob and the field."""
     try:
         return Manifest.parse(_read(store, desc), desc.media_type)
@@ -77,7 +78,7 @@ def read_manifest(store: ContentStore, desc: Descriptor) -> Manifest:
         raise InvalidArgumentError(f"manifest {desc.digest}: {exc}") from None
 
 
-def _read_config(store: ContentStore, desc: Descriptor) -> ImageConfig:
+def _read_config(store: Provider, desc: Descriptor) -> ImageConfig:
     try:
         return ImageConfig.parse(_read(store, desc))
     except InvalidArgumentError as exc:
@@ -85,7 +86,7 @@ def _read_config(store: ContentStore, desc: Descriptor) -> ImageConfig:
 
 
 def manifest_descriptor_for(
-    store: ContentStore, desc: Descriptor, platform: Platform | PlatformMatcher | None = None
+    store: Provider, desc: Descriptor, platform: Platform | PlatformMatcher | None = None
 ) -> tuple[Descriptor, Manifest]:
     """The descriptor and manifest of the image ``desc`` for ``platform`` (default: the host's).
 
@@ -99,14 +100,14 @@ def manifest_descriptor_for(
 
 
 def manifest_for(
-    store: ContentStore, desc: Descriptor, platform: Platform | PlatformMatcher | None = None
+    store: Provider, desc: Descriptor, platform: Platform | PlatformMatcher | None = None
 ) -> Manifest:
     """The manifest of the image ``desc`` for ``platform`` (default: the host's)."""
     return manifest_descriptor_for(store, desc, platform)[1]
 
 
 def _resolve(
-    store: ContentStore, desc: Descriptor, matcher: PlatformMatcher, depth: int, *, top: bool
+    store: Provider, desc: Descriptor, matcher: PlatformMatcher, depth: int, *, top: bool
 ) -> tuple[Descriptor, Manifest] | None:
     if depth > _MAX_DEPTH:
         raise InvalidArgumentError(f"{desc.digest}: indexes nested more than {_MAX_DEPTH} deep")
@@ -140,14 +141,14 @@ def _resolve(
 
 
 def config_for(
-    store: ContentStore, desc: Descriptor, platform: Platform | PlatformMatcher | None = None
+    store: Provider, desc: Descriptor, platform: Platform | PlatformMatcher | None = None
 ) -> ImageConfig:
     """The image config of the image ``desc`` for ``platform`` (default: the host's)."""
     return _read_config(store, manifest_for(store, desc, platform).config)
 
 
 def layers(
-    store: ContentStore, desc: Descriptor, platform: Platform | PlatformMatcher | None = None
+    store: Provider, desc: Descriptor, platform: Platform | PlatformMatcher | None = None
 ) -> list[Layer]:
     """The layers of the image ``desc`` for ``platform``, bottom first, each with its diff ID."""
     manifest = manifest_for(store, desc, platform)
@@ -161,7 +162,7 @@ def layers(
     return [Layer(layer, diff_id) for layer, diff_id in zip(manifest.layers, diff_ids, strict=True)]
 
 
-def children(store: ContentStore, desc: Descriptor) -> list[Descriptor]:
+def children(store: Provider, desc: Descriptor) -> list[Descriptor]:
     """What ``desc`` refers to directly: an index's manifests, a manifest's config then layers.
 
     Anything else (configs, layers, unknown types) has no children. Used by the garbage collector

@@ -1,15 +1,17 @@
 """The metadata store (containerd's ``metadata`` package, on sqlite in WAL mode) and its garbage collector.
 
 ``MetadataStore(root)`` opens ``<root>/metadata.db``: namespaces, images, leases, content references,
-snapshot and container records, shared safely by several processes. ``collect(store, content_store)`` marks
-from the roots and sweeps what nothing reaches; a lease labelled with its owner process (``_owner``) ends
-with that process.
+snapshot and container records, shared safely by several processes. ``NamespacedContent`` is the
+content store as one namespace sees it: only the blobs the namespace proved it has.
+``collect(store, content_store)`` marks from the roots and sweeps what nothing reaches; a lease
+labelled with its owner process (``_owner``) ends with that process.
 """
 
 from __future__ import annotations
 
 from pycontainerd._metadata import _gc as gc
 from pycontainerd._metadata._containers import Container, Containers, check_container_id
+from pycontainerd._metadata._content import SHAREABLE, UNCOMPRESSED, NamespacedContent
 from pycontainerd._metadata._gc import GC_REF_CONTENT, GC_REF_SNAPSHOT, GC_ROOT, GCResult, collect
 from pycontainerd._metadata._schema import SCHEMA_VERSION
 from pycontainerd._metadata._store import DB_NAME, MetadataStore, Transaction
@@ -30,6 +32,8 @@ __all__ = [
     "GC_REF_SNAPSHOT",
     "GC_ROOT",
     "SCHEMA_VERSION",
+    "SHAREABLE",
+    "UNCOMPRESSED",
     "Container",
     "Containers",
     "ContentRecord",
@@ -40,6 +44,7 @@ __all__ = [
     "LeaseResource",
     "MetadataStore",
     "Namespace",
+    "NamespacedContent",
     "SnapshotKind",
     "SnapshotRecord",
     "Transaction",

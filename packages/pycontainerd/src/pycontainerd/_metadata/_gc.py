@@ -14,11 +14,15 @@ manifest or an index (OCI or Docker schema2, by media type or, for untyped roots
 descriptors it lists: config, layers, sub-manifests. A marked snapshot keeps its parent chain.
 
 Sweep, all under the store's write lock so nothing can gain a reference half-way: expired leases are
-deleted; unmarked content records are deleted; blobs that no namespace reaches are deleted from the
-content store; unmarked snapshot records are reported, and removed (children first) through
-``snapshot_remover`` when one is given; ingests not held by a lease are aborted when the lease that
-held them has just been deleted (expired, or its owner died), when idle past ``ingest_expiry``, or when
-the blob they were writing is in the store already (nothing left to resume).
+deleted; unmarked content records are deleted; blobs are deleted from the content store unless a
+namespace keeps a record of them or a lease holds them (a namespace naming a digest it has no record
+of, in an index say, keeps no other namespace's blob alive); unmarked snapshot records are reported,
+and removed (children first) through ``snapshot_remover`` when one is given, which is called for a
+snapshot's data only once no namespace keeps a record of it (the data is shared by the namespaces
+that unpacked the same layers); ingests not held by a lease are aborted when the lease that held them
+has just been deleted (expired, or its owner died), when idle past ``ingest_expiry``, or when the
+blob they were writing is in the store already and recorded in their namespace (nothing left to
+resume). A namespace's ingest ``r`` is ``<namespace>/r`` on disk (see ``NamespacedContent``).
 A blob committed by a writer that holds no lease may be collected: writers take a lease first.
 """
 
@@ -208,9 +212,11 @@ def collect(
             "SELECT namespace, snapshotter, snapshot_key FROM containers"
         ).fetchall()
         held_ingests: set[str] = set()
+        leased_digests: set[str] = set()
         for ns, type_, id_ in conn.execute("SELECT namespace, type, id FROM lease_resources"):
             if type_ == "content":
                 content_roots.append((ns, id_, None))
+                leased_digests.add(id_)  # perhaps being committed: its record is not there yet
             elif type_ == "ingests":
                 held_ingests.add(id_)
             elif type_.startswith("snapshots/"):
@@ -239,10 +245,11 @@ def collect(
                 parent = snapshots.get(node, (None, {}))[0]
                 node = (node[0], node[1], parent) if parent is not None else None
 
-        # Sweep content records, then blobs no namespace reaches.
+        # Sweep content records, then blobs no namespace keeps a record of.
         dead_records = sorted(key for key in records if key not in marked)
         conn.executemany("DELETE FROM content WHERE namespace = ? AND digest = ?", dead_records)
-        live_digests = {digest for _, digest in marked}
+        live_records = {key for key in records if key in marked}
+        live_digests = {digest for _, digest in live_records} | leased_digests
         deleted_blobs: list[str] = []
         freed = 0
         for info in list(content.walk()):
@@ -267,12 +274,23 @@ def collect(
         unreferenced.sort(key=lambda snap: (-depth[snap], snap))
         removed: list[tuple[str, str, str]] = []
         if snapshot_remover is not None:
+            # A snapshot's data is shared by the namespaces that record it: it goes with its last record,
+            # and stays while anything marks it (a lease of an unpack that is about to record it, say).
+            in_use = {(name, key) for _, name, key in marked_snapshots}
+            gone: set[tuple[str, str]] = set()
+            failed: set[tuple[str, str]] = set()
             for ns, name, key in unreferenced:
-                try:
-                    snapshot_remover(name, key)
-                except Exception as exc:  # noqa: BLE001 -- one snapshot's failure must not stop the sweep
-                    errors.append(f"snapshot {ns}/{name}/{key}: {exc}")
-                    continue
+                data = (name, key)
+                if data in failed:
+                    continue  # its data could not be removed: the records stay, for the next collection
+                if data not in in_use and data not in gone:
+                    try:
+                        snapshot_remover(name, key)
+                    except Exception as exc:  # noqa: BLE001 -- one snapshot's failure must not stop the sweep
+                        errors.append(f"snapshot {ns}/{name}/{key}: {exc}")
+                        failed.add(data)
+                        continue
+                    gone.add(data)
                 conn.execute(
                     "DELETE FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?",
                     (ns, name, key),
@@ -280,7 +298,18 @@ def collect(
                 removed.append((ns, name, key))
 
         # Ingests left behind (a crashed pull): abort those no live lease holds, once their lease
-        # ended, they idled too long, or their blob is in the store.
+        # ended, they idled too long, or their blob is in the store (for a namespace's ingest: in the
+        # store and recorded in that namespace; another namespace's copy proves nothing for it).
+        namespaces = {name for (name,) in conn.execute("SELECT name FROM namespaces")}
+
+        def finished(ref: str, expected: str | None) -> bool:
+            if expected is None:
+                return False
+            namespace, slash, _ = ref.partition("/")
+            if slash and namespace in namespaces:
+                return (namespace, expected) in live_records
+            return _in_store(content, expected)
+
         aborted: list[str] = []
         cutoff = now - ingest_expiry
         for status in content.list_statuses():
@@ -289,7 +318,7 @@ def collect(
             if (
                 status.ref not in released_ingests
                 and status.updated_at > cutoff
-                and not (status.expected is not None and _in_store(content, status.expected))
+                and not finished(status.ref, status.expected)
             ):
                 continue
             try:

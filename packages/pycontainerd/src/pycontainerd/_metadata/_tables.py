@@ -433,6 +433,15 @@ class Content:
             ).fetchall()
         return [_content(row) for row in rows]
 
+    def holders(self, digest: str) -> dict[str, ContentRecord]:
+        """Every namespace's record of blob ``digest``, by namespace."""
+        with self._use(False) as conn:
+            rows = conn.execute(
+                f"SELECT namespace, {_CONTENT_COLUMNS} FROM content WHERE digest = ? ORDER BY namespace",
+                (digest,),
+            ).fetchall()
+        return {row[0]: _content(row[1:]) for row in rows}
+
     def set_labels(self, namespace: str, digest: str, labels: Mapping[str, str]) -> ContentRecord:
         """Replace the labels of the record."""
         text = _check_labels(labels)
@@ -504,6 +513,15 @@ class Snapshots:
     def get(self, namespace: str, snapshotter: str, key: str) -> SnapshotRecord:
         with self._use(False) as conn:
             return self._get(conn, namespace, snapshotter, key)
+
+    def holders(self, snapshotter: str, key: str) -> builtins.list[str]:
+        """The namespaces that record the snapshot ``key`` of ``snapshotter`` (its data is shared)."""
+        with self._use(False) as conn:
+            rows = conn.execute(
+                "SELECT namespace FROM snapshots WHERE snapshotter = ? AND key = ? ORDER BY namespace",
+                (snapshotter, key),
+            ).fetchall()
+        return [row[0] for row in rows]
 
     def list(self, namespace: str, snapshotter: str | None = None) -> list[SnapshotRecord]:
         with self._use(False) as conn:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from pycontainerd._client import Client
+    from pycontainerd._content._protocol import Provider
 
 __all__ = ["DEFAULT_RUNTIME", "ContainerService", "cgroups_path"]
 
@@ -60,16 +61,13 @@ class ContainerService:
 
     def image_config(self, name: str) -> ImageConfig:
         """The config of the image ``name`` for the host platform."""
-        return self._config(self._client.image(name))[1]
+        return self._config(self._client.image(name), self._client.content)[1]
 
-    def _config(self, image: Image) -> tuple[str, ImageConfig]:
-        """(the digest, the parsed config) of ``image`` for the host platform."""
-        client = self._client
-        target = image.target
-        _, manifest = manifest_descriptor_for(
-            client.content, Descriptor(target.media_type, target.digest, target.size)
-        )
-        return manifest.config.digest, ImageConfig.parse(client.content.read_blob(manifest.config.digest))
+    def _config(self, image: Image, store: Provider) -> tuple[str, ImageConfig]:
+        """(the digest, the parsed config) of ``image`` for the host platform, read from ``store``."""
+        target = Descriptor(image.target.media_type, image.target.digest, image.target.size)
+        _, manifest = manifest_descriptor_for(store, target)
+        return manifest.config.digest, ImageConfig.parse(store.read_blob(manifest.config.digest))
 
     def _unpacked(
         self, config_digest: str, config: ImageConfig, snapshotter: str, lease_id: str, key: str
@@ -118,7 +116,10 @@ class ContainerService:
             client.metadata.containers.get(namespace, container_id)
             raise AlreadyExistsError(f"container {container_id} already exists in {namespace}")
         record = client.image(image)
-        config_digest, config = self._config(record)
+        # Read past the namespace's checks (they cost two metadata transactions): the config is used
+        # only if the namespace holds it unpacked (_unpacked reads its record there) or once unpack,
+        # which reads through the namespace, succeeded.
+        config_digest, config = self._config(record, client.content.backend)
         name = snapshotter or client.snapshotter_name
         key = f"{namespace}/{container_id}"
         with client.lease() as lease_id:
