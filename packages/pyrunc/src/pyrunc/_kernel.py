@@ -138,6 +138,7 @@ class OpKind:
     OPEN_SOURCE = 40
     BIND_REMOUNT = 41
     FORK = 42
+    SYSCTL = 43
 
 
 class Op:

@@ -37,6 +37,7 @@ from pyrunc._plan_rootfs import (
     mount_ops,
     rootfs_parent_mount,
 )
+from pyrunc._plan_sysctl import check_sysctls, sysctl_ops
 
 TYPE_CHECKING = False
 
@@ -156,14 +157,15 @@ def _namespaces(spec: RuntimeSpec, plan: Plan) -> set[str]:
             new.add(ns.type)
             if ns.type != "cgroup":  # unshared after the child has joined its cgroup
                 plan.clone_flags |= NAMESPACE_FLAGS[ns.type]
-    if "mount" not in new:
-        raise SpecError("linux.namespaces", "a new mount namespace is required")
-    if (spec.hostname or spec.domainname) and "uts" not in new:
-        raise SpecError("hostname", "setting the hostname needs a new uts namespace")
+    if "mount" not in new and "mount" not in plan.joins:
+        raise SpecError("linux.namespaces", "a mount namespace is required, new or joined")
+    if "uts" not in new and "uts" not in plan.joins:  # runc's words
+        if spec.hostname:
+            raise SpecError("hostname", "unable to set hostname without a private UTS namespace")
+        if spec.domainname:
+            raise SpecError("domainname", "unable to set domainname without a private UTS namespace")
     if linux is not None:
-        for key in linux.sysctl:
-            if key.startswith("net.") and "network" not in new:
-                raise SpecError(f"linux.sysctl.{key}", "needs a new network namespace")
+        check_sysctls(linux, new, plan.joins)
         if linux.time_offsets:
             if "time" not in new:
                 raise SpecError("linux.timeOffsets", "needs a new time namespace")
@@ -317,14 +319,12 @@ def compile_init(
     _console_op(plan, process, console_fd)
     if "network" in new:
         plan.add(OpKind.LOOPBACK_UP, "bring up the loopback interface")
-    if spec.hostname is not None:
+    if spec.hostname:  # an empty one is no hostname to set (runc's rule too)
         plan.add(OpKind.SETHOSTNAME, f"sethostname {spec.hostname}", a=spec.hostname)
-    if spec.domainname is not None:
+    if spec.domainname:
         plan.add(OpKind.SETDOMAINNAME, f"setdomainname {spec.domainname}", a=spec.domainname)
     if linux is not None:
-        for key, value in linux.sysctl.items():
-            path = "/proc/sys/" + key.replace(".", "/")
-            plan.add(OpKind.WRITE_FILE, f"write sysctl {key}={value}", a=path, b=value)
+        sysctl_ops(plan, linux)
         for path in linux.readonly_paths:
             plan.add(OpKind.READONLY, f"make {path} read-only", a=path, in_root=True)
         for path in linux.masked_paths:
