@@ -164,6 +164,16 @@ class Logger:
         self.fmt = fmt
         self.debug_enabled = debug
 
+    def check(self) -> None:
+        """Fail now, as runc does, when the log file cannot be written: not while reporting an error."""
+        if self.path:
+            try:
+                with open(self.path, "a"):
+                    pass
+            except OSError as exc:
+                self.path = None
+                raise PyruncError(f"--log {exc.filename}: {exc.strerror}") from None
+
     def log(self, level: str, msg: str) -> None:
         if not self.path:
             return
@@ -257,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rest = _parse(argv, _GLOBAL, g, stop_at_positional=True)
         logger = Logger(g.value("log"), g.value("log_format", "text") or "text", g.flag("debug"))
+        logger.check()
+        if logger.fmt not in ("text", "json"):
+            raise UsageError(f"invalid log-format: {logger.fmt}")
         if g.flag("version"):
             print(version_text())
             return 0
@@ -284,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except (PyruncError, OSError) as exc:
         message = str(exc)
+        if isinstance(exc, OSError) and exc.strerror:  # not "[Errno 36] File name too long: '...'"
+            message = f"{exc.filename}: {exc.strerror}" if exc.filename is not None else exc.strerror
         for note in getattr(exc, "__notes__", ()):
             message += f" ({note})"
         logger.log("error", message)

@@ -34,10 +34,23 @@ OCI_VERSION = "1.0.2"
 _FIFO = "exec.fifo"
 
 
+# runc's ^[\w+-\.]+$: in Go's character class, "+-." is the range from "+" to ".", comma included.
+_ID_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+,-.")
+# An id names the container's state directory and its cgroup directories: one file name each.
+MAX_ID_LENGTH = 255
+
+
 def _valid_id(container_id: str) -> None:
-    ok = container_id not in ("", ".", "..") and all(ch.isalnum() or ch in "_+-." for ch in container_id)
-    if not ok or not container_id.isascii():
-        raise PyruncError(f"invalid id format: {container_id}")
+    """Refuse an id that runc refuses ("invalid container ID format"), or too long to name a file."""
+    if len(container_id) > MAX_ID_LENGTH:
+        raise PyruncError(
+            f"invalid container ID format: {len(container_id)} characters, more than the {MAX_ID_LENGTH} "
+            "of a file name (the id names the container's state and cgroup directories)"
+        )
+    if container_id in ("", ".", "..") or not _ID_CHARACTERS.issuperset(container_id):
+        raise PyruncError(
+            f"invalid container ID format: {container_id!r} (an id is made of letters, digits and _ + , - .)"
+        )
 
 
 class ContainerState:

@@ -46,17 +46,32 @@ def _position(text: str, index: int) -> str:
     return f"line {line} column {column}"
 
 
+def _scan_from(text: str, start: int) -> tuple[object, int]:
+    try:
+        return _scan(text, start)  # type: ignore[no-any-return]
+    except SystemError:
+        # The C scanner reports most syntax errors with json.decoder.JSONDecodeError, which it looks
+        # up in sys.modules without importing it: when json.decoder is not loaded yet, it fails
+        # without an exception. Load it (an error is worth the import) and scan again for the error.
+        import json.decoder  # noqa: F401
+
+        return _scan(text, start)  # type: ignore[no-any-return]
+
+
 def loads(text: str) -> object:
-    """Parse a JSON document; ValueError names the line and column of a syntax error."""
+    """Parse a JSON document; ValueError names the line and column of a syntax error, or says that
+    the document nests too deeply."""
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
-        value, end = _scan(text, start)
+        value, end = _scan_from(text, start)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     except StopIteration as stop:
         raise ValueError(f"expecting a value at {_position(text, stop.value)}") from None
     except ValueError as exc:  # json.JSONDecodeError
         index = getattr(exc, "pos", None)
         where = _position(text, index) if isinstance(index, int) else ""
-        message = getattr(exc, "msg", str(exc))
+        message = getattr(exc, "msg", str(exc)).removesuffix(" at")  # "Unterminated string starting at"
         raise ValueError(f"{message} at {where}" if where else message) from None
     rest = len(text.rstrip(_WHITESPACE))
     if end < rest:

@@ -104,6 +104,8 @@ def _step_error(plan: Plan, index: int, err: int) -> InitError:
         return InitError(
             op.step, err, "timed out" if err == errno.ETIMEDOUT else f"failed: {describe_failure(err)}"
         )
+    if op.kind == OpKind.EXEC and err == errno.E2BIG:
+        return InitError(op.step, err, "process.args and process.env are longer than execve(2) takes")
     if op.kind == OpKind.SYSCTL and err == errno.EXDEV:
         return InitError(
             op.step, err, "not below the container's own /proc/sys (no procfs there, or a mount over it)"

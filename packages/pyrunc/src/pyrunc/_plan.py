@@ -146,6 +146,47 @@ def check_supported(spec: RuntimeSpec) -> None:
         raise UnsupportedFieldError(", ".join(unsupported))
 
 
+_PATH_MAX = 4095  # bytes of a path the kernel takes (PATH_MAX with its NUL)
+_HOST_NAME_MAX = 64  # bytes of a hostname or a domain name
+
+
+def check_lengths(spec: RuntimeSpec) -> None:
+    """Refuse, naming the field, a path longer than the kernel takes and a hostname or domain name
+    longer than a uts namespace holds (the kernel would say only ENAMETOOLONG or EINVAL)."""
+    paths: list[tuple[str, str | None]] = []
+    if spec.root is not None:
+        paths.append(("root.path", spec.root.path))
+    if spec.process is not None:
+        paths.append(("process.cwd", spec.process.cwd))
+    for i, mount in enumerate(spec.mounts):
+        paths += [(f"mounts[{i}].destination", mount.destination), (f"mounts[{i}].source", mount.source)]
+    linux = spec.linux
+    if linux is not None:
+        paths += [(f"linux.namespaces[{i}].path", ns.path) for i, ns in enumerate(linux.namespaces)]
+        paths += [(f"linux.devices[{i}].path", device.path) for i, device in enumerate(linux.devices)]
+        paths += [(f"linux.maskedPaths[{i}]", path) for i, path in enumerate(linux.masked_paths)]
+        paths += [(f"linux.readonlyPaths[{i}]", path) for i, path in enumerate(linux.readonly_paths)]
+    hooks = spec.hooks
+    if hooks is not None:
+        for name, listed in (
+            ("prestart", hooks.prestart),
+            ("createRuntime", hooks.create_runtime),
+            ("createContainer", hooks.create_container),
+            ("startContainer", hooks.start_container),
+            ("poststart", hooks.poststart),
+            ("poststop", hooks.poststop),
+        ):
+            paths += [(f"hooks.{name}[{i}].path", hook.path) for i, hook in enumerate(listed)]
+    for field, path in paths:
+        if path is not None and len(path) > _PATH_MAX // 4 and len(path.encode()) > _PATH_MAX:
+            raise SpecError(field, f"{len(path.encode())} bytes long, more than the {_PATH_MAX} of a path")
+    for field, name in (("hostname", spec.hostname), ("domainname", spec.domainname)):
+        if name is not None and len(name.encode()) > _HOST_NAME_MAX:
+            raise SpecError(
+                field, f"{len(name.encode())} bytes long, more than the {_HOST_NAME_MAX} the kernel takes"
+            )
+
+
 def _namespaces(spec: RuntimeSpec, plan: Plan) -> set[str]:
     """Fill clone flags and joins; return the set of namespace types the container has new."""
     linux = spec.linux
@@ -236,6 +277,7 @@ def compile_init(
     createContainer hooks itself; startContainer hooks run after the start signal.
     """
     check_supported(spec)
+    check_lengths(spec)
     hooks = spec.hooks
     if hooks is not None and vfork and has_hooks(spec):
         raise ValueError("a spec with hooks needs the fork-mode launch")

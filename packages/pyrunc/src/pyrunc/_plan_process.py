@@ -7,6 +7,7 @@ import os
 
 from pyrunc._errors import SpecError
 from pyrunc._kernel import NAMESPACE_FLAGS, CloneFlags, Op, OpKind
+from pyrunc._spec_resources import check_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -103,6 +104,9 @@ _MAX_ID_MAP_LINES = 340  # the kernel's limit on the lines of /proc/<pid>/uid_ma
 
 
 _LAST_ID = (1 << 32) - 2  # (uid_t)-1 is no ID
+
+
+_MAX_GROUPS = 1024  # native.c's MAX_GROUPS
 
 
 def uses_user_namespace(spec: RuntimeSpec) -> bool:
@@ -239,6 +243,11 @@ def _user_ops(plan: Plan, process: Process) -> None:
     plan.add(
         OpKind.CAPBSET, "drop capabilities from the bounding set", num=last_cap, ids=(masks["bounding"],)
     )
+    if len(user.additional_gids) > _MAX_GROUPS:
+        raise SpecError(
+            "process.user.additionalGids",
+            f"{len(user.additional_gids)} groups, more than the {_MAX_GROUPS} pyrunc sets",
+        )
     plan.add(OpKind.SETGROUPS, f"setgroups {user.additional_gids}", ids=tuple(user.additional_gids))
     plan.add(OpKind.SETRESGID, f"setresgid {user.gid}", num=user.gid)
     plan.add(OpKind.PRCTL, "keep capabilities across setuid", num=_PR_SET_KEEPCAPS, flags=1)
@@ -312,6 +321,12 @@ def late_seccomp(plan: Plan, process: Process, seccomp: Op | None) -> None:
 
 
 def process_ops(plan: Plan, process: Process, rootfs: str, seccomp: Op | None = None) -> None:
+    # A process made in Python (Container.exec, pyrunc.run) was not read from JSON, where every
+    # string is checked: its program, environment and cwd are checked here.
+    for field, values in (("process.args", process.args), ("process.env", process.env)):
+        for i, value in enumerate(values):
+            check_text(value, f"{field}[{i}]")
+    check_text(process.cwd, "process.cwd")
     for i, rlimit in enumerate(process.rlimits):
         number = RLIMITS.get(rlimit.type.removeprefix("RLIMIT_"))
         if number is None:

@@ -172,7 +172,9 @@ def create(
                 no_pivot=no_pivot,
                 fifo_fd=fifo_fd,
                 preserve_fds=preserve_fds,
-                keyring=None if no_new_keyring else container_id,
+                keyring=None
+                if no_new_keyring
+                else f"_ses.{container_id}",  # runc's name (a leading "." is the kernel's)
                 vfork=vfork,
                 join_cgroups=joins,
                 oom_score_adj=process.oom_score_adj if process else None,
