@@ -427,3 +427,35 @@ def namespace_holder(flags: int, setup: str = "") -> Iterator[NamespaceHolder]:
     finally:
         proc.kill()
         proc.wait()
+
+
+# -- mounts a test makes itself ----------------------------------------------------------------------
+
+MS_BIND = 1 << 12
+
+
+def mount(source: str | Path, target: str | Path, fstype: str | None = None, flags: int = 0) -> None:
+    """mount(2), for a test's own mounts (unmount each with :func:`unmount`)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    kind = fstype.encode() if fstype else None
+    if libc.mount(str(source).encode(), str(target).encode(), kind, flags, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(target))
+
+
+def unmount(target: str | Path) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.umount2(str(target).encode(), 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(target))
+
+
+@contextmanager
+def mounted(
+    source: str | Path, target: str | Path, fstype: str | None = None, flags: int = 0
+) -> Iterator[None]:
+    mount(source, target, fstype, flags)
+    try:
+        yield
+    finally:
+        unmount(target)

@@ -180,10 +180,10 @@ def check_lengths(spec: RuntimeSpec) -> None:
     for field, path in paths:
         if path is not None and len(path) > _PATH_MAX // 4 and len(path.encode()) > _PATH_MAX:
             raise SpecError(field, f"{len(path.encode())} bytes long, more than the {_PATH_MAX} of a path")
-    for field, name in (("hostname", spec.hostname), ("domainname", spec.domainname)):
-        if name is not None and len(name.encode()) > _HOST_NAME_MAX:
+    for field, value in (("hostname", spec.hostname), ("domainname", spec.domainname)):
+        if value is not None and len(value.encode()) > _HOST_NAME_MAX:
             raise SpecError(
-                field, f"{len(name.encode())} bytes long, more than the {_HOST_NAME_MAX} the kernel takes"
+                field, f"{len(value.encode())} bytes long, more than the {_HOST_NAME_MAX} the kernel takes"
             )
 
 

@@ -467,5 +467,5 @@ def _cleanup(exc: BaseException, cgroups: CgroupManager | None, directory: str) 
         exc.add_note(f"cleanup: removing cgroups failed: {cleanup}")
     try:
         _remove_dir(directory)
-    except OSError as cleanup:
+    except (OSError, PyruncError) as cleanup:
         exc.add_note(f"cleanup: removing {directory} failed: {cleanup}")
