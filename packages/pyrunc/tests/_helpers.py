@@ -432,6 +432,7 @@ def namespace_holder(flags: int, setup: str = "") -> Iterator[NamespaceHolder]:
 # -- mounts a test makes itself ----------------------------------------------------------------------
 
 MS_BIND = 1 << 12
+MS_REC = 1 << 14
 
 
 def mount(source: str | Path, target: str | Path, fstype: str | None = None, flags: int = 0) -> None:

@@ -96,9 +96,9 @@ SCHEMA_CASES = {
     "args-empty": (setting("process.args", []), "process.args: "),
     "namespace-bogus": (setting("linux.namespaces[0].type", "bogus"), "linux.namespaces[0].type: "),
     "cwd-relative": (setting("process.cwd", "tmp"), "process.cwd: "),
-    "capability-unknown": (
-        setting("process.capabilities.bounding", ["CAP_BOGUS"]),
-        "process.capabilities.bounding[0]: ",
+    "capability-not-a-string": (
+        setting("process.capabilities.bounding", ["CAP_KILL", 7]),
+        "process.capabilities.bounding[1]: ",
     ),
     "rlimit-unknown": (
         setting("process.rlimits", [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]),

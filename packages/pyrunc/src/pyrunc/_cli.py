@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 
 from pyrunc import _jsonio as json
-from pyrunc._errors import PyruncError, SpecError
+from pyrunc._errors import PyruncError, SpecError, log_warnings_to
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -270,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         logger.check()
         if logger.fmt not in ("text", "json"):
             raise UsageError(f"invalid log-format: {logger.fmt}")
+        if logger.path:
+            log_warnings_to(lambda message: logger.log("warning", message))
         if g.flag("version"):
             print(version_text())
             return 0

@@ -139,6 +139,7 @@ class OpKind:
     BIND_REMOUNT = 41
     FORK = 42
     SYSCTL = 43
+    MKTARGET = 44
 
 
 class Op:

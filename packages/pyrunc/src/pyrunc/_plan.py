@@ -71,6 +71,7 @@ class Plan:
         "time_offsets",
         "uid_map",
         "user_ns",
+        "warnings",
     )
 
     def __init__(self) -> None:
@@ -92,6 +93,8 @@ class Plan:
         # the bind sources (slot, path) it opens before it becomes the user namespace's root.
         self.slots = 0
         self.sources: list[tuple[int, str]] = []
+        # What the start goes on despite, for the caller to warn about (pyrunc._errors.warn).
+        self.warnings: list[str] = []
 
     def new_slot(self) -> int:
         if self.slots >= MAX_SOURCES:
@@ -129,11 +132,12 @@ def check_supported(spec: RuntimeSpec) -> None:
         ):
             if getattr(linux, name):
                 unsupported.append(f"linux.{json_name}")
+        if joins_mount_namespace(spec) and linux.rootfs_propagation in ("shared", "rshared"):
+            # Making the rootfs's parent mount private needs the joined namespace's mount table.
+            unsupported.append("linux.rootfsPropagation (shared, with a joined mount namespace)")
         new_user = any(ns.type == "user" and not ns.path for ns in linux.namespaces)
         for i, ns in enumerate(linux.namespaces):
-            if ns.type == "mount" and ns.path:
-                unsupported.append(f"linux.namespaces[{i}].path (joining a mount namespace)")
-            elif new_user and ns.path and ns.type in _JOIN_ORDER:
+            if new_user and ns.path and ns.type in _JOIN_ORDER:
                 # The child is in its new user namespace by then, with no privilege over these.
                 unsupported.append(
                     f"linux.namespaces[{i}].path (joining a {ns.type} namespace together with a new user "
@@ -295,9 +299,14 @@ def compile_init(
     rootfs = spec.root.path
     if not os.path.isabs(rootfs):
         rootfs = os.path.join(bundle, rootfs)
-    rootfs = os.path.realpath(rootfs)
-    if not os.path.isdir(rootfs):
-        raise SpecError("root.path", f"rootfs {rootfs} is not a directory")
+    if joins_mount_namespace(spec):
+        # Looked up by the init, in the joined mount namespace, as runc does: what is there may
+        # not be what the runtime sees at that path (a rootfs mounted in that namespace alone).
+        rootfs = os.path.normpath(rootfs)
+    else:
+        rootfs = os.path.realpath(rootfs)
+        if not os.path.isdir(rootfs):
+            raise SpecError("root.path", f"rootfs {rootfs} is not a directory")
 
     plan = Plan()
     new = _namespaces(spec, plan)
@@ -386,6 +395,13 @@ def compile_init(
         _hook_ops(plan, "startContainer", hooks.start_container, spec, bundle, container_id, "created")
     plan.add(OpKind.EXEC, f"exec {process.args[0]}")
     return plan
+
+
+def joins_mount_namespace(spec: RuntimeSpec) -> bool:
+    """Whether the container joins a mount namespace (by ``path``) rather than making one: then its
+    rootfs and bind sources are looked up inside that namespace, by the init."""
+    linux = spec.linux
+    return linux is not None and any(ns.type == "mount" and ns.path for ns in linux.namespaces)
 
 
 def has_hooks(spec: RuntimeSpec) -> bool:

@@ -226,20 +226,25 @@ def become_root_ops(plan: Plan, *, new_ipc: bool) -> None:
 
 def _user_ops(plan: Plan, process: Process) -> None:
     """Capabilities and the user switch. No ``capabilities`` member means no capabilities at
-    all, as with runc (not "keep whatever the runtime has")."""
+    all, as with runc (not "keep whatever the runtime has"). A capability that pyrunc or the kernel
+    does not know is left out with a warning: runtime-spec 1.1 says a runtime SHOULD NOT fail for
+    one it cannot grant, and runc 1.1 warns alike."""
     user = process.user
     caps = process.capabilities
     last_cap = _last_cap()
     masks: dict[str, int] = {}
+    ignored: list[str] = []
     for set_name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
         mask = 0
-        for i, name in enumerate(getattr(caps, set_name) if caps is not None else ()):
+        for name in getattr(caps, set_name) if caps is not None else ():
             number = CAPABILITY_NUMBERS.get(name)
-            if number is None:
-                raise SpecError(f"process.capabilities.{set_name}[{i}]", f"unknown capability {name}")
-            if number <= last_cap:  # runc, too, skips what the kernel does not know
+            if number is not None and number <= last_cap:
                 mask |= 1 << number
+            elif name not in ignored:
+                ignored.append(name)
         masks[set_name] = mask
+    if ignored:
+        plan.warnings.append(f"ignoring unknown or unavailable capabilities: [{' '.join(ignored)}]")
     plan.add(
         OpKind.CAPBSET, "drop capabilities from the bounding set", num=last_cap, ids=(masks["bounding"],)
     )

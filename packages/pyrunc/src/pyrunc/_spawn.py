@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from pyrunc._container import _FIFO, Container, _remove_dir, _valid_id
-from pyrunc._errors import ContainerExistsError, InitError, PyruncError
+from pyrunc._errors import ContainerExistsError, InitError, PyruncError, warn
 from pyrunc._state import SavedState, Status, check_allowed, process_start_time, rfc3339_now
 
 TYPE_CHECKING = False
@@ -183,6 +183,8 @@ def create(
                 seccomp_cache=_seccomp_cache_dir(root),
             )
             assert process is not None and spec.root is not None  # compile_init checked them
+            for warning in plan.warnings:
+                warn(warning)
             if plan.root_ids is not None and fifo_fd >= 0:
                 os.chown(os.path.join(directory, _FIFO), *plan.root_ids)  # the init's, as runc does
             if cgroups.exists() and cgroups.pids():
@@ -292,6 +294,8 @@ def exec_process(
             # It joins them itself, still in our namespaces (see CgroupManager.join_files).
             join_cgroups=cgroups.join_files(),
         )
+        for warning in plan.warnings:
+            warn(warning)
         child = launch(plan, oom_score_adj=process.oom_score_adj)
     except BaseException:
         if receiver is not None:

@@ -251,11 +251,9 @@ def _enum_list(o: dict[str, object], key: str, path: str, allowed: frozenset[str
     return items
 
 
-def _is_upper(s: str, extra: str = "") -> bool:
-    """``s`` matches ``^[A-Z<extra>]+$``."""
-    for c in extra:
-        s = s.replace(c, "")
-    return s == "" or (s.isascii() and s.isalpha() and s.isupper())
+def _is_upper(s: str) -> bool:
+    """``s`` matches ``^[A-Z]+$``."""
+    return s.isascii() and s.isalpha() and s.isupper()
 
 
 def _compact(d: dict[str, object]) -> dict[str, object]:

@@ -261,6 +261,18 @@ static int op_mkfile(struct child_state *st, const struct pyrunc_op *op) {
     return 0;
 }
 
+/* A bind target made like its source, which only the init can see: in a joined mount namespace,
+ * the runtime's view of the source path is not the container's. */
+static int op_mktarget(struct child_state *st, const struct pyrunc_op *op) {
+    struct stat source;
+    if (stat(op->a, &source) < 0) return fail();
+    if (!S_ISDIR(source.st_mode)) return op_mkfile(st, op);
+    int fd = mkdirs_in_root(st, op->b, 0755);
+    if (fd < 0) return fd;
+    close(fd);
+    return 0;
+}
+
 static int op_mknod(struct child_state *st, const struct pyrunc_op *op) {
     char buf[PATH_MAX];
     const char *name;
@@ -737,6 +749,8 @@ static int run_op(const struct pyrunc_spawn *s, struct child_state *st, const st
         return op_fork(s, st);
     case PYRUNC_OP_SYSCTL:
         return op_sysctl(op);
+    case PYRUNC_OP_MKTARGET:
+        return op_mktarget(st, op);
     case PYRUNC_OP_JOIN_KEYRING:
         /* KEYCTL_JOIN_SESSION_KEYRING: keys made in the container stay out of the host's. */
         return syscall(SYS_keyctl, 1, op->a) < 0 ? fail() : 0;
