@@ -134,7 +134,12 @@ def create(
     _valid_id(container_id)
     bundle = os.path.abspath(bundle)
     spec = load_spec(bundle)
-    os.makedirs(root, mode=0o700, exist_ok=True)
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+    except FileExistsError:
+        raise PyruncError(f"state root {root}: not a directory") from None
+    except OSError as exc:
+        raise PyruncError(f"state root {root}: {exc.strerror}") from None
     directory = os.path.join(root, container_id)
     try:
         os.mkdir(directory, 0o711)
