@@ -36,7 +36,8 @@ def test_matches_the_json_module(doc: object) -> None:
         ("{}x", "extra data at line 1 column 3"),
         ("", "expecting a value at line 1 column 1"),
         ('{\n"a": 1\n"b": 2}', "Expecting ',' delimiter at line 3 column 1"),
-        ("NaN", "NaN is not valid JSON"),
+        ("NaN", "NaN is not valid JSON at line 1 column 1"),
+        ('{"NaN": [1, -Infinity]}', "-Infinity is not valid JSON at line 1 column 13"),
     ],
 )
 def test_errors_name_the_position(text: str, message: str) -> None:

@@ -19,8 +19,35 @@ else:
 __all__ = ["canonical", "dumps", "loads"]
 
 
+class _Constant(ValueError):
+    """NaN, Infinity or -Infinity, which Python's scanner takes and JSON does not."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is not valid JSON")
+        self.name = name
+
+
 def _no_constants(name: str) -> object:
-    raise ValueError(f"{name} is not valid JSON")
+    raise _Constant(name)
+
+
+def _constant_at(text: str, name: str) -> int:
+    """Where the scanner met the constant ``name``: its first use outside a string (before it, the
+    scanner found no error)."""
+    in_string = escaped = False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif text.startswith(name, i):
+            return i
+    return 0
 
 
 class _Context:
@@ -66,6 +93,8 @@ def loads(text: str) -> object:
         value, end = _scan_from(text, start)
     except RecursionError:
         raise ValueError("nested too deeply") from None
+    except _Constant as exc:
+        raise ValueError(f"{exc} at {_position(text, _constant_at(text, exc.name))}") from None
     except StopIteration as stop:
         raise ValueError(f"expecting a value at {_position(text, stop.value)}") from None
     except ValueError as exc:  # json.JSONDecodeError
