@@ -449,3 +449,26 @@ def test_a_time_offset_of_an_unknown_clock(rt: Any, tmp_path: Path) -> None:
     assert message == (
         'linux.timeOffsets["realtime\\n0 0"]: unknown clock (a time namespace offsets boottime and monotonic)'
     )
+
+
+def test_a_nul_in_the_console_socket_path_through_the_api(tmp_path: Path, pyrunc_root: Path) -> None:
+    """The kernel takes a socket path up to a NUL: the init would send its pty to another socket."""
+    import socket
+
+    from pyrunc import Container, PyruncError
+
+    bundle = bundle_with(tmp_path, setting("process.terminal", True))
+    listening = tmp_path / "console.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(listening))
+        server.listen(1)
+        server.setblocking(False)
+        container_id = f"nul-socket-{os.getpid()}"
+        with pytest.raises(PyruncError, match=r"^--console-socket .*: a path cannot hold a NUL byte$"):
+            Container.create(
+                container_id, str(bundle), root=str(pyrunc_root), console_socket=f"{listening}\0x"
+            )
+        with pytest.raises(BlockingIOError):
+            server.accept()  # nobody connected
+    assert not (pyrunc_root / container_id).exists()
+    assert not h.container_cgroups(container_id)
