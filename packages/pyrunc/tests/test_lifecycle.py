@@ -160,6 +160,19 @@ def test_exec_output_and_exit_code_pass_through(rt: Any, sleeper: Path) -> None:
     assert rt("exec", container_id, "sh", "-c", "kill -KILL $$").returncode == 128 + signal.SIGKILL
 
 
+def test_exec_passes_bytes_that_are_not_utf8(rt: Any, sleeper: Path) -> None:
+    """An argument or variable that is not UTF-8 on the command line reaches the process as it was
+    (runc passes bytes); a NUL cannot be on a command line, and is refused elsewhere."""
+    container_id, _ = create_started(rt, sleeper)
+    odd = os.fsdecode(b"a\xffb")
+    result = rt(
+        "exec", "--env", f"ODD={odd}", container_id, "sh", "-c", 'printf %s "$1$ODD" | od -An -tx1', "sh", odd
+    )
+    assert (result.returncode, result.stdout.split()) == (0, ["61", "ff", "62", "61", "ff", "62"]), (
+        result.stderr
+    )
+
+
 @pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
 def test_exec_of_a_missing_program(rt: Any, sleeper: Path, detach: bool) -> None:
     container_id, init_pid = create_started(rt, sleeper)

@@ -7,7 +7,7 @@ import os
 
 from pyrunc._errors import SpecError
 from pyrunc._kernel import NAMESPACE_FLAGS, CloneFlags, Op, OpKind
-from pyrunc._spec_resources import check_text
+from pyrunc._spec_resources import check_no_nul
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -326,12 +326,14 @@ def late_seccomp(plan: Plan, process: Process, seccomp: Op | None) -> None:
 
 
 def process_ops(plan: Plan, process: Process, rootfs: str, seccomp: Op | None = None) -> None:
-    # A process made in Python (Container.exec, pyrunc.run) was not read from JSON, where every
-    # string is checked: its program, environment and cwd are checked here.
+    # A process made in Python (Container.exec, pyrunc.run, exec's command line) was not read from
+    # JSON, where every string is checked: its program, environment and cwd are checked here. A
+    # lone surrogate is taken: from the command line, it is a byte that was not UTF-8, and
+    # os.fsencode gives it back.
     for field, values in (("process.args", process.args), ("process.env", process.env)):
         for i, value in enumerate(values):
-            check_text(value, f"{field}[{i}]")
-    check_text(process.cwd, "process.cwd")
+            check_no_nul(value, f"{field}[{i}]")
+    check_no_nul(process.cwd, "process.cwd")
     for i, rlimit in enumerate(process.rlimits):
         number = RLIMITS.get(rlimit.type.removeprefix("RLIMIT_"))
         if number is None:

@@ -87,11 +87,18 @@ def _obj(value: object, path: str) -> dict[str, object]:
     raise _wrong(path or "config.json", "an object", value)
 
 
-def check_text(value: str, path: str) -> str:
-    """``value``, refused (naming ``path``) if it holds a NUL byte or a lone surrogate: the strings of
-    a spec reach the kernel as C strings (a NUL would cut one short, silently) and as UTF-8."""
+def check_no_nul(value: str, path: str) -> str:
+    """``value``, refused (naming ``path``) if it holds a NUL byte: the kernel gets it as a C string,
+    which a NUL would cut short, silently."""
     if "\0" in value:
         raise SpecError(path, f"holds a NUL byte (at {value.index(chr(0))}): no string the kernel gets can")
+    return value
+
+
+def check_text(value: str, path: str) -> str:
+    """``value``, refused (naming ``path``) if it holds a NUL byte (see :func:`check_no_nul`) or a
+    lone surrogate: a string read from JSON reaches the kernel as UTF-8."""
+    check_no_nul(value, path)
     if not value.isascii():
         try:
             value.encode()
