@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -266,10 +267,28 @@ def state_root(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture
+def no_stdin() -> Iterator[None]:
+    """/dev/null as fd 0 meanwhile: a container run in this process inherits it, and a program a
+    hostile config names (``sh``, ``cat``) must not wait on a terminal."""
+    saved = os.dup(0)
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        os.dup2(null, 0)
+        yield
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+        os.close(null)
+
+
 @SLOW
 @given(edit=HOSTILE_EDITS)
 def test_hostile_values_through_the_api(
-    base: tuple[Path, dict[str, Any]], state_root: Path, edit: tuple[tuple[str | int, ...], object]
+    base: tuple[Path, dict[str, Any]],
+    state_root: Path,
+    no_stdin: None,
+    edit: tuple[tuple[str | int, ...], object],
 ) -> None:
     """``Container.run`` (create, start, wait, delete) with one hostile value: a PyruncError that
     names something, or a container that ran; the host's settings and mounts as they were."""
