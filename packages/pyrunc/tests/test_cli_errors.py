@@ -221,3 +221,25 @@ def test_bad_arguments_to_a_verb(rt: Any, containers: dict[str, str], tmp_path: 
     fails(rt("update", "--resources", "-", running, input="{"), "resources: -: invalid JSON: ...")
     fails(rt("events", running), "events: only --stats is supported by pyrunc yet")
     assert rt.status(running) == "running"
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        ('{"id": "x", "init_pid"', "Expecting ':' delimiter at line 1 column 23"),
+        ("[]", "not a JSON object"),
+        ('{"id": "x"}', "no 'annotations'"),
+        ("\udcff", "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
+    ],
+    ids=["truncated", "array", "incomplete", "not-utf8"],
+)
+def test_a_damaged_state_file(rt: Any, tmp_path: Path, damage: str, why: str) -> None:
+    container_id = rt.create(h.make_bundle(tmp_path / "b", ["sleep", "300"]))
+    state = rt.root / container_id / "state.json"
+    good = state.read_bytes()
+    state.write_bytes(damage.encode(errors="surrogateescape"))
+    try:
+        for verb in (["state"], ["start"], ["delete", "--force"], ["kill"]):
+            fails(rt(*verb, container_id), f"{state}: not a container state pyrunc wrote ({why})")
+    finally:
+        state.write_bytes(good)  # for the clean-up
