@@ -131,6 +131,16 @@ def test_run_keep_and_console_socket_errors(rt: Any, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("verb", ["create", "run"])
+def test_a_pid_file_that_cannot_be_written(rt: Any, tmp_path: Path, verb: str) -> None:
+    bundle = h.make_bundle(tmp_path / "b", ["true"])
+    pid_file = tmp_path / "no" / "pid"
+    container_id = rt.new_id()
+    with h.subreaper(), h.nothing_left_behind(rt.root, container_id):
+        result = rt(verb, "--pid-file", str(pid_file), "--bundle", str(bundle), container_id)
+    fails(result, f"pid file {pid_file}: No such file or directory")
+
+
 def test_spec_errors(rt: Any, tmp_path: Path) -> None:
     fails(
         rt("spec", "--bundle", str(tmp_path / "nope")),
@@ -220,6 +230,11 @@ def test_bad_arguments_to_a_verb(rt: Any, containers: dict[str, str], tmp_path: 
     fails(rt("update", "--memory", "lots", running), "pyrunc: --memory: invalid value 'lots'")
     fails(rt("update", "--resources", "-", running, input="{"), "resources: -: invalid JSON: ...")
     fails(rt("events", running), "events: only --stats is supported by pyrunc yet")
+    fails(rt("kill", running, "99999"), "pyrunc: unknown signal '99999'")
+    fails(
+        rt("exec", "--additional-gids", "wheel", running, "true"),
+        "pyrunc: --additional-gids takes group ids as numbers, got ['wheel']",
+    )
     assert rt.status(running) == "running"
 
 

@@ -389,9 +389,16 @@ def _wait_or_bridge(pid: int, receiver: _socket.socket | None) -> int:
 
 def _write_pid_file(path: str, pid: int) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)  # our own, if it was made
+        except OSError:
+            pass
+        raise PyruncError(f"pid file {path}: {exc.strerror}") from None
 
 
 def _wait_child(pid: int) -> int:
