@@ -53,13 +53,16 @@ HOST_SYSCTLS = (
 )
 
 
-def host_state(base: tuple[Path, dict[str, Any]]) -> tuple[dict[str, str], list[str]]:
-    """The host's sysctls above and its mounts, but those of other test runs in /tmp (this machine
-    runs several at once): outside /tmp, and in this module's own temporary directory."""
+def host_state(base: tuple[Path, dict[str, Any]]) -> tuple[dict[str, str], list[str], list[str]]:
+    """The host's sysctls above; its mounts, but those of other test runs in /tmp (this machine runs
+    several at once): outside /tmp, and in this module's own temporary directory; and what is in /
+    and beside the shared rootfs (where a mount target escaping it would land)."""
     sysctls = {key: Path("/proc/sys", key).read_text() for key in HOST_SYSCTLS}
-    ours = str(base[0].parent.parent)
-    mounts = [m for m in HostSnapshot.take().mounts if not m.startswith("/tmp/") or m.startswith(ours)]
-    return sysctls, sorted(mounts)
+    ours = base[0].parent.parent
+    mounts = [m for m in HostSnapshot.take().mounts if not m.startswith("/tmp/") or m.startswith(str(ours))]
+    beside = base[0].parent  # the bundle and each example's own directory
+    files = sorted(os.listdir("/")) + sorted(str(p) for p in beside.rglob("*") if "rootfs" not in p.parts)
+    return sysctls, sorted(mounts), files
 
 
 @pytest.fixture(scope="module")
