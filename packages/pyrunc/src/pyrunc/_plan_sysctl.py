@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 
 from pyrunc._errors import SpecError
+from pyrunc._jsonio import dumps as _quoted  # a JSON string: quotes and escapes, as Go's %q
 from pyrunc._kernel import OpKind
 from pyrunc._spec_resources import _at_key
 
@@ -56,13 +57,6 @@ def _dotted(key: str) -> str:
         if ch == "/":
             return key.translate(_SLASHED)
     return key
-
-
-def _quoted(text: str) -> str:
-    """``text`` in double quotes with escapes, as Go's %q shows it in runc's messages."""
-    from pyrunc import _jsonio
-
-    return _jsonio.dumps(text)
 
 
 def _relative_path(key: str, dotted: str, field: str) -> str:
