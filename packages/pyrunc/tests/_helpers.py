@@ -363,3 +363,100 @@ def nothing_left_behind(root: Path, container_id: str) -> Iterator[None]:
     assert not leaks, "left behind:\n" + "\n".join(leaks)
     assert not (root / container_id).exists(), f"state dir {root / container_id} left behind"
     assert not container_cgroups(container_id), f"cgroups left: {container_cgroups(container_id)}"
+
+
+# -- namespaces made on the host side, for a container to join --------------------------------------
+
+_HOLDER = """
+import ctypes, json, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.unshare(int(sys.argv[1])) == 0, os.strerror(ctypes.get_errno())
+exec(sys.argv[2])
+print("ready", flush=True)
+for line in sys.stdin:
+    try:
+        with open(line.rstrip("\\n")) as f:
+            answer = f.read()
+    except OSError as exc:
+        answer = f"error: {exc.strerror}"
+    print(json.dumps(answer), flush=True)
+"""
+
+# Run in a new mount namespace before anything is mounted in it: its mounts are copies of ours,
+# peers of the shared ones, and what is mounted there must not propagate back.
+MAKE_MOUNTS_PRIVATE = (
+    "assert libc.mount(None, b'/', None, 1 << 14 | 1 << 18, None) == 0\n"  # MS_REC|MS_PRIVATE
+)
+
+
+class NamespaceHolder:
+    """A process in namespaces of its own (made with unshare(2) on the host side, as ``unshare``
+    makes them): ``ns(kind)`` is the path of one of them to join, ``read(path)`` a file as that process
+    sees it (``/proc/sys/...`` gives the values of its namespaces)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+
+    def ns(self, kind: str) -> str:
+        return f"/proc/{self.pid}/ns/{kind}"
+
+    def read(self, path: str | Path) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{path}\n")
+        self.proc.stdin.flush()
+        answer: str = json.loads(self.proc.stdout.readline())
+        return answer
+
+
+@contextmanager
+def namespace_holder(flags: int, setup: str = "") -> Iterator[NamespaceHolder]:
+    """A :class:`NamespaceHolder` in new namespaces of ``flags`` (``CloneFlags.NEW*``), after it ran
+    the Python code ``setup`` in them (``libc`` is ctypes' C library there); killed and reaped at the
+    end."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(flags), setup],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n", "the namespace holder failed to start"
+        yield NamespaceHolder(proc)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# -- mounts a test makes itself ----------------------------------------------------------------------
+
+MS_BIND = 1 << 12
+MS_REC = 1 << 14
+
+
+def mount(source: str | Path, target: str | Path, fstype: str | None = None, flags: int = 0) -> None:
+    """mount(2), for a test's own mounts (unmount each with :func:`unmount`)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    kind = fstype.encode() if fstype else None
+    if libc.mount(str(source).encode(), str(target).encode(), kind, flags, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(target))
+
+
+def unmount(target: str | Path) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.umount2(str(target).encode(), 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(target))
+
+
+@contextmanager
+def mounted(
+    source: str | Path, target: str | Path, fstype: str | None = None, flags: int = 0
+) -> Iterator[None]:
+    mount(source, target, fstype, flags)
+    try:
+        yield
+    finally:
+        unmount(target)

@@ -96,9 +96,9 @@ SCHEMA_CASES = {
     "args-empty": (setting("process.args", []), "process.args: "),
     "namespace-bogus": (setting("linux.namespaces[0].type", "bogus"), "linux.namespaces[0].type: "),
     "cwd-relative": (setting("process.cwd", "tmp"), "process.cwd: "),
-    "capability-unknown": (
-        setting("process.capabilities.bounding", ["CAP_BOGUS"]),
-        "process.capabilities.bounding[0]: ",
+    "capability-not-a-string": (
+        setting("process.capabilities.bounding", ["CAP_KILL", 7]),
+        "process.capabilities.bounding[1]: ",
     ),
     "rlimit-unknown": (
         setting("process.rlimits", [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]),
@@ -289,3 +289,186 @@ def test_refusal_is_logged_as_json(pyrunc_bin: Path, pyrunc_root: Path, tmp_path
         assert (entry["level"], entry["msg"]) == ("error", message)
     finally:
         rt.cleanup()
+
+
+# -- malformed JSON: the position, never a traceback ----------------------------------------------
+
+
+@VERBS
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("{not json", "Expecting property name enclosed in double quotes at line 1 column 2"),
+        ('{"ociVersion": "1.0.2", ', "Expecting property name enclosed in double quotes at line 1 column 25"),
+        ('{"ociVersion": "1.0.2"', "Expecting ',' delimiter at line 1 column 23"),
+        ('{"ociVersion": "1.0.2"}}', "extra data at line 1 column 24"),
+        ('{"ociVersion": "\\q"}', "Invalid \\escape at line 1 column 17"),
+        ("[" * 50_000, "nested too deeply"),
+        ("\ufeff{}", "expecting a value at line 1 column 1"),
+    ],
+    ids=["unquoted-key", "truncated", "unclosed", "extra", "bad-escape", "deep", "bom"],
+)
+def test_malformed_json_names_the_position(rt: Any, tmp_path: Path, verb: str, text: str, where: str) -> None:
+    bundle = bundle_with(tmp_path)
+    (bundle / "config.json").write_text(text)
+    assert refuse(rt, verb, bundle) == f"{bundle / 'config.json'}: invalid JSON: {where}"
+
+
+def test_config_that_is_not_utf8(rt: Any, tmp_path: Path) -> None:
+    bundle = bundle_with(tmp_path)
+    (bundle / "config.json").write_bytes(b'{"ociVersion": "\xff"}')
+    assert refuse(rt, "create", bundle).startswith(f"{bundle / 'config.json'}: invalid JSON: not UTF-8")
+
+
+# -- strings the kernel gets as C strings: a NUL is refused, never cut at ------------------------
+
+
+def _hook(**fields: object) -> dict[str, object]:
+    return {"path": "/bin/true", **fields}
+
+
+MKDIR_X = {"names": ["mkdir\0x"], "action": "SCMP_ACT_ERRNO"}
+
+NUL_CASES = {
+    "args": (setting("process.args", ["echo", "a\0b"]), "process.args[1]"),
+    "env": (setting("process.env", ["PATH=/bin", "A=b\0c"]), "process.env[1]"),
+    "cwd": (setting("process.cwd", "/tmp\0/x"), "process.cwd"),
+    "hostname": (setting("hostname", "box\0evil"), "hostname"),
+    "domainname": (setting("domainname", "a\0b"), "domainname"),
+    "root": (setting("root.path", "rootfs\0/x"), "root.path"),
+    "mount-source": (_mount(destination="/x", source="tmp\0fs"), "mounts[7].source"),
+    "mount-destination": (_mount(destination="/x\0/y"), "mounts[7].destination"),
+    "mount-option": (_mount(destination="/x", options=["size=1m\0,mode=777"]), "mounts[7].options[0]"),
+    "mount-type": (_mount(destination="/x", type="tmp\0fs"), "mounts[7].type"),
+    "hook-path": (
+        setting("hooks.createContainer", [_hook(path="/bin/true\0x")]),
+        "hooks.createContainer[0].path",
+    ),
+    "hook-arg": (setting("hooks.prestart", [_hook(args=["true", "\0"])]), "hooks.prestart[0].args[1]"),
+    "hook-env": (setting("hooks.poststart", [_hook(env=["A=\0"])]), "hooks.poststart[0].env[0]"),
+    "namespace-path": (
+        appending("linux.namespaces", {"type": "cgroup", "path": "/proc/1/ns/cgroup\0x"}),
+        "linux.namespaces[5].path",
+    ),
+    "device-path": (
+        setting("linux.devices", [{"path": "/dev/x\0y", "type": "c", "major": 1, "minor": 3}]),
+        "linux.devices[0].path",
+    ),
+    "masked-path": (setting("linux.maskedPaths", ["/proc/kcore\0"]), "linux.maskedPaths[0]"),
+    "readonly-path": (setting("linux.readonlyPaths", ["/proc\0/sys"]), "linux.readonlyPaths[0]"),
+    "sysctl-key": (
+        setting("linux.sysctl", {"kernel.shmmni\0x": "1"}),
+        'linux.sysctl["kernel.shmmni\\u0000x"]',
+    ),
+    "sysctl-value": (setting("linux.sysctl", {"kernel.shmmni": "1\0 2"}), 'linux.sysctl["kernel.shmmni"]'),
+    "seccomp-name": (
+        setting("linux.seccomp", {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [MKDIR_X]}),
+        "linux.seccomp.syscalls[0].names[0]",
+    ),
+    "cgroups-path": (setting("linux.cgroupsPath", "/pyrunc-test\0x"), "linux.cgroupsPath"),
+    "annotation": (setting("annotations", {"a": "\0"}), "annotations.a"),
+}
+
+
+@pytest.mark.parametrize("case", NUL_CASES)
+def test_a_nul_byte_is_refused_naming_the_field(rt: Any, tmp_path: Path, case: str) -> None:
+    edit, field = NUL_CASES[case]
+    message = refuse(rt, "create", bundle_with(tmp_path, edit))
+    assert message.startswith(f"{field}: holds a NUL byte"), message
+
+
+def test_a_nul_in_the_program_is_refused_not_cut(rt: Any, tmp_path: Path) -> None:
+    """``echo a\\0b`` printed ``a``: runc refuses it, and so does pyrunc, before making anything."""
+    message = refuse(rt, "run", bundle_with(tmp_path, args=["echo", "a\0b"]))
+    assert message == "process.args[1]: holds a NUL byte (at 1): no string the kernel gets can"
+
+
+def test_a_lone_surrogate_is_refused(rt: Any, tmp_path: Path) -> None:
+    message = refuse(rt, "create", bundle_with(tmp_path, args=["echo", "\ud800"]))
+    assert message == "process.args[1]: holds the lone surrogate '\\ud800' (at 0): not text"
+
+
+# -- values longer than the kernel takes: the field, not a bare ENAMETOOLONG ----------------------
+
+LONG_PATH = "/" + "a" * 5000
+
+LONG_CASES = {
+    "cwd": (setting("process.cwd", LONG_PATH), "process.cwd: 5001 bytes long, more than the 4095 of a path"),
+    "mount-destination": (_mount(destination=LONG_PATH), "mounts[7].destination: 5001 bytes long"),
+    "bind-source": (
+        appending("mounts", {"destination": "/x", "type": "bind", "source": LONG_PATH, "options": ["bind"]}),
+        "mounts[7].source: 5001 bytes long",
+    ),
+    "hook-path": (
+        setting("hooks.prestart", [_hook(path=LONG_PATH)]),
+        "hooks.prestart[0].path: 5001 bytes long",
+    ),
+    "masked-path": (setting("linux.maskedPaths", [LONG_PATH]), "linux.maskedPaths[0]: 5001 bytes long"),
+    "namespace-path": (
+        appending("linux.namespaces", {"type": "cgroup", "path": LONG_PATH}),
+        "linux.namespaces[5].path: 5001 bytes long",
+    ),
+    "hostname": (setting("hostname", "h" * 65), "hostname: 65 bytes long, more than the 64 the kernel takes"),
+    "rlimit": (
+        setting("process.rlimits", [{"type": "RLIMIT_" + "A" * 5000, "hard": 1, "soft": 1}]),
+        "process.rlimits[0].type: unknown rlimit RLIMIT_AAAA",
+    ),
+    "groups": (
+        setting("process.user", {"uid": 0, "gid": 0, "additionalGids": list(range(5000))}),
+        "process.user.additionalGids: 5000 groups, more than the 1024 pyrunc sets",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", LONG_CASES)
+def test_too_long_is_refused_naming_the_field(rt: Any, tmp_path: Path, case: str) -> None:
+    edit, prefix = LONG_CASES[case]
+    message = refuse(rt, "create", bundle_with(tmp_path, edit))
+    assert message.startswith(prefix), message
+
+
+def test_an_environment_too_long_for_execve(rt: Any, tmp_path: Path) -> None:
+    bundle = bundle_with(tmp_path, setting("process.env", ["PATH=/bin", "A=" + "b" * 200_000]))
+    message = refuse(rt, "run", bundle)
+    assert message == "exec true: process.args and process.env are longer than execve(2) takes"
+
+
+@VERBS
+def test_a_bundle_path_too_long(rt: Any, tmp_path: Path, verb: str) -> None:
+    bundle = tmp_path / ("b" * 300)
+    assert refuse(rt, verb, bundle) == f"bundle {bundle}: File name too long"
+
+
+def test_a_time_offset_of_an_unknown_clock(rt: Any, tmp_path: Path) -> None:
+    bundle = bundle_with(
+        tmp_path,
+        appending("linux.namespaces", {"type": "time"}),
+        setting("linux.timeOffsets", {"realtime\n0 0": {"secs": 1}}),
+    )
+    message = refuse(rt, "create", bundle)
+    assert message == (
+        'linux.timeOffsets["realtime\\n0 0"]: unknown clock (a time namespace offsets boottime and monotonic)'
+    )
+
+
+def test_a_nul_in_the_console_socket_path_through_the_api(tmp_path: Path, pyrunc_root: Path) -> None:
+    """The kernel takes a socket path up to a NUL: the init would send its pty to another socket."""
+    import socket
+
+    from pyrunc import Container, PyruncError
+
+    bundle = bundle_with(tmp_path, setting("process.terminal", True))
+    listening = tmp_path / "console.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(listening))
+        server.listen(1)
+        server.setblocking(False)
+        container_id = f"nul-socket-{os.getpid()}"
+        with pytest.raises(PyruncError, match=r"^--console-socket .*: a path cannot hold a NUL byte$"):
+            Container.create(
+                container_id, str(bundle), root=str(pyrunc_root), console_socket=f"{listening}\0x"
+            )
+        with pytest.raises(BlockingIOError):
+            server.accept()  # nobody connected
+    assert not (pyrunc_root / container_id).exists()
+    assert not h.container_cgroups(container_id)

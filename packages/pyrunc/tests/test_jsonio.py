@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import pyrunc
 from pyrunc._jsonio import dumps, loads
 
 DOCS = [
@@ -34,7 +36,8 @@ def test_matches_the_json_module(doc: object) -> None:
         ("{}x", "extra data at line 1 column 3"),
         ("", "expecting a value at line 1 column 1"),
         ('{\n"a": 1\n"b": 2}', "Expecting ',' delimiter at line 3 column 1"),
-        ("NaN", "NaN is not valid JSON"),
+        ("NaN", "NaN is not valid JSON at line 1 column 1"),
+        ('{"NaN": [1, -Infinity]}', "-Infinity is not valid JSON at line 1 column 13"),
     ],
 )
 def test_errors_name_the_position(text: str, message: str) -> None:
@@ -49,3 +52,43 @@ def test_does_not_import_re() -> None:
     )
     out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# What the C scanner reports through json.decoder.JSONDecodeError: before json.decoder is loaded, it
+# used to fail with SystemError ("returned NULL without setting an exception").
+FRESH_ERRORS = {
+    "{not json": "Expecting property name enclosed in double quotes at line 1 column 2",
+    '{"ociVersion": "1.0.2", ': "Expecting property name enclosed in double quotes at line 1 column 25",
+    '{"a" 1}': "Expecting ':' delimiter at line 1 column 6",
+    '["a" "b"]': "Expecting ',' delimiter at line 1 column 6",
+    '"abc': "Unterminated string starting at line 1 column 1",
+    '"\\x"': "Invalid \\escape at line 1 column 2",
+    '"a\tb"': "Invalid control character at line 1 column 3",
+    "[" * 100_000: "nested too deeply",
+}
+
+
+def test_errors_in_a_fresh_interpreter() -> None:
+    """As the pyrunc command parses a config: in a ``python -I -S`` that has no json module loaded."""
+    package_parent = str(Path(pyrunc.__file__).resolve().parents[1])
+    code = (
+        f"import sys\nsys.path.insert(0, {package_parent!r})\n"
+        "from pyrunc._jsonio import loads\n"
+        "for text in sys.stdin.read().split('\\0'):\n"
+        "    try:\n"
+        "        loads(text)\n"
+        "    except ValueError as exc:\n"
+        "        print(exc)\n"
+        "    else:\n"
+        "        print('parsed')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code],
+        input="\0".join(FRESH_ERRORS),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == list(FRESH_ERRORS.values())

@@ -17,6 +17,7 @@ import re
 import signal
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,19 @@ def test_exec_output_and_exit_code_pass_through(rt: Any, sleeper: Path) -> None:
     assert (result.returncode, result.stdout, result.stderr) == (5, "out\n", "err\n")
     assert rt("exec", container_id, "true").returncode == 0
     assert rt("exec", container_id, "sh", "-c", "kill -KILL $$").returncode == 128 + signal.SIGKILL
+
+
+def test_exec_passes_bytes_that_are_not_utf8(rt: Any, sleeper: Path) -> None:
+    """An argument or variable that is not UTF-8 on the command line reaches the process as it was
+    (runc passes bytes); a NUL cannot be on a command line, and is refused elsewhere."""
+    container_id, _ = create_started(rt, sleeper)
+    odd = os.fsdecode(b"a\xffb")
+    result = rt(
+        "exec", "--env", f"ODD={odd}", container_id, "sh", "-c", 'printf %s "$1$ODD" | od -An -tx1', "sh", odd
+    )
+    assert (result.returncode, result.stdout.split()) == (0, ["61", "ff", "62", "61", "ff", "62"]), (
+        result.stderr
+    )
 
 
 @pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
@@ -610,13 +624,33 @@ def test_duplicate_id(rt: Any, sleeper: Path) -> None:
 
 
 @pytest.mark.parametrize("verb", ["create", "run", "state", "delete"])
-@pytest.mark.parametrize("bad_id", ["a/b", "..", "../escape"])
+@pytest.mark.parametrize("bad_id", ["a/b", "..", ".", "../escape", "a b", "a:b", "é", "@seccomp", "a\nb"])
 def test_invalid_id(rt: Any, sleeper: Path, tmp_path: Path, verb: str, bad_id: str) -> None:
     bundle_flags = ["--bundle", str(sleeper)] if verb in ("create", "run") else []
     result = rt(verb, *bundle_flags, bad_id)
-    refused(rt, result, f"invalid id format: {bad_id}", 0)
+    refused(rt, result, f"invalid container ID format: {bad_id!r}", 0)  # runc's words, and the id
+    assert result.stderr.count("\n") == 1
     assert sorted(os.listdir(rt.root)) == []
     assert not (tmp_path / "escape").exists()
+
+
+@pytest.mark.parametrize("verb", ["create", "run", "state", "delete", "kill", "exec"])
+def test_an_id_too_long_for_a_file_name(rt: Any, sleeper: Path, verb: str) -> None:
+    bundle_flags = ["--bundle", str(sleeper)] if verb in ("create", "run") else []
+    result = rt(verb, *bundle_flags, "a" * 300, *(["true"] if verb == "exec" else []))
+    refused(rt, result, "invalid container ID format: 300 characters, more than the 255 of a file name", 0)
+    assert result.stderr.count("\n") == 1 and "Errno" not in result.stderr
+    assert sorted(os.listdir(rt.root)) == []
+
+
+def test_ids_runc_takes(rt: Any, sleeper: Path) -> None:
+    """runc's ^[\\w+-\\.]+$, where +-. is a range that holds the comma, up to a file name's length."""
+    unique = uuid.uuid4().hex[:12]  # the cgroup path <own cgroup>/pyrunc/<id> is the host's
+    for container_id in [f"a,b+c-d.e_F9{unique}", f".{unique}", f"{unique}-", unique.ljust(255, "x")]:
+        rt.ids.append(container_id)
+        rt.create(sleeper, container_id)
+        assert rt.status(container_id) == "created"
+        assert rt("delete", "--force", container_id).returncode == 0
 
 
 # -- spec, features, version ---------------------------------------------------------------------

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyrunc_tests_helpers as h
 import pytest
 
+from pyrunc._kernel import NAMESPACE_FILES, CloneFlags
 from pyrunc.testing import make_busybox_bundle
 
 if TYPE_CHECKING:
@@ -168,3 +171,117 @@ def test_events_stats_reads_the_cgroups(rt: Runtime) -> None:
     assert event["data"]["pids"] == {"current": 1, "limit": 30}
     assert event["data"]["cpu"]["usage"]["total"] > 0
     assert rt("events", "ev", check=False).returncode == 1
+
+
+# -- namespaces made on the host side and joined by path (runtime-spec conformance) -----------------
+
+
+@pytest.mark.parametrize("by", ["proc-path", "bind-mounted-nsfs-file"])
+def test_joining_a_mount_namespace_made_on_the_host_side(rt: Runtime, tmp_path: Path, by: str) -> None:
+    """The container joins a mount namespace it did not make, and its rootfs is the one seen in that
+    namespace (as with runc): here a directory that is empty on the host, with a busybox rootfs bound
+    on it in that namespace alone, and a tmpfs of that namespace on its /home."""
+    real = make_busybox_bundle(tmp_path / "real", ["true"])
+    empty_on_host = tmp_path / "ns-only-root"
+    empty_on_host.mkdir()
+    setup = h.MAKE_MOUNTS_PRIVATE + (
+        f"assert libc.mount({str(real / 'rootfs').encode()!r}, {str(empty_on_host).encode()!r}, None, "
+        f"{h.MS_BIND | h.MS_REC}, None) == 0\n"
+        f"assert libc.mount(b'tmpfs', {str(empty_on_host / 'home').encode()!r}, b'tmpfs', 0, None) == 0\n"
+        f"open({str(empty_on_host / 'home' / 'marker')!r}, 'w').write('only in the joined namespace')\n"
+    )
+
+    def run_in(path: str) -> str:
+        def edit(config: dict) -> None:  # type: ignore[type-arg]
+            config["root"]["path"] = str(empty_on_host)
+            add_namespace("mount", path)(config)
+
+        bundle = rt.bundle(f"b-{by}", ["sh", "-c", "cat /home/marker; echo; ls /bin/busybox"], edit)
+        result = rt("run", "-b", str(bundle), f"mnt-{by}", check=False)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    if by == "proc-path":
+        with h.namespace_holder(CloneFlags.NEWNS, setup) as holder:
+            out = run_in(holder.ns("mnt"))
+    else:
+        nsfs = tmp_path / "mntns"
+        nsfs.touch()
+        with h.namespace_holder(CloneFlags.NEWNS, setup) as holder:
+            h.mount(holder.ns("mnt"), nsfs, flags=h.MS_BIND)
+        try:  # the holder is gone: the bind mount alone keeps its namespace
+            out = run_in(str(nsfs))
+        finally:
+            h.unmount(nsfs)
+    assert out == "only in the joined namespace\n/bin/busybox\n"
+    assert os.listdir(empty_on_host) == []  # the runtime's own view: nothing was there, nothing is
+
+
+def test_hostname_in_a_joined_uts_namespace(rt: Runtime) -> None:
+    """runtime-spec: hostname needs a uts namespace, new or joined; the names go to the joined one."""
+    host = (socket.gethostname(), Path("/proc/sys/kernel/domainname").read_text())
+    with h.namespace_holder(CloneFlags.NEWUTS) as holder:
+
+        def edit(config: dict) -> None:  # type: ignore[type-arg]
+            add_namespace("uts", holder.ns("uts"))(config)
+            config["hostname"] = "joined-uts"
+            config["linux"]["sysctl"] = {"kernel.domainname": "joined.example"}
+
+        bundle = rt.bundle("b", ["sh", "-c", "hostname; cat /proc/sys/kernel/domainname"], edit)
+        result = rt("run", "-b", str(bundle), "utsjoin", check=False)
+        assert (result.returncode, result.stdout) == (0, "joined-uts\njoined.example\n"), result.stderr
+        assert holder.read("/proc/sys/kernel/hostname") == "joined-uts\n"
+        assert holder.read("/proc/sys/kernel/domainname") == "joined.example\n"
+    assert (socket.gethostname(), Path("/proc/sys/kernel/domainname").read_text()) == host
+
+
+def test_unknown_capabilities_are_warnings(rt: Runtime, tmp_path: Path) -> None:
+    """runtime-spec 1.1: a capability that cannot be mapped is logged as a warning, and the runtime
+    SHOULD NOT fail. runc 1.1 says the same words; with --log they go to the log, as runc's do."""
+
+    def edit(config: dict) -> None:  # type: ignore[type-arg]
+        for name in ("bounding", "effective", "permitted"):
+            config["process"]["capabilities"][name] += ["CAP_TEST", "kill"]
+
+    bundle = rt.bundle("b", ["sh", "-c", "grep CapBnd /proc/self/status"], edit)
+    result = rt("run", "-b", str(bundle), "caps", check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "pyrunc: warning: ignoring unknown or unavailable capabilities: [CAP_TEST kill]\n"
+    # the known ones were granted: runc's default set, CAP_AUDIT_WRITE, CAP_KILL, CAP_NET_BIND_SERVICE
+    assert result.stdout.split() == ["CapBnd:", f"{1 << 29 | 1 << 5 | 1 << 10:016x}"]
+    log = tmp_path / "log.json"
+    logged = subprocess.run(
+        [str(rt.binary), "--root", str(rt.root), "--log", str(log), "--log-format", "json", "run", "-b",
+         str(bundle), "caps-logged"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    rt.created.append("caps-logged")
+    assert (logged.returncode, logged.stderr) == (0, "")
+    (entry,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert (entry["level"], entry["msg"]) == (
+        "warning",
+        "ignoring unknown or unavailable capabilities: [CAP_TEST kill]",
+    )
+
+
+def test_features_name_every_namespace_as_joinable(tmp_path: Path) -> None:
+    """``pyrunc features`` lists the namespaces pyrunc creates or joins: each of them can be joined."""
+    from pyrunc._features import features
+    from pyrunc._plan import compile_init
+    from pyrunc._spec import RuntimeSpec
+
+    (tmp_path / "rootfs").mkdir()
+    linux = features()["linux"]
+    assert isinstance(linux, dict)
+    for ns_type in linux["namespaces"]:
+        config = json.loads((make_busybox_bundle(tmp_path / ns_type, ["true"]) / "config.json").read_text())
+        add_namespace(ns_type, f"/proc/{os.getpid()}/ns/{NAMESPACE_FILES[ns_type]}")(config)
+        if ns_type == "user":
+            config["linux"]["uidMappings"] = config["linux"]["gidMappings"] = [
+                {"containerID": 0, "hostID": 0, "size": 1}
+            ]
+            config["linux"]["namespaces"] = [ns for ns in config["linux"]["namespaces"] if ns.get("path")]
+            add_namespace("mount")(config)
+            del config["hostname"]  # no uts namespace left to set it in
+        plan = compile_init(RuntimeSpec.from_json(config), bundle=str(tmp_path / ns_type))
+        assert ns_type in plan.joins

@@ -150,6 +150,19 @@ def test_hostname_needs_uts_namespace(bundle: Path) -> None:
         compile_init(spec, bundle=str(bundle))
 
 
+@pytest.mark.parametrize("field", ["hostname", "domainname"])
+def test_an_empty_hostname_is_none_to_set(bundle: Path, field: str) -> None:
+    """Without a uts namespace, sethostname("") would have emptied the host's name (runc, too, sets
+    only a name that is not empty)."""
+    spec = spec_with(**{field: ""})
+    assert spec.linux is not None
+    spec.linux.namespaces = [ns for ns in spec.linux.namespaces if ns.type != "uts"]
+    if field == "domainname":
+        spec.hostname = None
+    plan = compile_init(spec, bundle=str(bundle))
+    assert not {OpKind.SETHOSTNAME, OpKind.SETDOMAINNAME} & set(kinds(plan.ops))
+
+
 def test_missing_rootfs(bundle: Path) -> None:
     os.rmdir(bundle / "rootfs")
     with pytest.raises(SpecError, match=r"^root\.path"):

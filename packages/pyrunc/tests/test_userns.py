@@ -587,3 +587,15 @@ def test_rootless_spec_stays_refused(rt: Any, tmp_path: Path) -> None:
     result = rt("spec", "--rootless", "--bundle", tmp_path)
     assert result.returncode == 1 and "rootless mode" in result.stderr
     assert not (tmp_path / "config.json").exists()
+
+
+@needs_root
+def test_sysctls_in_a_user_namespace(runtimes: list[Any], bundles: Path) -> None:
+    """The init writes linux.sysctl as the user namespace's root, into its own namespaces (those of
+    a network and an ipc namespace the user namespace owns), as runc does; the host's stay."""
+    files = ("/proc/sys/net/ipv4/ip_unprivileged_port_start", "/proc/sys/kernel/shmmni")
+    host = [Path(path).read_text() for path in files]
+    sysctl = setting("linux.sysctl", {"net.ipv4.ip_unprivileged_port_start": "80", "kernel.shmmni": "1234"})
+    results = run_both(runtimes, bundles, sh(MAPPED + f"cat {' '.join(files)}"), sysctl)
+    assert [ok(result).split() for result in results.values()] == [["80", "1234"]] * 2
+    assert [Path(path).read_text() for path in files] == host

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 
 from pyrunc import _jsonio as json
-from pyrunc._errors import PyruncError, SpecError
+from pyrunc._errors import PyruncError, SpecError, log_warnings_to
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -164,6 +164,16 @@ class Logger:
         self.fmt = fmt
         self.debug_enabled = debug
 
+    def check(self) -> None:
+        """Fail now, as runc does, when the log file cannot be written: not while reporting an error."""
+        if self.path:
+            try:
+                with open(self.path, "a"):
+                    pass
+            except OSError as exc:
+                self.path = None
+                raise PyruncError(f"--log {exc.filename}: {exc.strerror}") from None
+
     def log(self, level: str, msg: str) -> None:
         if not self.path:
             return
@@ -257,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rest = _parse(argv, _GLOBAL, g, stop_at_positional=True)
         logger = Logger(g.value("log"), g.value("log_format", "text") or "text", g.flag("debug"))
+        logger.check()
+        if logger.fmt not in ("text", "json"):
+            raise UsageError(f"invalid log-format: {logger.fmt}")
+        if logger.path:
+            log_warnings_to(lambda message: logger.log("warning", message))
         if g.flag("version"):
             print(version_text())
             return 0
@@ -284,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except (PyruncError, OSError) as exc:
         message = str(exc)
+        if isinstance(exc, OSError) and exc.strerror:  # not "[Errno 36] File name too long: '...'"
+            message = f"{exc.filename}: {exc.strerror}" if exc.filename is not None else exc.strerror
         for note in getattr(exc, "__notes__", ()):
             message += f" ({note})"
         logger.log("error", message)

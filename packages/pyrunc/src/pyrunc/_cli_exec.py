@@ -40,7 +40,10 @@ def cmd_exec(g: Args, a: Args) -> int:
             process.user.uid = int(uid)
             process.user.gid = int(gid) if gid else 0
         if a.values("additional_gids"):
-            process.user.additional_gids = [int(x) for x in a.values("additional_gids")]
+            gids = a.values("additional_gids")
+            if not all(gid.isdigit() for gid in gids):
+                raise UsageError(f"--additional-gids takes group ids as numbers, got {gids!r}")
+            process.user.additional_gids = [int(gid) for gid in gids]
         if a.values("cap"):
             caps = process.capabilities or Capabilities()
             for cap in a.values("cap"):

@@ -17,8 +17,13 @@ else:
 __all__ = ["VERBS"]
 
 
+_SIGRTMAX = 64
+
+
 def _parse_signal(text: str) -> int:
     if text.isdigit():
+        if int(text) > _SIGRTMAX:
+            raise UsageError(f"unknown signal {text!r}")
         return int(text)
     name = text.upper()
     if not name.startswith("SIG"):

@@ -25,6 +25,8 @@ _TIOCSWINSZ = 0x5414
 
 def connect(path: str) -> _socket.socket:
     """Connect to a console socket (a unix stream socket someone listens on)."""
+    if "\0" in path:  # the kernel would take the path up to it: another socket's
+        raise PyruncError(f"--console-socket {path!r}: a path cannot hold a NUL byte")
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.connect(path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import posix
 
 from pyrunc._errors import ContainerNotFoundError, PyruncError
-from pyrunc._fs import exists, isdir
+from pyrunc._fs import basename, dirname, exists, isdir, mount_id
 from pyrunc._state import SavedState, Status, check_allowed, container_dir, process_start_time
 
 TYPE_CHECKING = False
@@ -34,10 +34,23 @@ OCI_VERSION = "1.0.2"
 _FIFO = "exec.fifo"
 
 
+# runc's ^[\w+-\.]+$: in Go's character class, "+-." is the range from "+" to ".", comma included.
+_ID_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+,-.")
+# An id names the container's state directory and its cgroup directories: one file name each.
+MAX_ID_LENGTH = 255
+
+
 def _valid_id(container_id: str) -> None:
-    ok = container_id not in ("", ".", "..") and all(ch.isalnum() or ch in "_+-." for ch in container_id)
-    if not ok or not container_id.isascii():
-        raise PyruncError(f"invalid id format: {container_id}")
+    """Refuse an id that runc refuses ("invalid container ID format"), or too long to name a file."""
+    if len(container_id) > MAX_ID_LENGTH:
+        raise PyruncError(
+            f"invalid container ID format: {len(container_id)} characters, more than the {MAX_ID_LENGTH} "
+            "of a file name (the id names the container's state and cgroup directories)"
+        )
+    if container_id in ("", ".", "..") or not _ID_CHARACTERS.issuperset(container_id):
+        raise PyruncError(
+            f"invalid container ID format: {container_id!r} (an id is made of letters, digits and _ + , - .)"
+        )
 
 
 class ContainerState:
@@ -328,7 +341,12 @@ class Container:
                 _reap(self._saved.init_pid)
         except PyruncError as exc:
             error = exc
-        _remove_dir(self.directory)
+        try:
+            _remove_dir(self.directory)
+        except (PyruncError, OSError) as exc:
+            if error is None:
+                raise
+            error.add_note(f"removing the state directory: {exc}")
         if error is not None:
             raise error
 
@@ -404,9 +422,27 @@ def _kill_and_wait(init_pid: int | None, cgroups: CgroupManager, timeout: float 
 
 
 def _remove_dir(directory: str) -> None:
-    for name in posix.listdir(directory) if isdir(directory) else []:
-        posix.unlink(f"{directory}/{name}")
+    """Remove a container's state directory: the files in it, then itself; never through a mount.
+    A state directory with a filesystem mounted on it (a bind mount too), or that is a symlink, is
+    refused; in it, only files are unlinked (a directory, or a mount point, fails)."""
+    flags = posix.O_RDONLY | posix.O_DIRECTORY | posix.O_NOFOLLOW | posix.O_CLOEXEC
     try:
-        posix.rmdir(directory)
+        fd = posix.open(directory, flags)
     except FileNotFoundError:
-        pass
+        return
+    except OSError as exc:  # ENOTDIR for a symlink: it is not followed
+        raise PyruncError(
+            f"refusing to remove {directory}: {exc.strerror} (a symlink is not followed)"
+        ) from None
+    try:
+        parent = posix.open(dirname(directory) or ".", posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
+        try:
+            if mount_id(fd) != mount_id(parent):
+                raise PyruncError(f"refusing to remove {directory}: a filesystem is mounted on it")
+            for name in posix.listdir(fd):
+                posix.unlink(name, dir_fd=fd)
+            posix.rmdir(basename(directory), dir_fd=parent)
+        finally:
+            posix.close(parent)
+    finally:
+        posix.close(fd)

@@ -13,9 +13,18 @@
 Kernel calls that fail outside those contexts raise ``OSError`` with errno, strerror and path.
 The messages that containerd's shim matches ("container not running", "does not exist",
 "no such process") are kept word for word.
+
+What pyrunc goes on despite (a capability it cannot grant, a poststart hook that failed) is not an
+exception but a warning, :func:`warn`.
 """
 
 from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "CgroupError",
@@ -27,7 +36,27 @@ __all__ = [
     "PyruncError",
     "SpecError",
     "UnsupportedFieldError",
+    "log_warnings_to",
+    "warn",
 ]
+
+# The command line's log of warnings (its --log), when it has one: see warn.
+_warning_log: list[Callable[[str], None]] = []
+
+
+def log_warnings_to(log: Callable[[str], None]) -> None:
+    """Send the warnings of :func:`warn` to ``log`` from now on (the command line's --log)."""
+    _warning_log[:] = [log]
+
+
+def warn(message: str) -> None:
+    """Report something pyrunc goes on despite, as runc logs it at level warning: to the command
+    line's log when it has one (under containerd's shim, the stderr of ``create`` is the
+    container's own), else on stderr as ``pyrunc: warning: <message>``."""
+    if _warning_log:
+        _warning_log[0](message)
+    else:
+        print(f"pyrunc: warning: {message}", file=sys.stderr)
 
 
 class PyruncError(Exception):

@@ -10,7 +10,7 @@ from pyrunc._plan_rootfs import MOUNT_OPTIONS, PROPAGATION
 
 __all__ = ["features"]
 
-# Namespaces pyrunc can create or join (each of them both ways but mount, which is only created).
+# Namespaces pyrunc can create or join (each of them both ways).
 _NAMESPACES = list(NAMESPACE_FLAGS)
 
 

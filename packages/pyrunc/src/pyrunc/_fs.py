@@ -11,7 +11,7 @@ from __future__ import annotations
 import posix
 from _stat import S_ISDIR
 
-__all__ = ["basename", "dirname", "exists", "is_clean_absolute", "isdir"]
+__all__ = ["basename", "dirname", "exists", "is_clean_absolute", "is_mount_point", "isdir", "mount_id"]
 
 
 def exists(path: str) -> bool:
@@ -51,3 +51,29 @@ def is_clean_absolute(path: str) -> bool:
         return False
     rest = path[2:] if path.startswith("//") and not path.startswith("///") else path[1:]
     return not rest or all(part not in ("", ".", "..") for part in rest.split("/"))
+
+
+def mount_id(fd: int) -> int:
+    """The id of the mount that holds the file open at ``fd`` (``mnt_id`` in /proc/self/fdinfo):
+    a directory that is a mount point, a bind mount of the same filesystem included, is held by
+    another mount than its parent."""
+    with open(f"/proc/self/fdinfo/{fd}", "rb") as f:
+        for line in f:
+            if line.startswith(b"mnt_id:"):
+                return int(line[7:])
+    raise OSError(95, "no mnt_id in /proc/self/fdinfo", f"/proc/self/fdinfo/{fd}")  # EOPNOTSUPP
+
+
+def is_mount_point(path: str) -> bool:
+    """Whether a filesystem is mounted on the directory ``path`` (a bind mount of the same one too).
+    OSError if it is not a directory (a symlink is not followed)."""
+    flags = posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC
+    fd = posix.open(path, flags | posix.O_NOFOLLOW)
+    try:
+        parent = posix.open(dirname(path) or ".", flags)
+        try:
+            return mount_id(fd) != mount_id(parent)
+        finally:
+            posix.close(parent)
+    finally:
+        posix.close(fd)

@@ -22,10 +22,9 @@ Hooks that run in the container's namespaces are ops the init executes (see nati
 from __future__ import annotations
 
 import os
-import sys
 
 from pyrunc import _jsonio
-from pyrunc._errors import PyruncError
+from pyrunc._errors import PyruncError, warn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -145,7 +144,7 @@ def warn_hooks(kind: str, hooks: Sequence[Hook], state: str) -> None:
         try:
             run_hooks(kind, [hook], state)
         except HookError as exc:
-            print(f"pyrunc: warning: {exc}", file=sys.stderr)
+            warn(str(exc))
 
 
 def describe_failure(err: int) -> str:

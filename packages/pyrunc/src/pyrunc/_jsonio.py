@@ -19,8 +19,35 @@ else:
 __all__ = ["canonical", "dumps", "loads"]
 
 
+class _Constant(ValueError):
+    """NaN, Infinity or -Infinity, which Python's scanner takes and JSON does not."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is not valid JSON")
+        self.name = name
+
+
 def _no_constants(name: str) -> object:
-    raise ValueError(f"{name} is not valid JSON")
+    raise _Constant(name)
+
+
+def _constant_at(text: str, name: str) -> int:
+    """Where the scanner met the constant ``name``: its first use outside a string (before it, the
+    scanner found no error)."""
+    in_string = escaped = False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif text.startswith(name, i):
+            return i
+    return 0
 
 
 class _Context:
@@ -46,17 +73,34 @@ def _position(text: str, index: int) -> str:
     return f"line {line} column {column}"
 
 
+def _scan_from(text: str, start: int) -> tuple[object, int]:
+    try:
+        return _scan(text, start)  # type: ignore[no-any-return]
+    except SystemError:
+        # The C scanner reports most syntax errors with json.decoder.JSONDecodeError, which it looks
+        # up in sys.modules without importing it: when json.decoder is not loaded yet, it fails
+        # without an exception. Load it (an error is worth the import) and scan again for the error.
+        import json.decoder  # noqa: F401
+
+        return _scan(text, start)  # type: ignore[no-any-return]
+
+
 def loads(text: str) -> object:
-    """Parse a JSON document; ValueError names the line and column of a syntax error."""
+    """Parse a JSON document; ValueError names the line and column of a syntax error, or says that
+    the document nests too deeply."""
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
-        value, end = _scan(text, start)
+        value, end = _scan_from(text, start)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except _Constant as exc:
+        raise ValueError(f"{exc} at {_position(text, _constant_at(text, exc.name))}") from None
     except StopIteration as stop:
         raise ValueError(f"expecting a value at {_position(text, stop.value)}") from None
     except ValueError as exc:  # json.JSONDecodeError
         index = getattr(exc, "pos", None)
         where = _position(text, index) if isinstance(index, int) else ""
-        message = getattr(exc, "msg", str(exc))
+        message = getattr(exc, "msg", str(exc)).removesuffix(" at")  # "Unterminated string starting at"
         raise ValueError(f"{message} at {where}" if where else message) from None
     rest = len(text.rstrip(_WHITESPACE))
     if end < rest:

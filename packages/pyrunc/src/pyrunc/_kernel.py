@@ -138,6 +138,8 @@ class OpKind:
     OPEN_SOURCE = 40
     BIND_REMOUNT = 41
     FORK = 42
+    SYSCTL = 43
+    MKTARGET = 44
 
 
 class Op:
@@ -233,8 +235,15 @@ class SpawnRequest:
         self.vfork = vfork
 
 
-def _encode(text: str | bytes) -> bytes:
-    return os.fsencode(text)
+def _encode(text: str | bytes, what: str) -> bytes:
+    """``text`` for C; a string with a NUL byte is refused (the spec readers and the plan refuse one
+    first, naming its field: this keeps any other from being cut short in silence)."""
+    if isinstance(text, bytes):
+        return text  # binary data (a BPF program), passed with its length
+    data = os.fsencode(text)
+    if b"\0" in data:
+        raise ValueError(f"{what}: a string for the kernel holds a NUL byte: {text!r}")
+    return data
 
 
 def spawn(request: SpawnRequest) -> int:
@@ -248,17 +257,17 @@ def spawn(request: SpawnRequest) -> int:
 
     keep: list[object] = []
 
-    def cstr(text: str | bytes | None) -> object:
+    def cstr(text: str | bytes | None, what: str) -> object:
         if text is None:
             return ffi.NULL
-        buf = ffi.new("char[]", _encode(text))
+        buf = ffi.new("char[]", _encode(text, what))
         keep.append(buf)
         return buf
 
-    def cstrv(items: Sequence[str]) -> object:
+    def cstrv(items: Sequence[str], what: str) -> object:
         arr = ffi.new("char *[]", len(items) + 1)
         for i, item in enumerate(items):
-            arr[i] = cstr(item)
+            arr[i] = cstr(item, what)
         keep.append(arr)
         return arr
 
@@ -269,13 +278,13 @@ def spawn(request: SpawnRequest) -> int:
         c.in_root = int(op.in_root)
         c.num = op.num
         c.flags = op.flags
-        c.a = cstr(op.a)
-        c.b = cstr(op.b)
-        c.c = cstr(op.c)
-        c.d = cstr(op.d)
+        c.a = cstr(op.a, op.step)
+        c.b = cstr(op.b, op.step)
+        c.c = cstr(op.c, op.step)
+        c.d = cstr(op.d, op.step)
         if op.argv is not None:
-            c.argv = cstrv(op.argv)
-            c.envp = cstrv(op.envp or ())
+            c.argv = cstrv(op.argv, op.step)
+            c.envp = cstrv(op.envp or (), op.step)
         if op.ids:
             ids = ffi.new("unsigned long long[]", list(op.ids))
             keep.append(ids)
@@ -286,9 +295,9 @@ def spawn(request: SpawnRequest) -> int:
     s.ctl_fd = request.ctl_fd
     s.join_pidns_fd = request.join_pidns_fd
     s.join_timens_fd = request.join_timens_fd
-    s.time_offsets = cstr(request.time_offsets)
-    s.argv = cstrv(request.argv)
-    s.envp = cstrv(request.envp)
+    s.time_offsets = cstr(request.time_offsets, "time offsets")
+    s.argv = cstrv(request.argv, "the program's arguments")
+    s.envp = cstrv(request.envp, "the program's environment")
     s.ops = ops
     s.n_ops = len(request.ops)
     report = ffi.new("struct pyrunc_report *")

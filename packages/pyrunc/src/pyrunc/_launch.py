@@ -104,6 +104,12 @@ def _step_error(plan: Plan, index: int, err: int) -> InitError:
         return InitError(
             op.step, err, "timed out" if err == errno.ETIMEDOUT else f"failed: {describe_failure(err)}"
         )
+    if op.kind == OpKind.EXEC and err == errno.E2BIG:
+        return InitError(op.step, err, "process.args and process.env are longer than execve(2) takes")
+    if op.kind == OpKind.SYSCTL and err == errno.EXDEV:
+        return InitError(
+            op.step, err, "not below the container's own /proc/sys (no procfs there, or a mount over it)"
+        )
     if op.kind == OpKind.CHDIR and err == errno.EXDEV:
         return InitError(op.step, err, "the working directory is outside the container's root")
     if err == errno.EACCES and plan.root_ids is not None:

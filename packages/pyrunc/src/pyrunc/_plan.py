@@ -37,6 +37,7 @@ from pyrunc._plan_rootfs import (
     mount_ops,
     rootfs_parent_mount,
 )
+from pyrunc._plan_sysctl import check_sysctls, sysctl_ops
 
 TYPE_CHECKING = False
 
@@ -70,6 +71,7 @@ class Plan:
         "time_offsets",
         "uid_map",
         "user_ns",
+        "warnings",
     )
 
     def __init__(self) -> None:
@@ -91,6 +93,8 @@ class Plan:
         # the bind sources (slot, path) it opens before it becomes the user namespace's root.
         self.slots = 0
         self.sources: list[tuple[int, str]] = []
+        # What the start goes on despite, for the caller to warn about (pyrunc._errors.warn).
+        self.warnings: list[str] = []
 
     def new_slot(self) -> int:
         if self.slots >= MAX_SOURCES:
@@ -128,11 +132,12 @@ def check_supported(spec: RuntimeSpec) -> None:
         ):
             if getattr(linux, name):
                 unsupported.append(f"linux.{json_name}")
+        if joins_mount_namespace(spec) and linux.rootfs_propagation in ("shared", "rshared"):
+            # Making the rootfs's parent mount private needs the joined namespace's mount table.
+            unsupported.append("linux.rootfsPropagation (shared, with a joined mount namespace)")
         new_user = any(ns.type == "user" and not ns.path for ns in linux.namespaces)
         for i, ns in enumerate(linux.namespaces):
-            if ns.type == "mount" and ns.path:
-                unsupported.append(f"linux.namespaces[{i}].path (joining a mount namespace)")
-            elif new_user and ns.path and ns.type in _JOIN_ORDER:
+            if new_user and ns.path and ns.type in _JOIN_ORDER:
                 # The child is in its new user namespace by then, with no privilege over these.
                 unsupported.append(
                     f"linux.namespaces[{i}].path (joining a {ns.type} namespace together with a new user "
@@ -143,6 +148,47 @@ def check_supported(spec: RuntimeSpec) -> None:
             unsupported.append(f"mounts[{i}].uidMappings")
     if unsupported:
         raise UnsupportedFieldError(", ".join(unsupported))
+
+
+_PATH_MAX = 4095  # bytes of a path the kernel takes (PATH_MAX with its NUL)
+_HOST_NAME_MAX = 64  # bytes of a hostname or a domain name
+
+
+def check_lengths(spec: RuntimeSpec) -> None:
+    """Refuse, naming the field, a path longer than the kernel takes and a hostname or domain name
+    longer than a uts namespace holds (the kernel would say only ENAMETOOLONG or EINVAL)."""
+    paths: list[tuple[str, str | None]] = []
+    if spec.root is not None:
+        paths.append(("root.path", spec.root.path))
+    if spec.process is not None:
+        paths.append(("process.cwd", spec.process.cwd))
+    for i, mount in enumerate(spec.mounts):
+        paths += [(f"mounts[{i}].destination", mount.destination), (f"mounts[{i}].source", mount.source)]
+    linux = spec.linux
+    if linux is not None:
+        paths += [(f"linux.namespaces[{i}].path", ns.path) for i, ns in enumerate(linux.namespaces)]
+        paths += [(f"linux.devices[{i}].path", device.path) for i, device in enumerate(linux.devices)]
+        paths += [(f"linux.maskedPaths[{i}]", path) for i, path in enumerate(linux.masked_paths)]
+        paths += [(f"linux.readonlyPaths[{i}]", path) for i, path in enumerate(linux.readonly_paths)]
+    hooks = spec.hooks
+    if hooks is not None:
+        for name, listed in (
+            ("prestart", hooks.prestart),
+            ("createRuntime", hooks.create_runtime),
+            ("createContainer", hooks.create_container),
+            ("startContainer", hooks.start_container),
+            ("poststart", hooks.poststart),
+            ("poststop", hooks.poststop),
+        ):
+            paths += [(f"hooks.{name}[{i}].path", hook.path) for i, hook in enumerate(listed)]
+    for field, path in paths:
+        if path is not None and len(path) > _PATH_MAX // 4 and len(path.encode()) > _PATH_MAX:
+            raise SpecError(field, f"{len(path.encode())} bytes long, more than the {_PATH_MAX} of a path")
+    for field, value in (("hostname", spec.hostname), ("domainname", spec.domainname)):
+        if value is not None and len(value.encode()) > _HOST_NAME_MAX:
+            raise SpecError(
+                field, f"{len(value.encode())} bytes long, more than the {_HOST_NAME_MAX} the kernel takes"
+            )
 
 
 def _namespaces(spec: RuntimeSpec, plan: Plan) -> set[str]:
@@ -156,14 +202,15 @@ def _namespaces(spec: RuntimeSpec, plan: Plan) -> set[str]:
             new.add(ns.type)
             if ns.type != "cgroup":  # unshared after the child has joined its cgroup
                 plan.clone_flags |= NAMESPACE_FLAGS[ns.type]
-    if "mount" not in new:
-        raise SpecError("linux.namespaces", "a new mount namespace is required")
-    if (spec.hostname or spec.domainname) and "uts" not in new:
-        raise SpecError("hostname", "setting the hostname needs a new uts namespace")
+    if "mount" not in new and "mount" not in plan.joins:
+        raise SpecError("linux.namespaces", "a mount namespace is required, new or joined")
+    if "uts" not in new and "uts" not in plan.joins:  # runc's words
+        if spec.hostname:
+            raise SpecError("hostname", "unable to set hostname without a private UTS namespace")
+        if spec.domainname:
+            raise SpecError("domainname", "unable to set domainname without a private UTS namespace")
     if linux is not None:
-        for key in linux.sysctl:
-            if key.startswith("net.") and "network" not in new:
-                raise SpecError(f"linux.sysctl.{key}", "needs a new network namespace")
+        check_sysctls(linux, new, plan.joins)
         if linux.time_offsets:
             if "time" not in new:
                 raise SpecError("linux.timeOffsets", "needs a new time namespace")
@@ -234,6 +281,7 @@ def compile_init(
     createContainer hooks itself; startContainer hooks run after the start signal.
     """
     check_supported(spec)
+    check_lengths(spec)
     hooks = spec.hooks
     if hooks is not None and vfork and has_hooks(spec):
         raise ValueError("a spec with hooks needs the fork-mode launch")
@@ -251,9 +299,14 @@ def compile_init(
     rootfs = spec.root.path
     if not os.path.isabs(rootfs):
         rootfs = os.path.join(bundle, rootfs)
-    rootfs = os.path.realpath(rootfs)
-    if not os.path.isdir(rootfs):
-        raise SpecError("root.path", f"rootfs {rootfs} is not a directory")
+    if joins_mount_namespace(spec):
+        # Looked up by the init, in the joined mount namespace, as runc does: what is there may
+        # not be what the runtime sees at that path (a rootfs mounted in that namespace alone).
+        rootfs = os.path.normpath(rootfs)
+    else:
+        rootfs = os.path.realpath(rootfs)
+        if not os.path.isdir(rootfs):
+            raise SpecError("root.path", f"rootfs {rootfs} is not a directory")
 
     plan = Plan()
     new = _namespaces(spec, plan)
@@ -317,14 +370,12 @@ def compile_init(
     _console_op(plan, process, console_fd)
     if "network" in new:
         plan.add(OpKind.LOOPBACK_UP, "bring up the loopback interface")
-    if spec.hostname is not None:
+    if spec.hostname:  # an empty one is no hostname to set (runc's rule too)
         plan.add(OpKind.SETHOSTNAME, f"sethostname {spec.hostname}", a=spec.hostname)
-    if spec.domainname is not None:
+    if spec.domainname:
         plan.add(OpKind.SETDOMAINNAME, f"setdomainname {spec.domainname}", a=spec.domainname)
     if linux is not None:
-        for key, value in linux.sysctl.items():
-            path = "/proc/sys/" + key.replace(".", "/")
-            plan.add(OpKind.WRITE_FILE, f"write sysctl {key}={value}", a=path, b=value)
+        sysctl_ops(plan, linux)
         for path in linux.readonly_paths:
             plan.add(OpKind.READONLY, f"make {path} read-only", a=path, in_root=True)
         for path in linux.masked_paths:
@@ -344,6 +395,13 @@ def compile_init(
         _hook_ops(plan, "startContainer", hooks.start_container, spec, bundle, container_id, "created")
     plan.add(OpKind.EXEC, f"exec {process.args[0]}")
     return plan
+
+
+def joins_mount_namespace(spec: RuntimeSpec) -> bool:
+    """Whether the container joins a mount namespace (by ``path``) rather than making one: then its
+    rootfs and bind sources are looked up inside that namespace, by the init."""
+    linux = spec.linux
+    return linux is not None and any(ns.type == "mount" and ns.path for ns in linux.namespaces)
 
 
 def has_hooks(spec: RuntimeSpec) -> bool:

@@ -7,6 +7,7 @@ import os
 
 from pyrunc._errors import SpecError
 from pyrunc._kernel import NAMESPACE_FLAGS, CloneFlags, Op, OpKind
+from pyrunc._spec_resources import check_no_nul
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -103,6 +104,9 @@ _MAX_ID_MAP_LINES = 340  # the kernel's limit on the lines of /proc/<pid>/uid_ma
 
 
 _LAST_ID = (1 << 32) - 2  # (uid_t)-1 is no ID
+
+
+_MAX_GROUPS = 1024  # native.c's MAX_GROUPS
 
 
 def uses_user_namespace(spec: RuntimeSpec) -> bool:
@@ -222,23 +226,33 @@ def become_root_ops(plan: Plan, *, new_ipc: bool) -> None:
 
 def _user_ops(plan: Plan, process: Process) -> None:
     """Capabilities and the user switch. No ``capabilities`` member means no capabilities at
-    all, as with runc (not "keep whatever the runtime has")."""
+    all, as with runc (not "keep whatever the runtime has"). A capability that pyrunc or the kernel
+    does not know is left out with a warning: runtime-spec 1.1 says a runtime SHOULD NOT fail for
+    one it cannot grant, and runc 1.1 warns alike."""
     user = process.user
     caps = process.capabilities
     last_cap = _last_cap()
     masks: dict[str, int] = {}
+    ignored: list[str] = []
     for set_name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
         mask = 0
-        for i, name in enumerate(getattr(caps, set_name) if caps is not None else ()):
+        for name in getattr(caps, set_name) if caps is not None else ():
             number = CAPABILITY_NUMBERS.get(name)
-            if number is None:
-                raise SpecError(f"process.capabilities.{set_name}[{i}]", f"unknown capability {name}")
-            if number <= last_cap:  # runc, too, skips what the kernel does not know
+            if number is not None and number <= last_cap:
                 mask |= 1 << number
+            elif name not in ignored:
+                ignored.append(name)
         masks[set_name] = mask
+    if ignored:
+        plan.warnings.append(f"ignoring unknown or unavailable capabilities: [{' '.join(ignored)}]")
     plan.add(
         OpKind.CAPBSET, "drop capabilities from the bounding set", num=last_cap, ids=(masks["bounding"],)
     )
+    if len(user.additional_gids) > _MAX_GROUPS:
+        raise SpecError(
+            "process.user.additionalGids",
+            f"{len(user.additional_gids)} groups, more than the {_MAX_GROUPS} pyrunc sets",
+        )
     plan.add(OpKind.SETGROUPS, f"setgroups {user.additional_gids}", ids=tuple(user.additional_gids))
     plan.add(OpKind.SETRESGID, f"setresgid {user.gid}", num=user.gid)
     plan.add(OpKind.PRCTL, "keep capabilities across setuid", num=_PR_SET_KEEPCAPS, flags=1)
@@ -312,6 +326,14 @@ def late_seccomp(plan: Plan, process: Process, seccomp: Op | None) -> None:
 
 
 def process_ops(plan: Plan, process: Process, rootfs: str, seccomp: Op | None = None) -> None:
+    # A process made in Python (Container.exec, pyrunc.run, exec's command line) was not read from
+    # JSON, where every string is checked: its program, environment and cwd are checked here. A
+    # lone surrogate is taken: from the command line, it is a byte that was not UTF-8, and
+    # os.fsencode gives it back.
+    for field, values in (("process.args", process.args), ("process.env", process.env)):
+        for i, value in enumerate(values):
+            check_no_nul(value, f"{field}[{i}]")
+    check_no_nul(process.cwd, "process.cwd")
     for i, rlimit in enumerate(process.rlimits):
         number = RLIMITS.get(rlimit.type.removeprefix("RLIMIT_"))
         if number is None:

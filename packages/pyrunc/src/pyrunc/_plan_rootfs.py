@@ -173,9 +173,11 @@ def mount_ops(
             raise SpecError(f"{where}.source", "a bind mount needs a source")
         if not os.path.isabs(source):
             source = os.path.join(bundle, source)
-        if not os.path.lexists(source):
+        if "mount" in plan.joins:  # the source is the joined mount namespace's, found by the init
+            plan.add(OpKind.MKTARGET, f"create {on} for bind source {source}", a=source, b=dest)
+        elif not os.path.lexists(source):
             raise SpecError(f"{where}.source", f"bind source {source} does not exist")
-        if os.path.isdir(source):
+        elif os.path.isdir(source):
             plan.add(OpKind.MKDIRS, f"create {on}", b=dest, num=0o755)
         else:
             plan.add(OpKind.MKFILE, f"create {on}", b=dest)

@@ -452,9 +452,13 @@ def _cache_trim(directory: str, keep: str) -> None:
     temporary files a writer left more than :data:`_STALE_TEMP` seconds ago."""
     import time
 
+    from pyrunc._fs import is_mount_point
+
     programs: list[tuple[int, str]] = []
     stale = time.time() - _STALE_TEMP
     try:
+        if is_mount_point(directory):
+            return  # nothing is removed through a mount: a cache with one on it is not trimmed
         with os.scandir(directory) as entries:
             for entry in entries:
                 try:

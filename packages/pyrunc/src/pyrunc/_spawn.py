@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from pyrunc._container import _FIFO, Container, _remove_dir, _valid_id
-from pyrunc._errors import ContainerExistsError, InitError, PyruncError
+from pyrunc._errors import ContainerExistsError, InitError, PyruncError, warn
 from pyrunc._state import SavedState, Status, check_allowed, process_start_time, rfc3339_now
 
 TYPE_CHECKING = False
@@ -134,7 +134,12 @@ def create(
     _valid_id(container_id)
     bundle = os.path.abspath(bundle)
     spec = load_spec(bundle)
-    os.makedirs(root, mode=0o700, exist_ok=True)
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+    except FileExistsError:
+        raise PyruncError(f"state root {root}: not a directory") from None
+    except OSError as exc:
+        raise PyruncError(f"state root {root}: {exc.strerror}") from None
     directory = os.path.join(root, container_id)
     try:
         os.mkdir(directory, 0o711)
@@ -172,7 +177,9 @@ def create(
                 no_pivot=no_pivot,
                 fifo_fd=fifo_fd,
                 preserve_fds=preserve_fds,
-                keyring=None if no_new_keyring else container_id,
+                keyring=None
+                if no_new_keyring
+                else f"_ses.{container_id}",  # runc's name (a leading "." is the kernel's)
                 vfork=vfork,
                 join_cgroups=joins,
                 oom_score_adj=process.oom_score_adj if process else None,
@@ -181,6 +188,8 @@ def create(
                 seccomp_cache=_seccomp_cache_dir(root),
             )
             assert process is not None and spec.root is not None  # compile_init checked them
+            for warning in plan.warnings:
+                warn(warning)
             if plan.root_ids is not None and fifo_fd >= 0:
                 os.chown(os.path.join(directory, _FIFO), *plan.root_ids)  # the init's, as runc does
             if cgroups.exists() and cgroups.pids():
@@ -290,6 +299,8 @@ def exec_process(
             # It joins them itself, still in our namespaces (see CgroupManager.join_files).
             join_cgroups=cgroups.join_files(),
         )
+        for warning in plan.warnings:
+            warn(warning)
         child = launch(plan, oom_score_adj=process.oom_score_adj)
     except BaseException:
         if receiver is not None:
@@ -378,9 +389,16 @@ def _wait_or_bridge(pid: int, receiver: _socket.socket | None) -> int:
 
 def _write_pid_file(path: str, pid: int) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)  # our own, if it was made
+        except OSError:
+            pass
+        raise PyruncError(f"pid file {path}: {exc.strerror}") from None
 
 
 def _wait_child(pid: int) -> int:
@@ -465,5 +483,5 @@ def _cleanup(exc: BaseException, cgroups: CgroupManager | None, directory: str) 
         exc.add_note(f"cleanup: removing cgroups failed: {cleanup}")
     try:
         _remove_dir(directory)
-    except OSError as cleanup:
+    except (OSError, PyruncError) as cleanup:
         exc.add_note(f"cleanup: removing {directory} failed: {cleanup}")

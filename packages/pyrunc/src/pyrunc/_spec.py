@@ -412,6 +412,15 @@ class Device(Model):
         )
 
 
+def _clock(name: str, path: str) -> str:
+    """A key of linux.timeOffsets: the clocks a time namespace offsets."""
+    if name not in ("boottime", "monotonic"):
+        raise SpecError(
+            _at_key(path, name), "unknown clock (a time namespace offsets boottime and monotonic)"
+        )
+    return name
+
+
 def _check_seccomp(o: dict[str, object], path: str) -> None:
     _req_enum(o, "defaultAction", path, _SECCOMP_ACTIONS, "seccomp action")
     _int(o, "defaultErrnoRet", path, _U32)
@@ -543,7 +552,7 @@ class Linux(Model):
             uid_mappings=_models(o, "uidMappings", path, IDMapping.from_json),
             gid_mappings=_models(o, "gidMappings", path, IDMapping.from_json),
             time_offsets={
-                clock: TimeOffset.from_json(v, _at_key(offsets_at, clock))
+                _clock(clock, offsets_at): TimeOffset.from_json(v, _at_key(offsets_at, clock))
                 for clock, v in _map(o, "timeOffsets", path).items()
             },
             devices=_models(o, "devices", path, Device.from_json),
@@ -668,12 +677,20 @@ class RuntimeSpec(Model):
 def load_spec(bundle: str) -> RuntimeSpec:
     """Read and validate ``<bundle>/config.json``; every problem is a :class:`SpecError`."""
     import os
+    import stat
 
     from pyrunc import _jsonio
 
-    if not os.path.isdir(bundle):
-        problem = "not a directory" if os.path.exists(bundle) else "no such directory"
-        raise SpecError("", f"bundle {bundle}: {problem}")
+    try:
+        is_dir = stat.S_ISDIR(os.stat(bundle).st_mode)
+    except FileNotFoundError:
+        raise SpecError("", f"bundle {bundle}: no such directory") from None
+    except OSError as e:
+        raise SpecError("", f"bundle {bundle}: {e.strerror}") from None
+    except ValueError:
+        raise SpecError("", f"bundle {bundle!r}: a path cannot hold a NUL byte") from None
+    if not is_dir:
+        raise SpecError("", f"bundle {bundle}: not a directory")
     config = os.path.join(bundle, "config.json")
     try:
         with open(config, "rb") as f:
@@ -688,8 +705,6 @@ def load_spec(bundle: str) -> RuntimeSpec:
         raise SpecError("", f"{config}: invalid JSON: not UTF-8 ({e.reason} at byte {e.start})") from None
     except ValueError as e:
         raise SpecError("", f"{config}: invalid JSON: {e}") from None
-    except RecursionError:
-        raise SpecError("", f"{config}: invalid JSON: nested too deeply") from None
     return RuntimeSpec.from_json(obj)
 
 

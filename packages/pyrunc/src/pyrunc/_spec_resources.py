@@ -13,6 +13,7 @@ out with ``str`` methods.
 from __future__ import annotations
 
 from pyrunc._errors import SpecError
+from pyrunc._jsonio import dumps as _quoted
 from pyrunc._model import Model
 
 TYPE_CHECKING = False
@@ -69,7 +70,7 @@ def _at(path: str, key: str) -> str:
 
 def _at_key(path: str, key: str) -> str:
     """The JSON path of a map entry: ``sysctl["net.ipv4.ip_forward"]``, ``timeOffsets.monotonic``."""
-    return f"{path}.{key}" if key.isidentifier() else f'{path}["{key}"]'
+    return f"{path}.{key}" if key.isidentifier() else f"{path}[{_quoted(key)}]"
 
 
 def _wrong(path: str, expected: str, value: object) -> SpecError:
@@ -86,10 +87,34 @@ def _obj(value: object, path: str) -> dict[str, object]:
     raise _wrong(path or "config.json", "an object", value)
 
 
+def check_no_nul(value: str, path: str) -> str:
+    """``value``, refused (naming ``path``) if it holds a NUL byte: the kernel gets it as a C string,
+    which a NUL would cut short, silently."""
+    if "\0" in value:
+        raise SpecError(path, f"holds a NUL byte (at {value.index(chr(0))}): no string the kernel gets can")
+    return value
+
+
+def check_text(value: str, path: str) -> str:
+    """``value``, refused (naming ``path``) if it holds a NUL byte (see :func:`check_no_nul`) or a
+    lone surrogate: a string read from JSON reaches the kernel as UTF-8."""
+    check_no_nul(value, path)
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise SpecError(
+                path, f"holds the lone surrogate {value[exc.start]!r} (at {exc.start}): not text"
+            ) from None
+    return value
+
+
 def _str(o: dict[str, object], key: str, path: str) -> str | None:
     v = o.get(key)
-    if v is None or isinstance(v, str):
+    if v is None:
         return v
+    if isinstance(v, str):
+        return v if v.isascii() and "\0" not in v else check_text(v, _at(path, key))
     raise _wrong(_at(path, key), "a string", v)
 
 
@@ -154,7 +179,7 @@ def _str_list(o: dict[str, object], key: str, path: str) -> list[str]:
     for i, v in enumerate(_list(o, key, path)):
         if not isinstance(v, str):
             raise _wrong(f"{_at(path, key)}[{i}]", "a string", v)
-        out.append(v)
+        out.append(v if v.isascii() and "\0" not in v else check_text(v, f"{_at(path, key)}[{i}]"))
     return out
 
 
@@ -177,9 +202,15 @@ def _models(o: dict[str, object], key: str, path: str, parse: Callable[[object, 
 
 
 def _map(o: dict[str, object], key: str, path: str) -> dict[str, object]:
-    """A JSON object used as a map (values unchecked), copied."""
+    """A JSON object used as a map (values unchecked, keys checked as text), copied."""
     v = o.get(key)
-    return {} if v is None else dict(_obj(v, _at(path, key)))
+    if v is None:
+        return {}
+    out = dict(_obj(v, _at(path, key)))
+    for k in out:
+        if not k.isascii() or "\0" in k:
+            check_text(k, _at_key(_at(path, key), k))
+    return out
 
 
 def _str_map(o: dict[str, object], key: str, path: str) -> dict[str, str]:
@@ -188,7 +219,7 @@ def _str_map(o: dict[str, object], key: str, path: str) -> dict[str, str]:
     for k, v in _map(o, key, path).items():
         if not isinstance(v, str):
             raise _wrong(_at_key(_at(path, key), k), "a string", v)
-        out[k] = v
+        out[k] = v if v.isascii() and "\0" not in v else check_text(v, _at_key(_at(path, key), k))
     return out
 
 
@@ -227,11 +258,9 @@ def _enum_list(o: dict[str, object], key: str, path: str, allowed: frozenset[str
     return items
 
 
-def _is_upper(s: str, extra: str = "") -> bool:
-    """``s`` matches ``^[A-Z<extra>]+$``."""
-    for c in extra:
-        s = s.replace(c, "")
-    return s == "" or (s.isascii() and s.isalpha() and s.isupper())
+def _is_upper(s: str) -> bool:
+    """``s`` matches ``^[A-Z]+$``."""
+    return s.isascii() and s.isalpha() and s.isupper()
 
 
 def _compact(d: dict[str, object]) -> dict[str, object]:

@@ -12,7 +12,7 @@ import posix  # not os: see pyrunc._fs
 import time
 
 from pyrunc import _jsonio
-from pyrunc._errors import InvalidStateError
+from pyrunc._errors import InvalidStateError, PyruncError
 
 __all__ = [
     "ALLOWED",
@@ -161,8 +161,16 @@ class SavedState:
 
     @classmethod
     def load(cls, directory: str) -> SavedState:
-        with open(f"{directory}/state.json") as f:
-            data = _jsonio.loads(f.read())
-        assert isinstance(data, dict)
-        # "seccomp" may be absent: state written by a pyrunc from before seccomp support.
-        return cls(**{name: data[name] for name in cls.__slots__ if name in data or name != "seccomp"})
+        """The state in ``directory``; FileNotFoundError without one, PyruncError for one that is not
+        pyrunc's (damaged, or written by something else)."""
+        path = f"{directory}/state.json"
+        try:
+            with open(path) as f:
+                data = _jsonio.loads(f.read())
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            # "seccomp" may be absent: state written by a pyrunc from before seccomp support.
+            return cls(**{name: data[name] for name in cls.__slots__ if name in data or name != "seccomp"})
+        except (ValueError, KeyError) as exc:
+            what = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise PyruncError(f"{path}: not a container state pyrunc wrote ({what})") from None

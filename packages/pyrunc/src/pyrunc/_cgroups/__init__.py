@@ -30,7 +30,7 @@ from __future__ import annotations
 import posix
 
 from pyrunc._errors import CgroupError
-from pyrunc._fs import basename, dirname, exists, is_clean_absolute, isdir
+from pyrunc._fs import basename, dirname, exists, is_clean_absolute, is_mount_point, isdir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -452,7 +452,9 @@ def _remove_trees(dirs: list[str], parents: list[str]) -> None:
 
 
 def _rmdir_tree(top: str) -> OSError | None:
-    """rmdir ``top`` and its subdirectories, deepest first; the first error, None when all are gone."""
+    """rmdir ``top`` and its subdirectories, deepest first; the first error, None when all are gone.
+    It never descends into a directory that a filesystem is mounted on (of the same one too): that
+    is an error, not a tree to remove."""
     try:
         posix.rmdir(top)
         return None
@@ -465,6 +467,9 @@ def _rmdir_tree(top: str) -> OSError | None:
     try:
         with posix.scandir(top) as it:
             children = [e.path for e in it if e.is_dir(follow_symlinks=False)]
+        for child in children:
+            if is_mount_point(child):
+                return OSError(18, "a filesystem is mounted on it (not removed through)", child)  # EXDEV
     except FileNotFoundError:
         return None
     except OSError as e:

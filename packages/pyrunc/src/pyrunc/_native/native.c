@@ -31,6 +31,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -41,6 +42,10 @@
 #include <unistd.h>
 
 #include "native.h"
+
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
+#endif
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -256,6 +261,18 @@ static int op_mkfile(struct child_state *st, const struct pyrunc_op *op) {
     return 0;
 }
 
+/* A bind target made like its source, which only the init can see: in a joined mount namespace,
+ * the runtime's view of the source path is not the container's. */
+static int op_mktarget(struct child_state *st, const struct pyrunc_op *op) {
+    struct stat source;
+    if (stat(op->a, &source) < 0) return fail();
+    if (!S_ISDIR(source.st_mode)) return op_mkfile(st, op);
+    int fd = mkdirs_in_root(st, op->b, 0755);
+    if (fd < 0) return fd;
+    close(fd);
+    return 0;
+}
+
 static int op_mknod(struct child_state *st, const struct pyrunc_op *op) {
     char buf[PATH_MAX];
     const char *name;
@@ -318,15 +335,45 @@ static int op_move_root(struct child_state *st, const struct pyrunc_op *op) {
     return st->root_fd < 0 ? fail() : 0;
 }
 
+static int write_all(int fd, const char *text) {
+    size_t len = strlen(text);
+    ssize_t n = write(fd, text, len);
+    if (n < 0) return fail();
+    return (size_t)n == len ? 0 : -EIO;
+}
+
 static int op_write_file(const struct pyrunc_op *op) {
     int fd = open(op->a, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return fail();
-    size_t len = strlen(op->b);
-    ssize_t n = write(fd, op->b, len);
-    int err = errno;
+    int rc = write_all(fd, op->b);
     close(fd);
-    if (n < 0) return -err;
-    return (size_t)n == len ? 0 : -EIO;
+    return rc;
+}
+
+/* linux.sysctl, written by the init in its own namespaces (the kernel applies a namespaced sysctl
+ * to the writer's namespace) and its own root. The key was checked in Python to be plain names;
+ * here nothing else may lead elsewhere either: /proc/sys must be a procfs (not a directory of the
+ * rootfs nor a filesystem mounted over it), and the rest of the path neither follows a symlink
+ * nor crosses into a mount placed below it. */
+static int op_sysctl(const struct pyrunc_op *op) {
+    int dir = open("/proc/sys", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0) return fail();
+    struct statfs fs;
+    int rc = fstatfs(dir, &fs) < 0 ? fail() : (fs.f_type == PROC_SUPER_MAGIC ? 0 : -EXDEV);
+    if (rc < 0) {
+        close(dir);
+        return rc;
+    }
+    struct open_how how = {0};
+    how.flags = (uint64_t)(O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+    int fd = (int)syscall(SYS_openat2, dir, op->a, &how, sizeof how);
+    int err = errno;
+    close(dir);
+    if (fd < 0) return -err;
+    rc = write_all(fd, op->b);
+    close(fd);
+    return rc;
 }
 
 static int op_capset(const struct pyrunc_op *op) {
@@ -700,6 +747,10 @@ static int run_op(const struct pyrunc_spawn *s, struct child_state *st, const st
         return op_bind_remount(st, op);
     case PYRUNC_OP_FORK:
         return op_fork(s, st);
+    case PYRUNC_OP_SYSCTL:
+        return op_sysctl(op);
+    case PYRUNC_OP_MKTARGET:
+        return op_mktarget(st, op);
     case PYRUNC_OP_JOIN_KEYRING:
         /* KEYCTL_JOIN_SESSION_KEYRING: keys made in the container stay out of the host's. */
         return syscall(SYS_keyctl, 1, op->a) < 0 ? fail() : 0;

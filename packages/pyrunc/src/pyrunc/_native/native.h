@@ -61,6 +61,12 @@
 #define PYRUNC_OP_FORK 42          /* clone3(CLONE_PARENT): the new process (first in the pid namespace
                                       unshared before) goes on with the ops; the old one sends
                                       (-4, new pid) on the control socket and exits */
+#define PYRUNC_OP_SYSCTL 43        /* write string b into /proc/sys/a (a relative path), resolved beneath
+                                      /proc/sys, which must be a procfs, following no symlink and
+                                      crossing no mount */
+#define PYRUNC_OP_MKTARGET 44      /* create b inside the root as the target of a bind of a (not in root,
+                                      symlinks followed as the bind follows them): a directory (mode
+                                      0755) if a is one, else an empty file */
 
 /* PYRUNC_OP_MOUNT with one id binds from source slot ids[0] instead of the path a. */
 #define PYRUNC_MAX_SOURCES 1024
