@@ -122,7 +122,7 @@ class Resolver:
         if media_type not in MANIFEST_MEDIA_TYPES:
             try:
                 media_type = str(json.loads(data).get("mediaType") or "")
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):  # a registry's bytes: anything
                 media_type = ""
         if media_type not in MANIFEST_MEDIA_TYPES:
             raise RegistryError(f"{reference}: unsupported manifest media type {media_type!r}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pycontainerd._errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
 from pycontainerd._images import manifest_descriptor_for
-from pycontainerd._images._types import ImageConfig
+from pycontainerd._images._walk import read_config
 from pycontainerd._metadata import (
     GC_REF_SNAPSHOT,
     Container,
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from pycontainerd._client import Client
+    from pycontainerd._images._types import ImageConfig
 
 __all__ = ["DEFAULT_RUNTIME", "ContainerService", "cgroups_path"]
 
@@ -69,7 +70,7 @@ class ContainerService:
         _, manifest = manifest_descriptor_for(
             client.content, Descriptor(target.media_type, target.digest, target.size)
         )
-        return manifest.config.digest, ImageConfig.parse(client.content.read_blob(manifest.config.digest))
+        return manifest.config.digest, read_config(client.content, manifest.config)
 
     def _unpacked(
         self, config_digest: str, config: ImageConfig, snapshotter: str, lease_id: str, key: str
@@ -122,7 +123,11 @@ class ContainerService:
         name = snapshotter or client.snapshotter_name
         key = f"{namespace}/{container_id}"
         with client.lease() as lease_id:
-            parent = self._unpacked(config_digest, config, name, lease_id, key)
+            # An image without layers has no ChainID to look for: unpack finds no layer and returns
+            # None, and the container's root is a new, empty snapshot (as containerd's).
+            parent = (
+                self._unpacked(config_digest, config, name, lease_id, key) if config.rootfs.diff_ids else None
+            )
             if parent is None:
                 parent = client.unpack(record.name)
                 client.metadata.leases.add_resource(namespace, lease_id, LeaseResource.snapshot(name, key))
