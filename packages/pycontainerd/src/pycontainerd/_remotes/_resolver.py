@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["Fetcher", "Pusher", "Resolver"]
 
 _ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
-_MANIFEST_LIMIT = 4 * 1024 * 1024  # the spec's advised maximum; more is not a manifest
+_MANIFEST_LIMIT = 4 * 1048 * 1048  # containerd's MaxManifestSize, as _images bounds manifests
 _DEFAULT_CHUNK = 8 * 1024 * 1024
 
 
