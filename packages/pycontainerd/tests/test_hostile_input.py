@@ -212,6 +212,21 @@ def test_nesting_past_the_recursion_limit_is_refused(depth: int) -> None:
             Index.parse(b'{"schemaVersion":2,"manifests":' + opening * depth + b"1" + closing * depth + b"}")
 
 
+def test_gc_walks_past_a_deeply_nested_blob(tmp_path: Path) -> None:
+    # A pull holds what it fetched under its lease before it parses it: a GC meanwhile reads it.
+    from pycontainerd._metadata import LeaseResource
+
+    data = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with Client(tmp_path / "root", tmp_path / "state") as client:
+        client.content.write_blob("deep", data, len(data), digest)
+        with client.lease() as lease_id:
+            client.metadata.leases.add_resource(client.namespace, lease_id, LeaseResource.content(digest))
+            client.metadata.content.add(client.namespace, digest, len(data))
+            assert client.gc().errors == ()
+            client.content.info(digest)  # held by the lease
+
+
 def test_oversized_documents_are_refused_before_they_are_decoded() -> None:
     with pytest.raises(InvalidArgumentError, match=r"^manifest: \d+ bytes, more than the 4393216 accepted"):
         Manifest.parse(b" " * (4 * 1048 * 1048 + 1))
