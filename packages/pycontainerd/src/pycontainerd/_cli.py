@@ -163,7 +163,7 @@ def _images_inspect(client: Client, args: Namespace) -> None:
 
 def _images_import(client: Client, args: Namespace) -> None:
     with open(args.input, "rb") as stream:
-        for image in client.import_archive(stream, base_name=args.base_name):
+        for image in client.import_archive(stream, base_name=args.base_name, index_name=args.index_name):
             print(f"{image.name}: {image.target.digest}")
 
 
@@ -258,6 +258,7 @@ def _images_group(groups: Subparsers) -> None:
     p.add_argument("ref")
     p = command(isub, "import", _images_import, help="import an OCI layout tar or docker-archive")
     p.add_argument("--base-name", help="name images the archive names by tag alone BASE:TAG")
+    p.add_argument("--index-name", help="keep the archive's index as an image of this name too")
     p.add_argument("input")
     p = command(isub, "export", _images_export, help="export images as an OCI layout + docker-archive")
     p.add_argument("--platform", help="only this platform's manifest")
@@ -313,7 +314,7 @@ _GROUPS: tuple[tuple[tuple[str, ...], Callable[[Subparsers], None]], ...] = (
     (("events",), _task_group("events_group")),
 )
 #: The global options that take a value.
-_VALUED = ("--root", "--state", "--namespace", "-n", "--snapshotter")
+_VALUED = ("--root", "--state", "--namespace", "-n", "--snapshotter", "--min-free")
 
 
 def _chosen_group(argv: Sequence[str]) -> str | None:
@@ -341,6 +342,10 @@ def _parser(argv: Sequence[str] | None = None) -> Parser:
     parser.add_argument("--state", default=DEFAULT_STATE, help="state directory (default %(default)s)")
     parser.add_argument("--namespace", "-n", default="default", help="namespace (default %(default)s)")
     parser.add_argument("--snapshotter", default="overlayfs", help="snapshotter (default %(default)s)")
+    parser.add_argument(
+        "--min-free",
+        help="percent of the store filesystem's blocks and inodes pulls and imports leave free (default 5%%)",
+    )
     parser.set_defaults(prepare=None)
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     chosen = None if argv is None else _chosen_group(argv)
@@ -363,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         gc.enable()  # the pyctr launcher turns the collector off while modules load (see scripts/pyctr)
         try:
-            with Client(args.root, args.state, args.namespace, args.snapshotter) as client:
+            with _client(Client, args) as client:
                 code = args.func(client, args)
         except (PycontainerdError, ValueError, OSError) as exc:
             print(f"pyctr: {exc}", file=sys.stderr)
@@ -372,6 +377,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if finish is not None:
             finish()
+
+
+def _client(client: type[Client], args: Namespace) -> Client:
+    """The client ``args`` open: ``--min-free`` is a percentage (``5``, ``2.5%``)."""
+    if args.min_free is None:
+        return client(args.root, args.state, args.namespace, args.snapshotter)
+    try:
+        percent = float(args.min_free.strip().removesuffix("%"))
+    except ValueError:
+        percent = -1.0
+    if not 0 <= percent < 100:  # NaN too
+        raise SystemExit(f"pyctr: --min-free {args.min_free!r}: a percentage from 0 to below 100")
+    return client(args.root, args.state, args.namespace, args.snapshotter, min_free=percent / 100)
 
 
 def run() -> None:

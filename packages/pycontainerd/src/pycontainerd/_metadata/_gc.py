@@ -130,7 +130,7 @@ def _children(content: ContentStore, digest: str, media_type: str | None) -> lis
         return []
     try:
         document = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # not a document an image could hold (see _images._types)
         return []
     if media_type is None:
         found = document.get("mediaType") if isinstance(document, dict) else None

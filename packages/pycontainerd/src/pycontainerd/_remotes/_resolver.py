@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["Fetcher", "Pusher", "Resolver"]
 
 _ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
-_MANIFEST_LIMIT = 4 * 1024 * 1024  # the spec's advised maximum; more is not a manifest
+_MANIFEST_LIMIT = 4 * 1048 * 1048  # containerd's MaxManifestSize, as _images bounds manifests
 _DEFAULT_CHUNK = 8 * 1024 * 1024
 
 
@@ -122,7 +122,7 @@ class Resolver:
         if media_type not in MANIFEST_MEDIA_TYPES:
             try:
                 media_type = str(json.loads(data).get("mediaType") or "")
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):  # a registry's bytes: anything
                 media_type = ""
         if media_type not in MANIFEST_MEDIA_TYPES:
             raise RegistryError(f"{reference}: unsupported manifest media type {media_type!r}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pycontainerd._errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
 from pycontainerd._images import manifest_descriptor_for
-from pycontainerd._images._types import ImageConfig
+from pycontainerd._images._walk import read_config
 from pycontainerd._metadata import (
     GC_REF_SNAPSHOT,
     Container,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from pycontainerd._client import Client
     from pycontainerd._content._protocol import Provider
+    from pycontainerd._images._types import ImageConfig
 
 __all__ = ["DEFAULT_RUNTIME", "ContainerService", "cgroups_path"]
 
@@ -67,7 +68,7 @@ class ContainerService:
         """(the digest, the parsed config) of ``image`` for the host platform, read from ``store``."""
         target = Descriptor(image.target.media_type, image.target.digest, image.target.size)
         _, manifest = manifest_descriptor_for(store, target)
-        return manifest.config.digest, ImageConfig.parse(store.read_blob(manifest.config.digest))
+        return manifest.config.digest, read_config(store, manifest.config)
 
     def _unpacked(
         self, config_digest: str, config: ImageConfig, snapshotter: str, lease_id: str, key: str
@@ -123,7 +124,11 @@ class ContainerService:
         name = snapshotter or client.snapshotter_name
         key = f"{namespace}/{container_id}"
         with client.lease() as lease_id:
-            parent = self._unpacked(config_digest, config, name, lease_id, key)
+            # An image without layers has no ChainID to look for: unpack finds no layer and returns
+            # None, and the container's root is a new, empty snapshot (as containerd's).
+            parent = (
+                self._unpacked(config_digest, config, name, lease_id, key) if config.rootfs.diff_ids else None
+            )
             if parent is None:
                 parent = client.unpack(record.name)
                 client.metadata.leases.add_resource(namespace, lease_id, LeaseResource.snapshot(name, key))
