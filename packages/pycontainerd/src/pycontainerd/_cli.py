@@ -358,11 +358,13 @@ def _parser(argv: Sequence[str] | None = None) -> Parser:
 
 def _describe(exc: BaseException) -> str:
     """One line for a failure: an OSError's reason and path, without its errno; anything else's
-    message."""
+    message; and what went wrong while cleaning up after it (its notes)."""
     if isinstance(exc, OSError) and exc.strerror:
         where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
-        return exc.strerror if where is None else f"{where}: {exc.strerror}"
-    return " ".join(str(exc).split()) or type(exc).__name__
+        text = exc.strerror if where is None else f"{where}: {exc.strerror}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join("; ".join([text, *getattr(exc, "__notes__", ())]).split())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
