@@ -1,8 +1,13 @@
 """``pyctr``: containerd's ``ctr`` for a pycontainerd root, a thin shell around :class:`Client`.
 
-Each command opens the client, calls one method and prints; errors are one line on stderr and exit 1.
-``run``, ``containers``, ``tasks`` and ``events`` are in :mod:`pycontainerd._cli_tasks`.
-Arguments come in ctr's order (``images push REF``, ``images tag SRC DST``, ``images export OUT REF…``).
+Each command opens the client, calls one method and prints. ``run``, ``containers``, ``tasks`` and
+``events`` are in :mod:`pycontainerd._cli_tasks`. Arguments come in ctr's order (``images push REF``,
+``images tag SRC DST``, ``images export OUT REF…``).
+
+Exit status: 0 on success; 1 when the command fails, with one line on stderr (``pyctr: <why>``),
+never a traceback (one would be a bug); 2 for a command line that does not parse, with the usage of
+the command it names and argparse's error line; 130 when interrupted (Ctrl-C). ``run`` and ``tasks
+start``/``attach``/``exec`` in the foreground exit with the container process's status.
 """
 
 from __future__ import annotations
@@ -208,7 +213,7 @@ def _gc(client: Client, args: Namespace) -> None:
     print(
         f"deleted {len(result.deleted_blobs)} blobs ({result.bytes_freed} bytes), "
         f"{len(result.removed_snapshots)} snapshots, {len(result.deleted_leases)} expired leases, "
-        f"{len(result.aborted_ingests)} ingests"
+        f"{len(result.aborted_ingests)} ingests, {len(result.deleted_tasks)} abandoned tasks"
     )
     for error in result.errors:
         print(f"pyctr: gc: {error}", file=sys.stderr)
@@ -356,24 +361,38 @@ def _parser(argv: Sequence[str] | None = None) -> Parser:
     return parser
 
 
+def _describe(exc: BaseException) -> str:
+    """One line for a failure: an OSError's reason and path, without its errno; anything else's
+    message; and what went wrong while cleaning up after it (its notes)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+        text = exc.strerror if where is None else f"{where}: {exc.strerror}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join("; ".join([text, *getattr(exc, "__notes__", ())]).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``pyctr`` with ``argv`` (default: the process's); returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     args = _parser(argv).parse_args(argv)
-    # Before the client is loaded (run forks its monitor's process here).
-    finish = args.prepare(args) if args.prepare is not None else None
+    finish = None
     try:
+        # Before the client is loaded (run forks its monitor's process here).
+        finish = args.prepare(args) if args.prepare is not None else None
         from pycontainerd._client import Client
-        from pycontainerd._errors import PycontainerdError
 
         gc.enable()  # the pyctr launcher turns the collector off while modules load (see scripts/pyctr)
-        try:
-            with _client(Client, args) as client:
-                code = args.func(client, args)
-        except (PycontainerdError, ValueError, OSError) as exc:
-            print(f"pyctr: {exc}", file=sys.stderr)
-            return 1
+        with _client(Client, args) as client:
+            code = args.func(client, args)
         return code or 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if not _expected(exc):
+            raise
+        print(f"pyctr: {_describe(exc)}", file=sys.stderr)
+        return 1
     finally:
         if finish is not None:
             finish()
@@ -388,8 +407,19 @@ def _client(client: type[Client], args: Namespace) -> Client:
     except ValueError:
         percent = -1.0
     if not 0 <= percent < 100:  # NaN too
-        raise SystemExit(f"pyctr: --min-free {args.min_free!r}: a percentage from 0 to below 100")
+        raise ValueError(f"--min-free {args.min_free!r}: a percentage from 0 to below 100")
     return client(args.root, args.state, args.namespace, args.snapshotter, min_free=percent / 100)
+
+
+def _expected(exc: Exception) -> bool:
+    """Whether ``exc`` is a failure to report in one line rather than a bug: pycontainerd's errors
+    (the layers below it are translated into them), a bad value, the system's refusal (OSError),
+    and the stores' sqlite errors (a root that is not writable, a corrupt database)."""
+    import sqlite3
+
+    from pycontainerd._errors import PycontainerdError
+
+    return isinstance(exc, PycontainerdError | ValueError | OSError | sqlite3.Error)
 
 
 def run() -> None:

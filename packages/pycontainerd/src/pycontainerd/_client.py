@@ -679,8 +679,25 @@ class Client:
             self.snapshotter(snapshotter).remove(key)
 
     def gc(self) -> GCResult:
-        """Collect what no image, lease or GC root reaches: blobs, content records and snapshots."""
-        return collect(self.metadata, self.content.backend, snapshot_remover=self._remove_for_gc)
+        """Collect what no image, lease or GC root reaches: blobs, content records and snapshots.
+
+        First, what processes that died half-way left in the state directory: the abandoned tasks of
+        every namespace (:meth:`TaskService.collect`: creations cut short, tasks left CREATED by a
+        creator that is gone) and the mounts of creations cut short (:meth:`ContainerService.collect`).
+        """
+        tasks: list[tuple[str, str]] = []
+        errors: list[str] = []
+        with contextlib.suppress(FileNotFoundError):
+            for namespace in sorted(os.listdir(self.state / "tasks")):
+                tasks += [(namespace, id_) for id_ in TaskService(self, namespace).collect(errors)]
+        self.containers.collect(errors)
+        return collect(
+            self.metadata,
+            self.content.backend,
+            snapshot_remover=self._remove_for_gc,
+            deleted_tasks=tuple(tasks),
+            errors=tuple(errors),
+        )
 
 
 class _Fetch:

@@ -91,7 +91,12 @@ class Resolver:
         reference = _as_reference(ref)
         fetcher = self.fetcher(reference)
         path = f"/v2/{reference.path}/manifests/{quote(reference.object, safe=':')}"
-        head = fetcher.request("HEAD", path, headers={"Accept": _ACCEPT}, ok=(200,))
+        try:
+            head = fetcher.request("HEAD", path, headers={"Accept": _ACCEPT}, ok=(200,))
+        except RegistryError as exc:
+            if exc.status != 404:
+                raise
+            raise RegistryError(f"{reference}: not found in the registry {reference.domain}", 404) from exc
         head.release_conn()
         digest = head.headers.get("Docker-Content-Digest")
         media_type = (head.headers.get("Content-Type") or "").split(";")[0].strip()
