@@ -47,6 +47,13 @@ class Pyctr:
             raise AssertionError(f"pyctr {' '.join(args)} exited {done.returncode}: {done.stderr}")
         return done
 
+    def in_namespace(self, namespace: str) -> Pyctr:
+        """The same ``pyctr`` (root, state, snapshotter) in another namespace."""
+        other = Pyctr(self.tmp, self.base[self.base.index("--snapshotter") + 1])
+        other.namespace = namespace
+        other.base[other.base.index("--namespace") + 1] = namespace
+        return other
+
     def tasks(self) -> dict[str, list[str]]:
         """``tasks ls`` as {id: [pid, status, exit]}."""
         lines = self("tasks", "ls").stdout.splitlines()
@@ -257,4 +264,28 @@ def test_run_killed_at_random_moments(pyctr: Pyctr) -> None:
         pyctr("containers", "rm", *(["--force"] if container in after else []), container)
     assert pyctr.tasks() == {} and pyctr.containers() == []
     assert [key for key in pyctr.snapshots() if key.startswith(pyctr.namespace)] == []
+    assert pyctr.wait_clean() == []
+
+
+def test_gc_in_another_namespace_collects_what_a_crashed_run_left(pyctr: Pyctr) -> None:
+    """Namespaces separate what each sees, and gc works on the whole store: a gc run in a namespace
+    holding nothing deletes the task and the container snapshot crashed ``run -d``s left in this one,
+    and leaves this namespace's running task, and the container of the cut task, alone."""
+    pyctr("run", "-d", pyctr.image, "busy", "sleep", "1000")
+    _wait_status(pyctr, "busy", "RUNNING")
+    _run_killed_at(pyctr, "task-mounted", "cut")  # a container, and a task never started
+    _run_killed_at(pyctr, "container-prepared", "half")  # a snapshot, made and recorded, no container
+    mine = f"{pyctr.namespace}/"
+    assert {f"{mine}busy", f"{mine}cut", f"{mine}half"} <= set(pyctr.snapshots())
+    elsewhere = pyctr.in_namespace("elsewhere")
+    assert elsewhere.tasks() == {} and elsewhere.snapshots() == []
+
+    assert "1 abandoned tasks" in elsewhere("gc").stdout
+    assert pyctr.tasks().keys() == {"busy"} and pyctr.tasks()["busy"][1] == "RUNNING"
+    assert sorted(pyctr.containers()) == ["busy", "cut"]
+    kept = [key for key in pyctr.snapshots() if key.startswith(mine)]
+    assert sorted(kept) == [f"{mine}busy", f"{mine}cut"]
+    assert pyctr("tasks", "exec", "--exec-id", "look", "busy", "true").returncode == 0
+    pyctr("containers", "rm", "cut")
+    pyctr("containers", "rm", "--force", "busy")
     assert pyctr.wait_clean() == []
