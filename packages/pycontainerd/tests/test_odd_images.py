@@ -294,6 +294,11 @@ def bombs(registry: Any, layout: Any, tmp_path_factory: pytest.TempPathFactory) 
     for name, layer in layers.items():
         image = write_layout(tmp_path_factory.mktemp(name) / "oci", [busybox_layer, layer])
         refs[name] = oci_images.push_to_registry(image, registry.address, f"reserve/{name}")
+    # 8 MiB on busybox, then one small file: a native snapshot of the last layer starts as a copy of
+    # the 10 MiB below it, which does not fit.
+    copied = [busybox_layer, layers["eight-mib"], _tar([_file("last", 1)])]
+    image = write_layout(tmp_path_factory.mktemp("copied") / "oci", copied)
+    refs["copied"] = oci_images.push_to_registry(image, registry.address, "reserve/copied")
     return refs
 
 
@@ -310,19 +315,46 @@ def bombs(registry: Any, layout: Any, tmp_path_factory: pytest.TempPathFactory) 
         ),
         (
             "big-blob",
-            r"(fetching|ingest|layer entry '[^']+').* would fall under its reserve of 5% free blocks",
+            r"(fetching|ingest|layer entry '[^']+'|copying snapshot)"
+            r".* would fall under its reserve of 5% free blocks",
         ),
     ],
 )
+@pytest.mark.parametrize("snapshotter", ["overlayfs", "native"])
 def test_a_pull_stops_before_the_reserve(
-    bombs: dict[str, str], small_fs: Path, tmp_path: Path, image: str, message: str
+    bombs: dict[str, str], small_fs: Path, tmp_path: Path, image: str, message: str, snapshotter: str
 ) -> None:
+    # The half-applied layer's snapshot goes (a native one: a copy of busybox's tree and the part of
+    # the bomb that fitted), removed as every snapshot is, never through a mount.
     root = small_fs / "root"
-    result = pyctr(root, "images", "pull", "--plain-http", bombs[image], state=tmp_path / "state")
+    argv = ["--snapshotter", snapshotter, "images", "pull", "--plain-http", bombs[image]]
+    result = pyctr(root, *argv, state=tmp_path / "state")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert re.search(message, result.stderr.splitlines()[-1]), result.stderr
-    with Client(root, tmp_path / "state") as client:
+    with Client(root, tmp_path / "state", snapshotter=snapshotter) as client:
         _assert_consistent(client, [])
+
+
+def test_a_native_snapshot_s_copy_of_its_parent_counts_against_the_reserve(
+    bombs: dict[str, str], small_fs: Path, tmp_path: Path
+) -> None:
+    root, state = small_fs / "root", tmp_path / "state"
+    argv = ["images", "pull", "--plain-http", bombs["copied"]]
+    result = pyctr(root, "--snapshotter", "native", *argv, state=state)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert re.fullmatch(
+        r"pyctr: copying snapshot sha256:\w+ to apply layer sha256:\w+: the store's filesystem \(.*\) would"
+        r" fall under its reserve of 5% free blocks .*\n",
+        result.stderr.splitlines(keepends=True)[-1],
+    ), result.stderr
+    with Client(root, state, snapshotter="native") as client:
+        _assert_consistent(client, [])
+    # overlayfs copies nothing: the same image fits.
+    assert pyctr(root, *argv, state=state).returncode == 0
+    with Client(root, state) as client:
+        assert [image.name for image in client.images()] == [bombs["copied"]]
+        client.remove_image(bombs["copied"])
+        assert not client.gc().errors
 
 
 def test_min_free_sets_the_reserve(bombs: dict[str, str], small_fs: Path, tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ from pycontainerd._remotes import (
     Progress,
     ProgressState,
 )
-from pycontainerd._reserve import DEFAULT_MIN_FREE, check_min_free
+from pycontainerd._reserve import DEFAULT_MIN_FREE, SpaceGuard, check_min_free
 from pycontainerd._snapshots import Info as SnapshotInfo
 from pycontainerd._snapshots import (
     NativeSnapshotter,
@@ -469,6 +469,16 @@ class Client:
         snapshot exists, so a crash at any point leaves it to GC; it is gone on every way out.
         """
         name = self.snapshotter_name
+        if parent is not None and name == "native":
+            # A native snapshot starts as a full copy of its parent: that copy counts against the
+            # reserve as the layer's entries do (apply_layer's guard), before it is made.
+            usage = snapshotter.usage(parent)
+            try:
+                SpaceGuard(self.root / "snapshots" / name, self.min_free).charge(usage.size, usage.inodes)
+            except ResourceExhaustedError as exc:
+                raise ResourceExhaustedError(
+                    f"copying snapshot {parent} to apply layer {layer.descriptor.digest}: {exc}"
+                ) from None
         key = f"extract-{os.urandom(16).hex()} {chain}"
         self._hold(lease_id, LeaseResource.snapshot(name, key))
         self.metadata.snapshots.create(self.namespace, SnapshotRecord(name, key, SnapshotKind.ACTIVE, parent))
