@@ -88,7 +88,8 @@ def test_walk_a_real_busybox_image(
     busybox: Any, store: ContentStore, imported: tuple[str, Descriptor]
 ) -> None:
     name, desc = imported
-    assert name == "latest"  # the layout names its manifest by tag alone
+    # The layout names its manifest by tag alone; names come back through the reference grammar.
+    assert name == "docker.io/library/latest:latest"
     assert desc.digest == busybox.manifest_digest and desc.media_type == OCI_MANIFEST
     manifest = manifest_for(store, desc)
     assert manifest.config.digest == busybox.config_digest and manifest.config.media_type == OCI_CONFIG

@@ -398,6 +398,33 @@ def test_images_are_listed_read_and_removed_only_in_their_namespace(
         assert b.images() == []
 
 
+def test_an_archive_s_index_kept_by_index_name_is_its_namespace_s(pyctr: Pyctr, secret: Built) -> None:
+    """The index an import writes for ``--index-name`` is recorded in the importing namespace, as
+    every blob the import wrote: another namespace sees it only once it has imported it itself."""
+    name = "example.com/all:v1"
+    with pyctr.client("a") as a, pyctr.client("b") as b:
+        with secret.archive.open("rb") as stream:
+            *_, index_image = a.import_archive(stream, base_name="example.com/secret", index_name=name)
+        index = index_image.target.digest
+        assert (index_image.name, index_image.target.media_type) == (name, OCI_INDEX)
+        assert a.content.info(index).size == index_image.target.size
+        with pytest.raises(NotFoundError, match=f"content {index} not found in namespace b"):
+            b.content.info(index)
+        assert index not in b.gc().deleted_blobs  # a's image keeps it
+        assert f"image {name} not found in b" in pyctr.refused("b", "images", "inspect", name)
+
+        with secret.archive.open("rb") as stream:
+            imported = b.import_archive(stream, base_name="example.com/secret", index_name=name)
+        assert imported[-1].target.digest == index
+        a.remove_image(name)
+        assert index not in a.gc().deleted_blobs  # b's record of its own import keeps the blob
+        with pytest.raises(NotFoundError):
+            a.content.info(index)
+        (entry,) = json.loads(b.content.read_blob(index))["manifests"]
+        assert entry["digest"] == secret.image.manifest_digest
+        assert pyctr("b", "images", "ls", "-q").stdout.split() == [name, SECRET_IMAGE]
+
+
 def test_an_image_claiming_another_namespace_s_layers_cannot_reach_their_snapshot(
     pyctr: Pyctr, secret: Built, tmp_path: Path
 ) -> None:

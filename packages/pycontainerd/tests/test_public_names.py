@@ -46,6 +46,7 @@ EXPECTED = {
     "PycontainerdError",
     "Reference",
     "RegistryError",
+    "ResourceExhaustedError",
     "Resolver",
     "SizeMismatchError",
     "SpecContext",

@@ -1,8 +1,13 @@
 """``pyctr``: containerd's ``ctr`` for a pycontainerd root, a thin shell around :class:`Client`.
 
-Each command opens the client, calls one method and prints; errors are one line on stderr and exit 1.
-``run``, ``containers``, ``tasks`` and ``events`` are in :mod:`pycontainerd._cli_tasks`.
-Arguments come in ctr's order (``images push REF``, ``images tag SRC DST``, ``images export OUT REF…``).
+Each command opens the client, calls one method and prints. ``run``, ``containers``, ``tasks`` and
+``events`` are in :mod:`pycontainerd._cli_tasks`. Arguments come in ctr's order (``images push REF``,
+``images tag SRC DST``, ``images export OUT REF…``).
+
+Exit status: 0 on success; 1 when the command fails, with one line on stderr (``pyctr: <why>``),
+never a traceback (one would be a bug); 2 for a command line that does not parse, with the usage of
+the command it names and argparse's error line; 130 when interrupted (Ctrl-C). ``run`` and ``tasks
+start``/``attach``/``exec`` in the foreground exit with the container process's status.
 """
 
 from __future__ import annotations
@@ -163,7 +168,7 @@ def _images_inspect(client: Client, args: Namespace) -> None:
 
 def _images_import(client: Client, args: Namespace) -> None:
     with open(args.input, "rb") as stream:
-        for image in client.import_archive(stream, base_name=args.base_name):
+        for image in client.import_archive(stream, base_name=args.base_name, index_name=args.index_name):
             print(f"{image.name}: {image.target.digest}")
 
 
@@ -208,7 +213,7 @@ def _gc(client: Client, args: Namespace) -> None:
     print(
         f"deleted {len(result.deleted_blobs)} blobs ({result.bytes_freed} bytes), "
         f"{len(result.removed_snapshots)} snapshots, {len(result.deleted_leases)} expired leases, "
-        f"{len(result.aborted_ingests)} ingests"
+        f"{len(result.aborted_ingests)} ingests, {len(result.deleted_tasks)} abandoned tasks"
     )
     for error in result.errors:
         print(f"pyctr: gc: {error}", file=sys.stderr)
@@ -258,6 +263,7 @@ def _images_group(groups: Subparsers) -> None:
     p.add_argument("ref")
     p = command(isub, "import", _images_import, help="import an OCI layout tar or docker-archive")
     p.add_argument("--base-name", help="name images the archive names by tag alone BASE:TAG")
+    p.add_argument("--index-name", help="keep the archive's index as an image of this name too")
     p.add_argument("input")
     p = command(isub, "export", _images_export, help="export images as an OCI layout + docker-archive")
     p.add_argument("--platform", help="only this platform's manifest")
@@ -313,7 +319,7 @@ _GROUPS: tuple[tuple[tuple[str, ...], Callable[[Subparsers], None]], ...] = (
     (("events",), _task_group("events_group")),
 )
 #: The global options that take a value.
-_VALUED = ("--root", "--state", "--namespace", "-n", "--snapshotter")
+_VALUED = ("--root", "--state", "--namespace", "-n", "--snapshotter", "--min-free")
 
 
 def _chosen_group(argv: Sequence[str]) -> str | None:
@@ -341,6 +347,10 @@ def _parser(argv: Sequence[str] | None = None) -> Parser:
     parser.add_argument("--state", default=DEFAULT_STATE, help="state directory (default %(default)s)")
     parser.add_argument("--namespace", "-n", default="default", help="namespace (default %(default)s)")
     parser.add_argument("--snapshotter", default="overlayfs", help="snapshotter (default %(default)s)")
+    parser.add_argument(
+        "--min-free",
+        help="percent of the store filesystem's blocks and inodes pulls and imports leave free (default 5%%)",
+    )
     parser.set_defaults(prepare=None)
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     chosen = None if argv is None else _chosen_group(argv)
@@ -351,27 +361,65 @@ def _parser(argv: Sequence[str] | None = None) -> Parser:
     return parser
 
 
+def _describe(exc: BaseException) -> str:
+    """One line for a failure: an OSError's reason and path, without its errno; anything else's
+    message; and what went wrong while cleaning up after it (its notes)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+        text = exc.strerror if where is None else f"{where}: {exc.strerror}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join("; ".join([text, *getattr(exc, "__notes__", ())]).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``pyctr`` with ``argv`` (default: the process's); returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     args = _parser(argv).parse_args(argv)
-    # Before the client is loaded (run forks its monitor's process here).
-    finish = args.prepare(args) if args.prepare is not None else None
+    finish = None
     try:
+        # Before the client is loaded (run forks its monitor's process here).
+        finish = args.prepare(args) if args.prepare is not None else None
         from pycontainerd._client import Client
-        from pycontainerd._errors import PycontainerdError
 
         gc.enable()  # the pyctr launcher turns the collector off while modules load (see scripts/pyctr)
-        try:
-            with Client(args.root, args.state, args.namespace, args.snapshotter) as client:
-                code = args.func(client, args)
-        except (PycontainerdError, ValueError, OSError) as exc:
-            print(f"pyctr: {exc}", file=sys.stderr)
-            return 1
+        with _client(Client, args) as client:
+            code = args.func(client, args)
         return code or 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if not _expected(exc):
+            raise
+        print(f"pyctr: {_describe(exc)}", file=sys.stderr)
+        return 1
     finally:
         if finish is not None:
             finish()
+
+
+def _client(client: type[Client], args: Namespace) -> Client:
+    """The client ``args`` open: ``--min-free`` is a percentage (``5``, ``2.5%``)."""
+    if args.min_free is None:
+        return client(args.root, args.state, args.namespace, args.snapshotter)
+    try:
+        percent = float(args.min_free.strip().removesuffix("%"))
+    except ValueError:
+        percent = -1.0
+    if not 0 <= percent < 100:  # NaN too
+        raise ValueError(f"--min-free {args.min_free!r}: a percentage from 0 to below 100")
+    return client(args.root, args.state, args.namespace, args.snapshotter, min_free=percent / 100)
+
+
+def _expected(exc: Exception) -> bool:
+    """Whether ``exc`` is a failure to report in one line rather than a bug: pycontainerd's errors
+    (the layers below it are translated into them), a bad value, the system's refusal (OSError),
+    and the stores' sqlite errors (a root that is not writable, a corrupt database)."""
+    import sqlite3
+
+    from pycontainerd._errors import PycontainerdError
+
+    return isinstance(exc, PycontainerdError | ValueError | OSError | sqlite3.Error)
 
 
 def run() -> None:

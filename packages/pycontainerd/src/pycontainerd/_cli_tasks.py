@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pycontainerd._client import Client
     from pycontainerd._cliparse import Namespace, Parser, Subparsers
     from pycontainerd._monitor import Attachment
+    from pycontainerd._tasks import Task
     from pycontainerd.oci import SpecOpt
 else:
     import _signal as signal  # the signal module builds three enums: ~1.5 ms of every command
@@ -188,10 +189,29 @@ def _fork_monitor(args: Namespace) -> Callable[[], None]:
     """Before the client loads: fork the monitor's process (pyctr has one thread, so it is safe). It
     loads pyrunc's create machinery on the other CPU while this process loads the client and makes
     the container. The launcher is closed at the end however run ended (its child then leaves)."""
+    if args.detach and args.rm:  # as ctr: a detached container outlives run, so run cannot remove it
+        from pycontainerd._errors import InvalidArgumentError
+
+        raise InvalidArgumentError("--detach and --rm cannot be used together")
     from pycontainerd._monitor._pyrunc import pyrunc_launcher
 
     launcher = args.launcher = pyrunc_launcher()
     return launcher.close
+
+
+def _start_detached(task: Task) -> None:
+    """Start ``task``, or delete it if that fails: left created, it would wait for a start nobody
+    makes."""
+    try:
+        task.start()
+    except BaseException as exc:
+        from pycontainerd._errors import PycontainerdError
+
+        try:
+            task.delete(force=True)
+        except (PycontainerdError, OSError) as cleanup:
+            exc.add_note(f"and deleting the task failed: {cleanup}")
+        raise
 
 
 def _run(client: Client, args: Namespace) -> int:
@@ -209,7 +229,7 @@ def _run(client: Client, args: Namespace) -> int:
     finally:
         launcher.close()
     if args.detach:
-        task.start()
+        _start_detached(task)
         return 0
     try:
         with task.attach(stdin=True) as attachment:
@@ -281,7 +301,7 @@ def _tasks_start(client: Client, args: Namespace) -> int:
     container = client.containers.get(args.id)
     task = client.tasks.create(container.id, stdin=not args.detach)
     if args.detach:
-        task.start()
+        _start_detached(task)
         return 0
     tty = bool(container.spec.get("process", {}).get("terminal"))
     with task.attach(stdin=True) as attachment:

@@ -45,6 +45,7 @@ from pycontainerd._errors import (
     InvalidArgumentError,
     LockedError,
     NotFoundError,
+    ResourceExhaustedError,
 )
 from pycontainerd._events import EventLog
 from pycontainerd._images import (
@@ -56,13 +57,14 @@ from pycontainerd._images import (
     manifest_descriptor_for,
     parse_platform,
 )
+from pycontainerd._images._names import image_name
 from pycontainerd._images._types import (
     INDEX_MEDIA_TYPES,
     MANIFEST_ONLY_MEDIA_TYPES,
-    ImageConfig,
-    Index,
-    Manifest,
+    MAX_CONFIG_SIZE,
+    MAX_MANIFEST_SIZE,
 )
+from pycontainerd._images._walk import check_depth, read_config, read_index, read_manifest
 from pycontainerd._metadata import (
     GC_REF_SNAPSHOT,
     UNCOMPRESSED,
@@ -77,13 +79,16 @@ from pycontainerd._metadata import (
 )
 from pycontainerd._metadata import Descriptor as Target
 from pycontainerd._metadata._owner import LEASE_OWNER, current_owner
+from pycontainerd._metadata._tables import check_namespace
 from pycontainerd._remotes import (
+    OCI_INDEX,
     Credentials,
     Descriptor,
     Platform,
     Progress,
     ProgressState,
 )
+from pycontainerd._reserve import DEFAULT_MIN_FREE, SpaceGuard, check_min_free
 from pycontainerd._snapshots import Info as SnapshotInfo
 from pycontainerd._snapshots import (
     NativeSnapshotter,
@@ -120,19 +125,6 @@ _LOCKED_POLL = 0.05
 ProgressCallback = Callable[[Progress], None]
 
 
-def normalize_name(name: str) -> str:
-    """``name`` fully qualified (``busybox`` → ``docker.io/library/busybox:latest``) when it is a reference.
-
-    Names that are not references (an imported image's free-form name) stay as they are.
-    """
-    from pycontainerd._remotes import Reference, ReferenceError
-
-    try:
-        return str(Reference.parse(name))
-    except ReferenceError:
-        return name
-
-
 def _descriptor(target: Target) -> Descriptor:
     return Descriptor(target.media_type, target.digest, target.size)
 
@@ -151,11 +143,15 @@ class Client:
     """containerd's work over one root, in one namespace, with one default snapshotter.
 
     ``snapshotter`` is ``overlayfs`` (the default) or ``native``. ``state`` is where runtime state lives:
-    the tasks' directories and monitors, pyrunc's root, the event log.
+    the tasks' directories and monitors, pyrunc's root, the event log. Pulls and imports keep
+    ``min_free`` (a share: 0.05 is 5 %) of the blocks and of the inodes of the root's filesystem free:
+    content and layers that would take more stop with ResourceExhaustedError.
 
-    Every method acts in ``namespace``, and ``content`` is the namespace's view of the content store.
-    ``metadata`` (records of every namespace, each call naming one) and :meth:`snapshotter` (the data
-    every namespace's snapshots share) are the stores below the namespaces, as the layer below uses them.
+    Every method acts in ``namespace``, an identifier as containerd has them (letters and digits
+    separated by single ``.``, ``_`` or ``-``, at most 76), and ``content`` is the namespace's view of
+    the content store. ``metadata`` (records of every namespace, each call naming one) and
+    :meth:`snapshotter` (the data every namespace's snapshots share) are the stores below the
+    namespaces, as the layer below uses them.
     """
 
     def __init__(
@@ -164,19 +160,25 @@ class Client:
         state: str | os.PathLike[str] = DEFAULT_STATE,
         namespace: str = "default",
         snapshotter: str = "overlayfs",
+        *,
+        min_free: float = DEFAULT_MIN_FREE,
     ) -> None:
         if snapshotter not in SNAPSHOTTERS:
             raise InvalidArgumentError(
                 f"unknown snapshotter {snapshotter!r}: one of {', '.join(SNAPSHOTTERS)}"
             )
+        check_namespace(namespace)
+        self.min_free = check_min_free(min_free)
         self.root = Path(root).absolute()
         self.state = Path(state).absolute()
         self.namespace = namespace
         self.snapshotter_name = snapshotter
         self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
         self.metadata = MetadataStore(self.root / "metadata")
-        #: The blobs the namespace holds (InvalidArgumentError here for an invalid namespace).
-        self.content = NamespacedContent(ContentStore(self.root / "content"), self.metadata, namespace)
+        #: The blobs the namespace holds; its writers keep the reserve of ``min_free``.
+        self.content = NamespacedContent(
+            ContentStore(self.root / "content", min_free=self.min_free), self.metadata, namespace
+        )
         self._snapshotters: dict[str, Snapshotter] = {}
         #: The namespace's containers (records: image, snapshot, spec) and tasks (their live processes).
         self.containers = ContainerService(self)
@@ -238,11 +240,12 @@ class Client:
         return self.metadata.images.list(self.namespace)
 
     def image(self, name: str) -> Image:
-        """The image ``name`` (as given, or fully qualified); NotFoundError if there is none."""
+        """The image ``name`` (as given, or fully qualified); NotFoundError if there is none, and
+        InvalidArgumentError if ``name`` is neither an image's name nor a reference."""
         try:
             return self.metadata.images.get(self.namespace, name)
         except NotFoundError:
-            full = normalize_name(name)
+            full = image_name(name, "image name")
             if full == name:
                 raise
             return self.metadata.images.get(self.namespace, full)
@@ -254,8 +257,10 @@ class Client:
             return self.metadata.images.update(self.namespace, name, target=target)
 
     def tag(self, source: str, target: str) -> Image:
-        """Name ``target`` the image ``source`` is (replacing what ``target`` named)."""
-        return self._set_image(normalize_name(target), self.image(source).target)
+        """Name ``target`` (a reference, stored fully qualified) the image ``source`` is, replacing
+        what ``target`` named."""
+        name = image_name(target, "tag target")
+        return self._set_image(name, self.image(source).target)
 
     def remove_image(self, name: str) -> None:
         """Drop the name; its content goes at the next :meth:`gc` if nothing else holds it."""
@@ -264,17 +269,18 @@ class Client:
     def descriptors(self, image: Image) -> list[Descriptor]:
         """Everything ``image`` reaches that the store holds: the target, manifests, configs, layers."""
         found: dict[str, Descriptor] = {}
-        stack = [_descriptor(image.target)]
+        stack = [(_descriptor(image.target), 0)]
         while stack:
-            desc = stack.pop()
+            desc, depth = stack.pop()
             if desc.digest in found:
                 continue
+            check_depth(desc, depth)
             try:
                 self.content.info(desc.digest)
             except NotFoundError:
                 continue  # an index's entry for a platform that was not pulled
             found[desc.digest] = desc
-            stack.extend(children(self.content, desc))
+            stack.extend((child, depth + 1) for child in children(self.content, desc))
         return list(found.values())
 
     def size(self, image: Image) -> int:
@@ -286,10 +292,10 @@ class Client:
         desc = _descriptor(image.target)
         try:
             if desc.media_type in INDEX_MEDIA_TYPES:
-                index = Index.parse(self.content.read_blob(desc.digest), desc.media_type)
+                index = read_index(self.content, desc)
                 return [m.platform for m in index.manifests if m.platform is not None]
-            manifest = Manifest.parse(self.content.read_blob(desc.digest), desc.media_type)
-            return [ImageConfig.parse(self.content.read_blob(manifest.config.digest)).platform]
+            manifest = read_manifest(self.content, desc)
+            return [read_config(self.content, manifest.config).platform]
         except (NotFoundError, InvalidArgumentError):
             return []
 
@@ -351,8 +357,9 @@ class Client:
                     blob.close()
             return self._set_image(name, _target(root))
 
-    def unpack(self, name: str, *, platform: Platform | str | None = None) -> str:
-        """Unpack the image ``name`` into the client's snapshotter; returns the top layer's ChainID."""
+    def unpack(self, name: str, *, platform: Platform | str | None = None) -> str | None:
+        """Unpack the image ``name`` into the client's snapshotter; returns the top layer's ChainID,
+        None for an image without layers (whose containers get an empty root, with no parent)."""
         image = self.image(name)
         with self.lease() as lease_id:
             return self._unpack(lease_id, _descriptor(image.target), _platform(platform))
@@ -363,12 +370,15 @@ class Client:
         root: Descriptor,
         matcher: PlatformMatcher,
         blobs: Sequence[_Blob] | None = None,
-    ) -> str:
+    ) -> str | None:
         """Unpack the image ``root`` layer by layer: from ``blobs`` as they download, else from the store.
 
         Snapshots are named by ChainID and their data shared by the namespaces that record them; a
         layer whose snapshot is there already is only recorded, when :meth:`_checked` allows it, and
         otherwise applied again (which checks its diff ID) and recorded.
+
+        The top layer's ChainID, or None if there are no layers: no ChainID names an empty stack, so
+        no snapshot is chosen for one (containerd's ChainID of no layers is empty: no parent).
         """
         snapshotter = self.snapshotter()
         name = self.snapshotter_name
@@ -401,7 +411,8 @@ class Client:
                     self._unrecord(snapshotter, chain)
                 raise
             parent = chain
-        assert parent is not None  # layers() refuses an image without layers
+        if parent is None:
+            return None
         # The config names the image's top snapshot, so GC keeps the chain while the image lives.
         self.metadata.content.add(
             self.namespace, manifest.config.digest, manifest.config.size, {GC_REF_SNAPSHOT + name: parent}
@@ -458,6 +469,16 @@ class Client:
         snapshot exists, so a crash at any point leaves it to GC; it is gone on every way out.
         """
         name = self.snapshotter_name
+        if parent is not None and name == "native":
+            # A native snapshot starts as a full copy of its parent: that copy counts against the
+            # reserve as the layer's entries do (apply_layer's guard), before it is made.
+            usage = snapshotter.usage(parent)
+            try:
+                SpaceGuard(self.root / "snapshots" / name, self.min_free).charge(usage.size, usage.inodes)
+            except ResourceExhaustedError as exc:
+                raise ResourceExhaustedError(
+                    f"copying snapshot {parent} to apply layer {layer.descriptor.digest}: {exc}"
+                ) from None
         key = f"extract-{os.urandom(16).hex()} {chain}"
         self._hold(lease_id, LeaseResource.snapshot(name, key))
         self.metadata.snapshots.create(self.namespace, SnapshotRecord(name, key, SnapshotKind.ACTIVE, parent))
@@ -478,6 +499,7 @@ class Client:
                         media_type=layer.descriptor.media_type,
                         whiteout_format=whiteouts,
                         digest_blob=False,  # the store checked the blob's digest, or is checking it
+                        min_free=self.min_free,
                     )
                 if source is not None:
                     source.wait()  # the whole blob is in the store, its digest checked
@@ -515,7 +537,7 @@ class Client:
 
         blobs: list[Descriptor] = []
         manifests: list[Descriptor] = []  # children before parents
-        self._order(root, blobs, manifests, set())
+        self._order(root, blobs, manifests, set(), 0)
         with Resolver(
             credentials=(lambda host: credentials) if credentials is not None else None,
             insecure_hosts=insecure_hosts,
@@ -533,14 +555,20 @@ class Client:
         return root
 
     def _order(
-        self, desc: Descriptor, blobs: list[Descriptor], manifests: list[Descriptor], seen: set[str]
+        self,
+        desc: Descriptor,
+        blobs: list[Descriptor],
+        manifests: list[Descriptor],
+        seen: set[str],
+        depth: int,
     ) -> None:
         if desc.digest in seen:
             return
+        check_depth(desc, depth)
         seen.add(desc.digest)
         if desc.media_type in INDEX_MEDIA_TYPES or desc.media_type in MANIFEST_ONLY_MEDIA_TYPES:
             for child in children(self.content, desc):
-                self._order(child, blobs, manifests, seen)
+                self._order(child, blobs, manifests, seen, depth + 1)
             manifests.append(desc)
         else:
             self.content.info(desc.digest)  # NotFoundError before anything is sent
@@ -548,25 +576,55 @@ class Client:
 
     # -- import and export ---------------------------------------------------------------------------
 
-    def import_archive(self, stream: IO[bytes], *, base_name: str | None = None) -> list[Image]:
+    def import_archive(
+        self, stream: IO[bytes], *, base_name: str | None = None, index_name: str | None = None
+    ) -> list[Image]:
         """Import an OCI layout tar or a docker-archive; returns the images it named.
 
         An OCI layout often names its images by tag alone (``org.opencontainers.image.ref.name:
         latest``): with ``base_name`` (ctr's ``--base-name``) such a tag becomes ``<base_name>:<tag>``.
-        Images without a name in the archive are named ``import-<digest>``.
+        Images without a name in the archive are named ``import-<digest>``. With ``index_name`` (ctr's
+        ``--index-name``), the archive's index (made for a docker-archive) is kept as an image of that
+        name too, last in the list. Every name goes through the reference grammar: InvalidArgumentError
+        names the one that does not parse, and where it came from.
         """
         from pycontainerd._images._archive import import_archive
+        from pycontainerd._images._names import check_base_name
 
+        if base_name is not None:
+            check_base_name(base_name)
+        index_image = image_name(index_name, "index name") if index_name is not None else None
         with self.lease() as lease_id:
-            found = import_archive(self.content.with_lease(lease_id), stream)
+            content = self.content.with_lease(lease_id)
+            found = import_archive(content, stream, base_name=base_name)
+            named = [
+                (name or image_name(f"import-{desc.digest}", "image name"), desc) for name, desc in found
+            ]
+            if index_image is not None:
+                named.append((index_image, self._write_index(content, [desc for _, desc in found])))
             images = []
-            for name, desc in found:
-                if base_name is not None and name and not any(c in name for c in "/:@"):
-                    name = f"{base_name}:{name}"
-                image = Image(name or f"import-{desc.digest}", _target(desc))
+            for name, desc in named:
+                image = Image(name, _target(desc))
                 self._record(lease_id, image)
-                images.append(self._set_image(normalize_name(image.name), image.target))
+                images.append(self._set_image(image.name, image.target))
         return images
+
+    def _write_index(self, content: NamespacedContent, manifests: Sequence[Descriptor]) -> Descriptor:
+        """An OCI index of ``manifests`` (each once), written through ``content`` (the namespace's,
+        under the import's lease: so the namespace holds it, and GC keeps it until it is an image)."""
+        import hashlib
+        import json
+
+        from pycontainerd._images import Index
+
+        # A docker-archive's image with two tags comes back twice, as the same descriptor.
+        unique = {(m.digest, tuple(sorted(m.annotations.items()))): m for m in manifests}
+        data = json.dumps(
+            Index(tuple(unique.values())).to_json(), sort_keys=True, separators=(",", ":")
+        ).encode()
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        content.write_blob(f"index-{digest}", data, len(data), digest)
+        return Descriptor(OCI_INDEX, digest, len(data))
 
     def _record(self, lease_id: str, image: Image) -> None:
         """Hold what ``image`` reaches in the namespace until the image itself is recorded."""
@@ -631,8 +689,25 @@ class Client:
             self.snapshotter(snapshotter).remove(key)
 
     def gc(self) -> GCResult:
-        """Collect what no image, lease or GC root reaches: blobs, content records and snapshots."""
-        return collect(self.metadata, self.content.backend, snapshot_remover=self._remove_for_gc)
+        """Collect what no image, lease or GC root reaches: blobs, content records and snapshots.
+
+        First, what processes that died half-way left in the state directory: the abandoned tasks of
+        every namespace (:meth:`TaskService.collect`: creations cut short, tasks left CREATED by a
+        creator that is gone) and the mounts of creations cut short (:meth:`ContainerService.collect`).
+        """
+        tasks: list[tuple[str, str]] = []
+        errors: list[str] = []
+        with contextlib.suppress(FileNotFoundError):
+            for namespace in sorted(os.listdir(self.state / "tasks")):
+                tasks += [(namespace, id_) for id_ in TaskService(self, namespace).collect(errors)]
+        self.containers.collect(errors)
+        return collect(
+            self.metadata,
+            self.content.backend,
+            snapshot_remover=self._remove_for_gc,
+            deleted_tasks=tuple(tasks),
+            errors=tuple(errors),
+        )
 
 
 class _Fetch:
@@ -647,17 +722,23 @@ class _Fetch:
         self._name = name
         self._progress = progress
 
-    def tree(self, desc: Descriptor, matcher: PlatformMatcher) -> None:
-        """Fetch ``desc`` and, for the platform, the manifests and configs below it (not the layers)."""
+    def tree(self, desc: Descriptor, matcher: PlatformMatcher, depth: int = 0) -> None:
+        """Fetch ``desc`` and, for the platform, the manifests and configs below it (not the layers).
+
+        Documents larger than their bound, or indexes nested too deep, are refused before a byte of
+        them is fetched."""
+        check_depth(desc, depth)
+        if desc.media_type in INDEX_MEDIA_TYPES or desc.media_type in MANIFEST_ONLY_MEDIA_TYPES:
+            _check_size(desc, "manifest", MAX_MANIFEST_SIZE)
         self.blob(desc)
         if desc.media_type in INDEX_MEDIA_TYPES:
-            index = Index.parse(self._content.read_blob(desc.digest), desc.media_type)
-            for child in index.manifests:
+            for child in read_index(self._content, desc).manifests:
                 if child.platform is None or matcher.match(child.platform):
-                    self.tree(child, matcher)
+                    self.tree(child, matcher, depth + 1)
         elif desc.media_type in MANIFEST_ONLY_MEDIA_TYPES:
-            manifest = Manifest.parse(self._content.read_blob(desc.digest), desc.media_type)
-            self.blob(manifest.config)
+            config = read_manifest(self._content, desc).config
+            _check_size(config, "image config", MAX_CONFIG_SIZE)
+            self.blob(config)
 
     def _report(self, desc: Descriptor, done: int, state: ProgressState) -> None:
         if self._progress is not None:
@@ -744,6 +825,11 @@ class _Fetch:
         return response
 
 
+def _check_size(desc: Descriptor, what: str, limit: int) -> None:
+    if desc.size > limit:
+        raise InvalidArgumentError(f"{what} {desc.digest}: {desc.size} bytes, more than the {limit} accepted")
+
+
 class _Blob:
     """A layer blob as it arrives: written into its ingest by a download, read meanwhile by the unpacker.
 
@@ -787,7 +873,8 @@ class _Blob:
 
     def _check(self) -> None:
         if self._error is not None:
-            raise ContentError(f"fetching {self.descriptor.digest} failed: {self._error}") from self._error
+            kind = ResourceExhaustedError if isinstance(self._error, ResourceExhaustedError) else ContentError
+            raise kind(f"fetching {self.descriptor.digest} failed: {self._error}") from self._error
 
     def read(self, size: int = -1, /) -> bytes:
         """Up to ``size`` bytes (all that are written, if negative), waiting for some; b"" at the end."""

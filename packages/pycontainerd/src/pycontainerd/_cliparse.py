@@ -6,8 +6,10 @@ The commands declare their arguments with the part of argparse's API they use (`
 two-character short ones) followed by the positionals straight into a namespace. Anything else -
 help, an unknown or abbreviated option, a missing argument, ``--``, an option among or after the
 positionals, a value that does not convert - is handed to argparse, built by replaying the calls, which
-parses it or prints its usage and error as it always did. Importing argparse (with gettext and locale)
-and building its parsers took ~8 ms of every pyctr command, a twentieth of ``pyctr run``.
+parses it or prints its usage and error as it always did; but for arguments no parser knows, the usage
+printed is that of the command they were given to (argparse prints the top-level usage then).
+Importing argparse (with gettext and locale) and building its parsers took ~8 ms of every pyctr
+command, a twentieth of ``pyctr run``.
 
 The fast path yields exactly what argparse would: tests compare the two on every command.
 """
@@ -92,30 +94,48 @@ class Parser:
         """``argv`` parsed; argparse's SystemExit (after its usage and error) when it is not valid."""
         values = self.parse_fast(argv)
         if values is None:
-            values = vars(self.to_argparse().parse_args(argv))
+            values = self._parse_slow(argv)
         return Namespace(**values)
+
+    def _parse_slow(self, argv: Sequence[str]) -> dict[str, object]:
+        """argparse's parse_args, but unknown arguments are refused by the innermost command chosen,
+        so that the usage shown is that command's."""
+        built: dict[int, argparse.ArgumentParser] = {}
+        namespace, extras = self.to_argparse(built).parse_known_args(argv)
+        values = vars(namespace)
+        if extras:
+            chosen = self
+            while chosen.subparsers is not None:
+                child = chosen.subparsers.choices.get(str(values.get(chosen.subparsers.dest)))
+                if child is None:
+                    break
+                chosen = child
+            built[id(chosen)].error(f"unrecognized arguments: {' '.join(extras)}")
+        return values
 
     def parse_fast(self, argv: Sequence[str]) -> dict[str, object] | None:
         """The fields of ``argv`` without argparse; None when argparse has to judge it."""
         values: dict[str, object] = {}
         return values if "--" not in argv and self._parse(list(argv), values) else None
 
-    def to_argparse(self) -> argparse.ArgumentParser:
-        """The argparse parser these calls declare."""
+    def to_argparse(self, built: dict[int, argparse.ArgumentParser] | None = None) -> argparse.ArgumentParser:
+        """The argparse parser these calls declare; ``built`` gets the argparse parser of each
+        :class:`Parser`, by ``id``."""
         import argparse
 
         parser = argparse.ArgumentParser(**self.kwargs)
-        self._replay(parser)
+        self._replay(parser, {} if built is None else built)
         return parser
 
-    def _replay(self, parser: argparse.ArgumentParser) -> None:
+    def _replay(self, parser: argparse.ArgumentParser, built: dict[int, argparse.ArgumentParser]) -> None:
+        built[id(self)] = parser
         for step in self._steps:
             if isinstance(step, _Argument):
                 parser.add_argument(*step.names, **step.kwargs)
             else:
                 group = parser.add_subparsers(dest=step.dest, **step.kwargs)
                 for name, aliases, kwargs, child in step.entries:
-                    child._replay(group.add_parser(name, aliases=list(aliases), **kwargs))
+                    child._replay(group.add_parser(name, aliases=list(aliases), **kwargs), built)
         if self.defaults:
             parser.set_defaults(**self.defaults)
 

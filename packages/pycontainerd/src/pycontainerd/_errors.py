@@ -5,6 +5,7 @@
      ├── AlreadyExistsError       the name or digest is taken
      ├── InvalidArgumentError     a malformed digest or ingest ref (also a ValueError)
      ├── FailedPreconditionError  the store's state forbids it (non-empty namespace, newer schema)
+     ├── ResourceExhaustedError   writing would take the store's filesystem under its free reserve
      ├── ContentError             the content store refused a write
      │    ├── DigestMismatchError the bytes do not hash to the expected digest
      │    ├── SizeMismatchError   the bytes are not the expected size
@@ -34,6 +35,7 @@ __all__ = [
     "NotFoundError",
     "PycontainerdError",
     "RegistryError",
+    "ResourceExhaustedError",
     "SizeMismatchError",
     "TaskError",
     "UnsafeLayerError",
@@ -58,6 +60,11 @@ class InvalidArgumentError(PycontainerdError, ValueError):
 
 class FailedPreconditionError(PycontainerdError):
     """The store is not in a state that allows the operation (a non-empty namespace, a newer schema)."""
+
+
+class ResourceExhaustedError(PycontainerdError):
+    """Writing would take the store's filesystem under the blocks or inodes it keeps free; what was
+    being written is dropped (an ingest aborted, a half-applied snapshot removed)."""
 
 
 class ContentError(PycontainerdError):
@@ -94,7 +101,9 @@ class UnsafeLayerError(LayerError):
     """An entry of a layer would escape the root, or breaks the extraction policy."""
 
     def __init__(self, entry: str, reason: str) -> None:
-        super().__init__(f"unsafe layer entry {entry!r}: {reason}")
+        # A name may be megabytes long (a GNU long name): the message shows its start.
+        shown = repr(entry) if len(entry) <= 120 else f"{entry[:100]!r}... ({len(entry)} characters)"
+        super().__init__(f"unsafe layer entry {shown}: {reason}")
         self.entry = entry
         self.reason = reason
 

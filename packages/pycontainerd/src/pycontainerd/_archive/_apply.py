@@ -10,9 +10,15 @@ descriptor from :class:`~._resolve.RootDir`, on one final name component that is
   ``mkdirat`` / ``symlinkat`` / ``linkat`` without ``AT_SYMLINK_FOLLOW`` / ``mknodat``;
 - metadata goes through the new file's descriptor, or ``*at`` calls with ``AT_SYMLINK_NOFOLLOW``.
 
-So nothing is ever written through a symlink, whatever the layer holds. On error (``LayerError``),
-the entries before the failing one stay applied and the directory is left half-written: the caller
-discards the snapshot.
+So nothing is ever written through a symlink, whatever the layer holds. Headers are checked before
+anything is made, and a bad one is a ``LayerError`` naming the entry: names and link targets over
+PATH_MAX or with a component over NAME_MAX, sizes, modes, owners, times and device numbers out of
+range, unknown types, sparse files, chains of extended headers and global pax headers (which Go's
+tar, and so Docker and containerd, do not apply; ``tarfile`` would). With ``min_free``, entries and
+data are charged to a :class:`~pycontainerd._reserve.SpaceGuard` before they are written.
+
+On error (``LayerError``, ``ResourceExhaustedError``), the entries before the failing one stay
+applied and the directory is left half-written: the caller discards the snapshot.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ import os
 import stat
 import tarfile
 
-from pycontainerd._errors import LayerError, UnsafeLayerError
+from pycontainerd._errors import LayerError, ResourceExhaustedError, UnsafeLayerError
 from pycontainerd._record import Record
+from pycontainerd._reserve import SpaceGuard
 
 from ._compression import Compression, DigestingReader, compression_for_media_type, decompress
 from ._resolve import RootDir, clean_name
@@ -43,12 +50,22 @@ if TYPE_CHECKING:
 
     from ._compression import Readable
 
-__all__ = ["ApplyLimits", "ApplyResult", "apply_layer"]
+__all__ = ["ApplyLimits", "ApplyResult", "BoundedTarInfo", "apply_layer"]
 
 _CHUNK = 1 << 20
 _MAX_META_HEADER = 16 << 20
-_META_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
-               tarfile.SOLARIS_XHDTYPE)  # fmt: skip
+_LONG_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+_META_TYPES = (*_LONG_TYPES, tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+# Extended headers before one entry: a long name, a long link and a pax header at most, in practice.
+_MAX_META_CHAIN = 8
+_PATH_MAX = 4096  # bytes of a path, its terminating NUL included (linux/limits.h)
+_NAME_MAX = 255  # bytes of one path component
+_MAX_MODE = 0o7777777  # what the header's octal mode field holds
+_MAX_ID = (1 << 32) - 2  # uid_t and gid_t; (uid_t)-1 means "leave unchanged" to chown(2)
+_MAX_DEVICE = (1 << 32) - 1
+_MAX_SECONDS = ((1 << 63) - 1) // 1_000_000_000  # times are nanoseconds in an int64
+_XATTR_NAME_MAX = 255
+_XATTR_SIZE_MAX = 65536
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _XATTR_PREFIX = "SCHILY.xattr."
@@ -101,11 +118,23 @@ class ApplyResult(Record):
 _INVALID_HEADER: type[Exception] = getattr(tarfile, "InvalidHeaderError")  # noqa: B009
 
 
-class _LayerTarInfo(tarfile.TarInfo):
-    """Refuses what ``tarfile`` would otherwise accept quietly or buffer whole."""
+def shown(name: str) -> str:
+    """``name`` quoted for a message, shortened when long (a name may be megabytes)."""
+    if len(name) <= 120:
+        return repr(name)
+    return f"{name[:100]!r}... ({len(name)} characters)"
+
+
+def _header_name(buf: bytes | bytearray) -> str:
+    return bytes(buf[:100]).split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+class BoundedTarInfo(tarfile.TarInfo):
+    """Refuses what ``tarfile`` would otherwise accept quietly, buffer whole, recurse on without end,
+    or fail on with an exception that is not a ``TarError``."""
 
     @classmethod
-    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> _LayerTarInfo:
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> BoundedTarInfo:
         if len(buf) == 0:
             raise LayerError("the tar ends without its end-of-archive marker (truncated)")
         if len(buf) != tarfile.BLOCKSIZE:
@@ -113,13 +142,47 @@ class _LayerTarInfo(tarfile.TarInfo):
         try:
             return super().frombuf(buf, encoding, errors)
         except _INVALID_HEADER as exc:
-            raise LayerError(f"corrupt tar header: {exc}") from exc
+            raise LayerError(f"corrupt tar header of entry {shown(_header_name(buf))}: {exc}") from exc
 
     def _proc_member(self, tarfile_: tarfile.TarFile) -> Any:
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise UnsafeLayerError(self.name, "sparse files are not supported")
+        if self.type not in _META_TYPES:
+            return super()._proc_member(tarfile_)  # type: ignore[misc]
         # tarfile reads extended headers into memory whole: a tiny gzip could claim terabytes.
-        if self.type in _META_TYPES and self.size > _MAX_META_HEADER:
-            raise LayerError(f"extended tar header of {self.size} bytes")
-        return super()._proc_member(tarfile_)  # type: ignore[misc]
+        limit = _PATH_MAX if self.type in _LONG_TYPES else _MAX_META_HEADER
+        if self.size > limit:
+            raise LayerError(f"extended tar header ({self.type!r}) of {self.size} bytes: over {limit}")
+        # Each extended header reads the next header recursively: a chain of them would recurse until
+        # the interpreter's limit.
+        chain = getattr(tarfile_, "_meta_chain", 0)
+        if chain >= _MAX_META_CHAIN:
+            raise LayerError(f"more than {_MAX_META_CHAIN} extended tar headers in a row")
+        setattr(tarfile_, "_meta_chain", chain + 1)  # noqa: B010
+        try:
+            return super()._proc_member(tarfile_)  # type: ignore[misc]
+        except ValueError as exc:  # tarfile's own int() of a pax record (GNU.sparse.size, ...)
+            raise LayerError(f"corrupt extended tar header: {exc}") from exc
+        finally:
+            setattr(tarfile_, "_meta_chain", chain)  # noqa: B010
+
+    def _refuse_sparse(self, next_: tarfile.TarInfo, pax_headers: dict[str, str]) -> None:
+        raise UnsafeLayerError(
+            pax_headers.get("GNU.sparse.name", next_.name), "sparse files are not supported"
+        )
+
+    # tarfile's parsers of the pax sparse formats can fail with ValueError, or loop forever on a
+    # truncated 1.0 map: never reached.
+    def _proc_gnusparse_00(self, next_: tarfile.TarInfo, pax_headers: dict[str, str], buf: bytes) -> None:
+        self._refuse_sparse(next_, pax_headers)
+
+    def _proc_gnusparse_01(self, next_: tarfile.TarInfo, pax_headers: dict[str, str]) -> None:
+        self._refuse_sparse(next_, pax_headers)
+
+    def _proc_gnusparse_10(
+        self, next_: tarfile.TarInfo, pax_headers: dict[str, str], tarfile_: tarfile.TarFile
+    ) -> None:
+        self._refuse_sparse(next_, pax_headers)
 
 
 def apply_layer(
@@ -133,6 +196,7 @@ def apply_layer(
     strip_setuid: bool = False,
     limits: ApplyLimits = _DEFAULT_LIMITS,
     digest_blob: bool = True,
+    min_free: float | None = None,
 ) -> ApplyResult:
     """Apply the layer read from ``stream`` to the directory ``root``.
 
@@ -140,8 +204,10 @@ def apply_layer(
     the magic bytes). ``whiteout_format`` says whether ``root`` is an overlayfs upper dir or a plain
     directory holding the lower layers. Device nodes are refused unless ``allow_devices``; setuid
     and setgid bits are kept unless ``strip_setuid``. Raises ``UnsafeLayerError`` (naming the entry)
-    or ``LayerError``; the caller verifies digests and discards ``root`` on error. ``digest_blob=False``
-    skips hashing the blob as read, for a caller whose blob is hashed on its way into the store.
+    or ``LayerError`` (naming the entry); the caller verifies digests and discards ``root`` on error.
+    ``digest_blob=False`` skips hashing the blob as read, for a caller whose blob is hashed on its way
+    into the store. With ``min_free`` (a share: 0.05), an entry that would take ``root``'s filesystem
+    under that share of free blocks or inodes raises ``ResourceExhaustedError``.
     """
     declared: Compression | None
     if media_type is not None:
@@ -153,7 +219,8 @@ def apply_layer(
     blob = DigestingReader(stream, hashing=digest_blob)
     inner, found = decompress(blob, declared)
     tar_stream = DigestingReader(inner)
-    applier = _Applier(root, WhiteoutFormat(whiteout_format), allow_devices, strip_setuid, limits)
+    guard = SpaceGuard(root, min_free) if min_free is not None else None
+    applier = _Applier(root, WhiteoutFormat(whiteout_format), allow_devices, strip_setuid, limits, guard)
     try:
         applier.run(tar_stream)
         tar_stream.drain()
@@ -180,12 +247,14 @@ class _Applier:
         allow_devices: bool,
         strip_setuid: bool,
         limits: ApplyLimits,
+        guard: SpaceGuard | None,
     ) -> None:
         self.root = RootDir(root)
         self.whiteouts = whiteouts
         self.allow_devices = allow_devices
         self.strip_setuid = strip_setuid
         self.limits = limits
+        self.guard = guard
         self.chown = os.geteuid() == 0
         self.entries = 0
         self.written = 0
@@ -202,7 +271,7 @@ class _Applier:
             fileobj=stream,
             mode="r|",
             bufsize=_CHUNK,  # large reads through the inflater and the hashes (the default is 10 KiB)
-            tarinfo=_LayerTarInfo,
+            tarinfo=BoundedTarInfo,
             encoding="utf-8",
             errors="surrogateescape",
         ) as tar:
@@ -210,11 +279,25 @@ class _Applier:
                 tar.members.clear()  # stream mode keeps every header otherwise
                 self.entries += 1
                 if self.entries > self.limits.max_entries:
-                    raise LayerError(f"the layer has more than {self.limits.max_entries} entries")
+                    raise LayerError(
+                        f"layer entry {shown(member.name)}: the layer has more than"
+                        f" {self.limits.max_entries} entries"
+                    )
+                if tar.pax_headers.keys() - {"comment"}:
+                    raise LayerError(
+                        f"a global pax header sets {sorted(tar.pax_headers)} for every entry after it:"
+                        " not supported (Docker ignores them)"
+                    )
                 try:
+                    _check_header(member)
+                    if self.guard is not None:
+                        self.guard.charge(inodes=1)
                     self._entry(tar, member)
-                except OSError as exc:
-                    raise LayerError(f"layer entry {member.name!r}: {exc}") from exc
+                except ResourceExhaustedError as exc:
+                    raise ResourceExhaustedError(f"layer entry {shown(member.name)}: {exc}") from None
+                except (OSError, ValueError, OverflowError) as exc:
+                    # What the checks above did not foresee still names the entry.
+                    raise LayerError(f"layer entry {shown(member.name)}: {exc}") from exc
         self._set_dir_times()
 
     # --- entries -------------------------------------------------------------------------
@@ -264,7 +347,10 @@ class _Applier:
             self.dir_times.append(((*real, base), _ns(member)))
         elif member.isreg():
             if self.written + member.size > self.limits.max_bytes:
-                raise LayerError(f"the layer writes more than {self.limits.max_bytes} bytes")
+                raise LayerError(
+                    f"layer entry {shown(member.name)}: its {member.size} bytes take the layer over"
+                    f" its limit of {self.limits.max_bytes} bytes"
+                )
             remove_entry(pfd, base)
             fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=pfd)
             try:
@@ -286,7 +372,7 @@ class _Applier:
             os.mknod(base, kind | 0o600, dev, dir_fd=pfd)
             self._meta_path(pfd, base, member, chmod=True)
         else:
-            raise LayerError(f"layer entry {member.name!r}: unsupported tar type {member.type!r}")
+            raise LayerError(f"layer entry {shown(member.name)}: unsupported tar type {member.type!r}")
 
     def _copy(self, tar: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
         src = tar.extractfile(member)
@@ -295,7 +381,9 @@ class _Applier:
         while remaining > 0:
             chunk = src.read(min(_CHUNK, remaining))
             if not chunk:
-                raise LayerError(f"layer entry {member.name!r}: file data ends early (truncated)")
+                raise LayerError(f"layer entry {shown(member.name)}: file data ends early (truncated)")
+            if self.guard is not None:
+                self.guard.charge(len(chunk))
             remaining -= len(chunk)
             view = memoryview(chunk)
             while view:
@@ -310,12 +398,16 @@ class _Applier:
             raise UnsafeLayerError(member.name, "a hardlink to the root")
         opened = self.root.open_dir(target[:-1], create=False, entry=member.name)
         if opened is None:
-            raise LayerError(f"layer entry {member.name!r}: hardlink target {member.linkname!r} missing")
+            raise LayerError(
+                f"layer entry {shown(member.name)}: hardlink target {shown(member.linkname)} missing"
+            )
         tfd, _ = opened
         try:
             tst = _lstat(tfd, target[-1])
             if tst is None:
-                raise LayerError(f"layer entry {member.name!r}: hardlink target {member.linkname!r} missing")
+                raise LayerError(
+                    f"layer entry {shown(member.name)}: hardlink target {shown(member.linkname)} missing"
+                )
             if stat.S_ISDIR(tst.st_mode):
                 raise UnsafeLayerError(member.name, "a hardlink to a directory")
             if existing is not None and (existing.st_dev, existing.st_ino) == (tst.st_dev, tst.st_ino):
@@ -406,6 +498,65 @@ class _Applier:
                 os.utime(fd, ns=(mtime, mtime))
             finally:
                 os.close(fd)
+
+
+def _encoded(text: str, what: str, entry: str) -> bytes:
+    try:
+        return os.fsencode(text)
+    except UnicodeEncodeError as exc:
+        raise LayerError(f"layer entry {shown(entry)}: its {what} is not encodable: {exc}") from None
+
+
+def _check_path(path: str, what: str, entry: str) -> None:
+    encoded = _encoded(path, what, entry)
+    if len(encoded) >= _PATH_MAX:
+        raise LayerError(f"layer entry {shown(entry)}: its {what} is {len(encoded)} bytes, over PATH_MAX")
+    longest = max(encoded.split(b"/"), key=len)
+    if len(longest) > _NAME_MAX:
+        raise LayerError(
+            f"layer entry {shown(entry)}: its {what} has a component of {len(longest)} bytes, over NAME_MAX"
+            f" ({_NAME_MAX})"
+        )
+
+
+def _check_header(member: tarfile.TarInfo) -> None:
+    """LayerError naming ``member`` if a field of its header cannot be applied as it says."""
+    name = member.name
+    _check_path(name, "name", name)
+    if member.issym():
+        target = _encoded(member.linkname, "link target", name)
+        if not target or b"\0" in target or len(target) >= _PATH_MAX:
+            raise LayerError(
+                f"layer entry {shown(name)}: a symlink to {shown(member.linkname)} (empty, over PATH_MAX,"
+                " or holding a NUL byte)"
+            )
+    elif member.islnk():
+        _check_path(member.linkname, "hardlink target", name)
+    problem = None
+    if member.size < 0:
+        problem = f"negative size {member.size}"
+    elif not 0 <= member.mode <= _MAX_MODE:
+        problem = f"mode {member.mode} is not from 0 to {_MAX_MODE:#o}"
+    elif not 0 <= member.uid <= _MAX_ID or not 0 <= member.gid <= _MAX_ID:
+        problem = f"owner {member.uid}:{member.gid}: ids are from 0 to {_MAX_ID}"
+    elif not -_MAX_SECONDS < member.mtime < _MAX_SECONDS:  # NaN too
+        problem = f"modification time {member.mtime!r} is out of range"
+    elif (member.ischr() or member.isblk()) and not (
+        0 <= member.devmajor <= _MAX_DEVICE and 0 <= member.devminor <= _MAX_DEVICE
+    ):
+        problem = f"device number {member.devmajor}:{member.devminor} is out of range"
+    if problem is not None:
+        raise LayerError(f"layer entry {shown(name)}: {problem}")
+    for key, value in member.pax_headers.items():
+        if not key.startswith(_XATTR_PREFIX):
+            continue
+        xattr = _encoded(key[len(_XATTR_PREFIX) :], "xattr name", name)
+        size = len(value.encode("utf-8", "surrogateescape"))
+        if not xattr or b"\0" in xattr or len(xattr) > _XATTR_NAME_MAX or size > _XATTR_SIZE_MAX:
+            raise LayerError(
+                f"layer entry {shown(name)}: xattr {shown(key)} ({size} bytes of value): names are 1 to"
+                f" {_XATTR_NAME_MAX} bytes without NUL, values at most {_XATTR_SIZE_MAX} bytes"
+            )
 
 
 def _ns(member: tarfile.TarInfo) -> int:

@@ -18,6 +18,9 @@ from pycontainerd._errors import LayerError
 __all__ = ["Compression", "DigestingReader", "compression_for_media_type", "decompress"]
 
 _CHUNK = 1 << 20
+# zstd input fed at once: at most 16 MiB of output however it was compressed (and no slower).
+_ZSTD_SLICE = 512
+_ZLIB_OBJECT = type(zlib.decompressobj())  # its class is not exported
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _UNSUPPORTED_MAGIC = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
@@ -95,12 +98,20 @@ class _PeekReader:
 
 
 class _Inflater:
-    """Streaming gzip (multi-member) or zstd (multi-frame) decompression; truncation is an error."""
+    """Streaming gzip (multi-member) or zstd (multi-frame) decompression; truncation is an error.
+
+    Output is made a chunk at a time whatever the input: a few KiB of gzip can inflate to GiBs (a
+    gzip bomb), so gzip is inflated with a bound on its output, and zstd (whose decompressor has none,
+    and whose blocks expand up to 32768 times) is fed small slices of input.
+    """
 
     def __init__(self, source: Readable, kind: Compression) -> None:
         self._source = source
         self._kind = kind
         self._obj = self._new()
+        self._magic = _GZIP_MAGIC if kind is Compression.GZIP else _ZSTD_MAGIC
+        self._input = b""  # compressed bytes read and not inflated yet
+        self._flush = False  # gzip filled its output bound last time: it may hold more
         # Output not read yet: ``_pending[_offset:]``. An offset, not slicing the rest off, so that many
         # small reads of one large output copy each byte once.
         self._pending = b""
@@ -124,30 +135,43 @@ class _Inflater:
         return out
 
     def _fill(self) -> None:
-        """Inflate the next chunk of input into ``_pending`` (everything before was read)."""
+        """Inflate about a chunk into ``_pending`` (everything before was read)."""
         self._pending, self._offset = b"", 0
-        data = self._source.read(_CHUNK)
-        if not data:
-            if not self._obj.eof:
-                raise LayerError(f"truncated {self._kind.value} stream")
-            self._done = True
-            return
-        pieces = []
-        while data:
-            try:
-                pieces.append(self._obj.decompress(data))
-            except (zlib.error, zstandard.ZstdError) as exc:
-                raise LayerError(f"corrupt {self._kind.value} stream: {exc}") from exc
-            if not self._obj.eof:
-                break
-            data = self._obj.unused_data
-            if data:
+        pieces: list[bytes] = []
+        produced = 0
+        while produced < _CHUNK:
+            if not self._input and not self._flush:
+                self._input = self._source.read(_CHUNK)
+                if not self._input:
+                    if not self._obj.eof:
+                        raise LayerError(f"truncated {self._kind.value} stream")
+                    self._done = True
+                    break
+            if self._obj.eof:
                 # Another gzip member or zstd frame follows; anything else is garbage.
-                magic = _GZIP_MAGIC if self._kind is Compression.GZIP else _ZSTD_MAGIC
-                if not (magic.startswith(data[: len(magic)])):
+                if not self._magic.startswith(self._input[: len(self._magic)]):
                     raise LayerError(f"trailing garbage after {self._kind.value} stream")
                 self._obj = self._new()
+            try:
+                piece = self._inflate()
+            except (zlib.error, zstandard.ZstdError) as exc:
+                raise LayerError(f"corrupt {self._kind.value} stream: {exc}") from exc
+            pieces.append(piece)
+            produced += len(piece)
         self._pending = b"".join(pieces)
+
+    def _inflate(self) -> bytes:
+        """Inflate the next part of ``_input``, keeping what is left of it."""
+        obj = self._obj
+        if not isinstance(obj, _ZLIB_OBJECT):
+            out = obj.decompress(self._input[:_ZSTD_SLICE])
+            rest = self._input[_ZSTD_SLICE:]
+            self._input = obj.unused_data + rest if obj.eof else rest
+            return out
+        out = obj.decompress(self._input, _CHUNK)
+        self._input = obj.unused_data if obj.eof else obj.unconsumed_tail
+        self._flush = len(out) == _CHUNK and not obj.eof
+        return out
 
 
 def _sniff(head: bytes) -> Compression:

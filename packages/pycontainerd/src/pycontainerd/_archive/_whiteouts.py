@@ -57,10 +57,11 @@ def remove_entry(dir_fd: int, name: str) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
-        import shutil  # here: it imports zlib, bz2 and lzma, which most commands never need
+        from pycontainerd._snapshots._removal import remove_tree  # only layers with whiteouts need it
 
-        # shutil.rmtree with dir_fd walks by descriptors and does not follow symlinks.
-        shutil.rmtree(name, dir_fd=dir_fd)
+        # By descriptors, never following a symlink, and refusing to enter a mount point: a layer
+        # never unmounts anything, nor deletes what is mounted below the snapshot.
+        remove_tree(name, dir_fd=dir_fd, unmount=False)
     else:
         os.unlink(name, dir_fd=dir_fd)
 

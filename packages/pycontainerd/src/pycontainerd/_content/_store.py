@@ -51,10 +51,19 @@ class ContentStore:
 
     Digests are checked (``sha256:`` and 64 lowercase hex digits) before they name a path, and refs
     only ever name a path through their hash, so neither can reach outside ``root``.
+
+    With ``min_free`` (a share, 0.05 for 5 %), a write that would take the filesystem under that
+    share of free blocks or inodes raises ResourceExhaustedError and drops its ingest (see
+    ``pycontainerd._reserve``); None checks nothing.
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, min_free: float | None = None) -> None:
         self.root = Path(root)
+        if min_free is not None:
+            from pycontainerd._reserve import check_min_free
+
+            check_min_free(min_free)
+        self.min_free = min_free
         self._blobs = self.root / "blobs" / ALGORITHM
         self._ingest = self.root / "ingest"
         self._blobs.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -131,7 +140,9 @@ class ContentStore:
         # Loaded here: hashlib's OpenSSL start-up is ~3 ms of every pyctr command that writes nothing.
         from pycontainerd._content._writer import open_writer
 
-        return open_writer(self._ingest, self._blobs, ref, total, expected, committed)
+        return open_writer(
+            self._ingest, self._blobs, ref, total, expected, committed=committed, min_free=self.min_free
+        )
 
     def write_blob(
         self, ref: str, data: Bytes, size: int | None = None, digest: str | None = None

@@ -20,7 +20,8 @@ from pycontainerd._content._ingest import (
 )
 from pycontainerd._content._names import ALGORITHM, digest_hex, ingest_name, validate_digest, validate_ref
 from pycontainerd._content._types import CommitResult, Status
-from pycontainerd._errors import ContentError, DigestMismatchError, SizeMismatchError
+from pycontainerd._errors import ContentError, DigestMismatchError, ResourceExhaustedError, SizeMismatchError
+from pycontainerd._reserve import SpaceGuard
 
 __all__ = ["CommitHook", "Writer", "open_writer"]
 
@@ -60,6 +61,8 @@ class Writer:
     The writer holds the ingest's lock until it is committed or closed. Leaving the ``with`` block
     without a commit (an exception, a cancelled download) closes the writer and keeps the ingest, so
     ``ContentStore.writer(ref)`` can resume it at ``offset``; ``ContentStore.abort(ref)`` drops it.
+    A write that would take the filesystem under the store's reserve of free space (``guard``)
+    drops the ingest and raises ResourceExhaustedError.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class Writer:
         expected: str | None,
         started_at: datetime.datetime,
         committed: CommitHook | None = None,
+        guard: SpaceGuard | None = None,
     ) -> None:
         self._ref = ref
         self._path = path
@@ -82,6 +86,7 @@ class Writer:
         self._expected = expected
         self._started_at = started_at
         self._committed = committed
+        self._guard = guard
         data_path = path / DATA
         st = os.stat(data_path) if data_path.exists() else None
         if st is not None and not st.st_mode & 0o200:
@@ -136,6 +141,15 @@ class Writer:
         """Append ``data`` to the ingest and hash it; return the number of bytes written (all)."""
         self._check_open()
         view = memoryview(data).cast("B")
+        if self._guard is not None:
+            try:
+                self._guard.charge(len(view))
+            except ResourceExhaustedError as exc:
+                # A blob that cannot fit is not kept for a resume: its bytes would only hold the room.
+                self._discard()
+                raise ResourceExhaustedError(
+                    f"ingest {self._ref!r} dropped at {self._offset} bytes: {exc}"
+                ) from None
         done = 0
         while done < len(view):
             n = self._file.write(view[done:])
@@ -238,9 +252,13 @@ def open_writer(
     ref: str,
     total: int | None,
     expected: str | None,
+    *,
     committed: CommitHook | None = None,
+    min_free: float | None = None,
 ) -> Writer:
-    """Open (start or resume) the ingest for ``ref`` under ``ingest_dir``, locked for this writer."""
+    """Open (start or resume) the ingest for ``ref`` under ``ingest_dir``, locked for this writer;
+    ``committed`` is told of its commit, and with ``min_free`` its writes keep that share of the
+    filesystem free."""
     validate_ref(ref)
     if expected is not None:
         validate_digest(expected)
@@ -280,6 +298,7 @@ def open_writer(
             expected=expected,
             started_at=started_at,
             committed=committed,
+            guard=None if min_free is None else SpaceGuard(ingest_dir, min_free),
         )
     except BaseException:
         os.close(lock_fd)

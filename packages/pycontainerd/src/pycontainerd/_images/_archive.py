@@ -24,18 +24,19 @@ import posixpath
 import tarfile
 import uuid
 
-from pycontainerd._errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from pycontainerd._errors import AlreadyExistsError, InvalidArgumentError, LayerError, NotFoundError
+from pycontainerd._images._names import check_base_name, image_name
 from pycontainerd._images._platforms import PlatformMatcher, host_platform
 from pycontainerd._images._types import (
     OCI_CONFIG,
     OCI_LAYER,
     OCI_LAYER_GZIP,
     OCI_LAYER_ZSTD,
-    ImageConfig,
     Index,
     Manifest,
+    load_document,
 )
-from pycontainerd._images._walk import children, manifest_descriptor_for
+from pycontainerd._images._walk import check_depth, children, manifest_descriptor_for, read_config
 from pycontainerd._record import Record
 from pycontainerd._remotes import OCI_INDEX, OCI_MANIFEST, Descriptor, Platform, Reference, ReferenceError
 
@@ -101,14 +102,15 @@ def _ref_name(name: str) -> str | None:
 
 def _reachable(store: Provider, roots: Iterable[Descriptor]) -> dict[str, Descriptor]:
     seen: dict[str, Descriptor] = {}
-    stack = list(roots)
+    stack = [(root, 0) for root in roots]
     while stack:
-        desc = stack.pop()
+        desc, depth = stack.pop()
         if desc.digest in seen:
             continue
+        check_depth(desc, depth)
         store.info(desc.digest)  # NotFoundError now, not half way through the tar
         seen[desc.digest] = desc
-        stack.extend(children(store, desc))
+        stack.extend((child, depth + 1) for child in children(store, desc))
     return seen
 
 
@@ -204,11 +206,14 @@ class _Reader:
         self.links: dict[str, str] = {}  # symlink path -> target path (docker save links layers)
 
     def read(self, stream: IO[bytes]) -> None:
+        from pycontainerd._archive._apply import BoundedTarInfo
+
         try:
-            with tarfile.open(fileobj=stream, mode="r|*") as tar:
-                for member in tar:
+            with tarfile.open(fileobj=stream, mode="r|*", tarinfo=BoundedTarInfo) as tar:
+                while (member := tar.next()) is not None:
+                    tar.members.clear()  # type: ignore[attr-defined]  # stream mode keeps every header otherwise
                     self._member(tar, member)
-        except tarfile.TarError as exc:
+        except (tarfile.TarError, LayerError) as exc:
             raise InvalidArgumentError(f"not a readable image archive: {exc}") from exc
 
     def _member(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
@@ -257,13 +262,14 @@ class _Reader:
             raise
         return _Stored(result.digest, result.size)
 
-    def resolve(self, path: str) -> _Stored:
+    def resolve(self, path: str, where: str) -> _Stored:
+        """The blob at ``path`` (links followed); NotFoundError naming ``where`` it was asked for."""
         seen = 0
         name = _clean(path)
         while name is not None and name in self.links and seen < 16:
             name, seen = self.links[name], seen + 1
         if name is None or name not in self.files:
-            raise NotFoundError(f"the archive has no file {path!r}")
+            raise NotFoundError(f"{where}: the archive has no file {path!r}")
         return self.files[name]
 
 
@@ -275,34 +281,48 @@ def _clean(name: str) -> str | None:
     return path
 
 
-def import_archive(store: Store, stream: IO[bytes]) -> list[tuple[str, Descriptor]]:
+def import_archive(
+    store: Store, stream: IO[bytes], *, base_name: str | None = None
+) -> list[tuple[str, Descriptor]]:
     """Read an OCI layout tar or a docker-archive from ``stream`` into ``store``.
 
     Returns (name, target descriptor) for each image: from ``index.json`` when the archive has one
     (the name is ``io.containerd.image.name``, else ``org.opencontainers.image.ref.name``, else
-    empty), otherwise one per ``RepoTags`` entry of ``manifest.json`` (normalised, ``busybox:latest``
-    becomes ``docker.io/library/busybox:latest``; an image without tags is returned with an empty
-    name) pointing at a synthesised OCI manifest. Every blob the images need must be in the archive
-    or already in ``store`` (NotFoundError naming the digest otherwise; a namespace's store holds only
-    what the namespace itself wrote); blobs whose bytes do not hash to their name are refused
+    empty), otherwise one per ``RepoTags`` entry of ``manifest.json`` (an image without tags is
+    returned with an empty name) pointing at a synthesised OCI manifest. A name that is a tag alone
+    (``latest``) becomes ``<base_name>:<tag>`` with ``base_name`` (ctr's ``--base-name``). Names go
+    through the reference grammar and come back fully qualified (``busybox:latest`` becomes
+    ``docker.io/library/busybox:latest``); one that is not a reference is an InvalidArgumentError
+    naming the field it came from. Every blob the images need must be in the archive or already in
+    ``store`` (NotFoundError naming the digest otherwise; a namespace's store holds only what the
+    namespace itself wrote); blobs whose bytes do not hash to their name are refused
     (DigestMismatchError).
     """
+    if base_name is not None:
+        check_base_name(base_name)
     reader = _Reader(store)
     reader.read(stream)
     if "index.json" in reader.documents:
-        return _import_oci(store, reader)
-    if "manifest.json" in reader.documents:
-        return _import_docker(store, reader)
-    raise InvalidArgumentError("the archive has neither index.json (OCI layout) nor manifest.json (docker)")
+        found = _import_oci(store, reader)
+    elif "manifest.json" in reader.documents:
+        found = _import_docker(store, reader)
+    else:
+        raise InvalidArgumentError(
+            "the archive has neither index.json (OCI layout) nor manifest.json (docker)"
+        )
+    images = []
+    for name, where, desc in found:
+        if name and base_name is not None and not any(c in name for c in "/:@"):
+            name = f"{base_name}:{name}"
+        images.append((image_name(name, where) if name else "", desc))
+    return images
 
 
-def _import_oci(store: Store, reader: _Reader) -> list[tuple[str, Descriptor]]:
+def _import_oci(store: Store, reader: _Reader) -> list[tuple[str, str, Descriptor]]:
     layout = reader.documents.get("oci-layout")
     if layout is not None:
-        try:
-            version = json.loads(layout).get("imageLayoutVersion")
-        except (ValueError, AttributeError):
-            version = None
+        document = load_document(layout, "oci-layout", _SMALL)
+        version = document.get("imageLayoutVersion") if isinstance(document, dict) else None
         if not isinstance(version, str) or not version.startswith("1."):
             raise InvalidArgumentError(f"oci-layout: unsupported imageLayoutVersion {version!r}")
     try:
@@ -311,16 +331,22 @@ def _import_oci(store: Store, reader: _Reader) -> list[tuple[str, Descriptor]]:
         raise InvalidArgumentError(f"index.json: {exc}") from None
     result = []
     for i, desc in enumerate(index.manifests):
+        where = f"index.json manifests[{i}]"
         try:
             _reachable(store, [desc])
         except NotFoundError as exc:
             # Blobs are taken from the archive, or the store must hold them already: an image is
             # never made of blobs the importer only names (another namespace's, say).
-            raise NotFoundError(
-                f"index.json manifests[{i}]: {exc}, and the archive does not carry it"
-            ) from None
-        name = desc.annotations.get(IMAGE_NAME_ANNOTATION) or desc.annotations.get(REF_NAME_ANNOTATION, "")
-        result.append((name, desc))
+            raise NotFoundError(f"{where}: {exc}, and the archive does not carry it") from None
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"{where}: {exc}") from None
+        for key in (IMAGE_NAME_ANNOTATION, REF_NAME_ANNOTATION):
+            name = desc.annotations.get(key)
+            if name:
+                result.append((name, f"{where}.annotations[{key!r}]", desc))
+                break
+        else:
+            result.append(("", where, desc))
     return result
 
 
@@ -334,14 +360,11 @@ def _layer_media_type(store: Provider, digest: str) -> str:
     return OCI_LAYER
 
 
-def _import_docker(store: Store, reader: _Reader) -> list[tuple[str, Descriptor]]:
-    try:
-        entries = json.loads(reader.documents["manifest.json"])
-    except ValueError as exc:
-        raise InvalidArgumentError(f"manifest.json: not JSON: {exc}") from None
+def _import_docker(store: Store, reader: _Reader) -> list[tuple[str, str, Descriptor]]:
+    entries = load_document(reader.documents["manifest.json"], "manifest.json", _SMALL)
     if not isinstance(entries, list):
         raise InvalidArgumentError("manifest.json: expected a list")
-    result: list[tuple[str, Descriptor]] = []
+    result: list[tuple[str, str, Descriptor]] = []
     for i, entry in enumerate(entries):
         where = f"manifest.json[{i}]"
         if not isinstance(entry, dict):
@@ -353,25 +376,22 @@ def _import_docker(store: Store, reader: _Reader) -> list[tuple[str, Descriptor]
             raise InvalidArgumentError(f"{where}.Layers: expected a list of paths")
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise InvalidArgumentError(f"{where}.RepoTags: expected a list of names")
-        config_blob = reader.resolve(config_path)
+        config_blob = reader.resolve(config_path, f"{where}.Config")
+        config_desc = Descriptor(OCI_CONFIG, config_blob.digest, config_blob.size)
         try:
-            config = ImageConfig.parse(store.read_blob(config_blob.digest))
+            config = read_config(store, config_desc)
         except InvalidArgumentError as exc:
-            raise InvalidArgumentError(f"{where}.Config {config_path}: {exc}") from None
+            raise InvalidArgumentError(f"{where}.Config {config_path!r}: {exc}") from None
         layer_descs = []
-        for path in layer_paths:
-            blob = reader.resolve(path)
+        for j, path in enumerate(layer_paths):
+            blob = reader.resolve(path, f"{where}.Layers[{j}]")
             layer_descs.append(Descriptor(_layer_media_type(store, blob.digest), blob.digest, blob.size))
-        manifest = Manifest(Descriptor(OCI_CONFIG, config_blob.digest, config_blob.size), tuple(layer_descs))
+        manifest = Manifest(config_desc, tuple(layer_descs))
         data = _dumps(manifest.to_json())
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         store.write_blob(f"import-{uuid.uuid4().hex}", data, len(data), digest)
         target = Descriptor(OCI_MANIFEST, digest, len(data), platform=config.platform)
-        names = []
-        for tag in tags:
-            try:
-                names.append(str(Reference.parse(tag)))
-            except ReferenceError as exc:
-                raise InvalidArgumentError(f"{where}.RepoTags: {exc}") from None
-        result += [(name, target) for name in names or [""]]
+        if not tags:
+            result.append(("", where, target))
+        result += [(tag, f"{where}.RepoTags[{j}]", target) for j, tag in enumerate(tags)]
     return result

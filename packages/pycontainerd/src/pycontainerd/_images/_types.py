@@ -3,7 +3,9 @@
 Each class has a ``from_json`` (a parsed JSON value) and a ``parse`` (bytes) constructor that checks
 the document's shape and raises :class:`~pycontainerd.InvalidArgumentError` naming the field at
 fault, as a path (``manifests[1].digest``), so a bad document from a registry or an archive says
-where it is bad.
+where it is bad. ``parse`` bounds what it reads first: the document's size (:data:`MAX_MANIFEST_SIZE`,
+:data:`MAX_CONFIG_SIZE`) and how deep its JSON nests (:data:`MAX_JSON_DEPTH`), so that no document
+costs more than its bound in memory or reaches the interpreter's recursion limit.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ __all__ = [
     "DOCKER_LAYER_FOREIGN",
     "INDEX_MEDIA_TYPES",
     "MANIFEST_ONLY_MEDIA_TYPES",
+    "MAX_CONFIG_SIZE",
+    "MAX_JSON_DEPTH",
+    "MAX_MANIFEST_SIZE",
     "OCI_CONFIG",
     "OCI_LAYER",
     "OCI_LAYER_GZIP",
@@ -44,6 +49,7 @@ __all__ = [
     "Index",
     "Manifest",
     "RootFS",
+    "load_document",
 ]
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -57,16 +63,50 @@ DOCKER_LAYER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzi
 INDEX_MEDIA_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 MANIFEST_ONLY_MEDIA_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 
+#: The largest manifest or index read: containerd's ``MaxManifestSize`` (written ``4 * 1048 * 1048``
+#: there), far above any image's (a few KiB) and low enough to hold in memory.
+MAX_MANIFEST_SIZE = 4 * 1048 * 1048
+#: The largest image config read: configs are a few KiB; long build histories stay far below this.
+MAX_CONFIG_SIZE = 8 << 20
+#: How deep arrays and objects may nest in a document. The specs' documents nest four deep at most;
+#: ``json`` decodes recursively and would otherwise reach the interpreter's recursion limit.
+MAX_JSON_DEPTH = 64
+#: The largest size a descriptor may give: Go's int64, what the specs' ``size`` is.
+_MAX_SIZE = (1 << 63) - 1
+
 
 def _bad(path: str, problem: str) -> InvalidArgumentError:
     return InvalidArgumentError(f"{path}: {problem}")
 
 
-def _loads(data: bytes, what: str) -> Any:
+def load_document(data: bytes, what: str, limit: int) -> Any:
+    """``data`` decoded as JSON, at most ``limit`` bytes and :data:`MAX_JSON_DEPTH` levels deep.
+
+    InvalidArgumentError naming ``what`` otherwise: for image documents and the JSON files of image
+    archives (``index.json``, ``manifest.json``), which registries and archives control.
+    """
+    if len(data) > limit:
+        raise _bad(what, f"{len(data)} bytes, more than the {limit} accepted")
     try:
-        return json.loads(data)
+        value = json.loads(data)
+    except RecursionError:
+        raise _bad(what, f"JSON nested more than {MAX_JSON_DEPTH} levels deep") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise _bad(what, f"not JSON: {exc}") from None
+    # Level by level, not recursively: a document just under the decoder's limit is refused here.
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            raise _bad(what, f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+        level = [
+            child
+            for container in level
+            for child in (container.values() if isinstance(container, dict) else container)
+            if isinstance(child, (dict, list))
+        ]
+    return value
 
 
 def _object(raw: object, path: str) -> Mapping[str, Any]:
@@ -134,8 +174,8 @@ def _descriptor(raw: object, path: str) -> Descriptor:
     size = _int(obj, "size", f"{path}.")
     if size is None:
         raise _bad(f"{path}.size", "missing")
-    if size < 0:
-        raise _bad(f"{path}.size", f"negative ({size})")
+    if not 0 <= size <= _MAX_SIZE:
+        raise _bad(f"{path}.size", f"{size} is not from 0 to {_MAX_SIZE}")
     assert media_type is not None and digest is not None
     try:
         check_digest(digest)
@@ -213,7 +253,7 @@ class Index(Record):
 
     @classmethod
     def parse(cls, data: bytes, media_type: str | None = None) -> Index:
-        return cls.from_json(_loads(data, "index"), media_type)
+        return cls.from_json(load_document(data, "index", MAX_MANIFEST_SIZE), media_type)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -263,7 +303,7 @@ class Manifest(Record):
 
     @classmethod
     def parse(cls, data: bytes, media_type: str | None = None) -> Manifest:
-        return cls.from_json(_loads(data, "manifest"), media_type)
+        return cls.from_json(load_document(data, "manifest", MAX_MANIFEST_SIZE), media_type)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -474,6 +514,9 @@ class ImageConfig(Record):
                 check_digest(diff_id)
             except ValueError as exc:
                 raise _bad(f"rootfs.diff_ids[{i}]", str(exc)) from None
+        rootfs_type = _str(rootfs_obj, "type", "rootfs.") or "layers"
+        if rootfs_type != "layers":
+            raise _bad("rootfs.type", f"{rootfs_type!r} is not 'layers', the one type of root filesystem")
         history_raw = obj.get("history") or []
         if not isinstance(history_raw, list):
             raise _bad("history", "expected a list")
@@ -497,7 +540,7 @@ class ImageConfig(Record):
         return cls(
             architecture=arch,
             os=os_,
-            rootfs=RootFS(diff_ids, _str(rootfs_obj, "type", "rootfs.") or "layers"),
+            rootfs=RootFS(diff_ids, rootfs_type),
             variant=_str(obj, "variant", ""),
             os_version=_str(obj, "os.version", ""),
             created=_str(obj, "created", ""),
@@ -508,4 +551,4 @@ class ImageConfig(Record):
 
     @classmethod
     def parse(cls, data: bytes) -> ImageConfig:
-        return cls.from_json(_loads(data, "image config"))
+        return cls.from_json(load_document(data, "image config", MAX_CONFIG_SIZE))

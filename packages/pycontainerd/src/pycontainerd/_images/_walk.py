@@ -12,6 +12,8 @@ from pycontainerd._images._platforms import PlatformMatcher, format_platform, ho
 from pycontainerd._images._types import (
     INDEX_MEDIA_TYPES,
     MANIFEST_ONLY_MEDIA_TYPES,
+    MAX_CONFIG_SIZE,
+    MAX_MANIFEST_SIZE,
     ImageConfig,
     Index,
     Manifest,
@@ -26,17 +28,22 @@ if TYPE_CHECKING:
     from pycontainerd._content._protocol import Provider
 
 __all__ = [
+    "MAX_INDEX_DEPTH",
     "Layer",
+    "check_depth",
     "children",
     "config_for",
     "layers",
     "manifest_descriptor_for",
     "manifest_for",
+    "read_config",
     "read_index",
     "read_manifest",
 ]
 
-_MAX_DEPTH = 8  # an index of indexes of ... : refuse loops and absurd nesting
+#: How many indexes deep a manifest may be below an image's target (an index of indexes of ...):
+#: images have one index at most; every walk of an image refuses more, so none recurses without end.
+MAX_INDEX_DEPTH = 8
 
 
 class Layer(Record):
@@ -55,32 +62,48 @@ def _matcher(platform: Platform | PlatformMatcher | None) -> PlatformMatcher:
     return PlatformMatcher(platform if platform is not None else host_platform())
 
 
-def _read(store: Provider, desc: Descriptor) -> bytes:
-    data = store.read_blob(desc.digest)
+def check_depth(desc: Descriptor, depth: int) -> None:
+    """InvalidArgumentError if ``desc``, reached through ``depth`` manifests and indexes, is too deep."""
+    if depth > MAX_INDEX_DEPTH:
+        raise InvalidArgumentError(f"{desc.digest}: indexes nested more than {MAX_INDEX_DEPTH} deep")
+
+
+def _read(store: Provider, desc: Descriptor, what: str, limit: int) -> bytes:
+    """The blob ``desc`` names, read whole when it is no larger than ``limit``."""
+    if desc.size > limit:
+        raise InvalidArgumentError(f"{what} {desc.digest}: {desc.size} bytes, more than the {limit} accepted")
+    with store.reader(desc.digest) as blob:
+        data = blob.read(limit + 1)
     if len(data) != desc.size:
-        raise InvalidArgumentError(f"{desc.digest}: descriptor says {desc.size} bytes, blob has {len(data)}")
+        raise InvalidArgumentError(
+            f"{what} {desc.digest}: the descriptor says {desc.size} bytes, the blob has {len(data)}"
+        )
     return data
 
 
 def read_index(store: Provider, desc: Descriptor) -> Index:
     """The index ``desc`` names, parsed; errors name the blob and the field."""
+    data = _read(store, desc, "index", MAX_MANIFEST_SIZE)
     try:
-        return Index.parse(_read(store, desc), desc.media_type)
+        return Index.parse(data, desc.media_type)
     except InvalidArgumentError as exc:
         raise InvalidArgumentError(f"index {desc.digest}: {exc}") from None
 
 
 def read_manifest(store: Provider, desc: Descriptor) -> Manifest:
     """The manifest ``desc`` names, parsed; errors name the blob and the field."""
+    data = _read(store, desc, "manifest", MAX_MANIFEST_SIZE)
     try:
-        return Manifest.parse(_read(store, desc), desc.media_type)
+        return Manifest.parse(data, desc.media_type)
     except InvalidArgumentError as exc:
         raise InvalidArgumentError(f"manifest {desc.digest}: {exc}") from None
 
 
-def _read_config(store: Provider, desc: Descriptor) -> ImageConfig:
+def read_config(store: Provider, desc: Descriptor) -> ImageConfig:
+    """The image config ``desc`` names, parsed; errors name the blob and the field."""
+    data = _read(store, desc, "image config", MAX_CONFIG_SIZE)
     try:
-        return ImageConfig.parse(_read(store, desc))
+        return ImageConfig.parse(data)
     except InvalidArgumentError as exc:
         raise InvalidArgumentError(f"image config {desc.digest}: {exc}") from None
 
@@ -109,15 +132,14 @@ def manifest_for(
 def _resolve(
     store: Provider, desc: Descriptor, matcher: PlatformMatcher, depth: int, *, top: bool
 ) -> tuple[Descriptor, Manifest] | None:
-    if depth > _MAX_DEPTH:
-        raise InvalidArgumentError(f"{desc.digest}: indexes nested more than {_MAX_DEPTH} deep")
+    check_depth(desc, depth)
     if desc.media_type in MANIFEST_ONLY_MEDIA_TYPES:
         manifest = read_manifest(store, desc)
         if not top:
             if desc.platform is not None:
                 if not matcher.match(desc.platform):
                     return None
-            elif not matcher.match(_read_config(store, manifest.config).platform):
+            elif not matcher.match(read_config(store, manifest.config).platform):
                 return None
         return desc, manifest
     if desc.media_type in INDEX_MEDIA_TYPES:
@@ -144,7 +166,7 @@ def config_for(
     store: Provider, desc: Descriptor, platform: Platform | PlatformMatcher | None = None
 ) -> ImageConfig:
     """The image config of the image ``desc`` for ``platform`` (default: the host's)."""
-    return _read_config(store, manifest_for(store, desc, platform).config)
+    return read_config(store, manifest_for(store, desc, platform).config)
 
 
 def layers(
@@ -152,7 +174,7 @@ def layers(
 ) -> list[Layer]:
     """The layers of the image ``desc`` for ``platform``, bottom first, each with its diff ID."""
     manifest = manifest_for(store, desc, platform)
-    config = _read_config(store, manifest.config)
+    config = read_config(store, manifest.config)
     diff_ids = config.rootfs.diff_ids
     if len(diff_ids) != len(manifest.layers):
         raise InvalidArgumentError(

@@ -61,7 +61,8 @@ SnapshotRemover = Callable[[str, str], None]
 
 
 class GCResult(Record):
-    """What a collection did. Blobs are digests; snapshots and records are ``(namespace, ...)`` tuples."""
+    """What a collection did. Blobs are digests; snapshots, records and tasks are ``(namespace, ...)``
+    tuples (the abandoned tasks ``Client.gc`` deleted before collecting)."""
 
     __slots__ = (
         "deleted_blobs",
@@ -72,6 +73,7 @@ class GCResult(Record):
         "removed_snapshots",
         "aborted_ingests",
         "errors",
+        "deleted_tasks",
     )
 
     def __init__(
@@ -84,6 +86,7 @@ class GCResult(Record):
         removed_snapshots: tuple[tuple[str, str, str], ...],
         aborted_ingests: tuple[str, ...],
         errors: tuple[str, ...] = (),
+        deleted_tasks: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.deleted_blobs: Final = deleted_blobs
         self.bytes_freed: Final = bytes_freed
@@ -93,6 +96,7 @@ class GCResult(Record):
         self.removed_snapshots: Final = removed_snapshots
         self.aborted_ingests: Final = aborted_ingests
         self.errors: Final = errors
+        self.deleted_tasks: Final = deleted_tasks
 
 
 def _descriptors(document: object) -> Iterator[tuple[str, str | None]]:
@@ -130,7 +134,7 @@ def _children(content: ContentStore, digest: str, media_type: str | None) -> lis
         return []
     try:
         document = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # not a document an image could hold (see _images._types)
         return []
     if media_type is None:
         found = document.get("mediaType") if isinstance(document, dict) else None
@@ -162,14 +166,17 @@ def collect(
     snapshot_remover: SnapshotRemover | None = None,
     now: datetime.datetime | None = None,
     ingest_expiry: datetime.timedelta = datetime.timedelta(hours=24),
+    deleted_tasks: tuple[tuple[str, str], ...] = (),
+    errors: tuple[str, ...] = (),
 ) -> GCResult:
     """Mark from the roots, sweep the rest; see the module docstring. ``now`` defaults to the clock.
 
     ``snapshot_remover(snapshotter, key)`` removes a snapshot's data; a failure keeps the record and is
-    reported in ``errors``.
+    reported in the result's ``errors``. ``deleted_tasks`` and ``errors``, what the caller collected
+    before and what it failed to, go into the result.
     """
     now = now or datetime.datetime.now(tz=datetime.UTC)
-    errors: list[str] = []
+    failures: list[str] = list(errors)
     with store.transaction() as tx:
         conn = tx.connection
         stamp = now.timestamp()
@@ -287,7 +294,7 @@ def collect(
                     try:
                         snapshot_remover(name, key)
                     except Exception as exc:  # noqa: BLE001 -- one snapshot's failure must not stop the sweep
-                        errors.append(f"snapshot {ns}/{name}/{key}: {exc}")
+                        failures.append(f"snapshot {ns}/{name}/{key}: {exc}")
                         failed.add(data)
                         continue
                     gone.add(data)
@@ -335,5 +342,6 @@ def collect(
         unreferenced_snapshots=tuple(sorted(unreferenced)),
         removed_snapshots=tuple(removed),
         aborted_ingests=tuple(aborted),
-        errors=tuple(errors),
+        errors=tuple(failures),
+        deleted_tasks=deleted_tasks,
     )

@@ -285,7 +285,11 @@ class Leases:
         labels: Mapping[str, str] | None = None,
     ) -> Lease:
         """AlreadyExistsError if ``id`` is taken in ``namespace``."""
-        _check_name("lease id", id)
+        if not (len(id) <= _MAX_NAME and _NAMESPACE.fullmatch(id)):
+            raise InvalidArgumentError(
+                f"invalid lease id {id!r}: letters and digits separated by single '.', '_' or '-',"
+                f" at most {_MAX_NAME} characters (containerd's identifiers)"
+            )
         text = _check_labels(labels)
         with self._use(True) as conn:
             _ensure_namespace(conn, namespace)

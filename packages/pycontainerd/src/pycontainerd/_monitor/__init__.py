@@ -23,7 +23,9 @@ message on stderr, exit status 2. Otherwise the monitor writes ``ok INIT_PID`` o
 Files in ``DIR`` (unix socket paths must stay under 108 bytes):
 
 =========================== ===================================================================
-``monitor.pid``             ``PID STARTTIME`` (field 22 of /proc/PID/stat): :func:`monitor_alive`
+``monitor.pid``             ``PID STARTTIME`` (field 22 of /proc/PID/stat): :func:`monitor_alive`;
+                            written first by the launcher's process that becomes the monitor,
+                            before it creates the container
 ``monitor.sock``            the control socket (protocol in ``_protocol``): :class:`Monitor`
 ``console.sock``            with ``--tty``, where the init sends its pty master (removed then)
 ``PROC.console.sock``       the same for an exec'd process with a terminal
@@ -61,7 +63,15 @@ from pycontainerd._monitor._launch import (
     runtime_error,
 )
 from pycontainerd._monitor._protocol import FRAME_STDERR, FRAME_STDOUT, MonitorError
-from pycontainerd._monitor._records import ExitStatus, monitor_alive, read_exit, read_log, wait_monitor_exit
+from pycontainerd._monitor._records import (
+    ExitStatus,
+    monitor_alive,
+    process_alive,
+    read_exit,
+    read_log,
+    wait_monitor_exit,
+    write_process_file,
+)
 
 __all__ = [
     "DEFAULT_LOG_MAX",
@@ -77,8 +87,10 @@ __all__ = [
     "ProcessStatus",
     "monitor_alive",
     "monitor_binary",
+    "process_alive",
     "read_exit",
     "read_log",
     "runtime_error",
     "wait_monitor_exit",
+    "write_process_file",
 ]

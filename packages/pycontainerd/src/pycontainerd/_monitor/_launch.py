@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from pycontainerd._monitor._protocol import MonitorError
+from pycontainerd._monitor._records import monitor_alive, write_process_file
 from pycontainerd._record import Record
 
 TYPE_CHECKING = False
@@ -128,13 +129,15 @@ class MonitorLauncher:
     Made, it forks, and the child forks again and leaves (reaped at once), so that the monitor is
     nobody's child here. The grandchild, alone in a new session, calls ``load`` (if given) and waits for
     :meth:`start`, which sends it the work (the monitor's options and ``create``'s keyword
-    arguments, JSON). It then makes the init's stdio (pipes, or with a terminal a console socket
-    listening on ``DIR/console.sock`` for the pty master) and calls ``create`` with those pipes as
-    its own stdin, stdout and stderr. ``create`` must make the container's init as a child of the
-    calling process (pyrunc's create does: the init is cloned with CLONE_PARENT), leaving it waiting
-    for start, and return its pid and its memory cgroup (v1: the monitor reports its OOM kills; None
-    for none). The grandchild then becomes the monitor program by ``execve`` (``--adopt PID``): the
-    init stays its child, and no second interpreter is started.
+    arguments, JSON). It writes ``DIR/monitor.pid`` (it is the monitor's process from then on, so a
+    task being created is never taken for one whose monitor died), makes the init's stdio (pipes,
+    or with a terminal a console socket listening on ``DIR/console.sock`` for the pty master) and
+    calls ``create`` with those pipes as its own stdin, stdout and stderr. ``create`` must make the
+    container's init as a child of the calling process (pyrunc's create does: the init is cloned
+    with CLONE_PARENT), leaving it waiting for start, and return its pid and its memory cgroup (v1:
+    the monitor reports its OOM kills; None for none). The grandchild then becomes the monitor
+    program by ``execve`` (``--adopt PID``): the init stays its child, and no second interpreter is
+    started.
 
     A caller with one thread (pyctr) makes the launcher early and lets ``load`` do the imports
     ``create`` needs, on the other CPU, while it prepares the container. A caller with other
@@ -243,6 +246,9 @@ def _launcher_child(
             os._exit(0)  # closed without work: the caller gave up
         job = json.loads(data)
         root = Path(job["directory"])
+        # This process becomes the monitor (same pid and start time): from here on, the task has a
+        # live process, which tells a task being made from one its creator abandoned.
+        write_process_file(root / "monitor.pid")
         arguments = job["create"]
         command = job["command"]
         _become_monitor(
@@ -332,15 +338,14 @@ def _become_monitor(
 def _report(root: Path | None, ready: int, exc: BaseException) -> None:
     """Tell the waiting parent why the grandchild failed (one ``error`` line on the ready pipe)."""
     if root is not None:
-        with contextlib.suppress(OSError):
-            os.unlink(root / "console.sock")
+        for name in ("console.sock", "monitor.pid"):
+            with contextlib.suppress(OSError):
+                os.unlink(root / name)
     message = str(exc) or type(exc).__name__
     with contextlib.suppress(OSError):
         os.write(ready, f"error {message}".replace("\n", " ").encode(errors="replace") + b"\n")
 
 
 def _kill_monitor(directory: Path) -> None:
-    from pycontainerd._monitor._records import monitor_alive
-
     if monitor_alive(directory):
         os.kill(int((directory / "monitor.pid").read_text().split()[0]), signal.SIGKILL)

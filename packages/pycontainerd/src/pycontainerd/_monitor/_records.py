@@ -18,7 +18,15 @@ if TYPE_CHECKING:
     from datetime import datetime
     from typing import BinaryIO, Final
 
-__all__ = ["ExitStatus", "monitor_alive", "read_exit", "read_log"]
+__all__ = [
+    "ExitStatus",
+    "monitor_alive",
+    "process_alive",
+    "read_exit",
+    "read_log",
+    "wait_monitor_exit",
+    "write_process_file",
+]
 
 _FOLLOW_INTERVAL = 0.05
 
@@ -69,17 +77,39 @@ def read_exit(directory: str | os.PathLike[str], proc: str = "init") -> ExitStat
     return ExitStatus.from_json(raw)
 
 
-def monitor_alive(directory: str | os.PathLike[str]) -> bool:
-    """Whether the monitor that wrote ``DIR/monitor.pid`` still runs: same pid, same start time
-    (a reused pid does not count), not a zombie."""
+def _stat_fields(pid: int | str) -> list[str]:
+    """The fields of ``/proc/PID/stat`` from the third (state) on: the command name before them may
+    hold spaces and parentheses."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def write_process_file(path: str | os.PathLike[str]) -> None:
+    """Write ``PID STARTTIME`` of this process to ``path`` (atomically), as the monitor writes
+    ``monitor.pid``: :func:`process_alive` reads it."""
+    temporary = f"{os.fspath(path)}.tmp"
+    with open(temporary, "w") as f:
+        f.write(f"{os.getpid()} {_stat_fields('self')[19]}\n")
+    os.replace(temporary, path)
+
+
+def process_alive(path: str | os.PathLike[str]) -> bool:
+    """Whether the process named in the file ``path`` (``PID STARTTIME``, field 22 of its
+    /proc/PID/stat) still runs: same pid, same start time (a reused pid does not count), not a
+    zombie. False if there is no such file."""
     try:
-        pid_text, start_text = (Path(directory) / "monitor.pid").read_text().split()
-        with open(f"/proc/{int(pid_text)}/stat") as f:
-            stat = f.read()
+        pid_text, start_text = Path(path).read_text().split()
+        fields = _stat_fields(int(pid_text))
     except (OSError, ValueError):
         return False
-    fields = stat[stat.rindex(")") + 2 :].split()
     return fields[0] != "Z" and fields[19] == start_text
+
+
+def monitor_alive(directory: str | os.PathLike[str]) -> bool:
+    """Whether the monitor that wrote ``DIR/monitor.pid`` still runs (or the process that becomes
+    it by ``execve``, which writes the file first: see ``MonitorLauncher``)."""
+    return process_alive(Path(directory) / "monitor.pid")
 
 
 def wait_monitor_exit(directory: str | os.PathLike[str], timeout: float) -> bool:

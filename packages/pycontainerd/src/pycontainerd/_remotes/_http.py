@@ -163,7 +163,7 @@ class _Authorizer:
         try:
             document = json.loads(body)
             token = document.get("token") or document.get("access_token")
-        except (ValueError, AttributeError) as exc:
+        except (ValueError, AttributeError, RecursionError) as exc:  # a server's bytes: anything
             raise AuthenticationError(f"token server {realm} sent no JSON: {exc}", 401) from exc
         if not isinstance(token, str) or not token:
             raise AuthenticationError(f"token server {realm} sent neither token nor access_token", 401)
@@ -351,7 +351,7 @@ def _error(method: str, url: str, response: BaseHTTPResponse) -> RegistryError:
     try:
         errors = json.loads(raw).get("errors") or []
         detail = "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}".strip() for e in errors)
-    except (ValueError, AttributeError, TypeError):
+    except (ValueError, AttributeError, TypeError, RecursionError):  # a registry's bytes: anything
         detail = raw[:200].decode(errors="replace").strip()
     text = f"{method} {url}: {response.status} {response.reason or ''}".rstrip()
     if detail:

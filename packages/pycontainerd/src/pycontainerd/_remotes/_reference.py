@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from pycontainerd._errors import InvalidArgumentError
 from pycontainerd._record import Record
 from pycontainerd._remotes._types import check_digest
 
@@ -34,12 +35,13 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?")
-_TAG = re.compile(r"[\w][\w.-]{0,127}")
+_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)  # \w as Go's: ASCII letters, digits and _
 _ANCHORED_ID = re.compile(r"[a-f0-9]{64}")
 
 
-class ReferenceError(ValueError):
-    """The string is not a valid image reference (says which part is wrong)."""
+class ReferenceError(InvalidArgumentError):
+    """The string is not a valid image reference (says which part is wrong); an InvalidArgumentError,
+    and so a ValueError."""
 
 
 class Reference(Record):

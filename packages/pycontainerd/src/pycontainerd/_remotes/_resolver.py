@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["Fetcher", "Pusher", "Resolver"]
 
 _ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
-_MANIFEST_LIMIT = 4 * 1024 * 1024  # the spec's advised maximum; more is not a manifest
+_MANIFEST_LIMIT = 4 * 1048 * 1048  # containerd's MaxManifestSize, as _images bounds manifests
 _DEFAULT_CHUNK = 8 * 1024 * 1024
 
 
@@ -91,7 +91,12 @@ class Resolver:
         reference = _as_reference(ref)
         fetcher = self.fetcher(reference)
         path = f"/v2/{reference.path}/manifests/{quote(reference.object, safe=':')}"
-        head = fetcher.request("HEAD", path, headers={"Accept": _ACCEPT}, ok=(200,))
+        try:
+            head = fetcher.request("HEAD", path, headers={"Accept": _ACCEPT}, ok=(200,))
+        except RegistryError as exc:
+            if exc.status != 404:
+                raise
+            raise RegistryError(f"{reference}: not found in the registry {reference.domain}", 404) from exc
         head.release_conn()
         digest = head.headers.get("Docker-Content-Digest")
         media_type = (head.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -122,7 +127,7 @@ class Resolver:
         if media_type not in MANIFEST_MEDIA_TYPES:
             try:
                 media_type = str(json.loads(data).get("mediaType") or "")
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):  # a registry's bytes: anything
                 media_type = ""
         if media_type not in MANIFEST_MEDIA_TYPES:
             raise RegistryError(f"{reference}: unsupported manifest media type {media_type!r}")

@@ -8,7 +8,8 @@ Two implementations of one :class:`Snapshotter` protocol, each standalone under 
 
 Committed snapshots of images are named by :func:`chain_id`. :class:`Mount` describes a mount
 and performs it (``mount(2)``, through a small C module); :func:`apply_dir` says where and in which whiteout
-form a layer goes for a snapshot's mounts.
+form a layer goes for a snapshot's mounts; :func:`remove_tree` removes a directory that may hold mount
+points without ever deleting through one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .._errors import InvalidArgumentError
 from ._mount import Mount, MountFlags, mount_all, unmount, unmount_all
 from ._native import NativeSnapshotter
 from ._overlay import OverlaySnapshotter, mount_data_limit
+from ._removal import remove_tree, unmount_beneath
 from ._types import Info, Kind, Usage, chain_id
 
 TYPE_CHECKING = False
@@ -41,8 +43,10 @@ __all__ = [
     "chain_id",
     "mount_all",
     "mount_data_limit",
+    "remove_tree",
     "unmount",
     "unmount_all",
+    "unmount_beneath",
 ]
 
 

@@ -16,6 +16,8 @@ A record and its directory come and go together, whatever the moment of a crash:
   directories, directories of rolled-back creations or of interrupted removals) is deleted.
 
 So a record never lacks its directory, and an orphaned directory lives only until the next open.
+Directories are removed with :func:`._removal.remove_tree`: whatever is mounted inside one is
+unmounted first, and nothing is ever deleted through a mount point.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .._errors import (
     NotFoundError,
 )
 from ._mount import Mount, syncfs
+from ._removal import remove_tree
 from ._types import Info, Kind, Usage
 
 TYPE_CHECKING = False
@@ -64,12 +67,6 @@ _SCHEMA_VERSION = 1
 
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat()
-
-
-def _remove_tree(path: Path) -> None:
-    import shutil  # on first use: it imports zlib, bz2 and lzma (~2 ms), most commands never remove
-
-    shutil.rmtree(path)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -193,7 +190,7 @@ class SnapshotStore:
             # open if this process dies before removing it.
             doomed = self._snapshots / f"rm-{row.id}"
             os.rename(self._dir(row.id), doomed)
-            _remove_tree(doomed)
+            remove_tree(doomed)
 
     def stat(self, key: str) -> Info:
         """The record of the snapshot ``key``."""
@@ -274,14 +271,14 @@ class SnapshotStore:
                     mounts = self._mounts_for(kind, snapshot_id, parent_ids)
                     final = self._dir(snapshot_id)
                     if final.exists():  # left by a creation rolled back in a process still running
-                        _remove_tree(final)
+                        remove_tree(final)
                     os.chmod(tmp, 0o700)
                     os.rename(tmp, final)
                     placed = final
                     _fsync_dir(self._snapshots)
             except BaseException as exc:
                 try:
-                    _remove_tree(placed if placed is not None else tmp)
+                    remove_tree(placed if placed is not None else tmp)
                 except OSError as cleanup:
                     exc.add_note(f"and removing the new snapshot directory failed: {cleanup}")
                 raise
@@ -310,7 +307,7 @@ class SnapshotStore:
         ids = {str(r[0]) for r in self._db.execute("SELECT id FROM snapshots")}
         for entry in os.listdir(self._snapshots):
             if entry not in ids:
-                _remove_tree(self._snapshots / entry)
+                remove_tree(self._snapshots / entry)
 
     def _find(self, key: str) -> _Row | None:
         r = self._db.execute(_SELECT + " WHERE key=?", (key,)).fetchone()

@@ -4,7 +4,9 @@
 image's top layer (unpacking the image first if needed), generates the spec (Docker's defaults, then the
 image config, then ``opts``; when it names a user, the snapshot is mounted for a moment so that the user
 is resolved through the image's ``/etc/passwd`` and ``/etc/group``) and records the container. All of
-it happens under a lease, and a failure at any step removes what the earlier steps made.
+it happens under a lease, and a failure at any step removes what the earlier steps made. A crash
+cannot leave what the next ``Client.gc`` does not find: the snapshot is recorded (held by the lease,
+which names this process) before it is made, and a removal takes the data before the record.
 """
 
 from __future__ import annotations
@@ -13,9 +15,15 @@ import contextlib
 import os
 from pathlib import Path
 
-from pycontainerd._errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
+from pycontainerd._errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    NotFoundError,
+    PycontainerdError,
+)
 from pycontainerd._images import manifest_descriptor_for
-from pycontainerd._images._types import ImageConfig
+from pycontainerd._images._names import image_name
+from pycontainerd._images._walk import read_config
 from pycontainerd._metadata import (
     GC_REF_SNAPSHOT,
     Container,
@@ -25,8 +33,10 @@ from pycontainerd._metadata import (
     SnapshotRecord,
     check_container_id,
 )
+from pycontainerd._monitor import process_alive, write_process_file
 from pycontainerd._remotes import Descriptor
-from pycontainerd._snapshots import Kind, Mount, chain_id, mount_all, unmount_all
+from pycontainerd._snapshots import Kind, Mount, chain_id, mount_all, remove_tree, unmount_all
+from pycontainerd._tasks._tasks import stop_point
 from pycontainerd.oci import SpecContext, SpecOpt, generate_spec, with_cgroups_path, with_image_config
 
 TYPE_CHECKING = False
@@ -35,6 +45,8 @@ if TYPE_CHECKING:
 
     from pycontainerd._client import Client
     from pycontainerd._content._protocol import Provider
+    from pycontainerd._images._types import ImageConfig
+    from pycontainerd._metadata import Transaction
 
 __all__ = ["DEFAULT_RUNTIME", "ContainerService", "cgroups_path"]
 
@@ -67,33 +79,57 @@ class ContainerService:
         """(the digest, the parsed config) of ``image`` for the host platform, read from ``store``."""
         target = Descriptor(image.target.media_type, image.target.digest, image.target.size)
         _, manifest = manifest_descriptor_for(store, target)
-        return manifest.config.digest, ImageConfig.parse(store.read_blob(manifest.config.digest))
+        return manifest.config.digest, read_config(store, manifest.config)
 
-    def _unpacked(
-        self, config_digest: str, config: ImageConfig, snapshotter: str, lease_id: str, key: str
-    ) -> str | None:
-        """The image's top snapshot if the image is unpacked already (containerd's ``IsUnpacked``):
-        its config names that ChainID for ``snapshotter`` and the snapshot is committed. It and the
-        container's snapshot ``key`` are held by the lease from here on (one transaction). None
-        otherwise: then :meth:`Client.unpack` does the work (and the bookkeeping an unpacked image
-        needs, which costs five metadata transactions even when everything is in place already)."""
-        client = self._client
+    def _record_unpacked(
+        self, config_digest: str, chain: str, snapshotter: str, lease_id: str, container_id: str
+    ) -> bool:
+        """If the image is unpacked already in the namespace (containerd's ``IsUnpacked``: its config,
+        as the namespace records it, names its top layer's ChainID ``chain`` for ``snapshotter``, and
+        the namespace records that snapshot), in one transaction: the lease holds that layer, and
+        the container's snapshot is recorded on it (:meth:`_record`). Returns whether it was: if not,
+        :meth:`Client.unpack` does the work (and the bookkeeping an unpacked image needs, which costs
+        five metadata transactions even when everything is in place already)."""
         namespace = self._namespace
-        chain = chain_id(config.rootfs.diff_ids)
-        with client.metadata.transaction() as tx:
+        with self._client.metadata.transaction() as tx:
             try:
                 labels = tx.content.get(namespace, config_digest).labels
             except NotFoundError:
-                return None
+                return False
             if labels.get(GC_REF_SNAPSHOT + snapshotter) != chain:
-                return None
-            for held in (chain, key):
-                tx.leases.add_resource(namespace, lease_id, LeaseResource.snapshot(snapshotter, held))
+                return False
+            try:
+                tx.snapshots.get(namespace, snapshotter, chain)
+            except NotFoundError:  # removed by hand since
+                return False
+            tx.leases.add_resource(namespace, lease_id, LeaseResource.snapshot(snapshotter, chain))
+            self._record(tx, snapshotter, chain, lease_id, container_id)
+        return True
+
+    def _record(
+        self, tx: Transaction, snapshotter: str, parent: str | None, lease_id: str, container_id: str
+    ) -> None:
+        """Record the container's snapshot ``<namespace>/<id>`` (active, on ``parent``; on nothing for
+        an image without layers) before its data
+        exists, held by the lease: a crash leaves a record that gc finds. AlreadyExistsError if it is
+        recorded: a creation of the same container is under way, or one was cut short (gc removes
+        its snapshot once its process is gone)."""
+        namespace = self._namespace
+        key = f"{namespace}/{container_id}"
         try:
-            info = client.snapshotter(snapshotter).stat(chain)
+            tx.snapshots.create(namespace, SnapshotRecord(snapshotter, key, SnapshotKind.ACTIVE, parent))
+        except AlreadyExistsError:
+            raise AlreadyExistsError(
+                f"container {container_id} is being created in {namespace}, or its creation was cut"
+                f" short: its snapshot {key} exists (gc removes it once the creating process is gone)"
+            ) from None
+        tx.leases.add_resource(namespace, lease_id, LeaseResource.snapshot(snapshotter, key))
+
+    def _committed(self, snapshotter: str, key: str) -> bool:
+        try:
+            return self._client.snapshotter(snapshotter).stat(key).kind is Kind.COMMITTED
         except NotFoundError:
-            return None
-        return chain if info.kind is Kind.COMMITTED else None
+            return False
 
     def create(
         self,
@@ -115,26 +151,44 @@ class ContainerService:
         with contextlib.suppress(NotFoundError):
             client.metadata.containers.get(namespace, container_id)
             raise AlreadyExistsError(f"container {container_id} already exists in {namespace}")
-        record = client.image(image)
+        try:
+            record = client.image(image)
+        except NotFoundError:
+            raise NotFoundError(
+                f"image {image_name(image, 'image name')} not found in namespace {namespace}: pull it"
+                f" first (pyctr{'' if namespace == 'default' else f' -n {namespace}'} images pull {image})"
+            ) from None
         # Read past the namespace's checks (they cost two metadata transactions): the config is used
-        # only if the namespace holds it unpacked (_unpacked reads its record there) or once unpack,
-        # which reads through the namespace, succeeded.
+        # only if the namespace holds it unpacked (_record_unpacked reads its records there) or once
+        # unpack, which reads through the namespace, succeeded.
         config_digest, config = self._config(record, client.content.backend)
         name = snapshotter or client.snapshotter_name
         key = f"{namespace}/{container_id}"
+        # An image without layers has no ChainID to look for: unpack finds no layer and returns None,
+        # and the container's root is a new, empty snapshot with no parent (as containerd's).
+        chain = chain_id(config.rootfs.diff_ids) if config.rootfs.diff_ids else None
         with client.lease() as lease_id:
-            parent = self._unpacked(config_digest, config, name, lease_id, key)
-            if parent is None:
-                parent = client.unpack(record.name)
-                client.metadata.leases.add_resource(namespace, lease_id, LeaseResource.snapshot(name, key))
-            store = client.snapshotter(name)
+            recorded = chain is not None and self._record_unpacked(
+                config_digest, chain, name, lease_id, container_id
+            )
+            prepared = False
             try:
-                mounts = store.prepare(key, parent)
-            except AlreadyExistsError:
-                raise AlreadyExistsError(
-                    f"container {container_id} already exists in {namespace} (its snapshot {key} does)"
-                ) from None
-            try:
+                committed = chain is not None and recorded and self._committed(name, chain)
+                parent = chain if committed else client.unpack(record.name)
+                if not recorded:
+                    with client.metadata.transaction() as tx:
+                        self._record(tx, name, parent, lease_id, container_id)
+                    recorded = True
+                stop_point("container-recorded")
+                try:
+                    mounts = client.snapshotter(name).prepare(key, parent)
+                except AlreadyExistsError:
+                    raise AlreadyExistsError(
+                        f"container {container_id} cannot be created in {namespace}: snapshotter {name}"
+                        f" has a snapshot {key} that no record names (remove it: pyctr snapshots rm {key})"
+                    ) from None
+                prepared = True
+                stop_point("container-prepared")
                 with _Mounter(mounts, client.state / "tmp") as rootfs:
                     spec = generate_spec(
                         SpecContext(container_id, namespace, rootfs.path, mount=rootfs.mount),
@@ -142,14 +196,16 @@ class ContainerService:
                         with_image_config(config),
                         *opts,
                     )
-                with client.metadata.transaction() as tx:
-                    tx.snapshots.create(namespace, SnapshotRecord(name, key, SnapshotKind.ACTIVE, parent))
-                    container = tx.containers.create(
-                        namespace,
-                        Container(container_id, record.name, runtime, spec, name, key, dict(labels or {})),
-                    )
+                container = client.metadata.containers.create(
+                    namespace,
+                    Container(container_id, record.name, runtime, spec, name, key, dict(labels or {})),
+                )
             except BaseException:
-                self._remove_snapshot(name, key)
+                if prepared:
+                    self._remove_snapshot(name, key)
+                elif recorded:  # only the record: data that is there without one is not this call's
+                    with contextlib.suppress(NotFoundError):
+                        client.metadata.snapshots.delete(namespace, name, key)
                 raise
         client.events.publish(
             "/containers/create", namespace, id=container_id, image=record.name, runtime=runtime
@@ -159,6 +215,11 @@ class ContainerService:
     def get(self, container_id: str) -> Container:
         """NotFoundError if there is no such container in the namespace."""
         return self._client.metadata.containers.get(self._namespace, container_id)
+
+    def collect(self, errors: list[str]) -> None:
+        """Unmount and remove what creations cut short by a crash left mounted to read an image's
+        users; why something cannot be is appended to ``errors``. Part of ``Client.gc``."""
+        _Mounter.collect(self._client.state / "tmp", errors)
 
     def list(self) -> list[Container]:
         return self._client.metadata.containers.list(self._namespace)
@@ -180,17 +241,20 @@ class ContainerService:
         client.events.publish("/containers/delete", self._namespace, id=container_id)
 
     def _remove_snapshot(self, snapshotter: str, key: str) -> None:
+        # The data first: a crash in between leaves a record, which gc sweeps (data without a record
+        # would never be found again).
         client = self._client
         with contextlib.suppress(NotFoundError):
-            client.metadata.snapshots.delete(self._namespace, snapshotter, key)
-        with contextlib.suppress(NotFoundError):
             client.snapshotter(snapshotter).remove(key)
+        with contextlib.suppress(NotFoundError):
+            client.metadata.snapshots.delete(self._namespace, snapshotter, key)
 
 
 class _Mounter:
     """The container's snapshot, mounted on a temporary directory only if :meth:`mount` is called (a
     spec without a user never reads its rootfs: mounting and unmounting took ~3 ms), and unmounted at
-    the end of the ``with`` block."""
+    the end of the ``with`` block. ``rootfs-<random>.owner`` beside it names this process, so that
+    :meth:`collect` can tell the mount of a crashed creation from one in use."""
 
     def __init__(self, mounts: Sequence[Mount], parent: Path) -> None:
         self._mounts = mounts
@@ -200,16 +264,37 @@ class _Mounter:
 
     def mount(self) -> None:
         self._parent.mkdir(parents=True, exist_ok=True)
-        self.path.mkdir(mode=0o700)
+        write_process_file(self.path.with_suffix(_OWNER))  # first: a crash leaves nothing unnamed
         self._made = True
+        self.path.mkdir(mode=0o700)
         mount_all(self._mounts, self.path)
+        stop_point("container-mounted")
 
     def __enter__(self) -> _Mounter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._made:
-            try:
-                unmount_all(self.path)
-            finally:
-                self.path.rmdir()  # empty once unmounted; never a recursive removal through a mount
+            _Mounter._remove(self.path)
+
+    @staticmethod
+    def _remove(path: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            unmount_all(path)
+            remove_tree(path)  # empty once unmounted, and it never enters a mount point anyway
+        path.with_suffix(_OWNER).unlink(missing_ok=True)
+
+    @staticmethod
+    def collect(parent: Path, errors: list[str]) -> None:
+        """Unmount and remove the mounts under ``parent`` whose process is gone; why one cannot be
+        is appended to ``errors``."""
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.listdir(parent):
+                if entry.endswith(_OWNER) and not process_alive(parent / entry):
+                    try:
+                        _Mounter._remove(parent / entry.removesuffix(_OWNER))
+                    except (PycontainerdError, OSError) as exc:
+                        errors.append(f"mount {parent / entry.removesuffix(_OWNER)}: {exc}")
+
+
+_OWNER = ".owner"

@@ -9,9 +9,21 @@ operation (start, kill, pause, resume, update, stats, ps, delete) is a call into
 the namespace's pyrunc root ``<state>/runc/<ns>``, from whichever process asks; attaching, resizing
 and exec go through the monitor's socket (the monitor runs ``pyrunc exec`` for an exec).
 
-A task whose monitor died without recording an exit is reconciled by the next process that looks at
-it: its processes are killed and it is recorded as stopped with status 255 (containerd's
-"unknown"), so ``wait`` returns and ``delete`` cleans up.
+A task's directory is made with ``creator.pid`` in it, naming the process that creates the task
+(made under a temporary name and renamed into place, so no task directory ever lacks it), and the
+launcher's process writes ``monitor.pid`` before it creates the container. So a task is never
+mistaken for an abandoned one while it is being made, and whoever looks at a task can tell:
+
+- a task whose monitor died without recording an exit is reconciled by the next process that looks
+  at it: its processes are killed and it is recorded as stopped with status 255 (containerd's
+  "unknown"), so ``wait`` returns and ``delete`` cleans up;
+- a task whose creator died before its monitor started (no ``init.pid``, neither process alive) is
+  reconciled the same way: stopped with status 255, pid 0, never having had a process;
+- :meth:`TaskService.collect` (part of ``Client.gc``) deletes those, and the tasks left CREATED by a
+  creator that died before starting them: nothing would ever start them.
+
+Nothing in a task's directory is removed recursively through a mount: the root filesystem is
+unmounted first, and the directory removed by ``remove_tree``, which refuses to enter a mount.
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import enum
+import errno
 import json
 import os
 import sys
@@ -31,6 +44,7 @@ from pycontainerd._errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    PycontainerdError,
     TaskError,
 )
 from pycontainerd._metadata import check_container_id
@@ -42,13 +56,15 @@ from pycontainerd._monitor import (
     MonitorLauncher,
     MonitorOptions,
     monitor_alive,
+    process_alive,
     read_exit,
     read_log,
     runtime_error,
     wait_monitor_exit,
+    write_process_file,
 )
 from pycontainerd._monitor._pyrunc import create_init
-from pycontainerd._snapshots import mount_all, unmount_all
+from pycontainerd._snapshots import mount_all, remove_tree, unmount_all
 from pycontainerd._times import format_time
 
 TYPE_CHECKING = False
@@ -69,6 +85,20 @@ _UNKNOWN_STATUS = 255
 _SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
 _WAIT_INTERVAL = 0.02
 _MONITOR_EXIT_TIMEOUT = 10.0
+#: The file naming the process that creates a task (``PID STARTTIME``), in the task's directory.
+_CREATOR = "creator.pid"
+#: The prefix of a task directory not yet renamed into place (not a valid container id).
+_CLAIM_PREFIX = ".new-"
+#: A test seam: the name of a point of a container's or task's creation where the creating process
+#: stops itself (SIGSTOP), so that a test can SIGKILL it there. Each point is a moment a real crash
+#: can hit (the tests also kill ``pyctr run`` after random delays).
+_STOP_AT = os.environ.get("PYCONTAINERD_TEST_STOP_AT")
+
+
+def stop_point(name: str) -> None:
+    """Stop this process here if the test seam ``PYCONTAINERD_TEST_STOP_AT`` names ``name``."""
+    if name == _STOP_AT:
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 class TaskStatus(enum.StrEnum):
@@ -100,8 +130,7 @@ def _pyrunc_binary() -> str:
 def _load_for_task() -> None:
     """Import what this process needs to start, wait for and delete a task, while the monitor's process
     creates its container on the other CPU (~4 ms less on ``pyctr run``'s path)."""
-    import shutil  # noqa: F401 - Task.delete's removal of the task directory
-
+    stop_point("task-launched")
     pyrunc.preload(create=False)  # start, kill, delete
 
 
@@ -115,14 +144,15 @@ def _check_socket_path(path: Path) -> None:
 
 
 class TaskService:
-    """The tasks of a client's namespace (``client.tasks``)."""
+    """The tasks of a client's namespace (``client.tasks``), or of ``namespace``."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, namespace: str | None = None) -> None:
         self._client = client
+        self._namespace = namespace
 
     @property
     def namespace(self) -> str:
-        return self._client.namespace
+        return self._namespace or self._client.namespace
 
     @property
     def directory(self) -> Path:
@@ -161,11 +191,9 @@ class TaskService:
             raise InvalidArgumentError(f"log_max must be positive, not {log_max}")
         directory = self.directory / container_id
         _check_socket_path(directory / "console.sock")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        try:
-            directory.mkdir(mode=0o700)
-        except FileExistsError:
-            raise AlreadyExistsError(f"task {container_id} already exists in {self.namespace}") from None
+        stop_point("task-create")
+        self._claim(container_id, directory)
+        stop_point("task-claimed")
         # The record's spec stays as it is: only the two objects changed here are copied.
         spec: dict[str, Any] = dict(container.spec)
         process = spec["process"] = dict(spec.get("process") or {})
@@ -180,6 +208,7 @@ class TaskService:
             rootfs.mkdir()
             mount_all(self._client.snapshotter(container.snapshotter).mounts(container.snapshot_key), rootfs)
             mounted = True
+            stop_point("task-mounted")
             self.runtime_root.mkdir(parents=True, exist_ok=True)
             arguments = {
                 "container_id": container_id,
@@ -201,36 +230,89 @@ class TaskService:
                 launcher = MonitorLauncher(create_init)
             started = launcher.start(directory, arguments, options, meanwhile=_load_for_task)
         except MonitorError as exc:
-            self._discard(container_id, directory, mounted)
-            raise TaskError(f"create task {container_id}: {exc}") from exc
-        except BaseException:
-            self._discard(container_id, directory, mounted)
+            error = TaskError(f"create task {container_id}: {exc}")
+            self._discard(container_id, directory, mounted, error)
+            raise error from exc
+        except BaseException as exc:
+            self._discard(container_id, directory, mounted, exc)
             raise
         self._client.events.publish(
             "/tasks/create", self.namespace, id=container_id, pid=started.init_pid, bundle=str(directory)
         )
+        stop_point("task-created")
         return Task(self, container_id, directory, started.init_pid)
 
-    def _discard(self, container_id: str, directory: Path, mounted: bool) -> None:
-        with contextlib.suppress(pyrunc.ContainerNotFoundError, FileNotFoundError):
-            pyrunc.Container.load(container_id, str(self.runtime_root)).delete(force=True)
-        if mounted:
-            unmount_all(directory / "rootfs")
-        import shutil
+    def _claim(self, container_id: str, directory: Path) -> None:
+        """Make the task's directory with ``creator.pid`` (this process) in it: filled under a
+        temporary name, then renamed into place, which fails if the task exists."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        claim = self.directory / f"{_CLAIM_PREFIX}{os.urandom(8).hex()}"
+        claim.mkdir(mode=0o700)
+        try:
+            write_process_file(claim / _CREATOR)
+            os.rename(claim, directory)
+        except BaseException as exc:
+            remove_tree(claim)
+            if isinstance(exc, OSError) and exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                raise AlreadyExistsError(f"task {container_id} already exists in {self.namespace}") from None
+            raise
 
-        shutil.rmtree(directory, ignore_errors=True)
+    def _discard(self, container_id: str, directory: Path, mounted: bool, error: BaseException) -> None:
+        """Undo a create that failed with ``error``; what cannot be undone is noted on it."""
+        try:
+            with contextlib.suppress(pyrunc.ContainerNotFoundError, FileNotFoundError):
+                pyrunc.Container.load(container_id, str(self.runtime_root)).delete(force=True)
+            if mounted:
+                unmount_all(directory / "rootfs")
+            remove_tree(directory)
+        except (pyrunc.PyruncError, PycontainerdError, OSError) as cleanup:
+            error.add_note(f"and undoing the creation of task {container_id} failed: {cleanup}")
 
     def get(self, container_id: str) -> Task:
-        """The task of container ``container_id``; NotFoundError if it has none."""
+        """The task of container ``container_id``; NotFoundError if it has none (or while it is being
+        created). A task whose creator or monitor died is reconciled first (see the module's
+        docstring): a caller sees it stopped."""
         check_container_id(container_id)
         directory = self.directory / container_id
         try:
             pid = int((directory / "init.pid").read_text())
         except (FileNotFoundError, ValueError):
-            raise NotFoundError(f"task {container_id} not found in {self.namespace}") from None
+            pid = 0
         task = Task(self, container_id, directory, pid)
-        task.reconcile()
+        try:
+            if pid == 0:
+                task._reconcile_unfinished()
+            else:
+                task.reconcile()
+        except FileNotFoundError:  # deleted meanwhile
+            raise NotFoundError(f"task {container_id} not found in {self.namespace}") from None
         return task
+
+    def collect(self, errors: list[str]) -> list[str]:
+        """Delete the namespace's abandoned tasks: those whose creation was cut short (by a crash of
+        the process creating them), and those left CREATED by a creator that is gone (nothing would
+        ever start them). Returns their ids; a task that cannot be deleted is kept, and the reason
+        appended to ``errors``. Part of ``Client.gc``."""
+        collected = []
+        try:
+            entries = sorted(os.listdir(self.directory))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            try:
+                if entry.startswith(_CLAIM_PREFIX):  # a creator died before renaming it into place
+                    if not process_alive(self.directory / entry / _CREATOR):
+                        remove_tree(self.directory / entry)
+                    continue
+                task = self.get(entry)
+                if task._abandoned():
+                    task.delete(force=True)
+                    collected.append(entry)
+            except (NotFoundError, InvalidArgumentError, FileNotFoundError):
+                continue  # not a task, or gone meanwhile
+            except (PycontainerdError, OSError) as exc:
+                errors.append(f"task {self.namespace}/{entry}: {exc}")
+        return collected
 
     def list(self) -> list[Task]:
         """Every task of the namespace, by id."""
@@ -288,6 +370,8 @@ class Task:
             return pyrunc.Container.load(self.id, str(self.service.runtime_root))
         except pyrunc.ContainerNotFoundError:
             raise NotFoundError(f"task {self.id}: the runtime has no container {self.id}") from None
+        except pyrunc.PyruncError as exc:
+            raise TaskError(f"task {self.id}: {exc}") from exc
 
     def exit_status(self) -> ExitStatus | None:
         """The init's exit status, once it has exited."""
@@ -300,6 +384,8 @@ class Task:
             state = self._runtime().status()
         except NotFoundError:
             return TaskStatus.STOPPED
+        except pyrunc.PyruncError as exc:
+            raise TaskError(f"task {self.id}: {exc}") from exc
         return {
             "created": TaskStatus.CREATED,
             "running": TaskStatus.RUNNING,
@@ -313,8 +399,24 @@ class Task:
             return
         if self.exit_status() is not None:  # the monitor recorded it and left in between
             return
-        with contextlib.suppress(NotFoundError, pyrunc.PyruncError):
+        with contextlib.suppress(NotFoundError, TaskError, pyrunc.PyruncError):
             self._runtime().kill(signal.SIGKILL, all=True)
+        self._record_unknown_exit("monitor died")
+
+    def _reconcile_unfinished(self) -> None:
+        """For a task without ``init.pid``: NotFoundError if there is no such task, or while it is
+        being created (its creator, or the process becoming its monitor, is alive); otherwise its
+        creation was cut short, and it is recorded as stopped with status 255 (once)."""
+        if self.exit_status() is not None:
+            return
+        directory = self.directory
+        if not directory.is_dir() or process_alive(directory / _CREATOR) or monitor_alive(directory):
+            raise NotFoundError(f"task {self.id} not found in {self.service.namespace}")
+        if (directory / "init.pid").exists():  # its monitor's process got there meanwhile
+            raise NotFoundError(f"task {self.id} not found in {self.service.namespace}")
+        self._record_unknown_exit("creation interrupted")
+
+    def _record_unknown_exit(self, reason: str) -> None:
         now = datetime.datetime.now(datetime.UTC)
         record = {
             "pid": self.pid,
@@ -327,8 +429,15 @@ class Task:
         os.replace(temporary, self.directory / "init.exit")
         self.service._client.events.publish(
             "/tasks/exit", self.service.namespace, id=self.id, proc="init", pid=self.pid,
-            status=_UNKNOWN_STATUS, exited_at=record["exited_at"], reason="monitor died",
+            status=_UNKNOWN_STATUS, exited_at=record["exited_at"], reason=reason,
         )  # fmt: skip
+
+    def _abandoned(self) -> bool:
+        """Whether nothing will ever start or run this task: its creation was cut short (pid 0), or
+        it is CREATED and the process that created it is gone."""
+        if self.pid == 0:
+            return True
+        return self.status() is TaskStatus.CREATED and not process_alive(self.directory / _CREATOR)
 
     def start(self) -> None:
         """Run the program (the init was waiting since create). TaskError with pyrunc's message."""
@@ -339,7 +448,10 @@ class Task:
         self.service._client.events.publish("/tasks/start", self.service.namespace, id=self.id, pid=self.pid)
 
     def attach(self, *, stdin: bool = False) -> Attachment:
-        """A live stream of the init's output (and its input with ``stdin``), until it exits."""
+        """A live stream of the init's output (and its input with ``stdin``), until it exits.
+        FailedPreconditionError if it has exited (:meth:`logs` has its output)."""
+        if self.exit_status() is not None:
+            raise FailedPreconditionError(f"task {self.id} is stopped: nothing to attach to (read its log)")
         return Monitor.connect(self.directory).attach("init", stdin=stdin)
 
     def logs(self, *, follow: bool = False) -> Iterator[tuple[int, bytes]]:
@@ -417,12 +529,19 @@ class Task:
         self.service._client.events.publish("/tasks/update", self.service.namespace, id=self.id)
 
     def processes(self) -> list[int]:
-        """The pids of the task's processes (host pids)."""
-        return self._runtime().processes()
+        """The pids of the task's processes (host pids). TaskError with pyrunc's message."""
+        try:
+            return self._runtime().processes()
+        except pyrunc.PyruncError as exc:
+            raise TaskError(f"ps task {self.id}: {exc}") from exc
 
     def metrics(self) -> pyrunc.Stats:
-        """cpu, memory, pids and blkio counters from the task's cgroups (pyrunc's stats)."""
-        return self._runtime().stats()
+        """cpu, memory, pids and blkio counters from the task's cgroups (pyrunc's stats). TaskError
+        with pyrunc's message."""
+        try:
+            return self._runtime().stats()
+        except pyrunc.PyruncError as exc:
+            raise TaskError(f"metrics of task {self.id}: {exc}") from exc
 
     def exec(
         self,
@@ -444,6 +563,8 @@ class Task:
             raise InvalidArgumentError("exec id 'init' is the task's own process")
         if not args:
             raise InvalidArgumentError(f"exec {exec_id}: no command given")
+        if self.exit_status() is not None:
+            raise FailedPreconditionError(f"exec {exec_id} in task {self.id}: the task is stopped")
         _check_socket_path(self.directory / f"{exec_id}.console.sock")
         if (self.directory / f"{exec_id}.json").exists():
             raise AlreadyExistsError(f"exec {exec_id} already exists in task {self.id}")
@@ -487,7 +608,7 @@ class Task:
                 raise FailedPreconditionError(
                     f"task {self.id} is {self.status().value.lower()}: kill it first, or force"
                 )
-            with contextlib.suppress(NotFoundError, pyrunc.PyruncError):
+            with contextlib.suppress(NotFoundError, TaskError, pyrunc.PyruncError):
                 runtime = self._runtime()
                 if runtime.status() == "paused":
                     runtime.resume()
@@ -500,12 +621,15 @@ class Task:
                 self._runtime().delete(force=True)
             except pyrunc.PyruncError as exc:
                 raise TaskError(f"delete task {self.id}: {exc}") from exc
-        rootfs = self.directory / "rootfs"
-        if os.path.ismount(rootfs):
-            unmount_all(rootfs)
-        import shutil  # a task created in this process had it loaded meanwhile (_load_for_task)
-
-        shutil.rmtree(self.directory)
+        # The root filesystem is unmounted first (os.path.ismount cannot see a bind mount within one
+        # filesystem, as the native snapshotter's), and remove_tree never enters a mount point: it
+        # unmounts what is left (EBUSY here: something is mounted inside the root filesystem).
+        try:
+            unmount_all(self.directory / "rootfs")
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.EBUSY):
+                raise
+        remove_tree(self.directory)
         self.service._client.events.publish(
             "/tasks/delete", self.service.namespace, id=self.id, pid=self.pid,
             status=status.status, exited_at=format_time(status.exited_at),
