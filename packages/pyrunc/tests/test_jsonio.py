@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 import pyrunc
-from pyrunc._jsonio import dumps, loads
+from pyrunc._jsonio import canonical, dumps, loads
 
 DOCS = [
-    {"a": [1, 2.5, "é", None, True, False], "b": {}, "c": [], "d": {"e": {"f": [[]]}}},
+    {"a": [1, 2.5, 'é\u2028\x01"\\', None, True, False], "b": {}, "c": [], "d": {"e": {"f": [[]]}}},
+    {"z": [{"y": 1e100, "b": -0.0}], "a": ["big", 2**70]},
     [],
     "text",
     -3,
@@ -25,6 +26,7 @@ def test_matches_the_json_module(doc: object) -> None:
     assert dumps(doc) == json.dumps(doc, separators=(",", ":"))
     assert dumps(doc, indent=2) == json.dumps(doc, indent=2)
     assert dumps(doc, indent="\t") == json.dumps(doc, indent="\t")
+    assert canonical(doc) == json.dumps(doc, sort_keys=True, separators=(",", ":"))
     assert loads(json.dumps(doc)) == doc
     assert loads(f" \n{json.dumps(doc, indent=4)}\n ") == doc
 
@@ -43,6 +45,25 @@ def test_matches_the_json_module(doc: object) -> None:
 def test_errors_name_the_position(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=f"^{message}$"):
         loads(text)
+
+
+def test_a_tuple_is_an_array() -> None:
+    assert dumps({"a": ("x", 1)}) == dumps({"a": ["x", 1]}) == '{"a":["x",1]}'
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        (float("nan"), ValueError, "Out of range float values are not JSON compliant: nan"),
+        ({"a": [float("-inf")]}, ValueError, "Out of range float values are not JSON compliant: -inf"),
+        ({1: "a"}, TypeError, "keys must be str, not int"),
+        ([b"bytes"], TypeError, "Object of type bytes is not JSON serializable"),
+    ],
+)
+def test_what_json_cannot_hold_is_refused(value: object, error: type[Exception], message: str) -> None:
+    for write in (dumps, canonical):
+        with pytest.raises(error, match=f"^{message}$"):
+            write(value)
 
 
 def test_does_not_import_re() -> None:

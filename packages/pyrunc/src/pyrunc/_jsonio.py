@@ -1,9 +1,10 @@
-"""JSON for the start-up path, on the C accelerator ``_json`` alone.
+"""JSON for the command line's paths, on the C scanner of ``json`` (``_json``) and a small encoder.
 
-``import json`` pulls in ``re`` (and with it enum, functools and collections), about 10 ms on
-this kind of machine, which is a third of the time runc takes for a whole ``run``. The C
-scanner and encoder that ``json`` itself uses need none of that; only the error path imports
-``json`` (for its exception type).
+``import json`` imports ``re`` (and with it ``enum``, ``functools`` and ``collections``), which the
+lifecycle verbs would pay for on every call (see ARCHITECTURE.md, start-up). The C scanner that
+``json`` itself parses with needs none of that; only the error path imports ``json.decoder`` (for
+its exception type). Writing is a short recursive encoder here: what pyrunc writes is small (a
+container's state, a hook's input, a log line), and a string is escaped as ``json`` escapes it.
 """
 
 from __future__ import annotations
@@ -62,8 +63,7 @@ class _Context:
 
 
 _scan = _json.make_scanner(_Context())
-# Compact, like Go's json.Marshal (runc's output); the indented form adds its own spacing.
-_encode = _json.make_encoder(None, None, _json.encode_basestring_ascii, None, ":", ",", False, False, False)
+_quote = _json.encode_basestring_ascii  # what json.dumps uses for strings (ensure_ascii)
 _WHITESPACE = " \t\n\r"
 
 
@@ -109,30 +109,56 @@ def loads(text: str) -> object:
 
 
 def dumps(value: object, indent: int | str | None = None) -> str:
-    """Serialize ``value`` (dicts, lists, strings, numbers, booleans, None): compact, or
-    indented by ``indent`` (spaces or a string) as ``json.dumps`` indents."""
-    if indent is None:
-        return "".join(_encode(value, 0))
-    return _pretty(value, " " * indent if isinstance(indent, int) else indent, "\n")
+    """Serialize ``value`` (dicts with string keys, lists, tuples, strings, numbers, booleans, None):
+    compact like Go's ``json.Marshal`` (runc's output), or indented by ``indent`` (spaces or a string)
+    as ``json.dumps`` indents. ValueError for NaN and the infinities, TypeError for what JSON cannot
+    hold."""
+    out: list[str] = []
+    _write(value, out, " " * indent if isinstance(indent, int) else indent, "\n", sort=False)
+    return "".join(out)
 
 
 def canonical(value: object) -> str:
     """``value`` with sorted keys and no spaces: the text ``json.dumps(value, sort_keys=True,
-    separators=(",", ":"))`` gives (the same C encoder), for hashing. ValueError for NaN and the
-    infinities, TypeError for what JSON cannot hold."""
-    encode = _json.make_encoder(None, None, _json.encode_basestring_ascii, None, ":", ",", True, False, False)
-    return "".join(encode(value, 0))
+    separators=(",", ":"))`` gives, for hashing. Errors as :func:`dumps`."""
+    out: list[str] = []
+    _write(value, out, None, "", sort=True)
+    return "".join(out)
 
 
-def _pretty(value: object, step: str, newline: str) -> str:
-    if isinstance(value, dict) and value:
-        inner = newline + step
-        items = [
-            f"{inner}{_json.encode_basestring_ascii(str(k))}: {_pretty(v, step, inner)}"
-            for k, v in value.items()
-        ]
-        return "{" + ",".join(items) + newline + "}"
-    if isinstance(value, list) and value:
-        inner = newline + step
-        return "[" + ",".join(inner + _pretty(v, step, inner) for v in value) + newline + "]"
-    return "".join(_encode(value, 0))
+def _write(value: object, out: list[str], step: str | None, newline: str, *, sort: bool) -> None:
+    """Append the JSON of ``value`` to ``out``; ``step`` indents each level (None: compact) after
+    ``newline`` (which carries the current level's indent)."""
+    if isinstance(value, str):
+        out.append(_quote(value))
+    elif value is None or isinstance(value, bool):
+        out.append("null" if value is None else "true" if value else "false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
+        out.append(float.__repr__(value))
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = newline + step if step is not None else ""
+        colon = ": " if step is not None else ":"
+        for i, key in enumerate(sorted(value) if sort else value):
+            if not isinstance(key, str):
+                raise TypeError(f"keys must be str, not {type(key).__name__}")
+            out.append(("{" if i == 0 else ",") + inner + _quote(key) + colon)
+            _write(value[key], out, step, inner, sort=sort)
+        out.append((newline if step is not None else "") + "}")
+    elif isinstance(value, list | tuple):
+        if not value:
+            out.append("[]")
+            return
+        inner = newline + step if step is not None else ""
+        for i, item in enumerate(value):
+            out.append(("[" if i == 0 else ",") + inner)
+            _write(item, out, step, inner, sort=sort)
+        out.append((newline if step is not None else "") + "]")
+    else:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
