@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -28,6 +29,7 @@ import pyrunc
 from pycontainerd._monitor import (
     FRAME_STDERR,
     FRAME_STDOUT,
+    CreateRequest,
     ExitStatus,
     Monitor,
     MonitorError,
@@ -40,6 +42,7 @@ from pycontainerd._monitor import (
     read_log,
     wait_monitor_exit,
 )
+from pycontainerd._monitor._launch import LaunchWork
 from pycontainerd._monitor._pyrunc import create_init
 from pycontainerd._times import parse_time
 from pyrunc.testing import make_busybox_bundle
@@ -87,22 +90,24 @@ class Box:
         change(config)
         path.write_text(json.dumps(config))
 
-    def create_arguments(self) -> dict[str, str | None]:
+    def create_request(self) -> CreateRequest:
         """What pyrunc's create gets, in the monitor's forked process."""
         console = str(self.dir / "console.sock") if self.tty else None
-        return {"container_id": self.id, "bundle": str(self.bundle), "root": str(self.root),
-                "pid_file": str(self.dir / "init.pid"), "console_socket": console}  # fmt: skip
+        return CreateRequest(
+            self.id, bundle=str(self.bundle), root=str(self.root), pid_file=str(self.dir / "init.pid"),
+            console_socket=console,
+        )  # fmt: skip
 
     def start_monitor(self, memory_cgroup: str | None = None, **options: Any) -> MonitorProcess:
         """The monitor around a new init; ``memory_cgroup`` replaces the one pyrunc made it."""
 
-        def with_memory_cgroup(**arguments: Any) -> tuple[int, str | None]:
-            return create_init(**arguments)[0], memory_cgroup
+        def with_memory_cgroup(request: CreateRequest) -> tuple[int, str | None]:
+            return create_init(request)[0], memory_cgroup
 
         create = create_init if memory_cgroup is None else with_memory_cgroup
         launcher = MonitorLauncher(create, load=pyrunc.preload)
         self.monitor = launcher.start(
-            self.dir, self.create_arguments(), MonitorOptions(self.id, "testing", tty=self.tty, **options)
+            self.dir, self.create_request(), MonitorOptions(self.id, "testing", tty=self.tty, **options)
         )
         return self.monitor
 
@@ -505,13 +510,12 @@ def test_exec_with_and_without_a_terminal(boxes: Callable[..., Box]) -> None:
 _MANAGER = """
 import sys, time
 import pyrunc
-from pycontainerd._monitor import MonitorLauncher, MonitorOptions
+from pycontainerd._monitor import CreateRequest, MonitorLauncher, MonitorOptions
 from pycontainerd._monitor._pyrunc import create_init
 directory, container_id, bundle, root = sys.argv[1:]
-arguments = {"container_id": container_id, "bundle": bundle, "root": root,
-             "pid_file": directory + "/init.pid", "console_socket": None}
+request = CreateRequest(container_id, bundle=bundle, root=root, pid_file=directory + "/init.pid")
 launcher = MonitorLauncher(create_init, load=pyrunc.preload)
-started = launcher.start(directory, arguments, MonitorOptions(container_id, "testing"))
+started = launcher.start(directory, request, MonitorOptions(container_id, "testing"))
 print(started.init_pid, flush=True)
 time.sleep(600)
 """
@@ -613,12 +617,56 @@ def _process_gone(pid: int) -> bool:
 def test_a_launcher_starts_once(boxes: Callable[..., Box]) -> None:
     box = boxes(["sh", "-c", "echo ahead; exit 6"])
     launcher = MonitorLauncher(create_init, load=pyrunc.preload)
-    box.monitor = launcher.start(box.dir, box.create_arguments(), MonitorOptions(box.id, "testing"))
+    box.monitor = launcher.start(box.dir, box.create_request(), MonitorOptions(box.id, "testing"))
     with pytest.raises(MonitorError, match="used or closed already"):
-        launcher.start(box.dir, box.create_arguments(), MonitorOptions(box.id, "testing"))
+        launcher.start(box.dir, box.create_request(), MonitorOptions(box.id, "testing"))
     box.start()
     assert box.wait_exit().status == 6
     assert _joined(read_log(box.dir)) == b"ahead\n"
+
+
+def _never_called(request: CreateRequest) -> tuple[int, str | None]:
+    raise AssertionError(f"create called with {request}")
+
+
+def _request(directory: Path) -> CreateRequest:
+    return CreateRequest("x", bundle=str(directory), root=str(directory), pid_file=str(directory / "pid"))
+
+
+def test_the_launch_work_goes_through_json_and_back() -> None:
+    request = CreateRequest("web", bundle="/b", root="/r", pid_file="/b/init.pid", console_socket="/b/c.sock")
+    work = LaunchWork(
+        "/b", command=["pycontainerd-monitor", "--id", "web"], tty=True, stdin=False, create=request
+    )
+    assert LaunchWork.from_json(json.loads(json.dumps(work.to_json()))) == work
+    plain = work.create.to_json() | {"console_socket": None}
+    assert CreateRequest.from_json(plain) == CreateRequest(
+        "web", bundle="/b", root="/r", pid_file="/b/init.pid"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda w: w.update(directory=1), "work.directory is 1"),
+        (lambda w: w.update(tty="yes"), "work.tty is 'yes'"),
+        (lambda w: w["command"].append(2), "work.command holds a word that is not a string"),
+        (lambda w: w.pop("create"), "work.create is None"),
+        (lambda w: w["create"].update(console_socket=5), "create.console_socket is 5"),
+        (lambda w: w["create"].pop("root"), "create.root is None"),
+        (lambda w: w.update(create=[]), "work.create is []"),
+    ],
+)
+def test_launch_work_that_is_not_what_start_sends_is_refused_naming_the_field(
+    change: Callable[[dict[str, Any]], object], message: str
+) -> None:
+    request = CreateRequest("web", bundle="/b", root="/r", pid_file="/b/init.pid")
+    data = LaunchWork("/b", command=["monitor"], tty=False, stdin=False, create=request).to_json()
+    data["create"] = dict(request.to_json())
+    data["command"] = ["monitor"]
+    change(data)
+    with pytest.raises(MonitorError, match=rf"^the launcher's work: {re.escape(message)}$"):
+        LaunchWork.from_json(data)
 
 
 def test_a_launcher_closed_unused_leaves_no_process(tmp_path: Path) -> None:
@@ -627,7 +675,7 @@ def test_a_launcher_closed_unused_leaves_no_process(tmp_path: Path) -> None:
     def load() -> None:
         pid_file.write_text(str(os.getpid()))
 
-    launcher = MonitorLauncher(lambda **_: 0, load=load)
+    launcher = MonitorLauncher(_never_called, load=load)
     _wait_for(pid_file.exists, "the launcher's child to load")
     child = int(pid_file.read_text())
     assert not _process_gone(child)
@@ -645,8 +693,8 @@ def test_a_launcher_s_child_holds_no_other_launcher_s_pipes(tmp_path: Path) -> N
 
         return load
 
-    first = MonitorLauncher(lambda **_: 0, load=load_into("first"))
-    second = MonitorLauncher(lambda **_: 0, load=load_into("second"))
+    first = MonitorLauncher(_never_called, load=load_into("first"))
+    second = MonitorLauncher(_never_called, load=load_into("second"))
     try:
         for name in ("first", "second"):
             _wait_for((tmp_path / name).exists, f"the {name} launcher's child to load")
@@ -661,6 +709,6 @@ def test_a_launcher_whose_load_failed_says_why(tmp_path: Path) -> None:
     def load() -> None:
         raise RuntimeError("cannot load this")
 
-    launcher = MonitorLauncher(lambda **_: 0, load=load)
+    launcher = MonitorLauncher(_never_called, load=load)
     with pytest.raises(MonitorError, match=r"^cannot load this$"):
-        launcher.start(tmp_path, {}, MonitorOptions("x", "testing"))
+        launcher.start(tmp_path, _request(tmp_path), MonitorOptions("x", "testing"))

@@ -163,7 +163,7 @@ def test_run_closes_its_forked_monitor_process_whatever_fails(
     # run forks the monitor's process before the client opens; a client that cannot open (here a
     # root that is a file) must still end it, or it would wait for work as long as this process lives.
     from pycontainerd import _cli
-    from pycontainerd._monitor import MonitorLauncher, MonitorOptions, _pyrunc
+    from pycontainerd._monitor import CreateRequest, MonitorLauncher, MonitorOptions, _pyrunc
 
     launchers: list[MonitorLauncher] = []
     fork = _pyrunc.pyrunc_launcher
@@ -178,4 +178,7 @@ def test_run_closes_its_forked_monitor_process_whatever_fails(
     assert _cli.main(argv) == 1
     (launcher,) = launchers
     with pytest.raises(Exception, match="used or closed already"):
-        launcher.start(tmp_path, {}, MonitorOptions("id", "testing"))
+        request = CreateRequest(
+            "id", bundle=str(tmp_path), root=str(tmp_path), pid_file=str(tmp_path / "pid")
+        )
+        launcher.start(tmp_path, request, MonitorOptions("id", "testing"))

@@ -455,7 +455,7 @@ def test_a_nul_in_the_console_socket_path_through_the_api(tmp_path: Path, pyrunc
     """The kernel takes a socket path up to a NUL: the init would send its pty to another socket."""
     import socket
 
-    from pyrunc import Container, PyruncError
+    from pyrunc import Container, CreateOptions, PyruncError
 
     bundle = bundle_with(tmp_path, setting("process.terminal", True))
     listening = tmp_path / "console.sock"
@@ -466,7 +466,9 @@ def test_a_nul_in_the_console_socket_path_through_the_api(tmp_path: Path, pyrunc
         container_id = f"nul-socket-{os.getpid()}"
         with pytest.raises(PyruncError, match=r"^--console-socket .*: a path cannot hold a NUL byte$"):
             Container.create(
-                container_id, str(bundle), root=str(pyrunc_root), console_socket=f"{listening}\0x"
+                container_id,
+                CreateOptions(str(bundle), console_socket=f"{listening}\0x"),
+                root=str(pyrunc_root),
             )
         with pytest.raises(BlockingIOError):
             server.accept()  # nobody connected

@@ -20,14 +20,24 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pyrunc._cgroups import CgroupError, from_paths, open_cgroups
-from pyrunc._spec import BlockIO, Cpu, DeviceRule, HugepageLimit, Memory, Pids, Resources, ThrottleDevice
+from pyrunc._cgroups.manager import from_paths, open_cgroups
+from pyrunc._errors import CgroupError
+from pyrunc._spec.resources import (
+    BlockIO,
+    Cpu,
+    DeviceRule,
+    HugepageLimit,
+    Memory,
+    Pids,
+    Resources,
+    ThrottleDevice,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from pyrunc._cgroups._driver import CgroupManager
+    from pyrunc._cgroups.driver import CgroupManager
 
 pytestmark = [
     pytest.mark.cgroup,
@@ -269,7 +279,7 @@ def test_create_leaves_the_init_to_join_its_cgroups(
     # Moving the init from the parent (apply: its pid to cgroup.procs) waits on the kernel's
     # attach lock; without a user namespace the init joins through join_files() instead.
     import pyrunc
-    from pyrunc._cgroups._v1 import V1Manager
+    from pyrunc._cgroups.v1 import V1Manager
 
     def refuse(self: V1Manager, pid: int) -> None:
         raise AssertionError(f"create moved the init ({pid}) into its cgroups itself")
@@ -277,7 +287,9 @@ def test_create_leaves_the_init_to_join_its_cgroups(
     monkeypatch.setattr(V1Manager, "apply", refuse)
     container_id = f"pytest-{uuid.uuid4().hex[:12]}"
     paths = pyrunc.cgroup_paths(container_id)
-    container = pyrunc.Container.create(container_id, str(busybox_bundle), root=str(pyrunc_root))
+    container = pyrunc.Container.create(
+        container_id, pyrunc.CreateOptions(str(busybox_bundle)), root=str(pyrunc_root)
+    )
     try:
         with open(f"/proc/{container.state().pid}/cgroup") as f:
             assert_in(f.read(), paths)
@@ -290,12 +302,14 @@ def test_an_exec_d_process_joins_the_container_s_cgroups_itself(
 ) -> None:
     # As the init: through join_files(), before it enters the container's namespaces.
     import pyrunc
-    from pyrunc._cgroups._v1 import V1Manager
+    from pyrunc._cgroups.v1 import V1Manager
     from pyrunc.testing import make_busybox_bundle
 
     bundle = make_busybox_bundle(tmp_path / "bundle", ["sleep", "30"])
     container_id = f"pytest-{uuid.uuid4().hex[:12]}"
-    container = pyrunc.Container.create(container_id, str(bundle), root=str(pyrunc_root))
+    container = pyrunc.Container.create(
+        container_id, pyrunc.CreateOptions(str(bundle)), root=str(pyrunc_root)
+    )
     try:
         container.start()
 
@@ -362,7 +376,7 @@ def test_from_paths_and_reopen_from_another_process(cgroups: CgroupEnv) -> None:
     assert again.paths() == mgr.paths()
     assert again.mount_hierarchies() == mgr.mount_hierarchies()
     code = (
-        "import json; from pyrunc._cgroups import open_cgroups; "
+        "import json; from pyrunc._cgroups.manager import open_cgroups; "
         f"print(json.dumps(open_cgroups({cid!r}, None).paths()))"
     )
     env = dict(os.environ, PYTHONPATH=SRC)

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-import pyrunc._cgroups
-import pyrunc._cgroups._v2
-from pyrunc._cgroups import CgroupError, from_paths, open_cgroups
-from pyrunc._cgroups._v2 import V2Manager, cpu_weight_from_shares, io_weight_from_blkio
-from pyrunc._spec import (
+import pyrunc._cgroups.files
+import pyrunc._cgroups.v2
+from pyrunc._cgroups.manager import from_paths, open_cgroups
+from pyrunc._cgroups.v2 import V2Manager, cpu_weight_from_shares, io_weight_from_blkio
+from pyrunc._errors import CgroupError
+from pyrunc._spec.resources import (
     BlockIO,
     Cpu,
     DeviceRule,
@@ -35,7 +36,7 @@ from pyrunc._spec import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from pyrunc._cgroups._driver import CgroupManager
+    from pyrunc._cgroups.driver import CgroupManager
 
 CONTROLLERS = "cpuset cpu io memory hugetlb pids"
 # What a kernel shows in a non-root cgroup directory (the ones the driver may write or read).
@@ -112,14 +113,14 @@ def tree(tmp_path: Path) -> FakeTree:
 def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """Every (file name, value) the drivers write, in order (io.max takes one line per write)."""
     log: list[tuple[str, str]] = []
-    real = pyrunc._cgroups._try_write
+    real = pyrunc._cgroups.files.try_write_file
 
     def spy(path: str, value: str) -> int:
         log.append((os.path.basename(path), value))
         return real(path, value)
 
-    monkeypatch.setattr(pyrunc._cgroups, "_try_write", spy)
-    monkeypatch.setattr(pyrunc._cgroups._v2, "_try_write", spy)
+    monkeypatch.setattr(pyrunc._cgroups.files, "try_write_file", spy)
+    monkeypatch.setattr(pyrunc._cgroups.v2, "try_write_file", spy)
     return log
 
 
@@ -392,7 +393,7 @@ def test_freeze_and_thaw(tree: FakeTree) -> None:
 
 
 def test_freeze_times_out_and_thaws_back(tree: FakeTree, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pyrunc._cgroups._v2, "FREEZE_TIMEOUT", 0.05)
+    monkeypatch.setattr(pyrunc._cgroups.v2, "FREEZE_TIMEOUT", 0.05)
     mgr = tree.created()
     d = mgr.paths()[""]
     with open(d + "/cgroup.events", "w") as f:
@@ -453,7 +454,7 @@ def test_destroy_keeps_a_shared_parent(tree: FakeTree) -> None:
 
 
 def test_destroy_of_a_busy_cgroup_raises(tree: FakeTree, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pyrunc._cgroups, "DESTROY_TIMEOUT", 0.05)
+    monkeypatch.setattr(pyrunc._cgroups.files, "DESTROY_TIMEOUT", 0.05)
     mgr = tree.created("busy", "explicit/busy")
     d = mgr.paths()[""]
     # the fake cannot be EBUSY; a directory that stays non-empty is retried the same way

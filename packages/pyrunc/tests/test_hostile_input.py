@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pyrunc import Container, PyruncError
+from pyrunc import Container, CreateOptions, PyruncError
 from pyrunc._errors import SpecError
-from pyrunc._plan import compile_init
-from pyrunc._spec import RuntimeSpec, load_spec
+from pyrunc._plan.compile import compile_init
+from pyrunc._spec.config import RuntimeSpec, load_spec
 from pyrunc.testing import HostSnapshot, make_busybox_bundle
 
 if TYPE_CHECKING:
@@ -307,7 +307,9 @@ def test_hostile_values_through_the_api(
     container_id = f"hostile-{uuid.uuid4().hex[:12]}"
     before = host_state(base)
     try:
-        event(f"exit status {Container.run(container_id, str(directory), root=str(state_root))}")
+        event(
+            f"exit status {Container.run(container_id, CreateOptions(str(directory)), root=str(state_root))}"
+        )
     except PyruncError as exc:
         event(f"refused: {type(exc).__name__}")
         assert str(exc).strip(), exc

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pyrunc_tests_helpers as h
 import pytest
 
-from pyrunc._kernel import NAMESPACE_FILES, CloneFlags
+from pyrunc._native.kernel import NAMESPACE_FILES, CloneFlags
 from pyrunc.testing import make_busybox_bundle
 
 if TYPE_CHECKING:
@@ -267,8 +267,8 @@ def test_unknown_capabilities_are_warnings(rt: Runtime, tmp_path: Path) -> None:
 def test_features_name_every_namespace_as_joinable(tmp_path: Path) -> None:
     """``pyrunc features`` lists the namespaces pyrunc creates or joins: each of them can be joined."""
     from pyrunc._features import features
-    from pyrunc._plan import compile_init
-    from pyrunc._spec import RuntimeSpec
+    from pyrunc._plan.compile import compile_init
+    from pyrunc._spec.config import RuntimeSpec
 
     (tmp_path / "rootfs").mkdir()
     linux = features()["linux"]

@@ -10,9 +10,10 @@ import pytest
 
 import pyrunc._native
 from pyrunc._errors import SpecError, UnsupportedFieldError
-from pyrunc._kernel import CloneFlags, MountFlags, OpKind
-from pyrunc._plan import compile_exec, compile_init, mount_flags
-from pyrunc._spec import RuntimeSpec, default_spec
+from pyrunc._native.kernel import CloneFlags, MountFlags, OpKind
+from pyrunc._plan.compile import compile_exec, compile_init
+from pyrunc._plan.rootfs import mount_flags
+from pyrunc._spec.config import RuntimeSpec, default_spec
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ def test_mount_targets_resolve_inside_the_root(bundle: Path) -> None:
 def test_cgroup_ns_is_unshared_after_joining_the_cgroup(bundle: Path) -> None:
     spec = spec_with()
     assert spec.linux is not None
-    from pyrunc._spec import Namespace
+    from pyrunc._spec.config import Namespace
 
     spec.linux.namespaces.append(Namespace(type="cgroup"))
     plan = compile_init(spec, bundle=str(bundle))

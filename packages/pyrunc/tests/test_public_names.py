@@ -12,6 +12,8 @@ PUBLIC = [
     "ContainerExistsError",
     "ContainerNotFoundError",
     "ContainerState",
+    "ContainerStatus",
+    "CreateOptions",
     "DEFAULT_ROOT",
     "DOCKER_CAPABILITIES",
     "InitError",

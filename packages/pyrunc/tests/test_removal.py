@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pyrunc._cgroups import _remove_trees
+from pyrunc._cgroups.files import remove_trees
 from pyrunc._errors import CgroupError
-from pyrunc._seccomp import _cache_trim
+from pyrunc._plan.seccomp import _cache_trim
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -85,9 +85,9 @@ def test_a_cgroup_tree_is_not_removed_through_a_mount(tmp_path: Path) -> None:
         with pytest.raises(
             CgroupError, match=r"mounted: a filesystem is mounted on it \(not removed through\)"
         ):
-            _remove_trees([str(top)], [])
+            remove_trees([str(top)], [])
         assert (top / "mounted" / "someone-elses").is_dir()
-    _remove_trees([str(top)], [])  # and without the mount, the whole tree goes
+    remove_trees([str(top)], [])  # and without the mount, the whole tree goes
     assert not top.exists()
 
 

@@ -22,14 +22,14 @@ import pytest
 
 import pyrunc
 import pyrunc._native
-from pyrunc import _seccomp
 from pyrunc._errors import SpecError, UnsupportedFieldError
 from pyrunc._features import features
 from pyrunc._jsonio import canonical
-from pyrunc._kernel import OpKind
 from pyrunc._native._lib import ffi, lib
-from pyrunc._plan import compile_exec, compile_init
-from pyrunc._spec import RuntimeSpec, default_spec
+from pyrunc._native.kernel import OpKind
+from pyrunc._plan import seccomp as _seccomp
+from pyrunc._plan.compile import compile_exec, compile_init
+from pyrunc._spec.config import RuntimeSpec, default_spec
 
 DOCKER_CAPS = list(pyrunc.DOCKER_CAPABILITIES)
 
@@ -458,7 +458,7 @@ def test_compile_init_and_exec_pass_the_cache_on(tmp_path: Path) -> None:
 
 
 def test_shipped_profile_is_the_upstream_copy() -> None:
-    shipped = Path(_seccomp.__file__).with_name("data") / "seccomp-default.json"
+    shipped = Path(pyrunc.__file__).with_name("data") / "seccomp-default.json"
     assert shipped.read_bytes() == specs.spec_file("seccomp-default.json").read_bytes()  # unchanged
     assert "Apache" in (shipped.parent / "NOTICE").read_text()
 

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pyrunc._errors import SpecError
-from pyrunc._kernel import CloneFlags, OpKind
-from pyrunc._plan import compile_init
-from pyrunc._spec import Namespace, RuntimeSpec, default_spec
-from pyrunc._spec_resources import _at_key
+from pyrunc._native.kernel import CloneFlags, OpKind
+from pyrunc._plan.compile import compile_init
+from pyrunc._spec.config import Namespace, RuntimeSpec, default_spec
+from pyrunc._spec.readers import path_of_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -42,7 +42,7 @@ HOST_SYSCTLS = (
 
 def field(key: str) -> str:
     """How a message names the entry ``key`` of linux.sysctl."""
-    return _at_key("linux.sysctl", key)
+    return path_of_key("linux.sysctl", key)
 
 
 def host_sysctls() -> dict[str, str]:

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pyrunc._errors import SpecError
-from pyrunc._kernel import CloneFlags, MountFlags, OpKind
-from pyrunc._plan import compile_init
-from pyrunc._plan_process import CAPABILITIES
-from pyrunc._spec import RuntimeSpec
+from pyrunc._native.kernel import CloneFlags, MountFlags, OpKind
+from pyrunc._plan.compile import compile_init
+from pyrunc._plan.process import CAPABILITIES
+from pyrunc._spec.config import RuntimeSpec
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -131,7 +131,7 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
 
 
 def _spec(*edits: Any) -> RuntimeSpec:
-    from pyrunc._spec import default_spec
+    from pyrunc._spec.config import default_spec
 
     config = default_spec().to_json()
     config["process"]["terminal"] = False

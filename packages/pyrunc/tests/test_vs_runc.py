@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
-from pyrunc._spec import default_spec
+from pyrunc._spec.config import default_spec
 
 if TYPE_CHECKING:
     from collections.abc import Callable

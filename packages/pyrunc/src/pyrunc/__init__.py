@@ -18,9 +18,11 @@ __version__ = "0.1.0"
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyrunc._api import CompletedProcess, TimeoutExpired, run
-    from pyrunc._cgroups import Stats, cgroup_paths
-    from pyrunc._container import DEFAULT_ROOT, Container, ContainerState
-    from pyrunc._docker import DOCKER_CAPABILITIES, docker_default_seccomp
+    from pyrunc._cgroups.manager import cgroup_paths
+    from pyrunc._cgroups.stats import Stats
+    from pyrunc._container.container import DEFAULT_ROOT, Container, ContainerState
+    from pyrunc._container.options import CreateOptions
+    from pyrunc._container.status import ContainerStatus
     from pyrunc._errors import (
         CgroupError,
         ContainerError,
@@ -33,8 +35,9 @@ if TYPE_CHECKING:
         UnsupportedFieldError,
     )
     from pyrunc._features import features
-    from pyrunc._spec import RuntimeSpec, default_spec, load_spec
-    from pyrunc._spec_resources import Resources
+    from pyrunc._spec.config import RuntimeSpec, default_spec, load_spec
+    from pyrunc._spec.docker import DOCKER_CAPABILITIES, docker_default_seccomp
+    from pyrunc._spec.resources import Resources
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -46,6 +49,8 @@ __all__ = [
     "ContainerExistsError",
     "ContainerNotFoundError",
     "ContainerState",
+    "ContainerStatus",
+    "CreateOptions",
     "InitError",
     "InvalidStateError",
     "PyruncError",
@@ -69,18 +74,20 @@ _WHERE = {
     "CompletedProcess": "_api",
     "TimeoutExpired": "_api",
     "run": "_api",
-    "DEFAULT_ROOT": "_container",
-    "Container": "_container",
-    "ContainerState": "_container",
+    "Stats": "_cgroups.stats",
+    "cgroup_paths": "_cgroups.manager",
+    "DEFAULT_ROOT": "_container.container",
+    "Container": "_container.container",
+    "ContainerState": "_container.container",
+    "CreateOptions": "_container.options",
+    "ContainerStatus": "_container.status",
     "features": "_features",
-    "docker_default_seccomp": "_docker",
-    "DOCKER_CAPABILITIES": "_docker",
-    "RuntimeSpec": "_spec",
-    "Resources": "_spec_resources",
-    "Stats": "_cgroups",
-    "cgroup_paths": "_cgroups",
-    "default_spec": "_spec",
-    "load_spec": "_spec",
+    "RuntimeSpec": "_spec.config",
+    "default_spec": "_spec.config",
+    "load_spec": "_spec.config",
+    "docker_default_seccomp": "_spec.docker",
+    "DOCKER_CAPABILITIES": "_spec.docker",
+    "Resources": "_spec.resources",
 }
 
 
@@ -95,7 +102,7 @@ def preload(*, create: bool = True) -> None:
     # Defined here rather than loaded on first use like the other names: a manager that only
     # hands ``pyrunc.preload`` on to its forked child loads none of the create machinery.
     if create:
-        from pyrunc._spawn import import_on_use_modules
+        from pyrunc._container.create import import_on_use_modules
 
         import_on_use_modules()
     else:
@@ -104,7 +111,14 @@ def preload(*, create: bool = True) -> None:
 
 
 #: What the verbs on an existing container load on first use (both cgroup drivers: any host).
-_MANAGING = ("select", "pyrunc._container", "pyrunc._cgroups._v1", "pyrunc._cgroups._v2")
+_MANAGING = (
+    "select",
+    "pyrunc._container.container",
+    "pyrunc._container.status",
+    "pyrunc._cgroups.manager",
+    "pyrunc._cgroups.v1",
+    "pyrunc._cgroups.v2",
+)
 
 
 def __getattr__(name: str) -> object:

@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import time
+from typing import TYPE_CHECKING
 
-from pyrunc._cgroups import open_cgroups
+from pyrunc._cgroups.manager import open_cgroups
 from pyrunc._errors import PyruncError
-from pyrunc._launch import launch_vfork
-from pyrunc._plan import compile_init
-from pyrunc._spec import Memory, Pids, Resources, Root, default_spec
+from pyrunc._launch.child import launch_vfork
+from pyrunc._plan.compile import compile_init
+from pyrunc._spec.config import Root, default_spec
+from pyrunc._spec.resources import Memory, Pids, Resources
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import signal
     from collections.abc import Sequence
 
-    from pyrunc._cgroups._driver import CgroupManager
-else:
-    import _signal as signal  # the signal module imports enum: ~10 ms of start-up
+    from pyrunc._cgroups.driver import CgroupManager
 
 __all__ = ["CompletedProcess", "TimeoutExpired", "run"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from pyrunc._kernel import NAMESPACE_FLAGS
-from pyrunc._plan_process import CAPABILITIES
-from pyrunc._plan_rootfs import MOUNT_OPTIONS, PROPAGATION
+from pyrunc._native.kernel import NAMESPACE_FLAGS
+from pyrunc._plan.process import CAPABILITIES
+from pyrunc._plan.rootfs import MOUNT_OPTIONS, PROPAGATION
 
 __all__ = ["features"]
 
@@ -17,15 +17,15 @@ _NAMESPACES = list(NAMESPACE_FLAGS)
 def _seccomp_features() -> dict[str, object]:
     """What linux.seccomp may use: the actions (all but SCMP_ACT_NOTIFY, no seccomp agents) and
     operators pyrunc implements, the architectures of the installed libseccomp, the flags."""
-    from pyrunc import _seccomp
+    from pyrunc._plan import seccomp
 
     return {
         "enabled": True,
-        "actions": sorted(_seccomp.ACTIONS),
-        "operators": sorted(_seccomp.OPERATORS),
-        "archs": _seccomp.supported_arches(),
-        "knownFlags": list(_seccomp.FLAGS),
-        "supportedFlags": _seccomp.supported_flags(),
+        "actions": sorted(seccomp.ACTIONS),
+        "operators": sorted(seccomp.OPERATORS),
+        "archs": seccomp.supported_arches(),
+        "knownFlags": list(seccomp.FLAGS),
+        "supportedFlags": seccomp.supported_flags(),
     }
 
 

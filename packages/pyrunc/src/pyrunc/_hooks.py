@@ -25,15 +25,13 @@ import os
 
 from pyrunc import _jsonio
 from pyrunc._errors import PyruncError, warn
+from pyrunc._signals import signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import signal
     from collections.abc import Sequence
 
-    from pyrunc._spec import Hook
-else:
-    import _signal as signal  # the signal module imports enum: ~10 ms of start-up
+    from pyrunc._spec.config import Hook
 
 __all__ = ["HookError", "run_hooks", "state_json", "warn_hooks"]
 
@@ -79,8 +77,9 @@ def run_hooks(kind: str, hooks: Sequence[Hook], state: str) -> None:
 
 
 def _run(hook: Hook, stdin: bytes) -> tuple[int | None, bytes]:
-    """Spawn one hook (posix_spawn: subprocess alone would cost pyrunc 25 ms of imports) and wait
-    for it within its timeout. Returns (wait status, or None if it timed out; its stderr)."""
+    """Spawn one hook and wait for it within its timeout. Returns (wait status, or None if it
+    timed out; its stderr). ``posix_spawn``: ``subprocess`` imports more than create may (see
+    ARCHITECTURE.md, start-up)."""
     import select
     import time
 

@@ -176,7 +176,7 @@ def make_busybox_bundle(
     (etc / "group").write_text(_GROUP)
     (etc / "hostname").write_text(hostname + "\n")
 
-    from pyrunc._spec import default_spec
+    from pyrunc._spec.config import default_spec
 
     config: dict[str, Any] = default_spec().to_json()
     process = config.setdefault("process", {})

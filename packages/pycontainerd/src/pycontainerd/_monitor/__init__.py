@@ -56,6 +56,7 @@ from __future__ import annotations
 from pycontainerd._monitor._client import Attachment, Monitor, ProcessStatus
 from pycontainerd._monitor._launch import (
     DEFAULT_LOG_MAX,
+    CreateRequest,
     MonitorLauncher,
     MonitorOptions,
     MonitorProcess,
@@ -78,6 +79,7 @@ __all__ = [
     "FRAME_STDERR",
     "FRAME_STDOUT",
     "Attachment",
+    "CreateRequest",
     "ExitStatus",
     "Monitor",
     "MonitorError",

@@ -18,13 +18,17 @@ from pycontainerd._record import Record
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
-    from collections.abc import Callable, Mapping
-    from typing import Final, NoReturn
+    from collections.abc import Callable
+    from typing import Final, NoReturn, TypeVar
+
+    _T = TypeVar("_T")
 else:
     import _signal as signal  # the signal module builds three enums: ~1.5 ms of every command
 
 __all__ = [
     "DEFAULT_LOG_MAX",
+    "CreateRequest",
+    "LaunchWork",
     "MonitorLauncher",
     "MonitorOptions",
     "MonitorProcess",
@@ -80,6 +84,88 @@ class MonitorOptions(Record):
         self.timeout: Final = timeout
 
 
+class CreateRequest(Record):
+    """What a launcher's process asks the runtime to create before it becomes the monitor: the
+    container ``id``, its OCI ``bundle``, the runtime's state ``root``, the file for the init's pid,
+    and with a terminal the console socket its pty master goes to."""
+
+    __slots__ = ("id", "bundle", "root", "pid_file", "console_socket")
+
+    def __init__(
+        self, id: str, *, bundle: str, root: str, pid_file: str, console_socket: str | None = None
+    ) -> None:
+        self.id: Final = id
+        self.bundle: Final = bundle
+        self.root: Final = root
+        self.pid_file: Final = pid_file
+        self.console_socket: Final = console_socket
+
+    def to_json(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_json(cls, data: object) -> CreateRequest:
+        """The request :meth:`to_json` gave; MonitorError naming what is wrong with another."""
+        console_socket = _member(data, "create", "console_socket", (str, type(None)))
+        return cls(
+            _member(data, "create", "id", str),
+            bundle=_member(data, "create", "bundle", str),
+            root=_member(data, "create", "root", str),
+            pid_file=_member(data, "create", "pid_file", str),
+            console_socket=console_socket if isinstance(console_socket, str) else None,
+        )
+
+
+class LaunchWork(Record):
+    """The work :meth:`MonitorLauncher.start` sends its child, as one JSON document on the work pipe:
+    the task's ``directory``, the monitor's ``command`` but for its stdio, ready and adopt options,
+    whether the init gets a terminal (``tty``) and a ``stdin``, and what to ``create``."""
+
+    __slots__ = ("directory", "command", "tty", "stdin", "create")
+
+    def __init__(
+        self, directory: str, *, command: list[str], tty: bool, stdin: bool, create: CreateRequest
+    ) -> None:
+        self.directory: Final = directory
+        self.command: Final = command
+        self.tty: Final = tty
+        self.stdin: Final = stdin
+        self.create: Final = create
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "directory": self.directory,
+            "command": self.command,
+            "tty": self.tty,
+            "stdin": self.stdin,
+            "create": self.create.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> LaunchWork:
+        """The work :meth:`to_json` gave; MonitorError naming what is wrong with another."""
+        command = _member(data, "work", "command", list)
+        if not all(isinstance(word, str) for word in command):
+            raise MonitorError("the launcher's work: work.command holds a word that is not a string")
+        return cls(
+            _member(data, "work", "directory", str),
+            command=[str(word) for word in command],
+            tty=_member(data, "work", "tty", bool),
+            stdin=_member(data, "work", "stdin", bool),
+            create=CreateRequest.from_json(_member(data, "work", "create", dict)),
+        )
+
+
+def _member(data: object, what: str, name: str, kind: type[_T] | tuple[type[_T], ...]) -> _T:
+    """Member ``name`` of the JSON object ``data`` (``what`` in messages), checked to be a ``kind``."""
+    if not isinstance(data, dict):
+        raise MonitorError(f"the launcher's work: {what} is not a JSON object")
+    value = data.get(name)
+    if not isinstance(value, kind):
+        raise MonitorError(f"the launcher's work: {what}.{name} is {value!r}")
+    return value
+
+
 def monitor_binary() -> Path:
     """The monitor program built into the installed package."""
     path = Path(__file__).with_name(_PROGRAM)
@@ -124,13 +210,14 @@ def _read_ready(fd: int, timeout: float) -> bytes:
 
 
 class MonitorLauncher:
-    """Starts a monitor around the init that ``create(**arguments)`` makes, in two steps.
+    """Starts a monitor around the init that ``create(request)`` makes, in two steps.
 
     Made, it forks, and the child forks again and leaves (reaped at once), so that the monitor is
     nobody's child here. The grandchild, alone in a new session, calls ``load`` (if given) and waits for
-    :meth:`start`, which sends it the work (the monitor's options and ``create``'s keyword
-    arguments, JSON). It writes ``DIR/monitor.pid`` (it is the monitor's process from then on, so a
-    task being created is never taken for one whose monitor died), makes the init's stdio (pipes,
+    :meth:`start`, which sends it the work (a :class:`LaunchWork`: the monitor's options and the
+    :class:`CreateRequest`, as JSON). It writes ``DIR/monitor.pid`` (it is the monitor's process from
+    then on, so a task being created is never taken for one whose monitor died), makes the init's
+    stdio (pipes,
     or with a terminal a console socket listening on ``DIR/console.sock`` for the pty master) and
     calls ``create`` with those pipes as its own stdin, stdout and stderr. ``create`` must make the
     container's init as a child of the calling process (pyrunc's create does: the init is cloned
@@ -147,7 +234,10 @@ class MonitorLauncher:
     """
 
     def __init__(
-        self, create: Callable[..., tuple[int, str | None]], *, load: Callable[[], object] | None = None
+        self,
+        create: Callable[[CreateRequest], tuple[int, str | None]],
+        *,
+        load: Callable[[], object] | None = None,
     ) -> None:
         self._ready = -1
         self._work = -1
@@ -175,7 +265,7 @@ class MonitorLauncher:
     def start(
         self,
         directory: str | os.PathLike[str],
-        create_args: Mapping[str, object],
+        request: CreateRequest,
         options: MonitorOptions,
         *,
         meanwhile: Callable[[], object] | None = None,
@@ -190,16 +280,12 @@ class MonitorLauncher:
         if self._work < 0:
             raise MonitorError("this monitor launcher was used or closed already")
         root = Path(directory)
-        job = {
-            "directory": str(root),
-            "command": _command(root, options),
-            "tty": options.tty,
-            "stdin": options.stdin,
-            "create": dict(create_args),
-        }
+        work = LaunchWork(
+            str(root), command=_command(root, options), tty=options.tty, stdin=options.stdin, create=request
+        )
         try:
             with contextlib.suppress(BrokenPipeError):  # the child failed: its reason is on the ready pipe
-                view = memoryview(json.dumps(job).encode())
+                view = memoryview(json.dumps(work.to_json()).encode())
                 while view:
                     view = view[os.write(self._work, view) :]
             _close_end(self._work)
@@ -229,7 +315,10 @@ def _close_end(fd: int) -> None:
 
 
 def _launcher_child(
-    load: Callable[[], object] | None, create: Callable[..., tuple[int, str | None]], work: int, ready: int
+    load: Callable[[], object] | None,
+    create: Callable[[CreateRequest], tuple[int, str | None]],
+    work_pipe: int,
+    ready: int,
 ) -> NoReturn:
     """The forked child of :class:`MonitorLauncher`: never returns."""
     root = None
@@ -240,19 +329,20 @@ def _launcher_child(
         if load is not None:
             load()
         data = b""
-        while chunk := os.read(work, 1 << 16):
+        while chunk := os.read(work_pipe, 1 << 16):
             data += chunk
         if not data:
             os._exit(0)  # closed without work: the caller gave up
-        job = json.loads(data)
-        root = Path(job["directory"])
+        try:
+            work = LaunchWork.from_json(json.loads(data))
+        except ValueError as exc:
+            raise MonitorError(f"the launcher's work is not JSON: {exc}") from None
+        root = Path(work.directory)
         # This process becomes the monitor (same pid and start time): from here on, the task has a
         # live process, which tells a task being made from one its creator abandoned.
         write_process_file(root / "monitor.pid")
-        arguments = job["create"]
-        command = job["command"]
         _become_monitor(
-            root, lambda: create(**arguments), command, tty=job["tty"], stdin=job["stdin"], ready=ready
+            root, lambda: create(work.create), work.command, tty=work.tty, stdin=work.stdin, ready=ready
         )
     except BaseException as exc:  # noqa: BLE001 - everything is reported to the waiting parent
         _report(root, ready, exc)

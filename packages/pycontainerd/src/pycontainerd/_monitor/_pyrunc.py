@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import pyrunc
-from pycontainerd._monitor._launch import MonitorLauncher
+from pycontainerd._monitor._launch import CreateRequest, MonitorLauncher
 
 __all__ = ["create_init", "pyrunc_launcher"]
 
 
-def create_init(
-    container_id: str, bundle: str, root: str, pid_file: str, console_socket: str | None
-) -> tuple[int, str | None]:
-    """Create the container with pyrunc, in the monitor's forked process: the init's pid and its
-    memory cgroup (for the monitor's OOM reports)."""
-    container = pyrunc.Container.create(
-        container_id, bundle, root=root, pid_file=pid_file, console_socket=console_socket
+def create_init(request: CreateRequest) -> tuple[int, str | None]:
+    """Create the container ``request`` describes with pyrunc, in the monitor's forked process: the
+    init's pid and its memory cgroup (for the monitor's OOM reports)."""
+    options = pyrunc.CreateOptions(
+        request.bundle, pid_file=request.pid_file, console_socket=request.console_socket
     )
+    container = pyrunc.Container.create(request.id, options, root=request.root)
     return container.pid, container.cgroup_paths.get("memory")
 
 

@@ -50,6 +50,7 @@ from pycontainerd._errors import (
 from pycontainerd._metadata import check_container_id
 from pycontainerd._monitor import (
     Attachment,
+    CreateRequest,
     ExitStatus,
     Monitor,
     MonitorError,
@@ -210,13 +211,13 @@ class TaskService:
             mounted = True
             stop_point("task-mounted")
             self.runtime_root.mkdir(parents=True, exist_ok=True)
-            arguments = {
-                "container_id": container_id,
-                "bundle": str(directory),
-                "root": str(self.runtime_root),
-                "pid_file": str(directory / "init.pid"),
-                "console_socket": str(directory / "console.sock") if terminal else None,
-            }
+            request = CreateRequest(
+                container_id,
+                bundle=str(directory),
+                root=str(self.runtime_root),
+                pid_file=str(directory / "init.pid"),
+                console_socket=str(directory / "console.sock") if terminal else None,
+            )
             options = MonitorOptions(
                 container_id,
                 self.namespace,
@@ -228,7 +229,7 @@ class TaskService:
             if launcher is None:
                 pyrunc.preload()  # the init is created in a forked child: nothing may be imported there
                 launcher = MonitorLauncher(create_init)
-            started = launcher.start(directory, arguments, options, meanwhile=_load_for_task)
+            started = launcher.start(directory, request, options, meanwhile=_load_for_task)
         except MonitorError as exc:
             error = TaskError(f"create task {container_id}: {exc}")
             self._discard(container_id, directory, mounted, error)
@@ -387,9 +388,9 @@ class Task:
         except pyrunc.PyruncError as exc:
             raise TaskError(f"task {self.id}: {exc}") from exc
         return {
-            "created": TaskStatus.CREATED,
-            "running": TaskStatus.RUNNING,
-            "paused": TaskStatus.PAUSED,
+            pyrunc.ContainerStatus.CREATED: TaskStatus.CREATED,
+            pyrunc.ContainerStatus.RUNNING: TaskStatus.RUNNING,
+            pyrunc.ContainerStatus.PAUSED: TaskStatus.PAUSED,
         }.get(state, TaskStatus.STOPPED)
 
     def reconcile(self) -> None:
@@ -610,7 +611,7 @@ class Task:
                 )
             with contextlib.suppress(NotFoundError, TaskError, pyrunc.PyruncError):
                 runtime = self._runtime()
-                if runtime.status() == "paused":
+                if runtime.status() is pyrunc.ContainerStatus.PAUSED:
                     runtime.resume()
                 runtime.kill(signal.SIGKILL, all=True)
             status = self.wait(timeout=_MONITOR_EXIT_TIMEOUT)

@@ -813,7 +813,7 @@ static int child_fn(void *arg) { child(arg); }
 
 /* vfork mode: share the parent's memory, run on a stack of our own, and let the parent resume
  * only once we have exec'd or failed. No page tables are copied and exec has no copy to tear
- * down, which saves milliseconds per spawn from a large Python process. The parent takes no part
+ * down, which makes a spawn from a large Python process cheaper. The parent takes no part
  * in set-up, so the ops join the cgroups themselves. */
 static long clone_vfork(const struct pyrunc_spawn *s) {
     const size_t size = 1 << 20;

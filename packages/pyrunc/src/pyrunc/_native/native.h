@@ -3,7 +3,7 @@
  * Python compiles a runtime spec into a flat list of set-up steps ("ops"); pyrunc_spawn() clones
  * the container's init and the child executes the ops in order, in C, never returning to Python.
  * Doing the child's work in C keeps it free of the interpreter (no allocations, no GIL, no
- * after-fork hazards in a threaded parent) and makes a spawn cost about a millisecond.
+ * after-fork hazards in a threaded parent) and keeps a spawn cheap.
  *
  * This header is read twice: by the C compiler and by cffi's cdef parser, so it holds only
  * plain declarations and integer #defines.
