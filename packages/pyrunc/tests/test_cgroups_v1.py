@@ -317,8 +317,7 @@ def test_an_exec_d_process_joins_the_container_s_cgroups_itself(
             raise AssertionError(f"exec moved the process ({pid}) into the cgroups itself")
 
         monkeypatch.setattr(V1Manager, "apply", refuse)
-        process = container.saved_process()
-        process.args = ["sleep", "30"]
+        process = container.saved_process().replace(args=["sleep", "30"])
         pid = container.exec(process, detach=True)
         try:
             with open(f"/proc/{pid}/cgroup") as f:

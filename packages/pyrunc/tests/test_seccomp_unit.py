@@ -256,7 +256,8 @@ def test_plan_places_the_filter_as_runc_does(tmp_path: Path) -> None:
     assert kinds.count(OpKind.SECCOMP) == 1
     assert kinds.index(OpKind.SECCOMP) + 1 == kinds.index(OpKind.CAPBSET)
     op = plan.ops[kinds.index(OpKind.SECCOMP)]
-    assert isinstance(op.a, bytes) and op.num == len(op.a) > 0
+    program = op.args["program"]
+    assert isinstance(program, bytes) and op.args["length"] == len(program) > 0
     # Without linux.seccomp there is no op (and libseccomp is not called).
     del raw["linux"]["seccomp"]  # type: ignore[attr-defined]
     plan = compile_init(RuntimeSpec.from_json(raw), bundle=str(tmp_path), fifo_fd=5)
@@ -266,10 +267,10 @@ def test_plan_places_the_filter_as_runc_does(tmp_path: Path) -> None:
 def test_exec_gets_the_container_filter() -> None:
     process = default_spec().process
     assert process is not None
-    process.terminal = False
+    process = process.replace(terminal=False)
     plan = compile_exec(process, namespaces=["mount"], init_pid=1, rootfs="/", seccomp=BASE)
     assert [op.kind for op in plan.ops][-3:] == [OpKind.READY, OpKind.SECCOMP, OpKind.EXEC]
-    process.no_new_privileges = False
+    process = process.replace(no_new_privileges=False)
     plan = compile_exec(process, namespaces=["mount"], init_pid=1, rootfs="/", seccomp=BASE)
     kinds = [op.kind for op in plan.ops]
     assert kinds.index(OpKind.SECCOMP) + 1 == kinds.index(OpKind.CAPBSET)
@@ -443,7 +444,7 @@ def test_compile_init_and_exec_pass_the_cache_on(tmp_path: Path) -> None:
     )
     [entry] = cached(directory)
     [op] = [op for op in plan.ops if op.kind == OpKind.SECCOMP]
-    assert op.a == entry.read_bytes()
+    assert op.args["program"] == entry.read_bytes()
     entry.unlink()
     process = RuntimeSpec.from_json(raw).process
     assert process is not None
@@ -451,7 +452,7 @@ def test_compile_init_and_exec_pass_the_cache_on(tmp_path: Path) -> None:
         process, namespaces=[], init_pid=1, rootfs="/", seccomp=BASE, seccomp_cache=str(directory)
     )
     [op] = [op for op in plan.ops if op.kind == OpKind.SECCOMP]
-    assert [op.a] == [p.read_bytes() for p in cached(directory)]
+    assert [op.args["program"]] == [p.read_bytes() for p in cached(directory)]
 
 
 # -- Docker's default profile --------------------------------------------------------------------

@@ -65,15 +65,14 @@ def spec_with(
     the namespaces ``without``, with those of ``joined`` (type -> path) joined."""
     spec = default_spec()
     assert spec.linux is not None and spec.process is not None
-    spec.process.terminal = False
-    spec.linux.sysctl = sysctl
-    spec.linux.namespaces = [ns for ns in spec.linux.namespaces if ns.type not in without]
-    if "uts" in without:
-        spec.hostname = None
+    namespaces = [ns for ns in spec.linux.namespaces if ns.type not in without]
     for kind, path in (joined or {}).items():
-        spec.linux.namespaces = [ns for ns in spec.linux.namespaces if ns.type != kind]
-        spec.linux.namespaces.append(Namespace(type=kind, path=path))
-    return spec
+        namespaces = [*(ns for ns in namespaces if ns.type != kind), Namespace(type=kind, path=path)]
+    return spec.replace(
+        process=spec.process.replace(terminal=False),
+        linux=spec.linux.replace(sysctl=sysctl, namespaces=namespaces),
+        hostname=None if "uts" in without else spec.hostname,
+    )
 
 
 def refusal(spec: RuntimeSpec, bundle: Path) -> str:
@@ -185,8 +184,8 @@ def test_a_key_cannot_leave_proc_sys(bundle: Path, key: str) -> None:
 def test_an_allowed_key_is_written_below_proc_sys(bundle: Path, key: str, path: str) -> None:
     plan = compile_init(spec_with({key: "1"}), bundle=str(bundle))
     (op,) = [op for op in plan.ops if op.kind == OpKind.SYSCTL]
-    assert (op.a, op.b) == (path, "1")
-    assert not [op for op in plan.ops if op.kind == OpKind.WRITE_FILE and "/proc/sys" in str(op.a)]
+    assert (op.args["path"], op.args["text"]) == (path, "1")
+    assert not [op for op in plan.ops if op.kind == OpKind.WRITE_FILE and "/proc/sys" in str(op.args["path"])]
 
 
 # -- on the kernel ---------------------------------------------------------------------------------

@@ -154,22 +154,28 @@ def test_plan_new_user_namespace(tmp_path: Path) -> None:
     assert plan.uid_map == plan.gid_map == f"0 {HOST_ROOT} 65536\n"
     assert plan.root_ids == (HOST_ROOT, HOST_ROOT)
     order = [op.kind for op in plan.ops]
-    root_at = next(i for i, op in enumerate(plan.ops) if op.kind == OpKind.SETRESUID and op.num == 0)
+    root_at = next(i for i, op in enumerate(plan.ops) if op.kind == OpKind.SETRESUID and op.args["id"] == 0)
     # the parent's go, bind sources opened, root of the namespace, then everything else
     assert order.index(OpKind.WAIT) < order.index(OpKind.OPEN_SOURCE) < root_at < order.index(OpKind.MOUNT)
     # the ipc namespace is made by the namespace's root (it owns /dev/mqueue)
     assert not plan.clone_flags & CloneFlags.NEWIPC
-    unshare = next(op for op in plan.ops if op.kind == OpKind.UNSHARE and op.flags == CloneFlags.NEWIPC)
+    unshare = next(
+        op for op in plan.ops if op.kind == OpKind.UNSHARE and op.args["flags"] == CloneFlags.NEWIPC
+    )
     assert plan.ops.index(unshare) > root_at
     # no mknod: the host's device nodes are bound
     assert OpKind.MKNOD not in order
-    assert any(op.kind == OpKind.MOUNT and op.a == op.b == "/dev/null" for op in plan.ops)
+    assert any(
+        op.kind == OpKind.MOUNT and op.args["source"] == op.args["target"] == "/dev/null" for op in plan.ops
+    )
     # the bind is made from the opened source, and remounted keeping what the kernel locked
-    (opened,) = [op for op in plan.ops if op.kind == OpKind.OPEN_SOURCE and op.a == str(tmp_path / "data")]
-    (bind,) = [op for op in plan.ops if op.kind == OpKind.MOUNT and op.b == "/data"]
-    assert bind.ids == (opened.num,)
-    (remount,) = [op for op in plan.ops if op.kind == OpKind.BIND_REMOUNT and op.b == "/data"]
-    assert remount.flags & MountFlags.RDONLY and remount.num == 0
+    (opened,) = [
+        op for op in plan.ops if op.kind == OpKind.OPEN_SOURCE and op.args["path"] == str(tmp_path / "data")
+    ]
+    (bind,) = [op for op in plan.ops if op.kind == OpKind.MOUNT and op.args["target"] == "/data"]
+    assert bind.args["source_slot"] == opened.args["slot"]
+    (remount,) = [op for op in plan.ops if op.kind == OpKind.BIND_REMOUNT and op.args["path"] == "/data"]
+    assert remount.args["flags"] & MountFlags.RDONLY and remount.args["cleared"] == 0
 
 
 def test_plan_joined_user_namespace(tmp_path: Path) -> None:
@@ -187,13 +193,14 @@ def test_plan_joined_user_namespace(tmp_path: Path) -> None:
     assert plan.uid_map is None and plan.root_ids == (HOST_ROOT, HOST_ROOT)
     order = [op.kind for op in plan.ops]
     setns = [op for op in plan.ops if op.kind == OpKind.SETNS]
-    assert [op.a for op in setns] == ["/proc/1/ns/user", "/proc/1/ns/net"]
-    unshares = [op.flags for op in plan.ops if op.kind == OpKind.UNSHARE]
+    opened_in = {op.args["slot"]: op.args["path"] for op in plan.ops if op.kind == OpKind.OPEN_SOURCE}
+    assert [opened_in[op.args["slot"]] for op in setns] == ["/proc/1/ns/user", "/proc/1/ns/net"]
+    unshares = [op.args["flags"] for op in plan.ops if op.kind == OpKind.UNSHARE]
     assert unshares[:2] == [CloneFlags.NEWNS | CloneFlags.NEWUTS | CloneFlags.NEWIPC, CloneFlags.NEWPID]
     assert plan.ops.index(setns[-1]) < order.index(OpKind.UNSHARE) < order.index(OpKind.FORK)
     # the namespace files are all opened before the first join, the bind source after the fork
     opened = [op for op in plan.ops if op.kind == OpKind.OPEN_SOURCE]
-    assert [op.a for op in opened] == ["/proc/1/ns/user", "/proc/1/ns/net", str(tmp_path)]
+    assert [op.args["path"] for op in opened] == ["/proc/1/ns/user", "/proc/1/ns/net", str(tmp_path)]
     assert plan.ops.index(opened[1]) < plan.ops.index(setns[0])
     assert order.index(OpKind.FORK) < plan.ops.index(opened[2]) < order.index(OpKind.SETRESUID)
 
@@ -215,9 +222,9 @@ def test_plan_remount_names_explicitly_cleared_flags(tmp_path: Path) -> None:
     mount2 = dict(mount, destination="/data2", options=["rbind", "dev", "nosuid"])
     plan = compile_init(_spec(appending("mounts", mount), appending("mounts", mount2)), bundle=str(tmp_path))
     # "dev" alone asks for nothing to set: no remount; with "nosuid", nodev must not be kept
-    assert not [op for op in plan.ops if op.kind == OpKind.BIND_REMOUNT and op.b == "/data"]
-    (remount,) = [op for op in plan.ops if op.kind == OpKind.BIND_REMOUNT and op.b == "/data2"]
-    assert remount.num == MountFlags.NODEV
+    assert not [op for op in plan.ops if op.kind == OpKind.BIND_REMOUNT and op.args["path"] == "/data"]
+    (remount,) = [op for op in plan.ops if op.kind == OpKind.BIND_REMOUNT and op.args["path"] == "/data2"]
+    assert remount.args["cleared"] == MountFlags.NODEV
 
 
 # -- who the container's root is -----------------------------------------------------------------

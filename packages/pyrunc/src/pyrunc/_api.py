@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING
 from pyrunc._cgroups.manager import open_cgroups
 from pyrunc._errors import PyruncError
 from pyrunc._launch.child import launch_vfork
+from pyrunc._model import Model
 from pyrunc._plan.compile import compile_init
 from pyrunc._spec.config import Root, default_spec
 from pyrunc._spec.resources import Memory, Pids, Resources
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Final
 
     from pyrunc._cgroups.driver import CgroupManager
 
@@ -35,7 +37,7 @@ class TimeoutExpired(PyruncError):
     """The program ran longer than the timeout and was killed."""
 
 
-class CompletedProcess:
+class CompletedProcess(Model):
     """What :func:`run` returns, shaped like ``subprocess.CompletedProcess``."""
 
     __slots__ = ("args", "oom_killed", "returncode", "stderr", "stdout")
@@ -43,11 +45,11 @@ class CompletedProcess:
     def __init__(
         self, args: list[str], returncode: int, stdout: bytes, stderr: bytes, oom_killed: bool
     ) -> None:
-        self.args = args
-        self.returncode = returncode
-        self.stdout = stdout
-        self.stderr = stderr
-        self.oom_killed = oom_killed
+        self.args: Final = args
+        self.returncode: Final = returncode
+        self.stdout: Final = stdout
+        self.stderr: Final = stderr
+        self.oom_killed: Final = oom_killed
 
     def __repr__(self) -> str:
         return (
@@ -78,17 +80,24 @@ def run(
     ``128 + signal`` when it was killed; ``oom_killed`` says whether the memory limit did it.
     """
     spec = default_spec()
-    spec.root = Root(path=os.path.abspath(rootfs), readonly=readonly)
-    process = spec.process
-    assert process is not None and spec.linux is not None
-    process.terminal = False
-    process.args = list(args)
-    process.env = list(env)
-    process.cwd = cwd
-    process.user.uid, process.user.gid = user
-    spec.hostname = hostname
+    process, linux = spec.process, spec.linux
+    assert process is not None and linux is not None
+    process = process.replace(
+        terminal=False,
+        args=list(args),
+        env=list(env),
+        cwd=cwd,
+        user=process.user.replace(uid=user[0], gid=user[1]),
+    )
     if network:
-        spec.linux.namespaces = [ns for ns in spec.linux.namespaces if ns.type != "network"]
+        linux = linux.replace(namespaces=[ns for ns in linux.namespaces if ns.type != "network"])
+    root = Root(path=os.path.abspath(rootfs), readonly=readonly)
+    spec = spec.replace(
+        root=root,
+        process=process,
+        hostname=hostname,
+        linux=linux,
+    )
     cgroups: CgroupManager | None = None
     if memory_limit is not None or pids_limit is not None:
         _counter[0] += 1
@@ -99,7 +108,7 @@ def run(
             wanted.add("pids")
         cgroups = open_cgroups(f"run-{os.getpid()}-{_counter[0]}", None, controllers=frozenset(wanted))
     else:
-        spec.mounts = [m for m in spec.mounts if m.type != "cgroup"]
+        spec = spec.replace(mounts=[m for m in spec.mounts if m.type != "cgroup"])
     stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -113,7 +122,7 @@ def run(
             cgroups.set(Resources(memory=memory, pids=pids))
         plan = compile_init(
             spec,
-            bundle=os.path.dirname(spec.root.path),
+            bundle=os.path.dirname(root.path),
             cgroup_hierarchies=cgroups.mount_hierarchies() if cgroups else (),
             stdio=theirs,
             vfork=True,

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from pyrunc._model import Model
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
+
 __all__ = ["BlkioStats", "CpuStats", "MemoryStats", "PidsStats", "Stats"]
 
 
@@ -23,11 +27,11 @@ class MemoryStats(Model):
         failcnt: int | None = None,
         oom_kill: int | None = None,
     ) -> None:
-        self.usage = usage
-        self.max_usage = max_usage
-        self.limit = limit
-        self.failcnt = failcnt
-        self.oom_kill = oom_kill
+        self.usage: Final = usage
+        self.max_usage: Final = max_usage
+        self.limit: Final = limit
+        self.failcnt: Final = failcnt
+        self.oom_kill: Final = oom_kill
 
 
 class CpuStats(Model):
@@ -45,12 +49,12 @@ class CpuStats(Model):
         nr_throttled: int | None = None,
         throttled_time: int | None = None,
     ) -> None:
-        self.usage_total = usage_total
-        self.usage_user = usage_user
-        self.usage_kernel = usage_kernel
-        self.nr_periods = nr_periods
-        self.nr_throttled = nr_throttled
-        self.throttled_time = throttled_time
+        self.usage_total: Final = usage_total
+        self.usage_user: Final = usage_user
+        self.usage_kernel: Final = usage_kernel
+        self.nr_periods: Final = nr_periods
+        self.nr_throttled: Final = nr_throttled
+        self.throttled_time: Final = throttled_time
 
 
 class PidsStats(Model):
@@ -59,8 +63,8 @@ class PidsStats(Model):
     __slots__ = ("current", "limit")
 
     def __init__(self, *, current: int | None = None, limit: int | None = None) -> None:
-        self.current = current
-        self.limit = limit
+        self.current: Final = current
+        self.limit: Final = limit
 
 
 class BlkioStats(Model):
@@ -69,8 +73,8 @@ class BlkioStats(Model):
     __slots__ = ("read_bytes", "write_bytes")
 
     def __init__(self, *, read_bytes: int | None = None, write_bytes: int | None = None) -> None:
-        self.read_bytes = read_bytes
-        self.write_bytes = write_bytes
+        self.read_bytes: Final = read_bytes
+        self.write_bytes: Final = write_bytes
 
 
 class Stats(Model):
@@ -86,7 +90,7 @@ class Stats(Model):
         pids: PidsStats | None = None,
         blkio: BlkioStats | None = None,
     ) -> None:
-        self.memory = memory if memory is not None else MemoryStats()
-        self.cpu = cpu if cpu is not None else CpuStats()
-        self.pids = pids if pids is not None else PidsStats()
-        self.blkio = blkio if blkio is not None else BlkioStats()
+        self.memory: Final = memory if memory is not None else MemoryStats()
+        self.cpu: Final = cpu if cpu is not None else CpuStats()
+        self.pids: Final = pids if pids is not None else PidsStats()
+        self.blkio: Final = blkio if blkio is not None else BlkioStats()

@@ -312,47 +312,48 @@ class V1Manager:
         for hierarchy in self._hierarchies:
             if not posix.access(hierarchy.path, posix.F_OK):
                 raise CgroupError(f"stats: cgroup {hierarchy.path} does not exist")
-        stats = Stats()
+        memory: MemoryStats | None = None
+        pids: PidsStats | None = None
+        blkio: BlkioStats | None = None
         h = self._by_controller.get("memory")
         if h is not None:
             mem = MemoryController(_Node(h.path))
             oom = mem.get_content("oom_control")
-            stats.memory = MemoryStats(
+            memory = MemoryStats(
                 usage=num(mem.get_content("usage_in_bytes")),
                 max_usage=num(mem.get_content("max_usage_in_bytes")),
                 limit=num(mem.get_content("limit_in_bytes")),
                 failcnt=num(mem.get_content("failcnt")),
                 oom_kill=oom.get("oom_kill") if isinstance(oom, dict) else None,
             )
-        cpu = CpuStats()
+        usage: dict[str, int | None] = {}
         h = self._by_controller.get("cpuacct")
         if h is not None:
             acct = CpuAcctController(_Node(h.path))
-            cpu.usage_total = num(acct.get_content("usage"))
+            usage["usage_total"] = num(acct.get_content("usage"))
             ticks = acct.get_content("acct_stat")
             if isinstance(ticks, dict):
                 ns_per_tick = 1_000_000_000 // posix.sysconf("SC_CLK_TCK")
-                cpu.usage_user = ticks.get("user", 0) * ns_per_tick
-                cpu.usage_kernel = ticks.get("system", 0) * ns_per_tick
+                usage["usage_user"] = ticks.get("user", 0) * ns_per_tick
+                usage["usage_kernel"] = ticks.get("system", 0) * ns_per_tick
         h = self._by_controller.get("cpu")
         if h is not None:
             throttling = CpuController(_Node(h.path)).get_content("stat")
             if isinstance(throttling, dict):
-                cpu.nr_periods = throttling.get("nr_periods")
-                cpu.nr_throttled = throttling.get("nr_throttled")
-                cpu.throttled_time = throttling.get("throttled_time")
-        stats.cpu = cpu
+                for key in ("nr_periods", "nr_throttled", "throttled_time"):
+                    usage[key] = throttling.get(key)
+        cpu = CpuStats(**usage)
         h = self._by_controller.get("pids")
         if h is not None:
-            stats.pids = PidsStats(
+            pids = PidsStats(
                 current=int_or_none(read_file_or_none(h.path + "/pids.current")),
                 limit=int_or_none(read_file_or_none(h.path + "/pids.max")),
             )
         h = self._by_controller.get("blkio")
         if h is not None:
             read, written = _blkio_bytes(h.path)
-            stats.blkio = BlkioStats(read_bytes=read, write_bytes=written)
-        return stats
+            blkio = BlkioStats(read_bytes=read, write_bytes=written)
+        return Stats(memory=memory, cpu=cpu, pids=pids, blkio=blkio)
 
     def destroy(self) -> None:
         dirs = [h.path for h in self._hierarchies]

@@ -190,9 +190,8 @@ class V2Manager:
         d = self._path
         if not posix.access(d, posix.F_OK):
             raise CgroupError(f"stats: cgroup {d} does not exist")
-        stats = Stats()
         events = keyed_values(read_file_or_none(d + "/memory.events"))
-        stats.memory = MemoryStats(
+        memory = MemoryStats(
             usage=int_or_none(read_file_or_none(d + "/memory.current")),
             max_usage=int_or_none(read_file_or_none(d + "/memory.peak")),
             limit=int_or_none(read_file_or_none(d + "/memory.max")),
@@ -205,7 +204,7 @@ class V2Manager:
             usec = cpu.get(key)
             return None if usec is None else usec * 1000
 
-        stats.cpu = CpuStats(
+        cpu_stats = CpuStats(
             usage_total=ns("usage_usec"),
             usage_user=ns("user_usec"),
             usage_kernel=ns("system_usec"),
@@ -213,11 +212,12 @@ class V2Manager:
             nr_throttled=cpu.get("nr_throttled"),
             throttled_time=ns("throttled_usec"),
         )
-        stats.pids = PidsStats(
+        pids = PidsStats(
             current=int_or_none(read_file_or_none(d + "/pids.current")),
             limit=int_or_none(read_file_or_none(d + "/pids.max")),
         )
         io = read_file_or_none(d + "/io.stat")
+        blkio = None
         if io is not None:
             read = written = 0
             for line in io.splitlines():
@@ -227,8 +227,8 @@ class V2Manager:
                         read += int(value)
                     elif key == "wbytes":
                         written += int(value)
-            stats.blkio = BlkioStats(read_bytes=read, write_bytes=written)
-        return stats
+            blkio = BlkioStats(read_bytes=read, write_bytes=written)
+        return Stats(memory=memory, cpu=cpu_stats, pids=pids, blkio=blkio)
 
     def destroy(self) -> None:
         parents = [parent_of(self._path)] if self._default_parent else []

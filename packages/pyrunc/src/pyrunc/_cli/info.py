@@ -108,7 +108,8 @@ def cmd_spec(g: Args, a: Args) -> int:
         from pyrunc._spec.docker import docker_default_seccomp
 
         caps = spec.process.capabilities
-        spec.linux.seccomp = docker_default_seccomp(caps.bounding if caps is not None else ())
+        seccomp = docker_default_seccomp(caps.bounding if caps is not None else ())
+        spec = spec.replace(linux=spec.linux.replace(seccomp=seccomp))
     with open(path, "w") as f:
         f.write(json.dumps(spec.to_json(), indent="\t"))
     return 0

@@ -23,10 +23,13 @@ from pyrunc._container.state import (
     process_start_time,
 )
 from pyrunc._errors import ContainerNotFoundError, PyruncError
+from pyrunc._model import Model
 from pyrunc._signals import signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Final
+
     from pyrunc._cgroups.stats import Stats
     from pyrunc._container.options import CreateOptions
     from pyrunc._container.status import ContainerStatus
@@ -39,7 +42,7 @@ DEFAULT_ROOT = "/run/pyrunc"
 OCI_VERSION = "1.0.2"
 
 
-class ContainerState:
+class ContainerState(Model):
     """The OCI state of a container (what ``pyrunc state`` prints); ``status`` is its string."""
 
     __slots__ = ("annotations", "bundle", "created", "id", "oci_version", "pid", "rootfs", "status")
@@ -56,14 +59,14 @@ class ContainerState:
         annotations: dict[str, str],
         oci_version: str = OCI_VERSION,
     ) -> None:
-        self.id = id
-        self.pid = pid
-        self.status = status
-        self.bundle = bundle
-        self.rootfs = rootfs
-        self.created = created
-        self.annotations = annotations
-        self.oci_version = oci_version
+        self.id: Final = id
+        self.pid: Final = pid
+        self.status: Final = status
+        self.bundle: Final = bundle
+        self.rootfs: Final = rootfs
+        self.created: Final = created
+        self.annotations: Final = annotations
+        self.oci_version: Final = oci_version
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {

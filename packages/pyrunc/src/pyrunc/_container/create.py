@@ -46,6 +46,7 @@ _LOADED_ON_USE = (
     "pyrunc._hooks",
     "pyrunc._launch.child",
     "pyrunc._native._lib",
+    "pyrunc._native.libseccomp",
     "pyrunc._plan.compile",
     "pyrunc._plan.seccomp",
     "pyrunc._spec.config",
@@ -134,7 +135,7 @@ def create(
         process = spec.process
         cgroups = open_cgroups(container_id, linux.cgroups_path if linux else None)
         resources = linux.resources if linux and linux.resources else Resources()
-        resources.devices = _device_rules(spec)
+        resources = resources.replace(devices=_device_rules(spec))
         fifo_fd = -1
         if not start:
             fifo = os.path.join(directory, EXEC_FIFO)
@@ -151,6 +152,9 @@ def create(
         # to write the host's cgroup files.
         joins = [] if user_ns else cgroups.join_files()
         console, receiver = _console_sockets(process, options.console_socket, bridge=bridge)
+        if receiver is not None and process is not None:  # our own terminal's size wins, as with runc
+            process = _with_our_terminal_size(process)
+            spec = spec.replace(process=process)
         try:
             plan = compile_init(
                 spec,
@@ -265,6 +269,8 @@ def exec_process(
     from pyrunc._plan.compile import compile_exec
 
     console, receiver = _console_sockets(process, console_socket, bridge=not detach)
+    if receiver is not None:
+        process = _with_our_terminal_size(process)
     cgroups = saved.cgroups()
     try:
         plan = compile_exec(
@@ -345,13 +351,20 @@ def _console_sockets(
         return console.connect(console_socket), None
     if not bridge:
         raise PyruncError("cannot allocate tty if runc will detach without setting console socket")
-    size = console.terminal_size()
-    if size is not None:  # our own terminal's size wins over consoleSize, as with runc
-        from pyrunc._spec.process import ConsoleSize
-
-        process.console_size = ConsoleSize(height=size[0], width=size[1])
     ours, theirs = console.socketpair()
     return theirs, ours
+
+
+def _with_our_terminal_size(process: Process) -> Process:
+    """``process`` with the size of the terminal on our stdin, if it is one, as its consoleSize (a
+    terminal we bridge to ours has its size)."""
+    from pyrunc._launch import console
+    from pyrunc._spec.process import ConsoleSize
+
+    size = console.terminal_size()
+    if size is None:
+        return process
+    return process.replace(console_size=ConsoleSize(height=size[0], width=size[1]))
 
 
 def _wait_or_bridge(pid: int, receiver: _socket.socket | None) -> int:

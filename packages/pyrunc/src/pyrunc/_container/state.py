@@ -13,9 +13,12 @@ import time
 
 from pyrunc import _jsonio
 from pyrunc._errors import InvalidStateError, PyruncError
+from pyrunc._model import Model
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Final
+
     from pyrunc._cgroups.driver import CgroupManager
 
 __all__ = [
@@ -131,7 +134,7 @@ def rfc3339_now() -> str:
     return f"{text}.{frac:09d}Z" if frac else f"{text}Z"
 
 
-class SavedState:
+class SavedState(Model):
     """What pyrunc keeps in ``<root>/<id>/state.json`` between invocations."""
 
     __slots__ = (
@@ -167,19 +170,19 @@ class SavedState:
         hooks: dict[str, object],
         seccomp: dict[str, object] | None = None,
     ) -> None:
-        self.id = id
-        self.init_pid = init_pid
-        self.init_start_time = init_start_time
-        self.bundle = bundle
-        self.rootfs = rootfs
-        self.created = created
-        self.oci_version = oci_version
-        self.annotations = annotations
-        self.cgroup_paths = cgroup_paths
-        self.namespaces = namespaces
-        self.process = process
-        self.hooks = hooks
-        self.seccomp = seccomp  # linux.seccomp, raw: exec'd processes get the container's filter
+        self.id: Final = id
+        self.init_pid: Final = init_pid
+        self.init_start_time: Final = init_start_time
+        self.bundle: Final = bundle
+        self.rootfs: Final = rootfs
+        self.created: Final = created
+        self.oci_version: Final = oci_version
+        self.annotations: Final = annotations
+        self.cgroup_paths: Final = cgroup_paths
+        self.namespaces: Final = namespaces
+        self.process: Final = process
+        self.hooks: Final = hooks
+        self.seccomp: Final = seccomp  # linux.seccomp, raw: exec'd processes get the container's filter
 
     def cgroups(self) -> CgroupManager:
         """The manager of the container's cgroups, rebuilt from the recorded paths."""

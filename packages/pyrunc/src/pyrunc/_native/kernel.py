@@ -1,4 +1,5 @@
-"""The only module that touches the cffi library: typed flags, and the spawn call.
+"""The spawn call (native.c beside this module) with its typed flags and ops: with
+:mod:`.libseccomp`, the only module that touches the cffi library.
 
 Everything the container's init does between clone and exec is a list of :class:`Op` values
 (built by :mod:`pyrunc._plan`) that :func:`spawn` hands to C in one call.
@@ -8,11 +9,20 @@ from __future__ import annotations
 
 import os
 
+from pyrunc._model import Model
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Final
+
+    #: What an argument of an op may be: a string (or bytes: binary data such as a BPF program) or
+    #: None for a ``char *``, strings for a ``char **``, integers for an array with its ``n_``
+    #: count, an integer (a bool too) for a number.
+    Argument = str | bytes | int | Sequence[str] | Sequence[int] | None
 
 __all__ = [
+    "ARGUMENTS",
     "MAX_SOURCES",
     "NAMESPACE_FILES",
     "NAMESPACE_FLAGS",
@@ -148,39 +158,60 @@ class OpKind:
     MKTARGET = 44
 
 
-class Op:
-    """One set-up step for the child, and the words to report it by if it fails."""
+#: Op kind -> the member of ``struct pyrunc_op``'s union that holds its arguments (native.h; a unit
+#: test keeps them in sync). A kind without one takes no arguments.
+ARGUMENTS = {
+    OpKind.SETNS: "setns",
+    OpKind.UNSHARE: "unshare",
+    OpKind.OPEN_ROOT: "path",
+    OpKind.MOUNT: "mount",
+    OpKind.MKDIRS: "mkdirs",
+    OpKind.MKFILE: "path",
+    OpKind.MKNOD: "mknod",
+    OpKind.SYMLINK: "symlink",
+    OpKind.PIVOT_ROOT: "path",
+    OpKind.MOVE_ROOT: "path",
+    OpKind.SETHOSTNAME: "name",
+    OpKind.SETDOMAINNAME: "name",
+    OpKind.WRITE_FILE: "write",
+    OpKind.RLIMIT: "rlimit",
+    OpKind.PRCTL: "prctl",
+    OpKind.CAPBSET: "capbset",
+    OpKind.SETGROUPS: "setgroups",
+    OpKind.SETRESGID: "setresid",
+    OpKind.SETRESUID: "setresid",
+    OpKind.CAPSET: "capset",
+    OpKind.UMASK: "umask",
+    OpKind.CHDIR: "path",
+    OpKind.MASK: "path",
+    OpKind.READONLY: "path",
+    OpKind.REMOUNT_RO: "path",
+    OpKind.FIFO: "fifo",
+    OpKind.CLOEXEC_FROM: "cloexec_from",
+    OpKind.SET_DUMPABLE: "dumpable",
+    OpKind.DUP2: "dup2",
+    OpKind.JOIN_KEYRING: "name",
+    OpKind.HOOK: "hook",
+    OpKind.SECCOMP: "seccomp",
+    OpKind.CONSOLE: "console",
+    OpKind.OPEN_SOURCE: "open_source",
+    OpKind.BIND_REMOUNT: "bind_remount",
+    OpKind.SYSCTL: "write",
+    OpKind.MKTARGET: "mktarget",
+}
 
-    __slots__ = ("a", "argv", "b", "c", "d", "envp", "flags", "ids", "in_root", "kind", "num", "step")
 
-    def __init__(
-        self,
-        kind: int,
-        step: str,
-        *,
-        a: str | bytes | None = None,  # bytes: binary data (SECCOMP's program), length in num
-        b: str | None = None,
-        c: str | None = None,
-        d: str | None = None,
-        num: int = 0,
-        flags: int = 0,
-        ids: Sequence[int] = (),
-        in_root: bool = False,
-        argv: Sequence[str] | None = None,
-        envp: Sequence[str] | None = None,
-    ) -> None:
-        self.kind = kind
-        self.step = step
-        self.a = a
-        self.b = b
-        self.c = c
-        self.d = d
-        self.num = num
-        self.flags = flags
-        self.ids = tuple(ids)
-        self.in_root = in_root
-        self.argv = argv
-        self.envp = envp
+class Op(Model):
+    """One set-up step for the child: its kind, the words to report it by if it fails, and its
+    arguments, named as the fields of its member of ``struct pyrunc_op`` (see :data:`ARGUMENTS`;
+    a field left out is zero, or NULL)."""
+
+    __slots__ = ("args", "kind", "step")
+
+    def __init__(self, kind: int, step: str, **args: Argument) -> None:
+        self.kind: Final = kind
+        self.step: Final = step
+        self.args: Final = args
 
     def __repr__(self) -> str:
         return f"Op({self.kind}, {self.step!r})"
@@ -197,7 +228,7 @@ class StepFailed(Exception):
         self.wait_status = wait_status
 
 
-class SpawnRequest:
+class SpawnRequest(Model):
     """What :func:`spawn` needs: namespaces to create or join, the ops, and the program.
 
     With ``vfork`` the child shares our memory until it execs and :func:`spawn` returns only
@@ -230,15 +261,15 @@ class SpawnRequest:
         time_offsets: str | None = None,
         vfork: bool = False,
     ) -> None:
-        self.ops = list(ops)
-        self.argv = list(argv)
-        self.envp = list(envp)
-        self.ctl_fd = ctl_fd
-        self.clone_flags = clone_flags
-        self.join_pidns_fd = join_pidns_fd
-        self.join_timens_fd = join_timens_fd
-        self.time_offsets = time_offsets
-        self.vfork = vfork
+        self.ops: Final = list(ops)
+        self.argv: Final = list(argv)
+        self.envp: Final = list(envp)
+        self.ctl_fd: Final = ctl_fd
+        self.clone_flags: Final = clone_flags
+        self.join_pidns_fd: Final = join_pidns_fd
+        self.join_timens_fd: Final = join_timens_fd
+        self.time_offsets: Final = time_offsets
+        self.vfork: Final = vfork
 
 
 def _encode(text: str | bytes, what: str) -> bytes:
@@ -262,50 +293,16 @@ def spawn(request: SpawnRequest) -> int:
     from pyrunc._native._lib import ffi, lib
 
     keep: list[object] = []
-
-    def cstr(text: str | bytes | None, what: str) -> object:
-        if text is None:
-            return ffi.NULL
-        buf = ffi.new("char[]", _encode(text, what))
-        keep.append(buf)
-        return buf
-
-    def cstrv(items: Sequence[str], what: str) -> object:
-        arr = ffi.new("char *[]", len(items) + 1)
-        for i, item in enumerate(items):
-            arr[i] = cstr(item, what)
-        keep.append(arr)
-        return arr
-
-    ops = ffi.new("struct pyrunc_op[]", max(len(request.ops), 1))
-    for i, op in enumerate(request.ops):
-        c = ops[i]
-        c.kind = op.kind
-        c.in_root = int(op.in_root)
-        c.num = op.num
-        c.flags = op.flags
-        c.a = cstr(op.a, op.step)
-        c.b = cstr(op.b, op.step)
-        c.c = cstr(op.c, op.step)
-        c.d = cstr(op.d, op.step)
-        if op.argv is not None:
-            c.argv = cstrv(op.argv, op.step)
-            c.envp = cstrv(op.envp or (), op.step)
-        if op.ids:
-            ids = ffi.new("unsigned long long[]", list(op.ids))
-            keep.append(ids)
-            c.ids = ids
-            c.n_ids = len(op.ids)
     s = ffi.new("struct pyrunc_spawn *")
+    s.ops = c_ops(request.ops, keep)
+    s.n_ops = len(request.ops)
     s.clone_flags = request.clone_flags
     s.ctl_fd = request.ctl_fd
     s.join_pidns_fd = request.join_pidns_fd
     s.join_timens_fd = request.join_timens_fd
-    s.time_offsets = cstr(request.time_offsets, "time offsets")
-    s.argv = cstrv(request.argv, "the program's arguments")
-    s.envp = cstrv(request.envp, "the program's environment")
-    s.ops = ops
-    s.n_ops = len(request.ops)
+    s.time_offsets = _c_string(request.time_offsets, "time offsets", keep)
+    s.argv = _c_strings(request.argv, "the program's arguments", keep)
+    s.envp = _c_strings(request.envp, "the program's environment", keep)
     report = ffi.new("struct pyrunc_report *")
     report.index = -1
     if request.vfork:
@@ -317,3 +314,54 @@ def spawn(request: SpawnRequest) -> int:
         _, status = os.waitpid(pid, 0)
         raise StepFailed(report.index, report.err, status)
     return pid
+
+
+def c_ops(ops: Sequence[Op], keep: list[object]) -> object:
+    """``ops`` as a C array of ``struct pyrunc_op``, each op's arguments in its member of the union;
+    what the array points to is appended to ``keep``, which must outlive it. ValueError (naming the
+    step) for a string with a NUL byte, AttributeError or TypeError for an argument the op's member
+    does not hold."""
+    from pyrunc._native._lib import ffi
+
+    array = ffi.new("struct pyrunc_op[]", max(len(ops), 1))
+    keep.append(array)
+    for c, op in zip(array, ops, strict=False):
+        c.kind = op.kind
+        if not op.args:
+            continue
+        member = getattr(c, ARGUMENTS[op.kind])
+        for name, value in op.args.items():
+            if isinstance(value, str | bytes) or value is None:
+                setattr(member, name, _c_string(value, op.step, keep))
+            elif isinstance(value, int):
+                setattr(member, name, value)
+            elif ffi.typeof(getattr(member, name)).item.kind == "pointer":  # char *const *
+                setattr(member, name, _c_strings([str(item) for item in value], op.step, keep))
+            else:
+                numbers = ffi.new(
+                    f"{ffi.typeof(getattr(member, name)).item.cname}[]", [int(v) for v in value]
+                )
+                keep.append(numbers)
+                setattr(member, name, numbers)
+                setattr(member, f"n_{name}", len(value))
+    return array
+
+
+def _c_string(text: str | bytes | None, what: str, keep: list[object]) -> object:
+    from pyrunc._native._lib import ffi
+
+    if text is None:
+        return ffi.NULL
+    buf = ffi.new("char[]", _encode(text, what))
+    keep.append(buf)
+    return buf
+
+
+def _c_strings(items: Sequence[str], what: str, keep: list[object]) -> object:
+    from pyrunc._native._lib import ffi
+
+    array = ffi.new("char *[]", len(items) + 1)
+    for i, item in enumerate(items):
+        array[i] = _c_string(item, what, keep)
+    keep.append(array)
+    return array

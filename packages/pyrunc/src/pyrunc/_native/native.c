@@ -2,7 +2,7 @@
  *
  * Why C: the child is a copy of a Python process that may have had other threads; it must not
  * allocate, take locks or run the interpreter, and it must be fast. So the child only walks a
- * list of ops prepared by Python (pyrunc/_plan.py) and makes raw system calls. Every op returns
+ * list of ops prepared by Python (pyrunc/_plan/, see native.h) and makes raw system calls. Every op returns
  * 0 or -errno; the first failure is reported to the parent as (op index, errno) on the control
  * socket and the child exits. Python turns that into a message naming the step.
  *
@@ -183,36 +183,36 @@ static int remount_ro(int fd) {
     return 0;
 }
 
-static int op_mount(struct child_state *st, const struct pyrunc_op *op) {
-    if (!op->b) return -EINVAL;
-    const char *source = op->a;
+static int op_mount(struct child_state *st, const struct pyrunc_op_mount *m) {
+    if (!m->target) return -EINVAL;
+    const char *source = m->source;
     char sp[32];
-    if (op->n_ids == 1) { /* a bind source opened earlier (PYRUNC_OP_OPEN_SOURCE) */
-        if (op->ids[0] >= PYRUNC_MAX_SOURCES || st->sources[op->ids[0]] < 0) return -EBADF;
-        source = fd_path(st->sources[op->ids[0]], sp);
+    if (m->source_slot >= 0) { /* a bind source opened earlier (PYRUNC_OP_OPEN_SOURCE) */
+        if (m->source_slot >= PYRUNC_MAX_SOURCES || st->sources[m->source_slot] < 0) return -EBADF;
+        source = fd_path(st->sources[m->source_slot], sp);
     }
-    if (!op->in_root) return mount(source, op->b, op->c, op->flags, op->d) < 0 ? fail() : 0;
-    /* num 1 (tmpfs): create the target if it is missing; if it was there, give the new
-     * filesystem the mode of the directory it covers, as runc does (--tmpfs /root stays 0700,
-     * the cgroup tmpfs over sysfs's /sys/fs/cgroup 0555). */
-    int fd = open_path(st, op->b, op->in_root, 0);
+    if (!m->in_root) return mount(source, m->target, m->fstype, m->flags, m->data) < 0 ? fail() : 0;
+    /* tmpfs: create the target if it is missing; if it was there, give the new filesystem the
+     * mode of the directory it covers, as runc does (--tmpfs /root stays 0700, the cgroup tmpfs
+     * over sysfs's /sys/fs/cgroup 0555). */
+    int fd = open_path(st, m->target, m->in_root, 0);
     int keep_mode = 0;
     struct stat covered;
-    if (fd < 0 && errno == ENOENT && op->num == 1) {
-        fd = mkdirs_in_root(st, op->b, 0755);
+    if (fd < 0 && errno == ENOENT && m->tmpfs) {
+        fd = mkdirs_in_root(st, m->target, 0755);
         if (fd < 0) return fd;
     } else if (fd < 0) {
         return fail();
     } else {
-        keep_mode = op->num == 1 && fstat(fd, &covered) == 0;
+        keep_mode = m->tmpfs && fstat(fd, &covered) == 0;
     }
     char p[32];
-    int rc = mount(source, fd_path(fd, p), op->c, op->flags, op->d);
+    int rc = mount(source, fd_path(fd, p), m->fstype, m->flags, m->data);
     int err = errno;
     close(fd);
     if (rc < 0) return -err;
     if (keep_mode) {
-        int top = open_path(st, op->b, op->in_root, 0); /* the new mount's root now */
+        int top = open_path(st, m->target, m->in_root, 0); /* the new mount's root now */
         if (top < 0) return fail();
         rc = chmod(fd_path(top, p), covered.st_mode & 07777);
         err = errno;
@@ -222,33 +222,33 @@ static int op_mount(struct child_state *st, const struct pyrunc_op *op) {
     return 0;
 }
 
-static int op_open_source(struct child_state *st, const struct pyrunc_op *op) {
-    if (op->num < 0 || op->num >= PYRUNC_MAX_SOURCES) return -EINVAL;
-    int fd = open(op->a, (int)op->flags | O_CLOEXEC);
+static int op_open_source(struct child_state *st, const struct pyrunc_op_open_source *o) {
+    if (o->slot < 0 || o->slot >= PYRUNC_MAX_SOURCES) return -EINVAL;
+    int fd = open(o->path, o->flags | O_CLOEXEC);
     if (fd < 0) return fail();
-    if (st->sources[op->num] >= 0) close(st->sources[op->num]);
-    st->sources[op->num] = fd;
+    if (st->sources[o->slot] >= 0) close(st->sources[o->slot]);
+    st->sources[o->slot] = fd;
     return 0;
 }
 
-static int op_bind_remount(struct child_state *st, const struct pyrunc_op *op) {
-    int fd = open_path(st, op->b, op->in_root, 0);
+static int op_bind_remount(struct child_state *st, const struct pyrunc_op_bind_remount *r) {
+    int fd = open_path(st, r->path, r->in_root, 0);
     if (fd < 0) return fail();
     char p[32];
     fd_path(fd, p);
-    unsigned long flags = op->flags, locked = locked_flags(p);
+    unsigned long flags = r->flags, locked = locked_flags(p);
     if (flags & ATIME_FLAGS) locked &= ~(unsigned long)ATIME_FLAGS;
-    flags |= locked & ~(unsigned long)op->num;
+    flags |= locked & ~r->cleared;
     int rc = mount(NULL, p, NULL, flags, NULL);
     int err = errno;
     close(fd);
     return rc < 0 ? -err : 0;
 }
 
-static int op_mkfile(struct child_state *st, const struct pyrunc_op *op) {
+static int mkfile_in_root(struct child_state *st, const char *path) {
     char buf[PATH_MAX];
     const char *name;
-    int dir = parent_in_root(st, op->b, buf, &name);
+    int dir = parent_in_root(st, path, buf, &name);
     if (dir < 0) return dir;
     /* O_EXCL: an existing file is left alone (opening it for writing could need permissions a
      * user namespace's root lacks); an existing symlink or directory is left for the mount to
@@ -263,50 +263,50 @@ static int op_mkfile(struct child_state *st, const struct pyrunc_op *op) {
 
 /* A bind target made like its source, which only the init can see: in a joined mount namespace,
  * the runtime's view of the source path is not the container's. */
-static int op_mktarget(struct child_state *st, const struct pyrunc_op *op) {
+static int op_mktarget(struct child_state *st, const struct pyrunc_op_mktarget *m) {
     struct stat source;
-    if (stat(op->a, &source) < 0) return fail();
-    if (!S_ISDIR(source.st_mode)) return op_mkfile(st, op);
-    int fd = mkdirs_in_root(st, op->b, 0755);
+    if (stat(m->source, &source) < 0) return fail();
+    if (!S_ISDIR(source.st_mode)) return mkfile_in_root(st, m->path);
+    int fd = mkdirs_in_root(st, m->path, 0755);
     if (fd < 0) return fd;
     close(fd);
     return 0;
 }
 
-static int op_mknod(struct child_state *st, const struct pyrunc_op *op) {
+static int op_mknod(struct child_state *st, const struct pyrunc_op_mknod *m) {
     char buf[PATH_MAX];
     const char *name;
-    int dir = parent_in_root(st, op->b, buf, &name);
+    int dir = parent_in_root(st, m->path, buf, &name);
     if (dir < 0) return dir;
     mode_t old = umask(0);
-    int rc = mknodat(dir, name, (mode_t)op->num, (dev_t)op->flags);
+    int rc = mknodat(dir, name, (mode_t)m->mode, (dev_t)m->dev);
     int err = errno;
     umask(old);
     if (rc < 0 && err != EEXIST) {
         close(dir);
         return -err;
     }
-    rc = fchownat(dir, name, (uid_t)op->ids[0], (gid_t)op->ids[1], AT_SYMLINK_NOFOLLOW);
+    rc = fchownat(dir, name, (uid_t)m->uid, (gid_t)m->gid, AT_SYMLINK_NOFOLLOW);
     err = errno;
     close(dir);
     return rc < 0 ? -err : 0;
 }
 
-static int op_symlink(struct child_state *st, const struct pyrunc_op *op) {
+static int op_symlink(struct child_state *st, const struct pyrunc_op_symlink *s) {
     char buf[PATH_MAX];
     const char *name;
-    int dir = parent_in_root(st, op->b, buf, &name);
+    int dir = parent_in_root(st, s->path, buf, &name);
     if (dir < 0) return dir;
-    int rc = symlinkat(op->a, dir, name);
+    int rc = symlinkat(s->target, dir, name);
     int err = errno;
     close(dir);
     return (rc < 0 && err != EEXIST) ? -err : 0;
 }
 
-static int op_pivot_root(struct child_state *st, const struct pyrunc_op *op) {
+static int op_pivot_root(struct child_state *st, const char *rootfs) {
     int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
     if (oldroot < 0) return fail();
-    int newroot = open(op->a, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    int newroot = open(rootfs, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
     if (newroot < 0) {
         int err = errno;
         close(oldroot);
@@ -327,8 +327,8 @@ static int op_pivot_root(struct child_state *st, const struct pyrunc_op *op) {
     return st->root_fd < 0 ? fail() : 0;
 }
 
-static int op_move_root(struct child_state *st, const struct pyrunc_op *op) {
-    if (chdir(op->a) < 0 || mount(op->a, "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0)
+static int op_move_root(struct child_state *st, const char *rootfs) {
+    if (chdir(rootfs) < 0 || mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0)
         return fail();
     if (st->root_fd >= 0) close(st->root_fd);
     st->root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -342,10 +342,10 @@ static int write_all(int fd, const char *text) {
     return (size_t)n == len ? 0 : -EIO;
 }
 
-static int op_write_file(const struct pyrunc_op *op) {
-    int fd = open(op->a, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+static int op_write_file(const struct pyrunc_op_write *w) {
+    int fd = open(w->path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return fail();
-    int rc = write_all(fd, op->b);
+    int rc = write_all(fd, w->text);
     close(fd);
     return rc;
 }
@@ -355,7 +355,7 @@ static int op_write_file(const struct pyrunc_op *op) {
  * here nothing else may lead elsewhere either: /proc/sys must be a procfs (not a directory of the
  * rootfs nor a filesystem mounted over it), and the rest of the path neither follows a symlink
  * nor crosses into a mount placed below it. */
-static int op_sysctl(const struct pyrunc_op *op) {
+static int op_sysctl(const struct pyrunc_op_write *w) {
     int dir = open("/proc/sys", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dir < 0) return fail();
     struct statfs fs;
@@ -367,36 +367,36 @@ static int op_sysctl(const struct pyrunc_op *op) {
     struct open_how how = {0};
     how.flags = (uint64_t)(O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-    int fd = (int)syscall(SYS_openat2, dir, op->a, &how, sizeof how);
+    int fd = (int)syscall(SYS_openat2, dir, w->path, &how, sizeof how);
     int err = errno;
     close(dir);
     if (fd < 0) return -err;
-    rc = write_all(fd, op->b);
+    rc = write_all(fd, w->text);
     close(fd);
     return rc;
 }
 
-static int op_capset(const struct pyrunc_op *op) {
+static int op_capset(const struct pyrunc_op_capset *c) {
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
     for (int i = 0; i < 2; i++) {
-        data[i].effective = (uint32_t)(op->ids[0] >> (32 * i));
-        data[i].permitted = (uint32_t)(op->ids[1] >> (32 * i));
-        data[i].inheritable = (uint32_t)(op->ids[2] >> (32 * i));
+        data[i].effective = (uint32_t)(c->effective >> (32 * i));
+        data[i].permitted = (uint32_t)(c->permitted >> (32 * i));
+        data[i].inheritable = (uint32_t)(c->inheritable >> (32 * i));
     }
     return syscall(SYS_capset, &hdr, data) < 0 ? fail() : 0;
 }
 
-static int op_chdir(const struct pyrunc_op *op) {
-    if (chdir(op->a) < 0) return fail();
+static int op_chdir(const char *path) {
+    if (chdir(path) < 0) return fail();
     /* A cwd reached through a leaked host fd reads as "(unreachable)/..." (CVE-2024-21626). */
     char buf[PATH_MAX];
     if (!getcwd(buf, sizeof buf) || buf[0] != '/') return -EXDEV;
     return 0;
 }
 
-static int op_mask(struct child_state *st, const struct pyrunc_op *op) {
-    int target = open_path(st, op->a, op->in_root, 0);
+static int op_mask(struct child_state *st, const struct pyrunc_op_path *m) {
+    int target = open_path(st, m->path, m->in_root, 0);
     if (target < 0) return errno == ENOENT ? 0 : fail();
     struct stat ts;
     char tp[32], np[32];
@@ -408,7 +408,7 @@ static int op_mask(struct child_state *st, const struct pyrunc_op *op) {
         rc = mount("tmpfs", tp, "tmpfs", MS_RDONLY, NULL) < 0 ? fail() : 0;
     } else {
         /* The /dev/null we bind must really be the null device (CVE-2025-31133). */
-        int null = open_path(st, "/dev/null", op->in_root, O_NOFOLLOW);
+        int null = open_path(st, "/dev/null", m->in_root, O_NOFOLLOW);
         struct stat ns;
         if (null < 0) {
             rc = fail();
@@ -423,8 +423,8 @@ static int op_mask(struct child_state *st, const struct pyrunc_op *op) {
     return rc;
 }
 
-static int op_readonly(struct child_state *st, const struct pyrunc_op *op) {
-    int target = open_path(st, op->a, op->in_root, 0);
+static int op_readonly(struct child_state *st, const struct pyrunc_op_path *r) {
+    int target = open_path(st, r->path, r->in_root, 0);
     if (target < 0) return errno == ENOENT ? 0 : fail();
     char p[32];
     fd_path(target, p);
@@ -433,7 +433,7 @@ static int op_readonly(struct child_state *st, const struct pyrunc_op *op) {
     close(target);
     if (rc < 0) return -err;
     /* Reopen: the fd above still names the covered dentry, not the new bind mount. */
-    target = open_path(st, op->a, op->in_root, 0);
+    target = open_path(st, r->path, r->in_root, 0);
     if (target < 0) return fail();
     rc = remount_ro(target);
     close(target);
@@ -494,9 +494,9 @@ static int op_find_exec(struct child_state *st, char *const *argv, char *const *
     return last;
 }
 
-static int op_fifo(const struct pyrunc_op *op) {
+static int op_fifo(int fifo) {
     char p[32];
-    int fd = open(fd_path((int)op->num, p), O_WRONLY | O_CLOEXEC);
+    int fd = open(fd_path(fifo, p), O_WRONLY | O_CLOEXEC);
     if (fd < 0) return fail();
     ssize_t n = write(fd, "0", 1);
     int err = errno;
@@ -507,7 +507,7 @@ static int op_fifo(const struct pyrunc_op *op) {
 /* Run one OCI hook from inside the container's namespaces (createContainer, startContainer):
  * fork, give it the state JSON on stdin, wait for it within the timeout. Only in fork mode (the
  * plan never uses hooks with vfork), so forking here copies nothing the parent still uses. */
-static int op_hook(struct child_state *st, const struct pyrunc_op *op) {
+static int op_hook(struct child_state *st, const struct pyrunc_op_hook *h) {
     int in[2];
     if (pipe2(in, O_CLOEXEC) < 0) return fail();
     long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
@@ -519,7 +519,7 @@ static int op_hook(struct child_state *st, const struct pyrunc_op *op) {
     }
     if (pid == 0) {
         if (dup2(in[0], 0) < 0) _exit(126);
-        execve(op->a, op->argv, op->envp);
+        execve(h->path, h->argv, h->envp);
         _exit(127);
     }
     close(in[0]);
@@ -527,18 +527,18 @@ static int op_hook(struct child_state *st, const struct pyrunc_op *op) {
     struct sigaction ign = {0}, old;
     ign.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &ign, &old);
-    write_str(in[1], op->b);
+    write_str(in[1], h->state_head);
     write_str(in[1], st->host_pid);
-    write_str(in[1], op->c);
+    write_str(in[1], h->state_tail);
     close(in[1]);
     sigaction(SIGPIPE, &old, NULL);
     long waited_ms = 0;
     int status;
     while (1) {
-        long r = waitpid((pid_t)pid, &status, op->num ? WNOHANG : 0);
+        long r = waitpid((pid_t)pid, &status, h->timeout ? WNOHANG : 0);
         if (r == pid) break;
         if (r < 0 && errno != EINTR) return fail();
-        if (op->num && waited_ms >= op->num * 1000) {
+        if (h->timeout && waited_ms >= h->timeout * 1000) {
             kill((pid_t)pid, SIGKILL);
             waitpid((pid_t)pid, &status, 0);
             return -ETIMEDOUT;
@@ -555,15 +555,15 @@ static int op_hook(struct child_state *st, const struct pyrunc_op *op) {
 /* process.terminal: make the pty inside the container's own devpts (so the container sees it
  * as /dev/pts/N), hand the master to whoever listens on the console socket (one fd in
  * SCM_RIGHTS, as runc sends it), and make the slave our controlling terminal and stdio. */
-static int op_console(const struct pyrunc_op *op) {
+static int op_console(const struct pyrunc_op_console *c) {
     int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (master < 0) return fail();
     int unlock = 0, rc = -1, slave = -1;
     if (ioctl(master, TIOCSPTLCK, &unlock) < 0) goto out;
     slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
     if (slave < 0) goto out;
-    if (op->n_ids == 2 && op->ids[0] && op->ids[1]) {
-        struct winsize ws = {(unsigned short)op->ids[0], (unsigned short)op->ids[1], 0, 0};
+    if (c->rows && c->cols) {
+        struct winsize ws = {(unsigned short)c->rows, (unsigned short)c->cols, 0, 0};
         if (ioctl(slave, TIOCSWINSZ, &ws) < 0) goto out;
     }
     char name[] = "/dev/ptmx";
@@ -583,7 +583,7 @@ static int op_console(const struct pyrunc_op *op) {
     cmsg->cmsg_type = SCM_RIGHTS;
     cmsg->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
-    if (sendmsg((int)op->num, &msg, MSG_NOSIGNAL) < 0) goto out;
+    if (sendmsg(c->socket, &msg, MSG_NOSIGNAL) < 0) goto out;
     if (setsid() < 0 && errno != EPERM) goto out; /* EPERM: already a session leader */
     if (ioctl(slave, TIOCSCTTY, 0) < 0) goto out;
     for (int fd = 0; fd < 3; fd++)
@@ -628,85 +628,85 @@ static int run_op(const struct pyrunc_spawn *s, struct child_state *st, const st
         return send(s->ctl_fd, &r, sizeof r, MSG_NOSIGNAL) < 0 ? fail() : 0;
     }
     case PYRUNC_OP_SETNS: {
-        int fd;
-        if (op->n_ids == 1) {
-            if (op->ids[0] >= PYRUNC_MAX_SOURCES || st->sources[op->ids[0]] < 0) return -EBADF;
-            fd = st->sources[op->ids[0]];
-            st->sources[op->ids[0]] = -1;
-        } else {
-            fd = open(op->a, O_RDONLY | O_CLOEXEC);
-            if (fd < 0) return fail();
-        }
-        int rc = setns(fd, (int)op->flags);
+        const struct pyrunc_op_setns *n = &op->setns;
+        if (n->slot < 0 || n->slot >= PYRUNC_MAX_SOURCES || st->sources[n->slot] < 0) return -EBADF;
+        int fd = st->sources[n->slot];
+        st->sources[n->slot] = -1;
+        int rc = setns(fd, n->nstype);
         int err = errno;
         close(fd);
         return rc < 0 ? -err : 0;
     }
     case PYRUNC_OP_UNSHARE:
-        return unshare((int)op->flags) < 0 ? fail() : 0;
+        return unshare(op->unshare.flags) < 0 ? fail() : 0;
     case PYRUNC_OP_OPEN_ROOT:
         if (st->root_fd >= 0) close(st->root_fd);
-        st->root_fd = open(op->a, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        st->root_fd = open(op->path.path, O_PATH | O_DIRECTORY | O_CLOEXEC);
         return st->root_fd < 0 ? fail() : 0;
     case PYRUNC_OP_MOUNT:
-        return op_mount(st, op);
+        return op_mount(st, &op->mount);
     case PYRUNC_OP_MKDIRS: {
-        int fd = mkdirs_in_root(st, op->b, (mode_t)op->num);
+        int fd = mkdirs_in_root(st, op->mkdirs.path, (mode_t)op->mkdirs.mode);
         if (fd < 0) return fd;
         close(fd);
         return 0;
     }
     case PYRUNC_OP_MKFILE:
-        return op_mkfile(st, op);
+        return mkfile_in_root(st, op->path.path);
     case PYRUNC_OP_MKNOD:
-        return op_mknod(st, op);
+        return op_mknod(st, &op->mknod);
     case PYRUNC_OP_SYMLINK:
-        return op_symlink(st, op);
+        return op_symlink(st, &op->symlink);
     case PYRUNC_OP_PIVOT_ROOT:
-        return op_pivot_root(st, op);
+        return op_pivot_root(st, op->path.path);
     case PYRUNC_OP_MOVE_ROOT:
-        return op_move_root(st, op);
+        return op_move_root(st, op->path.path);
     case PYRUNC_OP_SETHOSTNAME:
-        return sethostname(op->a, strlen(op->a)) < 0 ? fail() : 0;
+        return sethostname(op->name.name, strlen(op->name.name)) < 0 ? fail() : 0;
     case PYRUNC_OP_SETDOMAINNAME:
-        return setdomainname(op->a, strlen(op->a)) < 0 ? fail() : 0;
+        return setdomainname(op->name.name, strlen(op->name.name)) < 0 ? fail() : 0;
     case PYRUNC_OP_WRITE_FILE:
-        return op_write_file(op);
+        return op_write_file(&op->write);
     case PYRUNC_OP_RLIMIT: {
-        struct rlimit rl = {(rlim_t)op->ids[0], (rlim_t)op->ids[1]};
-        return prlimit(0, (int)op->num, &rl, NULL) < 0 ? fail() : 0;
+        struct rlimit rl = {(rlim_t)op->rlimit.soft, (rlim_t)op->rlimit.hard};
+        return prlimit(0, op->rlimit.resource, &rl, NULL) < 0 ? fail() : 0;
     }
     case PYRUNC_OP_PRCTL:
-        return prctl((int)op->num, op->flags, op->n_ids ? op->ids[0] : 0, 0, 0) < 0 ? fail() : 0;
+        return prctl(op->prctl.option, op->prctl.arg2, op->prctl.arg3, 0, 0) < 0 ? fail() : 0;
     case PYRUNC_OP_CAPBSET:
-        for (long cap = 0; cap <= op->num; cap++)
-            if (!((op->ids[0] >> cap) & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+        for (long cap = 0; cap <= op->capbset.last_cap; cap++)
+            if (!((op->capbset.keep >> cap) & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
                 return fail();
         return 0;
     case PYRUNC_OP_SETGROUPS: {
         gid_t groups[MAX_GROUPS];
-        if (op->n_ids > MAX_GROUPS) return -E2BIG;
-        for (int i = 0; i < op->n_ids; i++) groups[i] = (gid_t)op->ids[i];
+        int n = op->setgroups.n_gids;
+        if (n < 0 || n > MAX_GROUPS) return -E2BIG;
+        for (int i = 0; i < n; i++) groups[i] = (gid_t)op->setgroups.gids[i];
         /* Raw syscalls: glibc's wrappers would try to signal the parent's other threads. */
-        return syscall(SYS_setgroups, op->n_ids, groups) < 0 ? fail() : 0;
+        return syscall(SYS_setgroups, n, groups) < 0 ? fail() : 0;
     }
-    case PYRUNC_OP_SETRESGID:
-        return syscall(SYS_setresgid, op->num, op->num, op->num) < 0 ? fail() : 0;
-    case PYRUNC_OP_SETRESUID:
-        return syscall(SYS_setresuid, op->num, op->num, op->num) < 0 ? fail() : 0;
+    case PYRUNC_OP_SETRESGID: {
+        unsigned int id = op->setresid.id;
+        return syscall(SYS_setresgid, id, id, id) < 0 ? fail() : 0;
+    }
+    case PYRUNC_OP_SETRESUID: {
+        unsigned int id = op->setresid.id;
+        return syscall(SYS_setresuid, id, id, id) < 0 ? fail() : 0;
+    }
     case PYRUNC_OP_CAPSET:
-        return op_capset(op);
+        return op_capset(&op->capset);
     case PYRUNC_OP_UMASK:
-        umask((mode_t)op->num);
+        umask((mode_t)op->umask.mask);
         return 0;
     case PYRUNC_OP_CHDIR:
-        return op_chdir(op);
+        return op_chdir(op->path.path);
     case PYRUNC_OP_MASK:
-        return op_mask(st, op);
+        return op_mask(st, &op->path);
     case PYRUNC_OP_READONLY:
-        return op_readonly(st, op);
+        return op_readonly(st, &op->path);
     case PYRUNC_OP_REMOUNT_RO: {
-        int fd = open_path(st, op->a, op->in_root, 0);
+        int fd = open_path(st, op->path.path, op->path.in_root, 0);
         if (fd < 0) return fail();
         int rc = remount_ro(fd);
         close(fd);
@@ -717,9 +717,9 @@ static int run_op(const struct pyrunc_spawn *s, struct child_state *st, const st
     case PYRUNC_OP_FIND_EXEC:
         return op_find_exec(st, s->argv, s->envp);
     case PYRUNC_OP_FIFO:
-        return op_fifo(op);
+        return op_fifo(op->fifo.fd);
     case PYRUNC_OP_CLOEXEC_FROM:
-        return syscall(SYS_close_range, (unsigned)op->num, ~0U, CLOSE_RANGE_CLOEXEC) < 0 ? fail() : 0;
+        return syscall(SYS_close_range, (unsigned)op->cloexec_from.first, ~0U, CLOSE_RANGE_CLOEXEC) < 0 ? fail() : 0;
     case PYRUNC_OP_EXEC:
         /* vfork mode: tell the parent we got this far; a child that dies before here (killed,
          * OOM) leaves -1, and a failing execve overwrites this with the error. */
@@ -727,9 +727,9 @@ static int run_op(const struct pyrunc_spawn *s, struct child_state *st, const st
         execve(st->exec_path, s->argv, s->envp);
         return fail();
     case PYRUNC_OP_SET_DUMPABLE:
-        return prctl(PR_SET_DUMPABLE, op->num, 0, 0, 0) < 0 ? fail() : 0;
+        return prctl(PR_SET_DUMPABLE, op->dumpable.value, 0, 0, 0) < 0 ? fail() : 0;
     case PYRUNC_OP_DUP2:
-        return dup2((int)op->num, (int)op->flags) < 0 ? fail() : 0;
+        return dup2(op->dup2.old_fd, op->dup2.new_fd) < 0 ? fail() : 0;
     case PYRUNC_OP_SYNC: {
         struct pyrunc_report r = {-3, 0};
         char byte;
@@ -738,28 +738,29 @@ static int run_op(const struct pyrunc_spawn *s, struct child_state *st, const st
         return n == 1 ? 0 : (n == 0 ? -ECONNRESET : fail());
     }
     case PYRUNC_OP_HOOK:
-        return op_hook(st, op);
+        return op_hook(st, &op->hook);
     case PYRUNC_OP_CONSOLE:
-        return op_console(op);
+        return op_console(&op->console);
     case PYRUNC_OP_OPEN_SOURCE:
-        return op_open_source(st, op);
+        return op_open_source(st, &op->open_source);
     case PYRUNC_OP_BIND_REMOUNT:
-        return op_bind_remount(st, op);
+        return op_bind_remount(st, &op->bind_remount);
     case PYRUNC_OP_FORK:
         return op_fork(s, st);
     case PYRUNC_OP_SYSCTL:
-        return op_sysctl(op);
+        return op_sysctl(&op->write);
     case PYRUNC_OP_MKTARGET:
-        return op_mktarget(st, op);
+        return op_mktarget(st, &op->mktarget);
     case PYRUNC_OP_JOIN_KEYRING:
         /* KEYCTL_JOIN_SESSION_KEYRING: keys made in the container stay out of the host's. */
-        return syscall(SYS_keyctl, 1, op->a) < 0 ? fail() : 0;
+        return syscall(SYS_keyctl, 1, op->name.name) < 0 ? fail() : 0;
     case PYRUNC_OP_SECCOMP: {
-        /* The program was compiled by the parent (pyrunc/_seccomp.py): only the kernel call here. */
-        struct sock_fprog prog = {(unsigned short)(op->num / (long)sizeof(struct sock_filter)),
-                                  (struct sock_filter *)(uintptr_t)op->a};
-        if (op->num <= 0 || op->num % (long)sizeof(struct sock_filter)) return -EINVAL;
-        return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, op->flags, &prog) < 0 ? fail() : 0;
+        /* The program was compiled by the parent (pyrunc/_plan/seccomp.py): only the kernel call here. */
+        const struct pyrunc_op_seccomp *f = &op->seccomp;
+        if (f->length <= 0 || f->length % (long)sizeof(struct sock_filter)) return -EINVAL;
+        struct sock_fprog prog = {(unsigned short)(f->length / (long)sizeof(struct sock_filter)),
+                                  (struct sock_filter *)(uintptr_t)f->program};
+        return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, f->flags, &prog) < 0 ? fail() : 0;
     }
     }
     return -EINVAL;

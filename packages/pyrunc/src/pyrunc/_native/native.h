@@ -9,81 +9,213 @@
  * plain declarations and integer #defines.
  */
 
-/* Op kinds. Arguments per op are documented in native.c next to each case. */
+/* Op kinds. After each: the member of struct pyrunc_op's union that holds its arguments (none:
+ * the op has none), and what it does with them. */
 #define PYRUNC_OP_WAIT 1           /* recv one message from the control socket: continue */
 #define PYRUNC_OP_READY 2          /* send "ready" on the control socket */
-#define PYRUNC_OP_SETNS 3          /* setns to the namespace file a (type flags); with one id, to the
-                                      file opened in that slot (PYRUNC_OP_OPEN_SOURCE), then closed */
-#define PYRUNC_OP_UNSHARE 4        /* unshare(flags) */
-#define PYRUNC_OP_OPEN_ROOT 5      /* open the directory a as the root of later in-root paths */
-#define PYRUNC_OP_MOUNT 6          /* mount(a, target b, c, flags, d); b resolved in root if in_root */
-#define PYRUNC_OP_MKDIRS 7         /* mkdir -p of b inside the root (mode num) */
-#define PYRUNC_OP_MKFILE 8         /* create empty file b inside the root (parents made) */
-#define PYRUNC_OP_MKNOD 9          /* mknod b inside root: mode num, dev flags, uid/gid in ids */
-#define PYRUNC_OP_SYMLINK 10       /* symlink target a at b inside the root, if b is absent */
-#define PYRUNC_OP_PIVOT_ROOT 11    /* pivot_root into a (the rootfs) and detach the old root */
-#define PYRUNC_OP_MOVE_ROOT 12     /* --no-pivot: MS_MOVE a onto / then chroot */
-#define PYRUNC_OP_SETHOSTNAME 13   /* sethostname(a) */
-#define PYRUNC_OP_SETDOMAINNAME 14 /* setdomainname(a) */
-#define PYRUNC_OP_WRITE_FILE 15    /* write string b into the existing file a */
-#define PYRUNC_OP_RLIMIT 16        /* prlimit(0, num, soft=ids[0], hard=ids[1]) */
-#define PYRUNC_OP_PRCTL 17         /* prctl(num, flags, ids[0]) */
-#define PYRUNC_OP_CAPBSET 18       /* drop every bounding cap not in mask ids[0], up to num (last cap) */
-#define PYRUNC_OP_SETGROUPS 19     /* setgroups(n_ids, ids) */
-#define PYRUNC_OP_SETRESGID 20     /* setresgid(num, num, num) */
-#define PYRUNC_OP_SETRESUID 21     /* setresuid(num, num, num) */
-#define PYRUNC_OP_CAPSET 22        /* capset: ids = {effective, permitted, inheritable} masks */
-#define PYRUNC_OP_UMASK 23         /* umask(num) */
-#define PYRUNC_OP_CHDIR 24         /* chdir(a) and check the result is inside the root */
-#define PYRUNC_OP_MASK 25          /* mask path a: /dev/null over a file, read-only tmpfs over a dir */
-#define PYRUNC_OP_READONLY 26      /* bind a onto itself read-only, keeping its other flags */
-#define PYRUNC_OP_REMOUNT_RO 27    /* remount the mount at a read-only, keeping its other flags */
+#define PYRUNC_OP_SETNS 3          /* setns: join the namespace (type nstype) opened in slot (OPEN_SOURCE) */
+#define PYRUNC_OP_UNSHARE 4        /* unshare: unshare(flags) */
+#define PYRUNC_OP_OPEN_ROOT 5      /* path: open the directory as the root of later in-root paths */
+#define PYRUNC_OP_MOUNT 6          /* mount: mount(source, or the file in source_slot, on target) */
+#define PYRUNC_OP_MKDIRS 7         /* mkdirs: mkdir -p of path inside the root with mode */
+#define PYRUNC_OP_MKFILE 8         /* path: create an empty file inside the root (parents made) */
+#define PYRUNC_OP_MKNOD 9          /* mknod: mknod inside the root, then chown */
+#define PYRUNC_OP_SYMLINK 10       /* symlink: a symlink to target at path inside the root, if absent */
+#define PYRUNC_OP_PIVOT_ROOT 11    /* path: pivot_root into the rootfs and detach the old root */
+#define PYRUNC_OP_MOVE_ROOT 12     /* path: --no-pivot: MS_MOVE the rootfs onto / then chroot */
+#define PYRUNC_OP_SETHOSTNAME 13   /* name: sethostname */
+#define PYRUNC_OP_SETDOMAINNAME 14 /* name: setdomainname */
+#define PYRUNC_OP_WRITE_FILE 15    /* write: write text into the existing file path */
+#define PYRUNC_OP_RLIMIT 16        /* rlimit: prlimit(0, resource, soft, hard) */
+#define PYRUNC_OP_PRCTL 17         /* prctl: prctl(option, arg2, arg3) */
+#define PYRUNC_OP_CAPBSET 18       /* capbset: drop every bounding cap up to last_cap not in keep */
+#define PYRUNC_OP_SETGROUPS 19     /* setgroups: setgroups(n_gids, gids) */
+#define PYRUNC_OP_SETRESGID 20     /* setresid: setresgid(id, id, id) */
+#define PYRUNC_OP_SETRESUID 21     /* setresid: setresuid(id, id, id) */
+#define PYRUNC_OP_CAPSET 22        /* capset: capset of the effective, permitted, inheritable masks */
+#define PYRUNC_OP_UMASK 23         /* umask: umask(mask) */
+#define PYRUNC_OP_CHDIR 24         /* path: chdir and check the result is inside the root */
+#define PYRUNC_OP_MASK 25          /* path: /dev/null over a file, read-only tmpfs over a directory */
+#define PYRUNC_OP_READONLY 26      /* path: bind onto itself read-only, keeping its other flags */
+#define PYRUNC_OP_REMOUNT_RO 27    /* path: remount the mount there read-only, keeping its other flags */
 #define PYRUNC_OP_LOOPBACK_UP 28   /* set the "lo" interface up */
 #define PYRUNC_OP_FIND_EXEC 29     /* resolve argv[0] with PATH from envp; kept for EXEC */
-#define PYRUNC_OP_FIFO 30          /* open /proc/self/fd/num for writing (blocks until start) */
-#define PYRUNC_OP_CLOEXEC_FROM 31  /* mark every fd >= num close-on-exec */
+#define PYRUNC_OP_FIFO 30          /* fifo: open /proc/self/fd/<fd> for writing (blocks until start) */
+#define PYRUNC_OP_CLOEXEC_FROM 31  /* cloexec_from: mark every fd from first on close-on-exec */
 #define PYRUNC_OP_EXEC 32          /* execve(found path, argv, envp) */
-#define PYRUNC_OP_SET_DUMPABLE 33  /* prctl(PR_SET_DUMPABLE, num) */
-#define PYRUNC_OP_DUP2 34          /* dup2(num, flags): hand a pipe to the child as stdio */
-#define PYRUNC_OP_JOIN_KEYRING 35  /* join a new session keyring named a */
+#define PYRUNC_OP_SET_DUMPABLE 33  /* dumpable: prctl(PR_SET_DUMPABLE, value) */
+#define PYRUNC_OP_DUP2 34          /* dup2: dup2(old_fd, new_fd): hand a pipe to the child as stdio */
+#define PYRUNC_OP_JOIN_KEYRING 35  /* name: join a new session keyring of that name */
 #define PYRUNC_OP_SYNC 36          /* send (-3, 0) ("run your hooks") and wait for one message */
-#define PYRUNC_OP_HOOK 37          /* run hook a (argv, envp of the op) with stdin b + host pid + c,
-                                      within num seconds (0: no limit) */
-#define PYRUNC_OP_SECCOMP 38       /* seccomp(SET_MODE_FILTER, flags, the BPF program a of num bytes) */
-#define PYRUNC_OP_CONSOLE 39       /* new pty from /dev/ptmx: master sent on socket fd num, slave
-                                      becomes the controlling terminal and stdio; ids: rows, cols */
-#define PYRUNC_OP_OPEN_SOURCE 40   /* open a (not in root) with open flags flags | O_CLOEXEC into slot
-                                      num: bind sources (O_PATH) and namespace files opened before
-                                      the init joins or becomes root of a user namespace */
-#define PYRUNC_OP_BIND_REMOUNT 41  /* remount the bind mount at b (in root) with flags, plus the flags
-                                      the kernel locked on it in a user namespace (nosuid, nodev,
-                                      noexec, ro; atime ones if flags has none) but those in num */
+#define PYRUNC_OP_HOOK 37          /* hook: run it with the state on stdin, within timeout seconds */
+#define PYRUNC_OP_SECCOMP 38       /* seccomp: seccomp(SET_MODE_FILTER, flags, the BPF program) */
+#define PYRUNC_OP_CONSOLE 39       /* console: a new pty, its master sent on socket, the slave our tty */
+#define PYRUNC_OP_OPEN_SOURCE 40   /* open_source: open path (not in root) into slot, before the init
+                                      joins or becomes root of a user namespace */
+#define PYRUNC_OP_BIND_REMOUNT 41  /* bind_remount: remount the bind mount at path with flags, plus the
+                                      flags the kernel locked on it but those in cleared */
 #define PYRUNC_OP_FORK 42          /* clone3(CLONE_PARENT): the new process (first in the pid namespace
                                       unshared before) goes on with the ops; the old one sends
                                       (-4, new pid) on the control socket and exits */
-#define PYRUNC_OP_SYSCTL 43        /* write string b into /proc/sys/a (a relative path), resolved beneath
-                                      /proc/sys, which must be a procfs, following no symlink and
-                                      crossing no mount */
-#define PYRUNC_OP_MKTARGET 44      /* create b inside the root as the target of a bind of a (not in root,
-                                      symlinks followed as the bind follows them): a directory (mode
-                                      0755) if a is one, else an empty file */
+#define PYRUNC_OP_SYSCTL 43        /* write: text into /proc/sys/<path>, resolved beneath /proc/sys,
+                                      which must be a procfs, following no symlink, crossing no mount */
+#define PYRUNC_OP_MKTARGET 44      /* mktarget: create path inside the root as the target of a bind of
+                                      source: a directory (mode 0755) if source is one, else a file */
 
-/* PYRUNC_OP_MOUNT with one id binds from source slot ids[0] instead of the path a. */
+/* The slots of files the child opens early (PYRUNC_OP_OPEN_SOURCE). */
 #define PYRUNC_MAX_SOURCES 1024
+
+/* A path marked in_root is resolved inside the container's root (RESOLVE_IN_ROOT), else as the
+ * init sees it. Strings are NUL-terminated; a slot is an index into the OPEN_SOURCE files. */
+struct pyrunc_op_path {
+    const char *path;
+    int in_root;
+};
+struct pyrunc_op_setns {
+    int slot;
+    int nstype; /* CLONE_NEW* */
+};
+struct pyrunc_op_unshare {
+    int flags; /* CLONE_NEW* */
+};
+struct pyrunc_op_mount {
+    const char *source; /* NULL for a remount or a propagation change */
+    int source_slot;    /* >= 0: bind from the file opened in that slot instead of source */
+    const char *target;
+    int in_root;
+    const char *fstype;
+    unsigned long flags;
+    const char *data;
+    int tmpfs; /* make a missing target, give the new mount the mode of what it covers */
+};
+struct pyrunc_op_mkdirs {
+    const char *path;
+    unsigned int mode;
+};
+struct pyrunc_op_mknod {
+    const char *path;
+    unsigned int mode; /* S_IFCHR, S_IFBLK or S_IFIFO and the permissions */
+    unsigned long long dev;
+    unsigned int uid;
+    unsigned int gid;
+};
+struct pyrunc_op_symlink {
+    const char *target;
+    const char *path;
+};
+struct pyrunc_op_name {
+    const char *name;
+};
+struct pyrunc_op_write {
+    const char *path;
+    const char *text;
+};
+struct pyrunc_op_rlimit {
+    int resource;
+    unsigned long long soft;
+    unsigned long long hard;
+};
+struct pyrunc_op_prctl {
+    int option;
+    unsigned long arg2;
+    unsigned long arg3;
+};
+struct pyrunc_op_capbset {
+    unsigned long long keep; /* bit n: keep capability n */
+    int last_cap;
+};
+struct pyrunc_op_setgroups {
+    const unsigned int *gids;
+    int n_gids;
+};
+struct pyrunc_op_setresid {
+    unsigned int id;
+};
+struct pyrunc_op_capset {
+    unsigned long long effective;
+    unsigned long long permitted;
+    unsigned long long inheritable;
+};
+struct pyrunc_op_umask {
+    unsigned int mask;
+};
+struct pyrunc_op_fifo {
+    int fd; /* the exec fifo, opened O_PATH by the runtime */
+};
+struct pyrunc_op_cloexec_from {
+    int first;
+};
+struct pyrunc_op_dumpable {
+    int value;
+};
+struct pyrunc_op_dup2 {
+    int old_fd;
+    int new_fd;
+};
+struct pyrunc_op_hook {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    const char *state_head; /* the state JSON on stdin: state_head, the host pid, state_tail */
+    const char *state_tail;
+    long timeout; /* seconds, 0: none */
+};
+struct pyrunc_op_seccomp {
+    const char *program; /* struct sock_filter[], length bytes */
+    long length;
+    unsigned int flags;
+};
+struct pyrunc_op_console {
+    int socket; /* a connected unix socket */
+    unsigned int rows; /* the window size, when both are set */
+    unsigned int cols;
+};
+struct pyrunc_op_open_source {
+    const char *path;
+    int flags; /* open(2) flags, O_CLOEXEC added */
+    int slot;
+};
+struct pyrunc_op_bind_remount {
+    const char *path;
+    int in_root;
+    unsigned long flags;
+    unsigned long cleared; /* locked flags not to keep */
+};
+struct pyrunc_op_mktarget {
+    const char *source; /* not in root, symlinks followed as the bind follows them */
+    const char *path;
+};
 
 struct pyrunc_op {
     int kind;
-    int in_root;            /* resolve path b (or a) inside the opened root */
-    long num;
-    unsigned long flags;
-    const char *a;
-    const char *b;
-    const char *c;
-    const char *d;
-    const unsigned long long *ids;
-    int n_ids;
-    char *const *argv; /* PYRUNC_OP_HOOK: the hook's argv and environment */
-    char *const *envp;
+    union {
+        struct pyrunc_op_path path;
+        struct pyrunc_op_setns setns;
+        struct pyrunc_op_unshare unshare;
+        struct pyrunc_op_mount mount;
+        struct pyrunc_op_mkdirs mkdirs;
+        struct pyrunc_op_mknod mknod;
+        struct pyrunc_op_symlink symlink;
+        struct pyrunc_op_name name;
+        struct pyrunc_op_write write;
+        struct pyrunc_op_rlimit rlimit;
+        struct pyrunc_op_prctl prctl;
+        struct pyrunc_op_capbset capbset;
+        struct pyrunc_op_setgroups setgroups;
+        struct pyrunc_op_setresid setresid;
+        struct pyrunc_op_capset capset;
+        struct pyrunc_op_umask umask;
+        struct pyrunc_op_fifo fifo;
+        struct pyrunc_op_cloexec_from cloexec_from;
+        struct pyrunc_op_dumpable dumpable;
+        struct pyrunc_op_dup2 dup2;
+        struct pyrunc_op_hook hook;
+        struct pyrunc_op_seccomp seccomp;
+        struct pyrunc_op_console console;
+        struct pyrunc_op_open_source open_source;
+        struct pyrunc_op_bind_remount bind_remount;
+        struct pyrunc_op_mktarget mktarget;
+    };
 };
 
 /* The message the child sends on the control socket: index -1 means ready, -3 asks the parent to

@@ -189,15 +189,18 @@ def _join_ops(plan: Plan) -> None:
             path = plan.joins[ns_type]
             slots[ns_type] = slot = plan.new_slot()
             plan.add(
-                OpKind.OPEN_SOURCE, f"open {ns_type} namespace {path}", a=path, num=slot, flags=os.O_RDONLY
+                OpKind.OPEN_SOURCE,
+                f"open {ns_type} namespace {path}",
+                path=path,
+                slot=slot,
+                flags=os.O_RDONLY,
             )
     for ns_type, slot in slots.items():
         plan.add(
             OpKind.SETNS,
             f"join {ns_type} namespace {plan.joins[ns_type]}",
-            a=plan.joins[ns_type],
-            flags=NAMESPACE_FLAGS[ns_type],
-            ids=(slot,),
+            nstype=NAMESPACE_FLAGS[ns_type],
+            slot=slot,
         )
 
 
@@ -267,17 +270,17 @@ def compile_init(
     new = _namespaces(spec, plan)
     id_mappings(spec, plan, new)
     linux = spec.linux
-    plan.add(OpKind.SET_DUMPABLE, "make the init non-dumpable", num=0)
+    plan.add(OpKind.SET_DUMPABLE, "make the init non-dumpable", value=0)
     for target, fd in enumerate(stdio):
-        plan.add(OpKind.DUP2, f"set up fd {target}", num=fd, flags=target)
-    plan.add(OpKind.CLOEXEC_FROM, "mark inherited fds close-on-exec", num=3 + preserve_fds)
+        plan.add(OpKind.DUP2, f"set up fd {target}", old_fd=fd, new_fd=target)
+    plan.add(OpKind.CLOEXEC_FROM, "mark inherited fds close-on-exec", first=3 + preserve_fds)
     if not vfork:
         plan.add(OpKind.WAIT, "wait for the parent")
     for path in join_cgroups:
-        plan.add(OpKind.WRITE_FILE, f"join cgroup {os.path.dirname(path)}", a=path, b="0")
+        plan.add(OpKind.WRITE_FILE, f"join cgroup {os.path.dirname(path)}", path=path, text="0")
     if vfork and oom_score_adj is not None:
         adj = str(oom_score_adj)
-        plan.add(OpKind.WRITE_FILE, "set oom_score_adj", a="/proc/self/oom_score_adj", b=adj)
+        plan.add(OpKind.WRITE_FILE, "set oom_score_adj", path="/proc/self/oom_score_adj", text=adj)
     _join_ops(plan)
     if "user" in plan.joins:
         after_joining_user_ops(plan, new)
@@ -285,7 +288,7 @@ def compile_init(
     if plan.user_ns:
         become_root_ops(plan, new_ipc="ipc" in new and "user" in new)
     if keyring is not None:
-        plan.add(OpKind.JOIN_KEYRING, f"join session keyring {keyring}", a=keyring)
+        plan.add(OpKind.JOIN_KEYRING, f"join session keyring {keyring}", name=keyring)
     if "cgroup" in new:
         plan.add(OpKind.UNSHARE, "create cgroup namespace", flags=CloneFlags.NEWCGROUP)
 
@@ -293,14 +296,12 @@ def compile_init(
     propagation_name = linux.rootfs_propagation if linux else None
     propagation = PROPAGATION.get(propagation_name or "rslave", MountFlags.SLAVE | MountFlags.REC)
     root_propagation = propagation | MountFlags.REC if propagation_name else MountFlags.SLAVE | MountFlags.REC
-    plan.add(OpKind.MOUNT, "set propagation of /", b="/", flags=root_propagation)
+    plan.mount("set propagation of /", target="/", flags=root_propagation)
     if propagation & MountFlags.SHARED:
         parent = rootfs_parent_mount(rootfs)
-        plan.add(OpKind.MOUNT, f"make {parent} private for pivot_root", b=parent, flags=MountFlags.PRIVATE)
-    plan.add(
-        OpKind.MOUNT, f"bind rootfs {rootfs}", a=rootfs, b=rootfs, flags=MountFlags.BIND | MountFlags.REC
-    )
-    plan.add(OpKind.OPEN_ROOT, f"open rootfs {rootfs}", a=rootfs)
+        plan.mount(f"make {parent} private for pivot_root", target=parent, flags=MountFlags.PRIVATE)
+    plan.mount(f"bind rootfs {rootfs}", source=rootfs, target=rootfs, flags=MountFlags.BIND | MountFlags.REC)
+    plan.add(OpKind.OPEN_ROOT, f"open rootfs {rootfs}", path=rootfs)
     dev_is_bind = False
     for index, mount in enumerate(spec.mounts):
         mount_ops(plan, mount, index, bundle, cgroup_hierarchies, "cgroup" in new)
@@ -308,41 +309,41 @@ def compile_init(
             dev_is_bind = mount.type == "bind" or "bind" in mount.options or "rbind" in mount.options
     device_ops(plan, spec, dev_is_bind)
     plan.ops[sources_at:sources_at] = [
-        Op(OpKind.OPEN_SOURCE, f"open bind source {source}", a=source, num=slot, flags=os.O_PATH)
+        Op(OpKind.OPEN_SOURCE, f"open bind source {source}", path=source, slot=slot, flags=os.O_PATH)
         for slot, source in plan.sources
     ]
-    plan.add(OpKind.MKDIRS, f"create cwd {process.cwd}", b=process.cwd, num=0o755)
+    plan.add(OpKind.MKDIRS, f"create cwd {process.cwd}", path=process.cwd, mode=0o755)
     if hooks is not None:
         if hooks.prestart or hooks.create_runtime:
             plan.add(OpKind.SYNC, "wait for the prestart and createRuntime hooks")
         _hook_ops(plan, "createContainer", hooks.create_container, spec, bundle, container_id, "creating")
     if no_pivot:
-        plan.add(OpKind.MOVE_ROOT, f"move {rootfs} to / and chroot", a=rootfs)
+        plan.add(OpKind.MOVE_ROOT, f"move {rootfs} to / and chroot", path=rootfs)
     else:
-        plan.add(OpKind.PIVOT_ROOT, f"pivot_root to {rootfs}", a=rootfs)
+        plan.add(OpKind.PIVOT_ROOT, f"pivot_root to {rootfs}", path=rootfs)
     if propagation_name:
-        plan.add(OpKind.MOUNT, f"set rootfsPropagation {propagation_name}", b="/", flags=propagation)
+        plan.mount(f"set rootfsPropagation {propagation_name}", target="/", flags=propagation)
     _console_op(plan, process, console_fd)
     if "network" in new:
         plan.add(OpKind.LOOPBACK_UP, "bring up the loopback interface")
     if spec.hostname:  # an empty one is no hostname to set (runc's rule too)
-        plan.add(OpKind.SETHOSTNAME, f"sethostname {spec.hostname}", a=spec.hostname)
+        plan.add(OpKind.SETHOSTNAME, f"sethostname {spec.hostname}", name=spec.hostname)
     if spec.domainname:
-        plan.add(OpKind.SETDOMAINNAME, f"setdomainname {spec.domainname}", a=spec.domainname)
+        plan.add(OpKind.SETDOMAINNAME, f"setdomainname {spec.domainname}", name=spec.domainname)
     if linux is not None:
         sysctl_ops(plan, linux)
         for path in linux.readonly_paths:
-            plan.add(OpKind.READONLY, f"make {path} read-only", a=path, in_root=True)
+            plan.add(OpKind.READONLY, f"make {path} read-only", path=path, in_root=True)
         for path in linux.masked_paths:
-            plan.add(OpKind.MASK, f"mask {path}", a=path, in_root=True)
+            plan.add(OpKind.MASK, f"mask {path}", path=path, in_root=True)
     if spec.root.readonly:
-        plan.add(OpKind.REMOUNT_RO, "make the root read-only", a="/")
+        plan.add(OpKind.REMOUNT_RO, "make the root read-only", path="/")
     seccomp = seccomp_op(linux.seccomp if linux else None, seccomp_cache)
     process_ops(plan, process, rootfs, seccomp)
     if not vfork:
         plan.add(OpKind.READY, "report ready")
         if fifo_fd >= 0:
-            plan.add(OpKind.FIFO, "wait for start on the exec fifo", num=fifo_fd)
+            plan.add(OpKind.FIFO, "wait for start on the exec fifo", fd=fifo_fd)
         else:
             plan.add(OpKind.WAIT, "wait for start")
     late_seccomp(plan, process, seccomp)  # startContainer hooks run under it, as with runc
@@ -387,12 +388,12 @@ def _hook_ops(
         plan.add(
             OpKind.HOOK,
             f"hooks.{kind}[{i}]: {kind} hook {hook.path}",
-            a=hook.path,
+            path=hook.path,
             argv=hook.args or [hook.path],
             envp=hook.env,
-            b=before + '"pid":',
-            c=after,
-            num=hook.timeout or 0,
+            state_head=before + '"pid":',
+            state_tail=after,
+            timeout=hook.timeout or 0,
         )
 
 
@@ -404,7 +405,7 @@ def _console_op(plan: Plan, process: Process, console_fd: int) -> None:
         raise SpecError("process.terminal", "a terminal needs a console socket to send the pty master to")
     size = process.console_size
     rows, cols = (size.height, size.width) if size is not None else (0, 0)
-    plan.add(OpKind.CONSOLE, "set up the terminal", num=console_fd, ids=(rows, cols))
+    plan.add(OpKind.CONSOLE, "set up the terminal", socket=console_fd, rows=rows, cols=cols)
 
 
 def compile_exec(
@@ -429,11 +430,11 @@ def compile_exec(
     plan = Plan()
     for ns_type in namespaces:
         plan.joins[ns_type] = f"/proc/{init_pid}/ns/{NAMESPACE_FILES[ns_type]}"
-    plan.add(OpKind.SET_DUMPABLE, "make the process non-dumpable", num=0)
-    plan.add(OpKind.CLOEXEC_FROM, "mark inherited fds close-on-exec", num=3 + preserve_fds)
+    plan.add(OpKind.SET_DUMPABLE, "make the process non-dumpable", value=0)
+    plan.add(OpKind.CLOEXEC_FROM, "mark inherited fds close-on-exec", first=3 + preserve_fds)
     plan.add(OpKind.WAIT, "wait for the parent")
     for path in join_cgroups:
-        plan.add(OpKind.WRITE_FILE, f"join cgroup {os.path.dirname(path)}", a=path, b="0")
+        plan.add(OpKind.WRITE_FILE, f"join cgroup {os.path.dirname(path)}", path=path, text="0")
     _join_ops(plan)
     _console_op(plan, process, console_fd)
     filter_op = seccomp_op(seccomp, seccomp_cache)

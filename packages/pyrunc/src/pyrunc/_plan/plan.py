@@ -5,7 +5,11 @@ child runs, see native.h)."""
 from __future__ import annotations
 
 from pyrunc._errors import SpecError
-from pyrunc._native.kernel import MAX_SOURCES, Op
+from pyrunc._native.kernel import MAX_SOURCES, Op, OpKind
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc._native.kernel import Argument
 
 __all__ = ["Plan"]
 
@@ -57,5 +61,35 @@ class Plan:
         self.slots += 1
         return self.slots - 1
 
-    def add(self, kind: int, step: str, **kw: object) -> None:
-        self.ops.append(Op(kind, step, **kw))  # type: ignore[arg-type]
+    def add(self, kind: int, step: str, **args: Argument) -> None:
+        """Append an op (see :class:`pyrunc._native.kernel.Op`)."""
+        self.ops.append(Op(kind, step, **args))
+
+    def mount(
+        self,
+        step: str,
+        *,
+        target: str,
+        source: str | None = None,
+        source_slot: int = -1,
+        fstype: str | None = None,
+        flags: int = 0,
+        data: str | None = None,
+        in_root: bool = False,
+        tmpfs: bool = False,
+    ) -> None:
+        """Append a MOUNT op: ``source_slot`` >= 0 binds the file opened in that slot (OPEN_SOURCE)
+        instead of ``source``; ``tmpfs`` makes a missing target, else gives the new filesystem the
+        mode of the directory it covers."""
+        self.add(
+            OpKind.MOUNT,
+            step,
+            source=source,
+            source_slot=source_slot,
+            target=target,
+            fstype=fstype,
+            flags=flags,
+            data=data,
+            in_root=in_root,
+            tmpfs=tmpfs,
+        )

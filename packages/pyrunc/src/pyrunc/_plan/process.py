@@ -217,12 +217,12 @@ def become_root_ops(plan: Plan, *, new_ipc: bool) -> None:
     files are reached with the container root's rights, not the runtime's. With ``new_ipc`` the
     ipc namespace is made in between, where runc makes it: its mqueue filesystem (/dev/mqueue)
     belongs to the uid and gid that create the namespace (runc's: root's uid, the host's gid)."""
-    plan.add(OpKind.SETGROUPS, "drop supplementary groups (user namespace)", ids=())
-    plan.add(OpKind.SETRESUID, "become root in the user namespace: setresuid 0", num=0)
+    plan.add(OpKind.SETGROUPS, "drop supplementary groups (user namespace)", gids=())
+    plan.add(OpKind.SETRESUID, "become root in the user namespace: setresuid 0", id=0)
     if new_ipc:
         plan.clone_flags &= ~CloneFlags.NEWIPC
         plan.add(OpKind.UNSHARE, "create ipc namespace", flags=CloneFlags.NEWIPC)
-    plan.add(OpKind.SETRESGID, "become root in the user namespace: setresgid 0", num=0)
+    plan.add(OpKind.SETRESGID, "become root in the user namespace: setresgid 0", id=0)
 
 
 def _user_ops(plan: Plan, process: Process) -> None:
@@ -247,19 +247,23 @@ def _user_ops(plan: Plan, process: Process) -> None:
     if ignored:
         plan.warnings.append(f"ignoring unknown or unavailable capabilities: [{' '.join(ignored)}]")
     plan.add(
-        OpKind.CAPBSET, "drop capabilities from the bounding set", num=last_cap, ids=(masks["bounding"],)
+        OpKind.CAPBSET, "drop capabilities from the bounding set", last_cap=last_cap, keep=masks["bounding"]
     )
     if len(user.additional_gids) > _MAX_GROUPS:
         raise SpecError(
             "process.user.additionalGids",
             f"{len(user.additional_gids)} groups, more than the {_MAX_GROUPS} pyrunc sets",
         )
-    plan.add(OpKind.SETGROUPS, f"setgroups {user.additional_gids}", ids=tuple(user.additional_gids))
-    plan.add(OpKind.SETRESGID, f"setresgid {user.gid}", num=user.gid)
-    plan.add(OpKind.PRCTL, "keep capabilities across setuid", num=_PR_SET_KEEPCAPS, flags=1)
-    plan.add(OpKind.SETRESUID, f"setresuid {user.uid}", num=user.uid)
+    plan.add(OpKind.SETGROUPS, f"setgroups {user.additional_gids}", gids=tuple(user.additional_gids))
+    plan.add(OpKind.SETRESGID, f"setresgid {user.gid}", id=user.gid)
+    plan.add(OpKind.PRCTL, "keep capabilities across setuid", option=_PR_SET_KEEPCAPS, arg2=1)
+    plan.add(OpKind.SETRESUID, f"setresuid {user.uid}", id=user.uid)
     plan.add(
-        OpKind.CAPSET, "set capabilities", ids=(masks["effective"], masks["permitted"], masks["inheritable"])
+        OpKind.CAPSET,
+        "set capabilities",
+        effective=masks["effective"],
+        permitted=masks["permitted"],
+        inheritable=masks["inheritable"],
     )
     # The kernel only lets a capability into the ambient set if it is permitted and
     # inheritable; runc ignores the rest, so do we.
@@ -269,11 +273,11 @@ def _user_ops(plan: Plan, process: Process) -> None:
             plan.add(
                 OpKind.PRCTL,
                 f"raise ambient {CAPABILITIES[cap]}",
-                num=_PR_CAP_AMBIENT,
-                flags=_PR_CAP_AMBIENT_RAISE,
-                ids=(cap,),
+                option=_PR_CAP_AMBIENT,
+                arg2=_PR_CAP_AMBIENT_RAISE,
+                arg3=cap,
             )
-    plan.add(OpKind.UMASK, "umask", num=user.umask if user.umask is not None else 0o022)
+    plan.add(OpKind.UMASK, "umask", mask=user.umask if user.umask is not None else 0o022)
 
 
 _last_cap_cache: list[int] = []
@@ -316,7 +320,7 @@ def seccomp_op(raw: dict[str, object] | None, cache: str | None = None) -> Op | 
 
     program = build_filter(raw, cache=cache)
     step = f"load the seccomp filter ({len(program)} BPF instructions)"
-    return Op(OpKind.SECCOMP, step, a=program.program, num=len(program.program), flags=program.flags)
+    return Op(OpKind.SECCOMP, step, program=program.program, length=len(program.program), flags=program.flags)
 
 
 def late_seccomp(plan: Plan, process: Process, seccomp: Op | None) -> None:
@@ -339,14 +343,14 @@ def process_ops(plan: Plan, process: Process, rootfs: str, seccomp: Op | None = 
         number = RLIMITS.get(rlimit.type.removeprefix("RLIMIT_"))
         if number is None:
             raise SpecError(f"process.rlimits[{i}].type", f"unknown rlimit {rlimit.type}")
-        plan.add(OpKind.RLIMIT, f"set {rlimit.type}", num=number, ids=(rlimit.soft, rlimit.hard))
+        plan.add(OpKind.RLIMIT, f"set {rlimit.type}", resource=number, soft=rlimit.soft, hard=rlimit.hard)
     if process.no_new_privileges:
-        plan.add(OpKind.PRCTL, "set no_new_privs", num=_PR_SET_NO_NEW_PRIVS, flags=1)
+        plan.add(OpKind.PRCTL, "set no_new_privs", option=_PR_SET_NO_NEW_PRIVS, arg2=1)
     elif seccomp is not None:
         # Without no_new_privs loading a filter needs CAP_SYS_ADMIN: before the capabilities go.
         plan.ops.append(seccomp)
     _user_ops(plan, process)
-    plan.add(OpKind.CHDIR, f"chdir to cwd {process.cwd}", a=process.cwd)
+    plan.add(OpKind.CHDIR, f"chdir to cwd {process.cwd}", path=process.cwd)
     plan.argv = list(process.args)
     plan.envp = list(process.env)
     if not any(entry.startswith("HOME=") for entry in plan.envp):

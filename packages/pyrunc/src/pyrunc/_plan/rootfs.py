@@ -131,11 +131,11 @@ def _bind_op(plan: Plan, step: str, source: str, dest: str, flags: int) -> None:
     is opened before the init becomes the namespace's root, with the runtime's own rights (runc
     1.1 opens bind sources from the host's user namespace, too)."""
     if not plan.user_ns:
-        plan.add(OpKind.MOUNT, step, a=source, b=dest, flags=flags, in_root=True)
+        plan.mount(step, source=source, target=dest, flags=flags, in_root=True)
         return
     slot = plan.new_slot()
     plan.sources.append((slot, source))
-    plan.add(OpKind.MOUNT, step, a=source, b=dest, flags=flags, in_root=True, ids=(slot,))
+    plan.mount(step, source=source, target=dest, flags=flags, in_root=True, source_slot=slot)
 
 
 def _remount_op(plan: Plan, step: str, dest: str, flags: int, options: Sequence[str] = ()) -> None:
@@ -145,10 +145,10 @@ def _remount_op(plan: Plan, step: str, dest: str, flags: int, options: Sequence[
     than give a mount other than the one asked for); ``rw`` is not such a request (runc 1.1, too,
     keeps ro when the source is read-only)."""
     if not plan.user_ns:
-        plan.add(OpKind.MOUNT, step, b=dest, flags=flags, in_root=True)
+        plan.mount(step, target=dest, flags=flags, in_root=True)
         return
     cleared = _cleared_flags(options) & ~MountFlags.RDONLY
-    plan.add(OpKind.BIND_REMOUNT, step, b=dest, flags=flags, num=cleared, in_root=True)
+    plan.add(OpKind.BIND_REMOUNT, step, path=dest, flags=flags, cleared=cleared, in_root=True)
 
 
 def mount_ops(
@@ -171,13 +171,13 @@ def mount_ops(
         if not os.path.isabs(source):
             source = os.path.join(bundle, source)
         if "mount" in plan.joins:  # the source is the joined mount namespace's, found by the init
-            plan.add(OpKind.MKTARGET, f"create {on} for bind source {source}", a=source, b=dest)
+            plan.add(OpKind.MKTARGET, f"create {on} for bind source {source}", source=source, path=dest)
         elif not os.path.lexists(source):
             raise SpecError(f"{where}.source", f"bind source {source} does not exist")
         elif os.path.isdir(source):
-            plan.add(OpKind.MKDIRS, f"create {on}", b=dest, num=0o755)
+            plan.add(OpKind.MKDIRS, f"create {on}", path=dest, mode=0o755)
         else:
-            plan.add(OpKind.MKFILE, f"create {on}", b=dest)
+            plan.add(OpKind.MKFILE, f"create {on}", path=dest)
         bind = MountFlags.BIND | (flags & MountFlags.REC)
         _bind_op(plan, f"bind {source} on {on}", source, dest, bind)
         extra = flags & ~(MountFlags.BIND | MountFlags.REC | MountFlags.REMOUNT)
@@ -193,30 +193,28 @@ def mount_ops(
         # cgroup v1: a tmpfs holding one mount per hierarchy, as runc builds it (runc leaves the
         # tmpfs itself writable and makes each hierarchy read-only; so do we).
         tmpfs_flags = MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC
-        plan.add(
-            OpKind.MOUNT,
+        plan.mount(
             f"mount tmpfs on {on}",
-            a="tmpfs",
-            b=dest,
-            c="tmpfs",
+            source="tmpfs",
+            target=dest,
+            fstype="tmpfs",
             flags=tmpfs_flags,
-            d="mode=755",
+            data="mode=755",
             in_root=True,
-            num=1,  # made if missing, else the covered directory's mode (sysfs: 0555), as runc
+            tmpfs=True,  # made if missing, else the covered directory's mode (sysfs: 0555), as runc
         )
         sub_flags = flags & ~(MountFlags.BIND | MountFlags.REC)
         for dirname, option, host_dir in cgroup_hierarchies:
             target = f"{dest}/{dirname}"
-            plan.add(OpKind.MKDIRS, f"create {target}", b=target, num=0o755)
+            plan.add(OpKind.MKDIRS, f"create {target}", path=target, mode=0o755)
             if new_cgroupns:
-                plan.add(
-                    OpKind.MOUNT,
+                plan.mount(
                     f"mount cgroup {option} on {target}",
-                    a="cgroup",
-                    b=target,
-                    c="cgroup",
+                    source="cgroup",
+                    target=target,
+                    fstype="cgroup",
                     flags=sub_flags,
-                    d=option,
+                    data=option,
                     in_root=True,
                 )
             else:
@@ -231,38 +229,37 @@ def mount_ops(
                     )
             if "," in dirname:
                 for controller in dirname.split(","):
-                    plan.add(OpKind.SYMLINK, f"link {dest}/{controller}", a=dirname, b=f"{dest}/{controller}")
+                    plan.add(
+                        OpKind.SYMLINK,
+                        f"link {dest}/{controller}",
+                        target=dirname,
+                        path=f"{dest}/{controller}",
+                    )
     else:
         if fstype == "cgroup":  # unified host: the container's own cgroup2
             fstype = "cgroup2"
-        if fstype != "tmpfs":  # a tmpfs target is made by the mount op itself (see num below)
-            plan.add(OpKind.MKDIRS, f"create {on}", b=dest, num=0o755)
-        plan.add(
-            OpKind.MOUNT,
+        if fstype != "tmpfs":  # a tmpfs target is made by the mount op itself (see tmpfs below)
+            plan.add(OpKind.MKDIRS, f"create {on}", path=dest, mode=0o755)
+        plan.mount(
             f"mount {fstype} on {on}",
-            a=mount.source or fstype,
-            b=dest,
-            c=fstype,
+            source=mount.source or fstype,
+            target=dest,
+            fstype=fstype,
             flags=flags,
-            d=data or None,
+            data=data or None,
             in_root=True,
-            num=1 if fstype == "tmpfs" else 0,  # made if missing, else keeps the covered dir's mode
+            tmpfs=fstype == "tmpfs",  # made if missing, else keeps the covered dir's mode
         )
     if propagation:
-        plan.add(OpKind.MOUNT, f"set propagation of {on}", b=dest, flags=propagation, in_root=True)
+        plan.mount(f"set propagation of {on}", target=dest, flags=propagation, in_root=True)
 
 
 def _bind_device_op(plan: Plan, path: str, what: str) -> None:
     """In a user namespace mknod is refused: bind the host's node onto an empty file, as runc
     does (the node's mode and owner are then the host's)."""
-    plan.add(OpKind.MKFILE, f"create {path} for the host's device{what}", b=path)
-    plan.add(
-        OpKind.MOUNT,
-        f"bind the host's device {path}{what}",
-        a=path,
-        b=path,
-        flags=MountFlags.BIND,
-        in_root=True,
+    plan.add(OpKind.MKFILE, f"create {path} for the host's device{what}", path=path)
+    plan.mount(
+        f"bind the host's device {path}{what}", source=path, target=path, flags=MountFlags.BIND, in_root=True
     )
 
 
@@ -278,10 +275,11 @@ def device_ops(plan: Plan, spec: RuntimeSpec, dev_is_bind: bool) -> None:
             plan.add(
                 OpKind.MKNOD,
                 f"create device {path}",
-                b=path,
-                num=_S_IFCHR | 0o666,
-                flags=os.makedev(major, minor),
-                ids=(0, 0),
+                path=path,
+                mode=_S_IFCHR | 0o666,
+                dev=os.makedev(major, minor),
+                uid=0,
+                gid=0,
             )
     for i, device in enumerate(linux.devices if linux else []):
         if not dev_is_bind and device.path == "/dev/ptmx":
@@ -297,18 +295,19 @@ def device_ops(plan: Plan, spec: RuntimeSpec, dev_is_bind: bool) -> None:
         plan.add(
             OpKind.MKNOD,
             f"create device {device.path} (linux.devices[{i}])",
-            b=_clean_destination(device.path, f"linux.devices[{i}].path"),
-            num=kind | (mode & 0o7777),
-            flags=os.makedev(device.major or 0, device.minor or 0),
-            ids=(device.uid or 0, device.gid or 0),
+            path=_clean_destination(device.path, f"linux.devices[{i}].path"),
+            mode=kind | (mode & 0o7777),
+            dev=os.makedev(device.major or 0, device.minor or 0),
+            uid=device.uid or 0,
+            gid=device.gid or 0,
         )
     if not dev_is_bind:
         for target, link in _DEV_LINKS:
-            plan.add(OpKind.SYMLINK, f"link {link}", a=target, b=link)
+            plan.add(OpKind.SYMLINK, f"link {link}", target=target, path=link)
         if os.path.exists("/proc/kcore"):
-            plan.add(OpKind.SYMLINK, "link /dev/core", a="/proc/kcore", b="/dev/core")
+            plan.add(OpKind.SYMLINK, "link /dev/core", target="/proc/kcore", path="/dev/core")
         if any(m.destination.rstrip("/") == "/dev/pts" for m in spec.mounts):
-            plan.add(OpKind.SYMLINK, "link /dev/ptmx", a="pts/ptmx", b="/dev/ptmx")
+            plan.add(OpKind.SYMLINK, "link /dev/ptmx", target="pts/ptmx", path="/dev/ptmx")
 
 
 def rootfs_parent_mount(rootfs: str) -> str:

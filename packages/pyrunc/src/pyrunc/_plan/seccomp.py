@@ -37,6 +37,7 @@ from __future__ import annotations
 import os
 
 from pyrunc._errors import SpecError, UnsupportedFieldError
+from pyrunc._model import Model
 from pyrunc._spec.readers import (
     U32,
     U64,
@@ -52,6 +53,8 @@ from pyrunc._spec.readers import (
 )
 
 TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = [
     "ACTIONS",
@@ -134,7 +137,7 @@ _MAX_PROGRAM = 4096 * 8  # BPF_MAXINSNS instructions of 8 bytes: the most the ke
 _OPTIMIZE_ABOVE = 32  # syscall names; runc's threshold for libseccomp's binary tree
 
 
-class SeccompRule:
+class SeccompRule(Model):
     """One entry of ``syscalls``, validated: ``conditions`` are (index, operator, value, valueTwo)."""
 
     __slots__ = ("action", "conditions", "names", "where")
@@ -142,13 +145,13 @@ class SeccompRule:
     def __init__(
         self, names: list[str], action: int, conditions: list[tuple[int, int, int, int]], where: str
     ):
-        self.names = names
-        self.action = action
-        self.conditions = conditions
-        self.where = where
+        self.names: Final = names
+        self.action: Final = action
+        self.conditions: Final = conditions
+        self.where: Final = where
 
 
-class SeccompProfile:
+class SeccompProfile(Model):
     """A validated ``linux.seccomp``: actions as libseccomp values, arches in libseccomp's names."""
 
     __slots__ = ("arches", "default_action", "flags", "rules", "where")
@@ -156,22 +159,22 @@ class SeccompProfile:
     def __init__(
         self, default_action: int, arches: list[str], flags: int, rules: list[SeccompRule], where: str
     ) -> None:
-        self.default_action = default_action
-        self.arches = arches
-        self.flags = flags
-        self.rules = rules
-        self.where = where
+        self.default_action: Final = default_action
+        self.arches: Final = arches
+        self.flags: Final = flags
+        self.rules: Final = rules
+        self.where: Final = where
 
 
-class SeccompFilter:
+class SeccompFilter(Model):
     """The compiled filter: the BPF program (``struct sock_filter[]``, native endianness) and the
     seccomp(2) flags to load it with."""
 
     __slots__ = ("flags", "program")
 
     def __init__(self, program: bytes, flags: int) -> None:
-        self.program = program
-        self.flags = flags
+        self.program: Final = program
+        self.flags: Final = flags
 
     def __len__(self) -> int:
         """The number of BPF instructions."""
@@ -246,10 +249,10 @@ def build_filter(raw: object, where: str = "linux.seccomp", *, cache: str | None
     support for its flags checked, but libseccomp is not called. None: compile, cache nothing.
     """
     profile = parse_seccomp(raw, where)
-    from pyrunc._native._lib import lib
+    from pyrunc._native import libseccomp
 
     for name, bit in FLAGS.items():
-        if profile.flags & bit and not lib.pyrunc_seccomp_flag_supported(bit):
+        if profile.flags & bit and not libseccomp.flag_supported(bit):
             raise UnsupportedFieldError(f"{where}.flags", f"the kernel does not support {name}")
     path = _cache_path(raw, cache) if cache is not None else None
     program = _cache_read(path) if path is not None else None
@@ -264,23 +267,22 @@ def build_filter(raw: object, where: str = "linux.seccomp", *, cache: str | None
 
 
 def _compile(profile: SeccompProfile, where: str) -> bytes:
-    """libseccomp's program for ``profile``; b"" when it is longer than :data:`_MAX_PROGRAM`
-    (or empty, which libseccomp never makes)."""
-    from pyrunc._native._lib import ffi, lib
+    """libseccomp's program for ``profile``; b"" when it is longer than :data:`_MAX_PROGRAM`."""
+    from pyrunc._native import libseccomp
 
-    ctx = lib.pyrunc_seccomp_new(profile.default_action)
-    if ctx == ffi.NULL:
-        raise SpecError(f"{where}.defaultAction", "libseccomp refused the default action")
     try:
+        compiled = libseccomp.Filter(profile.default_action)
+    except ValueError:
+        raise SpecError(f"{where}.defaultAction", "libseccomp refused the default action") from None
+    with compiled:
         for arch in profile.arches:
-            if lib.pyrunc_seccomp_arch_add(ctx, arch.encode()) < 0:
+            if not compiled.add_arch(arch):
                 oci = next(k for k, v in ARCHES.items() if v == arch)
                 raise UnsupportedFieldError(
                     f"{where}.architectures", f"{oci} is not known to this libseccomp"
                 )
         if sum(len(rule.names) for rule in profile.rules) > _OPTIMIZE_ABOVE:
-            lib.pyrunc_seccomp_optimize(ctx, 2)  # best effort, as runc
-        cmps = ffi.new("struct pyrunc_seccomp_cmp[]", _MAX_ARGS)
+            compiled.optimize()
         for rule in profile.rules:
             if rule.action == profile.default_action:
                 continue  # libseccomp refuses it, and it changes nothing
@@ -289,27 +291,17 @@ def _compile(profile: SeccompProfile, where: str) -> bytes:
             if len(set(indexes)) != len(indexes):
                 groups = [[c] for c in rule.conditions]  # one rule per condition (runc does so)
             for name in rule.names:
-                number = lib.pyrunc_seccomp_syscall(name.encode())
-                if number == lib.PYRUNC_SCMP_UNKNOWN_SYSCALL:
+                number = libseccomp.syscall_number(name)
+                if number is None:
                     continue  # unknown to libseccomp: skipped, as runc
                 for group in groups:
-                    for k, (index, op, value, value_two) in enumerate(group):
-                        cmps[k].arg = index
-                        cmps[k].op = op
-                        cmps[k].datum_a = value
-                        cmps[k].datum_b = value_two
-                    rc = lib.pyrunc_seccomp_rule_add(ctx, rule.action, number, len(group), cmps)
-                    if rc < 0:
+                    try:
+                        compiled.add_rule(rule.action, number, group)
+                    except OSError as exc:
                         raise SpecError(
-                            rule.where, f"libseccomp refused the rule for {name}: {os.strerror(-rc)}"
-                        )
-        buf = ffi.new("char[]", _MAX_PROGRAM)
-        size = lib.pyrunc_seccomp_export(ctx, buf, _MAX_PROGRAM)
-        if size < 0 and size != -7:  # -E2BIG: too long, said by the caller
-            raise OSError(-size, f"exporting the seccomp filter: {os.strerror(-size)}")
-        return bytes(ffi.buffer(buf, size)) if size >= 0 else b""
-    finally:
-        lib.pyrunc_seccomp_release(ctx)
+                            rule.where, f"libseccomp refused the rule for {name}: {exc.strerror}"
+                        ) from None
+        return compiled.export(_MAX_PROGRAM) or b""
 
 
 # -- the cache of compiled programs ----------------------------------------------------------------
@@ -361,15 +353,14 @@ def _cache_key(raw: object) -> str | None:
 
     from pyrunc import __version__
     from pyrunc._jsonio import canonical
-    from pyrunc._native._lib import ffi, lib
+    from pyrunc._native import libseccomp
 
     try:
         text = canonical(raw)
     except (TypeError, ValueError):
         return None
     uname = posix.uname()
-    libseccomp = ffi.string(lib.pyrunc_seccomp_version()).decode()
-    parts = (_CACHE_FORMAT, text, libseccomp, uname.release, uname.machine, __version__)
+    parts = (_CACHE_FORMAT, text, libseccomp.version(), uname.release, uname.machine, __version__)
     return sha256_hex("\0".join(parts).encode())
 
 
@@ -502,14 +493,15 @@ def _enosys_stub(profile: SeccompProfile) -> bytes:
         return b""
     import struct
 
-    from pyrunc._native._lib import lib
+    from pyrunc._native import libseccomp
 
-    names = {name.encode() for rule in profile.rules for name in rule.names}
+    names = {name for rule in profile.rules for name in rule.names}
     largest: dict[int, dict[str, int]] = {}  # AUDIT_ARCH -> libseccomp arch -> syscall number
     for arch in profile.arches:
-        number = max((lib.pyrunc_seccomp_syscall_arch(arch.encode(), name) for name in names), default=-1)
+        known = (libseccomp.syscall_number(name, arch) for name in names)
+        number = max((n for n in known if n is not None), default=-1)
         if number > 0:
-            native = _AUDIT_ARCH_X86_64 if arch == "x32" else lib.pyrunc_seccomp_arch_token(arch.encode())
+            native = _AUDIT_ARCH_X86_64 if arch == "x32" else libseccomp.arch_token(arch)
             largest.setdefault(native, {})[arch] = number
     if not largest:
         return b""
@@ -549,13 +541,13 @@ def _enosys_stub(profile: SeccompProfile) -> bytes:
 
 def supported_arches() -> list[str]:
     """The OCI architectures the installed libseccomp knows."""
-    from pyrunc._native._lib import lib
+    from pyrunc._native import libseccomp
 
-    return [oci for oci, name in ARCHES.items() if lib.pyrunc_seccomp_arch_token(name.encode())]
+    return [oci for oci, name in ARCHES.items() if libseccomp.arch_token(name)]
 
 
 def supported_flags() -> list[str]:
     """The flags of :data:`FLAGS` the running kernel accepts."""
-    from pyrunc._native._lib import lib
+    from pyrunc._native import libseccomp
 
-    return [name for name, bit in FLAGS.items() if lib.pyrunc_seccomp_flag_supported(bit)]
+    return [name for name, bit in FLAGS.items() if libseccomp.flag_supported(bit)]

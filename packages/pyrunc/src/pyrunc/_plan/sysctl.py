@@ -122,4 +122,4 @@ def sysctl_ops(plan: Plan, linux: Linux) -> None:
     for key, value in linux.sysctl.items():
         field = path_of_key("linux.sysctl", key)
         path = _relative_path(key, _dotted(key), field)
-        plan.add(OpKind.SYSCTL, f"write sysctl {key}={value}", a=path, b=value)
+        plan.add(OpKind.SYSCTL, f"write sysctl {key}={value}", path=path, text=value)

@@ -49,6 +49,10 @@ from pyrunc._spec.readers import (
 )
 from pyrunc._spec.resources import DeviceRule, Resources
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
+
 __all__ = [
     "OTHER_PLATFORMS",
     "Device",
@@ -112,8 +116,8 @@ class Root(Model):
     __slots__ = ("path", "readonly")
 
     def __init__(self, *, path: str = "", readonly: bool = False) -> None:
-        self.path = path
-        self.readonly = readonly
+        self.path: Final = path
+        self.readonly: Final = readonly
 
     @classmethod
     def from_json(cls, obj: object, path: str = "root") -> Root:
@@ -130,9 +134,9 @@ class IDMapping(Model):
     __slots__ = ("container_id", "host_id", "size")
 
     def __init__(self, *, container_id: int = 0, host_id: int = 0, size: int = 0) -> None:
-        self.container_id = container_id
-        self.host_id = host_id
-        self.size = size
+        self.container_id: Final = container_id
+        self.host_id: Final = host_id
+        self.size: Final = size
 
     @classmethod
     def from_json(cls, obj: object, path: str = "linux.uidMappings[0]") -> IDMapping:
@@ -162,12 +166,12 @@ class Mount(Model):
         uid_mappings: list[IDMapping] | None = None,
         gid_mappings: list[IDMapping] | None = None,
     ) -> None:
-        self.destination = destination
-        self.type = type
-        self.source = source
-        self.options = options if options is not None else []
-        self.uid_mappings = uid_mappings if uid_mappings is not None else []
-        self.gid_mappings = gid_mappings if gid_mappings is not None else []
+        self.destination: Final = destination
+        self.type: Final = type
+        self.source: Final = source
+        self.options: Final = options if options is not None else []
+        self.uid_mappings: Final = uid_mappings if uid_mappings is not None else []
+        self.gid_mappings: Final = gid_mappings if gid_mappings is not None else []
 
     @classmethod
     def from_json(cls, obj: object, path: str = "mounts[0]") -> Mount:
@@ -207,10 +211,10 @@ class Hook(Model):
         env: list[str] | None = None,
         timeout: int | None = None,
     ) -> None:
-        self.path = path
-        self.args = args if args is not None else []
-        self.env = env if env is not None else []
-        self.timeout = timeout
+        self.path: Final = path
+        self.args: Final = args if args is not None else []
+        self.env: Final = env if env is not None else []
+        self.timeout: Final = timeout
 
     @classmethod
     def from_json(cls, obj: object, path: str = "hooks.prestart[0]") -> Hook:
@@ -248,12 +252,12 @@ class Hooks(Model):
         poststart: list[Hook] | None = None,
         poststop: list[Hook] | None = None,
     ) -> None:
-        self.prestart = prestart if prestart is not None else []
-        self.create_runtime = create_runtime if create_runtime is not None else []
-        self.create_container = create_container if create_container is not None else []
-        self.start_container = start_container if start_container is not None else []
-        self.poststart = poststart if poststart is not None else []
-        self.poststop = poststop if poststop is not None else []
+        self.prestart: Final = prestart if prestart is not None else []
+        self.create_runtime: Final = create_runtime if create_runtime is not None else []
+        self.create_container: Final = create_container if create_container is not None else []
+        self.start_container: Final = start_container if start_container is not None else []
+        self.poststart: Final = poststart if poststart is not None else []
+        self.poststop: Final = poststop if poststop is not None else []
 
     @classmethod
     def from_json(cls, obj: object, path: str = "hooks") -> Hooks:
@@ -287,8 +291,8 @@ class Namespace(Model):
     __slots__ = ("type", "path")
 
     def __init__(self, *, type: str = "", path: str | None = None) -> None:
-        self.type = type
-        self.path = path
+        self.type: Final = type
+        self.path: Final = path
 
     @classmethod
     def from_json(cls, obj: object, path: str = "linux.namespaces[0]") -> Namespace:
@@ -308,8 +312,8 @@ class TimeOffset(Model):
     __slots__ = ("secs", "nanosecs")
 
     def __init__(self, *, secs: int | None = None, nanosecs: int | None = None) -> None:
-        self.secs = secs
-        self.nanosecs = nanosecs
+        self.secs: Final = secs
+        self.nanosecs: Final = nanosecs
 
     @classmethod
     def from_json(cls, obj: object, path: str = "linux.timeOffsets.monotonic") -> TimeOffset:
@@ -336,13 +340,13 @@ class Device(Model):
         uid: int | None = None,
         gid: int | None = None,
     ) -> None:
-        self.type = type
-        self.path = path
-        self.major = major
-        self.minor = minor
-        self.file_mode = file_mode
-        self.uid = uid
-        self.gid = gid
+        self.type: Final = type
+        self.path: Final = path
+        self.major: Final = major
+        self.minor: Final = minor
+        self.file_mode: Final = file_mode
+        self.uid: Final = uid
+        self.gid: Final = gid
 
     @classmethod
     def from_json(cls, obj: object, path: str = "linux.devices[0]") -> Device:
@@ -479,23 +483,23 @@ class Linux(Model):
         personality: dict[str, object] | None = None,
         memory_policy: dict[str, object] | None = None,
     ) -> None:
-        self.namespaces = namespaces if namespaces is not None else []
-        self.uid_mappings = uid_mappings if uid_mappings is not None else []
-        self.gid_mappings = gid_mappings if gid_mappings is not None else []
-        self.time_offsets = time_offsets if time_offsets is not None else {}
-        self.devices = devices if devices is not None else []
-        self.net_devices = net_devices if net_devices is not None else {}
-        self.cgroups_path = cgroups_path
-        self.resources = resources
-        self.rootfs_propagation = rootfs_propagation
-        self.seccomp = seccomp
-        self.sysctl = sysctl if sysctl is not None else {}
-        self.masked_paths = masked_paths if masked_paths is not None else []
-        self.readonly_paths = readonly_paths if readonly_paths is not None else []
-        self.mount_label = mount_label
-        self.intel_rdt = intel_rdt
-        self.personality = personality
-        self.memory_policy = memory_policy
+        self.namespaces: Final = namespaces if namespaces is not None else []
+        self.uid_mappings: Final = uid_mappings if uid_mappings is not None else []
+        self.gid_mappings: Final = gid_mappings if gid_mappings is not None else []
+        self.time_offsets: Final = time_offsets if time_offsets is not None else {}
+        self.devices: Final = devices if devices is not None else []
+        self.net_devices: Final = net_devices if net_devices is not None else {}
+        self.cgroups_path: Final = cgroups_path
+        self.resources: Final = resources
+        self.rootfs_propagation: Final = rootfs_propagation
+        self.seccomp: Final = seccomp
+        self.sysctl: Final = sysctl if sysctl is not None else {}
+        self.masked_paths: Final = masked_paths if masked_paths is not None else []
+        self.readonly_paths: Final = readonly_paths if readonly_paths is not None else []
+        self.mount_label: Final = mount_label
+        self.intel_rdt: Final = intel_rdt
+        self.personality: Final = personality
+        self.memory_policy: Final = memory_policy
 
     @classmethod
     def from_json(cls, obj: object, path: str = "linux") -> Linux:
@@ -594,16 +598,16 @@ class RuntimeSpec(Model):
         linux: Linux | None = None,
         other_platforms: list[str] | None = None,
     ) -> None:
-        self.oci_version = oci_version
-        self.root = root
-        self.process = process
-        self.hostname = hostname
-        self.domainname = domainname
-        self.mounts = mounts if mounts is not None else []
-        self.hooks = hooks
-        self.annotations = annotations if annotations is not None else {}
-        self.linux = linux
-        self.other_platforms = other_platforms if other_platforms is not None else []
+        self.oci_version: Final = oci_version
+        self.root: Final = root
+        self.process: Final = process
+        self.hostname: Final = hostname
+        self.domainname: Final = domainname
+        self.mounts: Final = mounts if mounts is not None else []
+        self.hooks: Final = hooks
+        self.annotations: Final = annotations if annotations is not None else {}
+        self.linux: Final = linux
+        self.other_platforms: Final = other_platforms if other_platforms is not None else []
 
     @classmethod
     def from_json(cls, obj: object, path: str = "") -> RuntimeSpec:

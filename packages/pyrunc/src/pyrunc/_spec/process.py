@@ -31,6 +31,10 @@ from pyrunc._spec.readers import (
     require_str,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
+
 _IOPRIO_CLASSES = name_set("IOPRIO_CLASS_", "RT BE IDLE")
 
 
@@ -48,8 +52,8 @@ class ConsoleSize(Model):
     __slots__ = ("height", "width")
 
     def __init__(self, *, height: int = 0, width: int = 0) -> None:
-        self.height = height
-        self.width = width
+        self.height: Final = height
+        self.width: Final = width
 
     @classmethod
     def from_json(cls, obj: object, path: str = "process.consoleSize") -> ConsoleSize:
@@ -74,11 +78,11 @@ class User(Model):
         additional_gids: list[int] | None = None,
         username: str | None = None,
     ) -> None:
-        self.uid = uid
-        self.gid = gid
-        self.umask = umask
-        self.additional_gids = additional_gids if additional_gids is not None else []
-        self.username = username
+        self.uid: Final = uid
+        self.gid: Final = gid
+        self.umask: Final = umask
+        self.additional_gids: Final = additional_gids if additional_gids is not None else []
+        self.username: Final = username
 
     @classmethod
     def from_json(cls, obj: object, path: str = "process.user") -> User:
@@ -109,9 +113,9 @@ class Rlimit(Model):
     __slots__ = ("type", "hard", "soft")
 
     def __init__(self, *, type: str = "", hard: int = 0, soft: int = 0) -> None:
-        self.type = type
-        self.hard = hard
-        self.soft = soft
+        self.type: Final = type
+        self.hard: Final = hard
+        self.soft: Final = soft
 
     @classmethod
     def from_json(cls, obj: object, path: str = "process.rlimits[0]") -> Rlimit:
@@ -141,11 +145,11 @@ class Capabilities(Model):
         permitted: list[str] | None = None,
         ambient: list[str] | None = None,
     ) -> None:
-        self.bounding = bounding if bounding is not None else []
-        self.effective = effective if effective is not None else []
-        self.inheritable = inheritable if inheritable is not None else []
-        self.permitted = permitted if permitted is not None else []
-        self.ambient = ambient if ambient is not None else []
+        self.bounding: Final = bounding if bounding is not None else []
+        self.effective: Final = effective if effective is not None else []
+        self.inheritable: Final = inheritable if inheritable is not None else []
+        self.permitted: Final = permitted if permitted is not None else []
+        self.ambient: Final = ambient if ambient is not None else []
 
     @classmethod
     def from_json(cls, obj: object, path: str = "process.capabilities") -> Capabilities:
@@ -176,8 +180,8 @@ class IOPriority(Model):
     __slots__ = ("class_", "priority")
 
     def __init__(self, *, class_: str = "IOPRIO_CLASS_BE", priority: int = 0) -> None:
-        self.class_ = class_
-        self.priority = priority
+        self.class_: Final = class_
+        self.priority: Final = priority
 
     @classmethod
     def from_json(cls, obj: object, path: str = "process.ioPriority") -> IOPriority:
@@ -207,13 +211,13 @@ class Scheduler(Model):
         deadline: int | None = None,
         period: int | None = None,
     ) -> None:
-        self.policy = policy
-        self.nice = nice
-        self.priority = priority
-        self.flags = flags if flags is not None else []
-        self.runtime = runtime
-        self.deadline = deadline
-        self.period = period
+        self.policy: Final = policy
+        self.nice: Final = nice
+        self.priority: Final = priority
+        self.flags: Final = flags if flags is not None else []
+        self.runtime: Final = runtime
+        self.deadline: Final = deadline
+        self.period: Final = period
 
     @classmethod
     def from_json(cls, obj: object, path: str = "process.scheduler") -> Scheduler:
@@ -255,8 +259,8 @@ class ExecCPUAffinity(Model):
     __slots__ = ("initial", "final")
 
     def __init__(self, *, initial: str | None = None, final: str | None = None) -> None:
-        self.initial = initial
-        self.final = final
+        self.initial: Final = initial
+        self.final: Final = final
 
     @classmethod
     def from_json(cls, obj: object, path: str = "process.execCPUAffinity") -> ExecCPUAffinity:
@@ -309,22 +313,22 @@ class Process(Model):
         scheduler: Scheduler | None = None,
         exec_cpu_affinity: ExecCPUAffinity | None = None,
     ) -> None:
-        self.terminal = terminal
-        self.console_size = console_size
-        self.cwd = cwd
-        self.env = env if env is not None else []
-        self.args = args if args is not None else []
-        self.command_line = command_line
-        self.user = user if user is not None else User()
-        self.rlimits = rlimits if rlimits is not None else []
-        self.capabilities = capabilities
-        self.no_new_privileges = no_new_privileges
-        self.oom_score_adj = oom_score_adj
-        self.apparmor_profile = apparmor_profile
-        self.selinux_label = selinux_label
-        self.io_priority = io_priority
-        self.scheduler = scheduler
-        self.exec_cpu_affinity = exec_cpu_affinity
+        self.terminal: Final = terminal
+        self.console_size: Final = console_size
+        self.cwd: Final = cwd
+        self.env: Final = env if env is not None else []
+        self.args: Final = args if args is not None else []
+        self.command_line: Final = command_line
+        self.user: Final = user if user is not None else User()
+        self.rlimits: Final = rlimits if rlimits is not None else []
+        self.capabilities: Final = capabilities
+        self.no_new_privileges: Final = no_new_privileges
+        self.oom_score_adj: Final = oom_score_adj
+        self.apparmor_profile: Final = apparmor_profile
+        self.selinux_label: Final = selinux_label
+        self.io_priority: Final = io_priority
+        self.scheduler: Final = scheduler
+        self.exec_cpu_affinity: Final = exec_cpu_affinity
 
     @classmethod
     def from_json(cls, obj: object, path: str = "process") -> Process:

@@ -29,6 +29,10 @@ from pyrunc._spec.readers import (
     require_str,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
+
 __all__ = [
     "BlockIO",
     "Cpu",
@@ -56,11 +60,11 @@ class DeviceRule(Model):
         minor: int | None = None,
         access: str | None = None,
     ) -> None:
-        self.allow = allow
-        self.type = type
-        self.major = major
-        self.minor = minor
-        self.access = access
+        self.allow: Final = allow
+        self.type: Final = type
+        self.major: Final = major
+        self.minor: Final = minor
+        self.access: Final = access
 
     @classmethod
     def from_json(cls, obj: object, path: str = "linux.resources.devices[0]") -> DeviceRule:
@@ -122,15 +126,15 @@ class Memory(Model):
         use_hierarchy: bool | None = None,
         check_before_update: bool | None = None,
     ) -> None:
-        self.limit = limit
-        self.reservation = reservation
-        self.swap = swap
-        self.kernel = kernel
-        self.kernel_tcp = kernel_tcp
-        self.swappiness = swappiness
-        self.disable_oom_killer = disable_oom_killer
-        self.use_hierarchy = use_hierarchy
-        self.check_before_update = check_before_update
+        self.limit: Final = limit
+        self.reservation: Final = reservation
+        self.swap: Final = swap
+        self.kernel: Final = kernel
+        self.kernel_tcp: Final = kernel_tcp
+        self.swappiness: Final = swappiness
+        self.disable_oom_killer: Final = disable_oom_killer
+        self.use_hierarchy: Final = use_hierarchy
+        self.check_before_update: Final = check_before_update
 
     @classmethod
     def from_json(cls, obj: object, path: str = "linux.resources.memory") -> Memory:
@@ -191,15 +195,15 @@ class Cpu(Model):
         mems: str | None = None,
         idle: int | None = None,
     ) -> None:
-        self.shares = shares
-        self.quota = quota
-        self.burst = burst
-        self.period = period
-        self.realtime_runtime = realtime_runtime
-        self.realtime_period = realtime_period
-        self.cpus = cpus
-        self.mems = mems
-        self.idle = idle
+        self.shares: Final = shares
+        self.quota: Final = quota
+        self.burst: Final = burst
+        self.period: Final = period
+        self.realtime_runtime: Final = realtime_runtime
+        self.realtime_period: Final = realtime_period
+        self.cpus: Final = cpus
+        self.mems: Final = mems
+        self.idle: Final = idle
 
     @classmethod
     def from_json(cls, obj: object, path: str = "linux.resources.cpu") -> Cpu:
@@ -238,7 +242,7 @@ class Pids(Model):
     __slots__ = ("limit",)
 
     def __init__(self, *, limit: int = 0) -> None:
-        self.limit = limit
+        self.limit: Final = limit
 
     @classmethod
     def from_json(cls, obj: object, path: str = "linux.resources.pids") -> Pids:
@@ -256,10 +260,10 @@ class WeightDevice(Model):
     def __init__(
         self, *, major: int = 0, minor: int = 0, weight: int | None = None, leaf_weight: int | None = None
     ) -> None:
-        self.major = major
-        self.minor = minor
-        self.weight = weight
-        self.leaf_weight = leaf_weight
+        self.major: Final = major
+        self.minor: Final = minor
+        self.weight: Final = weight
+        self.leaf_weight: Final = leaf_weight
 
     @classmethod
     def from_json(cls, obj: object, path: str = "linux.resources.blockIO.weightDevice[0]") -> WeightDevice:
@@ -283,9 +287,9 @@ class ThrottleDevice(Model):
     __slots__ = ("major", "minor", "rate")
 
     def __init__(self, *, major: int = 0, minor: int = 0, rate: int = 0) -> None:
-        self.major = major
-        self.minor = minor
-        self.rate = rate
+        self.major: Final = major
+        self.minor: Final = minor
+        self.rate: Final = rate
 
     @classmethod
     def from_json(
@@ -326,19 +330,19 @@ class BlockIO(Model):
         throttle_read_iops_device: list[ThrottleDevice] | None = None,
         throttle_write_iops_device: list[ThrottleDevice] | None = None,
     ) -> None:
-        self.weight = weight
-        self.leaf_weight = leaf_weight
-        self.weight_device = weight_device if weight_device is not None else []
-        self.throttle_read_bps_device = (
+        self.weight: Final = weight
+        self.leaf_weight: Final = leaf_weight
+        self.weight_device: Final = weight_device if weight_device is not None else []
+        self.throttle_read_bps_device: Final = (
             throttle_read_bps_device if throttle_read_bps_device is not None else []
         )
-        self.throttle_write_bps_device = (
+        self.throttle_write_bps_device: Final = (
             throttle_write_bps_device if throttle_write_bps_device is not None else []
         )
-        self.throttle_read_iops_device = (
+        self.throttle_read_iops_device: Final = (
             throttle_read_iops_device if throttle_read_iops_device is not None else []
         )
-        self.throttle_write_iops_device = (
+        self.throttle_write_iops_device: Final = (
             throttle_write_iops_device if throttle_write_iops_device is not None else []
         )
 
@@ -376,8 +380,8 @@ class HugepageLimit(Model):
     __slots__ = ("page_size", "limit")
 
     def __init__(self, *, page_size: str = "", limit: int = 0) -> None:
-        self.page_size = page_size
-        self.limit = limit
+        self.page_size: Final = page_size
+        self.limit: Final = limit
 
     @classmethod
     def from_json(cls, obj: object, path: str = "linux.resources.hugepageLimits[0]") -> HugepageLimit:
@@ -439,15 +443,15 @@ class Resources(Model):
         rdma: dict[str, object] | None = None,
         unified: dict[str, str] | None = None,
     ) -> None:
-        self.devices = devices if devices is not None else []
-        self.memory = memory
-        self.cpu = cpu
-        self.pids = pids
-        self.block_io = block_io
-        self.hugepage_limits = hugepage_limits if hugepage_limits is not None else []
-        self.network = network
-        self.rdma = rdma
-        self.unified = unified if unified is not None else {}
+        self.devices: Final = devices if devices is not None else []
+        self.memory: Final = memory
+        self.cpu: Final = cpu
+        self.pids: Final = pids
+        self.block_io: Final = block_io
+        self.hugepage_limits: Final = hugepage_limits if hugepage_limits is not None else []
+        self.network: Final = network
+        self.rdma: Final = rdma
+        self.unified: Final = unified if unified is not None else {}
 
     @classmethod
     def from_json(cls, obj: object, path: str = "linux.resources") -> Resources:
