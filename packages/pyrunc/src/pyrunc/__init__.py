@@ -13,7 +13,7 @@ needs; a program that forks and creates containers in the child calls :func:`pre
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place: pyproject.toml reads it (setuptools attr:)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

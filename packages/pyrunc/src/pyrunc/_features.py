@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from pyrunc import __version__
 from pyrunc._native.kernel import NAMESPACE_FLAGS
 from pyrunc._plan.process import CAPABILITIES
 from pyrunc._plan.rootfs import MOUNT_OPTIONS, PROPAGATION
@@ -47,5 +48,5 @@ def features() -> dict[str, object]:
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": False}},
         },
-        "annotations": {"io.github.pyrunc.version": "0.1.0"},
+        "annotations": {"io.github.pyrunc.version": __version__},
     }
