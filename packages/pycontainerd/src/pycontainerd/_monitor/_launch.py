@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
     _T = TypeVar("_T")
 else:
-    import _signal as signal  # the signal module builds three enums: ~1.5 ms of every command
+    # _signal, _thread and _socket: the C modules under signal, threading and socket, which build
+    # enums and import more at their import, a cost on pyctr's path (ARCHITECTURE.md, start-up).
+    import _signal as signal
 
 __all__ = [
     "DEFAULT_LOG_MAX",
@@ -258,7 +260,7 @@ class MonitorLauncher:
                 os.close(work_r)
                 os.close(ready_w)
             _OPEN.update((ready_r, work_w))
-        # Reaped in start or close, long after it left: waiting here for its fork and exit took ~2 ms.
+        # Reaped in start or close, long after it left: not waited for here, where pyctr run waits.
         self._first = first
         self._ready, self._work = ready_r, work_w
 
