@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from pyrunc._cgroups.manager import open_cgroups
 from pyrunc._container.remove import destroy, post_hooks, remove_state_dir
 from pyrunc._container.state import (
     EXEC_FIFO,
@@ -19,7 +20,14 @@ from pyrunc._container.state import (
     rfc3339_now,
 )
 from pyrunc._errors import ContainerExistsError, InitError, PyruncError, warn
+from pyrunc._launch.child import launch, launch_vfork
+from pyrunc._plan.compile import compile_exec, compile_init, has_hooks
+from pyrunc._plan.process import uses_user_namespace
+from pyrunc._plan.seccomp import sha256_hex
 from pyrunc._signals import signal
+from pyrunc._spec.config import load_spec
+from pyrunc._spec.process import ConsoleSize
+from pyrunc._spec.resources import DeviceRule, Resources
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,7 +37,6 @@ if TYPE_CHECKING:
     from pyrunc._container.options import CreateOptions
     from pyrunc._spec.config import RuntimeSpec
     from pyrunc._spec.process import Process
-    from pyrunc._spec.resources import DeviceRule
 
 __all__ = ["create", "exec_process", "import_on_use_modules", "run"]
 
@@ -92,7 +99,6 @@ def import_on_use_modules() -> None:
     """Import what create, run and exec import on first use (:func:`pyrunc.preload`)."""
     for name in _LOADED_ON_USE:
         __import__(name)
-    from pyrunc._plan.seccomp import sha256_hex
 
     sha256_hex(b"")  # imports the SHA-256 of the seccomp cache's keys: its name depends on Python
 
@@ -105,12 +111,6 @@ def create(
     terminal without a console socket is bridged to our stdio). With ``start``, run straight through
     to exec (vfork mode: the init joins its cgroups itself and nobody waits on a fifo), else leave
     the init on the exec fifo."""
-    from pyrunc._cgroups.manager import open_cgroups
-    from pyrunc._launch.child import launch, launch_vfork
-    from pyrunc._plan.compile import compile_init, has_hooks
-    from pyrunc._plan.process import uses_user_namespace
-    from pyrunc._spec.config import load_spec
-    from pyrunc._spec.resources import Resources
 
     check_id(container_id)
     if options.preserve_fds < 0:
@@ -265,8 +265,6 @@ def exec_process(
 ) -> int:
     """:meth:`pyrunc.Container.exec`: launch ``process`` in the container recorded in ``saved`` (its
     state root ``root``) and (unless ``detach``) wait for it."""
-    from pyrunc._launch.child import launch
-    from pyrunc._plan.compile import compile_exec
 
     console, receiver = _console_sockets(process, console_socket, bridge=not detach)
     if receiver is not None:
@@ -320,7 +318,6 @@ def _seccomp_cache_dir(root: str) -> str:
 
 
 def _device_rules(spec: RuntimeSpec) -> list[DeviceRule]:
-    from pyrunc._spec.resources import DeviceRule
 
     linux = spec.linux
     rules = list(linux.resources.devices) if linux and linux.resources else []
@@ -345,7 +342,7 @@ def _console_sockets(
         if console_socket:
             raise PyruncError("cannot use console socket if runc will not detach or allocate tty")
         return None, None
-    from pyrunc._launch import console
+    from pyrunc._launch import console  # a terminal's only: see ARCHITECTURE.md, start-up
 
     if console_socket:
         return console.connect(console_socket), None
@@ -359,7 +356,6 @@ def _with_our_terminal_size(process: Process) -> Process:
     """``process`` with the size of the terminal on our stdin, if it is one, as its consoleSize (a
     terminal we bridge to ours has its size)."""
     from pyrunc._launch import console
-    from pyrunc._spec.process import ConsoleSize
 
     size = console.terminal_size()
     if size is None:

@@ -10,7 +10,6 @@ in raw mode when stdin is a terminal, passing window size changes on.
 from __future__ import annotations
 
 import _socket
-import array
 import os
 import sys
 
@@ -46,10 +45,9 @@ def receive_master(sock: _socket.socket) -> int:
     _, ancillary, _, _ = sock.recvmsg(64, _socket.CMSG_SPACE(4))
     for level, kind, data in ancillary:
         if level == _socket.SOL_SOCKET and kind == _SCM_RIGHTS and len(data) >= 4:
-            fds = array.array("i")
-            fds.frombytes(data[: len(data) - len(data) % 4])
-            os.set_inheritable(fds[0], False)
-            return fds[0]
+            fd = int.from_bytes(data[:4], sys.byteorder, signed=True)  # the first of the ints sent
+            os.set_inheritable(fd, False)
+            return fd
     raise PyruncError("the container's init did not send its terminal")
 
 

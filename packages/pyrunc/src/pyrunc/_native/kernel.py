@@ -331,7 +331,9 @@ def c_ops(ops: Sequence[Op], keep: list[object]) -> object:
             continue
         member = getattr(c, ARGUMENTS[op.kind])
         for name, value in op.args.items():
-            if isinstance(value, str | bytes) or value is None:
+            if value is None or value == 0:
+                continue  # ffi.new zeroes the array: NULL, 0
+            if isinstance(value, str | bytes):
                 setattr(member, name, _c_string(value, op.step, keep))
             elif isinstance(value, int):
                 setattr(member, name, value)
