@@ -19,10 +19,9 @@ Path rules are runc's (``libcontainer/cgroups/fs`` and ``fs2``):
   domain controllers (memory, pids, io...) for a child of it; ``None`` means
   ``<parent of own cgroup>/pyrunc/<container_id>``.
 
-The drivers (:mod:`._v1`, :mod:`._v2`) are imported only when a manager is built; the hot path
-(create, apply, set, destroy) is plain ``posix`` calls. Nothing here imports os (see
-:mod:`pyrunc._fs`: ``pyrunc delete`` removes cgroups), typing, re, logging or dataclasses at run
-time.
+The drivers (:mod:`.v1`, :mod:`.v2`) are imported only when a manager is built, the one the host
+needs; the hot path (create, apply, set, destroy) is plain ``posix`` calls: ``pyrunc delete``
+removes cgroups (see ARCHITECTURE.md, start-up).
 """
 
 from __future__ import annotations

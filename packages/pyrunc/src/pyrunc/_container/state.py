@@ -8,7 +8,7 @@ it is never stale after a crash.
 
 from __future__ import annotations
 
-import posix  # not os: see pyrunc._fs
+import posix  # not os: see ARCHITECTURE.md, start-up
 import time
 
 from pyrunc import _jsonio

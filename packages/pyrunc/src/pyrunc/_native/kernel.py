@@ -2,7 +2,7 @@
 :mod:`.libseccomp`, the only module that touches the cffi library.
 
 Everything the container's init does between clone and exec is a list of :class:`Op` values
-(built by :mod:`pyrunc._plan`) that :func:`spawn` hands to C in one call.
+(built by :mod:`pyrunc._plan.compile`) that :func:`spawn` hands to C in one call.
 """
 
 from __future__ import annotations

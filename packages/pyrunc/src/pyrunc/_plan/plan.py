@@ -1,5 +1,5 @@
 """The plan of a container start: what :mod:`pyrunc._plan.compile` builds from a runtime spec and
-:mod:`pyrunc._launch.child.child` starts (the namespaces to create or join, the ID maps, and the ops the
+:mod:`pyrunc._launch.child` starts (the namespaces to create or join, the ID maps, and the ops the
 child runs, see native.h)."""
 
 from __future__ import annotations

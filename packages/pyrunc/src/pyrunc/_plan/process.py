@@ -1,5 +1,5 @@
 """The process part of a plan: user namespaces and ID mappings, rlimits, no_new_privs, the
-seccomp filter, capabilities and the user switch, the environment. See :mod:`pyrunc._plan`."""
+seccomp filter, capabilities and the user switch, the environment. See :mod:`.compile`."""
 
 from __future__ import annotations
 

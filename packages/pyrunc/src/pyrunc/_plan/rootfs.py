@@ -1,5 +1,5 @@
 """The root filesystem part of a plan: mounts with their options and propagation, devices,
-and the mount point that holds the rootfs. See :mod:`pyrunc._plan` for the order of it all."""
+and the mount point that holds the rootfs. See :mod:`.compile` for the order of it all."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``linux.seccomp``: validate it, build the filter with libseccomp, and export it as BPF.
 
 Everything here runs in the parent (pyrunc create/run/exec), and only when a spec has a
-``linux.seccomp``: the plan (:mod:`pyrunc._plan`) imports this module lazily. The container's
+``linux.seccomp``: the plan (:mod:`.process`) imports this module lazily. The container's
 child never calls libseccomp (it may share our memory and must not allocate): it receives the
 finished BPF program in one ``SECCOMP`` op and hands it to seccomp(2) (see native.c).
 

@@ -6,8 +6,8 @@ See ``docs/model-contract.md``: plain ``__slots__`` classes (:class:`pyrunc._mod
 gives the camelCase dict back (None and empty lists omitted). Unknown keys are ignored; an explicit
 JSON ``null`` counts as an absent member (as it does for runc's Go decoder).
 
-Start-up path: this module imports no typing, re, enum, dataclasses, inspect or even json at import
-time; :func:`load_spec` imports json when it is called.
+The process and resources models are :mod:`.process`'s and :mod:`.resources`'; this module is on
+the path of create (see ARCHITECTURE.md, start-up).
 """
 
 from __future__ import annotations
