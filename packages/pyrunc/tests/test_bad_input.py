@@ -380,7 +380,7 @@ def test_a_nul_byte_is_refused_naming_the_field(rt: Any, tmp_path: Path, case: s
 def test_a_nul_in_the_program_is_refused_not_cut(rt: Any, tmp_path: Path) -> None:
     """``echo a\\0b`` printed ``a``: runc refuses it, and so does pyrunc, before making anything."""
     message = refuse(rt, "run", bundle_with(tmp_path, args=["echo", "a\0b"]))
-    assert message == "process.args[1]: holds a NUL byte (at 1): no string the kernel gets can"
+    assert message == "process.args[1]: holds a NUL byte (at index 1), which no C string can carry"
 
 
 def test_a_lone_surrogate_is_refused(rt: Any, tmp_path: Path) -> None:

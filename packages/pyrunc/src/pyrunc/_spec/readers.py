@@ -117,7 +117,8 @@ def check_no_nul(value: str, path: str) -> str:
     """``value``, refused (naming ``path``) if it holds a NUL byte: the kernel gets it as a C string,
     which a NUL would cut short, silently."""
     if "\0" in value:
-        raise SpecError(path, f"holds a NUL byte (at {value.index(chr(0))}): no string the kernel gets can")
+        where = value.index("\0")
+        raise SpecError(path, f"holds a NUL byte (at index {where}), which no C string can carry")
     return value
 
 
