@@ -38,10 +38,11 @@ from pycontainerd import (
     apply_layer,
 )
 from pycontainerd._content import ContentStore
-from pycontainerd._images import ImageConfig, Index, Manifest, import_archive
-from pycontainerd._images._types import MAX_JSON_DEPTH
+from pycontainerd._images import ImageConfig, Index, Manifest
+from pycontainerd._images.archive import import_archive
+from pycontainerd._images.types import MAX_JSON_DEPTH
 from pycontainerd._metadata import check_container_id
-from pycontainerd._remotes import Reference, ReferenceError
+from pycontainerd._remotes.reference import Reference, ReferenceError
 
 # derandomize: the same examples every run (CI must not flake); database=None: nothing written to
 # the working tree; deadline: a hang fails the example instead of waiting for pytest's timeout.
@@ -459,7 +460,7 @@ def test_a_gzip_bomb_inflates_a_chunk_at_a_time(sandbox: Path) -> None:
     root.mkdir()
     tracemalloc.start()
     try:
-        from pycontainerd._archive import ApplyLimits
+        from pycontainerd._archive.apply import ApplyLimits
 
         with pytest.raises(LayerError, match="'bomb': its 1073741824 bytes take the layer over"):
             apply_layer(root, io.BytesIO(compressor), limits=ApplyLimits(max_bytes=1 << 20))

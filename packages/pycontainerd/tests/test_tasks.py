@@ -23,8 +23,9 @@ from pycontainerd import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    TaskError,
 )
-from pycontainerd._tasks import Task, TaskError, TaskStatus
+from pycontainerd._tasks import Task, TaskStatus
 from pycontainerd.oci import with_args, with_env, with_memory_limit, with_user
 
 if TYPE_CHECKING:
@@ -318,7 +319,7 @@ def test_an_unpacked_image_is_not_unpacked_again(client: Client, monkeypatch: py
 
 
 def test_the_rootfs_is_mounted_for_a_user_only(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pycontainerd._tasks import _containers
+    from pycontainerd._tasks import containers as _containers
 
     mounted: list[str] = []
     mount_all = _containers.mount_all
