@@ -4,6 +4,7 @@ command a separate process: nothing survives between them but the root, the stat
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import select
@@ -102,6 +103,10 @@ def test_exec_pause_resume_and_force_remove(pyctr: Pyctr) -> None:
     pyctr("tasks", "resume", "d2")
     assert _tasks(pyctr)[1][2] == "RUNNING"
     assert pyctr("tasks", "ps", "d2").stdout.splitlines()[0].split() == ["PID", "INFO"]
+    metrics = json.loads(pyctr("tasks", "metrics", "d2").stdout)
+    assert sorted(metrics) == ["blkio", "cpu", "memory", "pids"]
+    assert sorted(metrics["pids"]) == ["current", "limit"] and metrics["pids"]["current"] >= 1
+    assert metrics["memory"]["usage"] > 0 and metrics["cpu"]["usage_total"] > 0
     pyctr("containers", "rm", "--force", "d2")
     assert pyctr("containers", "ls", "-q").stdout == ""
 

@@ -70,7 +70,19 @@ if TYPE_CHECKING:
     from pycontainerd._remotes.resolver import Resolver
     from pycontainerd._snapshots import SNAPSHOTTERS, Mount, NativeSnapshotter, OverlaySnapshotter, chain_id
     from pycontainerd._snapshots.protocol import Snapshotter
-    from pycontainerd._tasks import ContainerService, ExecProcess, Task, TaskService, TaskStatus
+    from pycontainerd._tasks import (
+        BlkioMetrics,
+        ContainerService,
+        CpuMetrics,
+        ExecProcess,
+        MemoryMetrics,
+        Metrics,
+        PidsMetrics,
+        Resources,
+        Task,
+        TaskService,
+        TaskStatus,
+    )
     from pycontainerd.oci import SpecContext, generate_spec
 
 __version__ = "0.1.0"
@@ -82,11 +94,13 @@ __all__ = [
     "AlreadyExistsError",
     "ApplyResult",
     "AuthenticationError",
+    "BlkioMetrics",
     "Client",
     "Container",
     "ContainerService",
     "ContentError",
     "ContentStore",
+    "CpuMetrics",
     "Credentials",
     "Descriptor",
     "DiffResult",
@@ -105,12 +119,15 @@ __all__ = [
     "Lease",
     "LockedError",
     "Manifest",
+    "MemoryMetrics",
     "MetadataStore",
+    "Metrics",
     "MonitorError",
     "Mount",
     "NativeSnapshotter",
     "NotFoundError",
     "OverlaySnapshotter",
+    "PidsMetrics",
     "Platform",
     "Progress",
     "ProgressState",
@@ -119,6 +136,7 @@ __all__ = [
     "RegistryError",
     "Resolver",
     "ResourceExhaustedError",
+    "Resources",
     "SizeMismatchError",
     "Snapshotter",
     "SpecContext",
@@ -186,7 +204,20 @@ _MODULES = {
     ),
     "Snapshotter": "pycontainerd._snapshots.protocol",
     **dict.fromkeys(
-        ["ContainerService", "ExecProcess", "Task", "TaskService", "TaskStatus"], "pycontainerd._tasks"
+        [
+            "BlkioMetrics",
+            "ContainerService",
+            "CpuMetrics",
+            "ExecProcess",
+            "MemoryMetrics",
+            "Metrics",
+            "PidsMetrics",
+            "Resources",
+            "Task",
+            "TaskService",
+            "TaskStatus",
+        ],
+        "pycontainerd._tasks",
     ),
     **dict.fromkeys(["SpecContext", "generate_spec"], "pycontainerd.oci"),
 }

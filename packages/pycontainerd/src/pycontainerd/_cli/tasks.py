@@ -346,20 +346,8 @@ def _tasks_resume(client: Client, args: Namespace) -> None:
     client.tasks.get(args.id).resume()
 
 
-def _plain(value: object) -> object:
-    """pyrunc's stats (slotted value objects) as JSON-ready dicts."""
-    slots: tuple[str, ...] | None = getattr(type(value), "__slots__", None)
-    if slots:
-        return {name: _plain(getattr(value, name)) for name in slots}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _tasks_metrics(client: Client, args: Namespace) -> None:
-    print(json.dumps(_plain(client.tasks.get(args.id).metrics()), indent=4, sort_keys=True))
+    print(json.dumps(client.tasks.get(args.id).metrics().to_json(), indent=4, sort_keys=True))
 
 
 def _tasks_logs(client: Client, args: Namespace) -> None:

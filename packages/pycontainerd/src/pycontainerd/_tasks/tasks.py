@@ -66,12 +66,20 @@ from pycontainerd._monitor import (
 from pycontainerd._monitor._pyrunc import create_init
 from pycontainerd._snapshots import mount_all, remove_tree, unmount_all
 from pycontainerd._stdlib import signal
+from pycontainerd._tasks.resources import (
+    BlkioMetrics,
+    CpuMetrics,
+    MemoryMetrics,
+    Metrics,
+    PidsMetrics,
+    Resources,
+)
 from pycontainerd._tasks.stops import stop_point
 from pycontainerd._times import format_time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Iterator, Sequence
     from typing import Any, Final
 
     from pycontainerd._events import EventLog
@@ -508,16 +516,16 @@ class Task:
         with Monitor.connect(self.directory) as monitor:
             monitor.close_stdin("init")
 
-    def update(self, resources: Mapping[str, Any]) -> None:
-        """Change the cgroup limits of the live task; ``resources`` is an OCI ``linux.resources`` object
-        (``{"memory": {"limit": 64 << 20}, "pids": {"limit": 32}}``). InvalidArgumentError names a bad
-        field; TaskError carries the runtime's refusal."""
+    def update(self, resources: Resources) -> None:
+        """Change the cgroup limits of the live task to ``resources`` (the fields it sets; the others
+        keep their values). InvalidArgumentError names a value the runtime's spec does not allow
+        (by its ``linux.resources`` path); TaskError carries the runtime's refusal."""
         try:
-            parsed = pyrunc.Resources.from_json(dict(resources))
+            runtime_resources = pyrunc.Resources.from_json(resources.to_oci())
         except pyrunc.SpecError as exc:
             raise InvalidArgumentError(f"update task {self.id}: {exc}") from exc
         try:
-            self._runtime().update(parsed)
+            self._runtime().update(runtime_resources)
         except pyrunc.PyruncError as exc:
             raise TaskError(f"update task {self.id}: {exc}") from exc
         self.service.publish("/tasks/update", id=self.id)
@@ -529,13 +537,33 @@ class Task:
         except pyrunc.PyruncError as exc:
             raise TaskError(f"ps task {self.id}: {exc}") from exc
 
-    def metrics(self) -> pyrunc.Stats:
-        """cpu, memory, pids and blkio counters from the task's cgroups (pyrunc's stats). TaskError
-        with pyrunc's message."""
+    def metrics(self) -> Metrics:
+        """cpu, memory, pids and blkio counters from the task's cgroups. TaskError with pyrunc's
+        message."""
         try:
-            return self._runtime().stats()
+            stats = self._runtime().stats()
         except pyrunc.PyruncError as exc:
             raise TaskError(f"metrics of task {self.id}: {exc}") from exc
+        memory, cpu, pids, blkio = stats.memory, stats.cpu, stats.pids, stats.blkio
+        return Metrics(
+            MemoryMetrics(
+                usage=memory.usage,
+                max_usage=memory.max_usage,
+                limit=memory.limit,
+                failcnt=memory.failcnt,
+                oom_kill=memory.oom_kill,
+            ),
+            CpuMetrics(
+                usage_total=cpu.usage_total,
+                usage_user=cpu.usage_user,
+                usage_kernel=cpu.usage_kernel,
+                nr_periods=cpu.nr_periods,
+                nr_throttled=cpu.nr_throttled,
+                throttled_time=cpu.throttled_time,
+            ),
+            PidsMetrics(current=pids.current, limit=pids.limit),
+            BlkioMetrics(read_bytes=blkio.read_bytes, write_bytes=blkio.write_bytes),
+        )
 
     def exec(
         self,
