@@ -4,7 +4,7 @@
 - ``tasks``: :class:`TaskService` and :class:`Task`, their live processes, each supervised by its own
   monitor (:mod:`pycontainerd._monitor`) and run by pyrunc;
 - ``resources``: the limits a task is updated with and the counters it reports, pycontainerd's types;
-- ``cgroups``: where a task's cgroups go;
+- ``cgroups``: where a task's cgroups go, and the removal of the directory they share;
 - ``stops``: the test seam that stops a creation half-way; ``protocols``: what the container service
   needs of the images (for type checking).
 

@@ -66,6 +66,7 @@ from pycontainerd._monitor import (
 from pycontainerd._monitor._pyrunc import create_init
 from pycontainerd._snapshots import mount_all, remove_tree, unmount_all
 from pycontainerd._stdlib import signal
+from pycontainerd._tasks.cgroups import cgroups_path, remove_empty_parent
 from pycontainerd._tasks.resources import (
     BlkioMetrics,
     CpuMetrics,
@@ -235,10 +236,10 @@ class TaskService:
             started = launcher.start(directory, arguments, options, meanwhile=_load_for_task)
         except MonitorError as exc:
             error = TaskError(f"create task {container_id}: {exc}")
-            self._discard(container_id, directory, mounted, error)
+            self._discard(container_id, directory, mounted, spec, error)
             raise error from exc
         except BaseException as exc:
-            self._discard(container_id, directory, mounted, exc)
+            self._discard(container_id, directory, mounted, spec, exc)
             raise
         self.publish("/tasks/create", id=container_id, pid=started.init_pid, bundle=str(directory))
         stop_point("task-created")
@@ -259,11 +260,18 @@ class TaskService:
                 raise AlreadyExistsError(f"task {container_id} already exists in {self.namespace}") from None
             raise
 
-    def _discard(self, container_id: str, directory: Path, mounted: bool, error: BaseException) -> None:
+    def _discard(
+        self, container_id: str, directory: Path, mounted: bool, spec: dict[str, Any], error: BaseException
+    ) -> None:
         """Undo a create that failed with ``error``; what cannot be undone is noted on it."""
         try:
             with contextlib.suppress(pyrunc.ContainerNotFoundError, FileNotFoundError):
                 pyrunc.Container.load(container_id, str(self.runtime_root)).delete(force=True)
+            own = cgroups_path(self.namespace, container_id)
+            if (spec.get("linux") or {}).get("cgroupsPath") == own:
+                # pyrunc removed the cgroups it made, from this process's cgroup: not their parent.
+                paths = pyrunc.cgroup_paths(container_id, own).values()
+                remove_empty_parent(paths, self.namespace, container_id)
             if mounted:
                 unmount_all(directory / "rootfs")
             remove_tree(directory)
@@ -637,10 +645,12 @@ class Task:
         if not wait_monitor_exit(self.directory, _MONITOR_EXIT_TIMEOUT):
             raise TaskError(f"delete task {self.id}: its monitor has not exited after its processes")
         with contextlib.suppress(NotFoundError):
+            runtime = self._runtime()
             try:
-                self._runtime().delete(force=True)
+                runtime.delete(force=True)
             except pyrunc.PyruncError as exc:
                 raise TaskError(f"delete task {self.id}: {exc}") from exc
+            remove_empty_parent(runtime.cgroup_paths.values(), self.service.namespace, self.id)
         # The root filesystem is unmounted first (os.path.ismount cannot see a bind mount within one
         # filesystem, as the native snapshotter's), and remove_tree never enters a mount point: it
         # unmounts what is left (EBUSY here: something is mounted inside the root filesystem).
