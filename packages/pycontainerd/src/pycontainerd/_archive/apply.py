@@ -1,7 +1,8 @@
 """Applying a layer tar to a directory, safely and streaming.
 
-``tarfile`` only parses; every filesystem operation is made here, relative to a directory
-descriptor from :class:`~.resolve.RootDir`, on one final name component that is never followed:
+:class:`~pycontainerd._archive.tar.TarReader` only reads the entries; every filesystem operation is
+made here, relative to a directory descriptor from :class:`~pycontainerd._archive.resolve.RootDir`,
+on one final name component that is never followed:
 
 - a name is cleaned lexically (``/abs`` becomes ``abs``, ``..`` above the root is refused);
 - its parent is resolved inside the root (symlinks scoped to the root, as the container sees them);
@@ -13,9 +14,9 @@ descriptor from :class:`~.resolve.RootDir`, on one final name component that is 
 So nothing is ever written through a symlink, whatever the layer holds. Headers are checked before
 anything is made, and a bad one is a ``LayerError`` naming the entry: names and link targets over
 PATH_MAX or with a component over NAME_MAX, sizes, modes, owners, times and device numbers out of
-range, unknown types, sparse files, chains of extended headers and global pax headers (which Go's
-tar, and so Docker and containerd, do not apply; ``tarfile`` would). With ``min_free``, entries and
-data are charged to a :class:`~pycontainerd._reserve.SpaceGuard` before they are written.
+range, unknown types (and what the reader refuses: sparse files, long chains of extended headers,
+global pax headers). With ``min_free``, entries and data are charged to a
+:class:`~pycontainerd._reserve.SpaceGuard` before they are written.
 
 On error (``LayerError``, ``ResourceExhaustedError``), the entries before the failing one stay
 applied and the directory is left half-written: the caller discards the snapshot.
@@ -26,7 +27,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tarfile
 from typing import TYPE_CHECKING
 
 from pycontainerd._archive.compression import (
@@ -36,6 +36,7 @@ from pycontainerd._archive.compression import (
     decompress,
 )
 from pycontainerd._archive.resolve import RootDir, clean_name
+from pycontainerd._archive.tar import TarReader, shown
 from pycontainerd._archive.whiteouts import (
     OPAQUE,
     WHITEOUT_PREFIX,
@@ -50,18 +51,14 @@ from pycontainerd._record import Record
 from pycontainerd._reserve import SpaceGuard
 
 if TYPE_CHECKING:
-    from typing import Any, Final
+    import tarfile
+    from typing import Final
 
     from pycontainerd._archive.compression import Readable
 
-__all__ = ["ApplyLimits", "ApplyResult", "BoundedTarInfo", "apply_layer"]
+__all__ = ["ApplyLimits", "ApplyResult", "apply_layer"]
 
 _CHUNK = 1 << 20
-_MAX_META_HEADER = 16 << 20
-_LONG_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
-_META_TYPES = (*_LONG_TYPES, tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
-# Extended headers before one entry: a long name, a long link and a pax header at most, in practice.
-_MAX_META_CHAIN = 8
 _PATH_MAX = 4096  # bytes of a path, its terminating NUL included (linux/limits.h)
 _NAME_MAX = 255  # bytes of one path component
 _MAX_MODE = 0o7777777  # what the header's octal mode field holds
@@ -117,78 +114,6 @@ class ApplyResult(Record):
         self.entries: Final = entries
 
 
-# Not in typeshed, but what tarfile raises for a bad checksum (EOFHeaderError, its sibling, is the
-# normal end of the archive and must pass).
-_INVALID_HEADER: type[Exception] = getattr(tarfile, "InvalidHeaderError")  # noqa: B009
-
-
-def shown(name: str) -> str:
-    """``name`` quoted for a message, shortened when long (a name may be megabytes)."""
-    if len(name) <= 120:
-        return repr(name)
-    return f"{name[:100]!r}... ({len(name)} characters)"
-
-
-def _header_name(buf: bytes | bytearray) -> str:
-    return bytes(buf[:100]).split(b"\0", 1)[0].decode("utf-8", "replace")
-
-
-class BoundedTarInfo(tarfile.TarInfo):
-    """Refuses what ``tarfile`` would otherwise accept quietly, buffer whole, recurse on without end,
-    or fail on with an exception that is not a ``TarError``."""
-
-    @classmethod
-    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> BoundedTarInfo:
-        if len(buf) == 0:
-            raise LayerError("the tar ends without its end-of-archive marker (truncated)")
-        if len(buf) != tarfile.BLOCKSIZE:
-            raise LayerError("the tar ends inside a header (truncated)")
-        try:
-            return super().frombuf(buf, encoding, errors)
-        except _INVALID_HEADER as exc:
-            raise LayerError(f"corrupt tar header of entry {shown(_header_name(buf))}: {exc}") from exc
-
-    def _proc_member(self, tarfile_: tarfile.TarFile) -> Any:
-        if self.type == tarfile.GNUTYPE_SPARSE:
-            raise UnsafeLayerError(self.name, "sparse files are not supported")
-        if self.type not in _META_TYPES:
-            return super()._proc_member(tarfile_)  # type: ignore[misc]
-        # tarfile reads extended headers into memory whole: a tiny gzip could claim terabytes.
-        limit = _PATH_MAX if self.type in _LONG_TYPES else _MAX_META_HEADER
-        if self.size > limit:
-            raise LayerError(f"extended tar header ({self.type!r}) of {self.size} bytes: over {limit}")
-        # Each extended header reads the next header recursively: a chain of them would recurse until
-        # the interpreter's limit.
-        chain = getattr(tarfile_, "_meta_chain", 0)
-        if chain >= _MAX_META_CHAIN:
-            raise LayerError(f"more than {_MAX_META_CHAIN} extended tar headers in a row")
-        setattr(tarfile_, "_meta_chain", chain + 1)  # noqa: B010
-        try:
-            return super()._proc_member(tarfile_)  # type: ignore[misc]
-        except ValueError as exc:  # tarfile's own int() of a pax record (GNU.sparse.size, ...)
-            raise LayerError(f"corrupt extended tar header: {exc}") from exc
-        finally:
-            setattr(tarfile_, "_meta_chain", chain)  # noqa: B010
-
-    def _refuse_sparse(self, next_: tarfile.TarInfo, pax_headers: dict[str, str]) -> None:
-        raise UnsafeLayerError(
-            pax_headers.get("GNU.sparse.name", next_.name), "sparse files are not supported"
-        )
-
-    # tarfile's parsers of the pax sparse formats can fail with ValueError, or loop forever on a
-    # truncated 1.0 map: never reached.
-    def _proc_gnusparse_00(self, next_: tarfile.TarInfo, pax_headers: dict[str, str], buf: bytes) -> None:
-        self._refuse_sparse(next_, pax_headers)
-
-    def _proc_gnusparse_01(self, next_: tarfile.TarInfo, pax_headers: dict[str, str]) -> None:
-        self._refuse_sparse(next_, pax_headers)
-
-    def _proc_gnusparse_10(
-        self, next_: tarfile.TarInfo, pax_headers: dict[str, str], tarfile_: tarfile.TarFile
-    ) -> None:
-        self._refuse_sparse(next_, pax_headers)
-
-
 def apply_layer(
     root: str | os.PathLike[str],
     stream: Readable,
@@ -226,11 +151,9 @@ def apply_layer(
     guard = SpaceGuard(root, min_free) if min_free is not None else None
     applier = _Applier(root, WhiteoutFormat(whiteout_format), allow_devices, strip_setuid, limits, guard)
     try:
-        applier.run(tar_stream)
+        applier.run(TarReader(tar_stream))
         tar_stream.drain()
         blob.drain()
-    except tarfile.TarError as exc:
-        raise LayerError(f"bad layer tar: {exc}") from exc
     finally:
         applier.close()
     return ApplyResult(
@@ -270,43 +193,29 @@ class _Applier:
     def close(self) -> None:
         self.root.close()
 
-    def run(self, stream: Readable) -> None:
-        with tarfile.open(  # type: ignore[call-overload]  # typeshed's fileobj is narrower than what tarfile reads
-            fileobj=stream,
-            mode="r|",
-            bufsize=_CHUNK,  # large reads through the inflater and the hashes (the default is 10 KiB)
-            tarinfo=BoundedTarInfo,
-            encoding="utf-8",
-            errors="surrogateescape",
-        ) as tar:
-            while (member := tar.next()) is not None:
-                tar.members.clear()  # stream mode keeps every header otherwise
-                self.entries += 1
-                if self.entries > self.limits.max_entries:
-                    raise LayerError(
-                        f"layer entry {shown(member.name)}: the layer has more than"
-                        f" {self.limits.max_entries} entries"
-                    )
-                if tar.pax_headers.keys() - {"comment"}:
-                    raise LayerError(
-                        f"a global pax header sets {sorted(tar.pax_headers)} for every entry after it:"
-                        " not supported (Docker ignores them)"
-                    )
-                try:
-                    _check_header(member)
-                    if self.guard is not None:
-                        self.guard.charge(inodes=1)
-                    self._entry(tar, member)
-                except ResourceExhaustedError as exc:
-                    raise ResourceExhaustedError(f"layer entry {shown(member.name)}: {exc}") from None
-                except (OSError, ValueError, OverflowError) as exc:
-                    # What the checks above did not foresee still names the entry.
-                    raise LayerError(f"layer entry {shown(member.name)}: {exc}") from exc
+    def run(self, tar: TarReader) -> None:
+        while (member := tar.next()) is not None:
+            self.entries += 1
+            if self.entries > self.limits.max_entries:
+                raise LayerError(
+                    f"layer entry {shown(member.name)}: the layer has more than"
+                    f" {self.limits.max_entries} entries"
+                )
+            try:
+                _check_header(member)
+                if self.guard is not None:
+                    self.guard.charge(inodes=1)
+                self._entry(tar, member)
+            except ResourceExhaustedError as exc:
+                raise ResourceExhaustedError(f"layer entry {shown(member.name)}: {exc}") from None
+            except (OSError, ValueError, OverflowError) as exc:
+                # What the checks above did not foresee still names the entry.
+                raise LayerError(f"layer entry {shown(member.name)}: {exc}") from exc
         self._set_dir_times()
 
     # --- entries -------------------------------------------------------------------------
 
-    def _entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+    def _entry(self, tar: TarReader, member: tarfile.TarInfo) -> None:
         parts = clean_name(member.name)
         if not parts:
             if not member.isdir():
@@ -334,7 +243,7 @@ class _Applier:
         self.created.setdefault(real, set()).add(base)
 
     def _make(
-        self, tar: tarfile.TarFile, member: tarfile.TarInfo, pfd: int, real: tuple[str, ...], base: str
+        self, tar: TarReader, member: tarfile.TarInfo, pfd: int, real: tuple[str, ...], base: str
     ) -> None:
         existing = _lstat(pfd, base)
         if member.isdir():
@@ -378,14 +287,10 @@ class _Applier:
         else:
             raise LayerError(f"layer entry {shown(member.name)}: unsupported tar type {member.type!r}")
 
-    def _copy(self, tar: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
-        src = tar.extractfile(member)
-        assert src is not None
+    def _copy(self, tar: TarReader, member: tarfile.TarInfo, fd: int) -> None:
         remaining = member.size
         while remaining > 0:
-            chunk = src.read(min(_CHUNK, remaining))
-            if not chunk:
-                raise LayerError(f"layer entry {shown(member.name)}: file data ends early (truncated)")
+            chunk = tar.read(min(_CHUNK, remaining))
             if self.guard is not None:
                 self.guard.charge(len(chunk))
             remaining -= len(chunk)

@@ -10,7 +10,7 @@ Modelled on containerd's ``images/archive``. :func:`export` writes one tar that 
 
 The tar is deterministic: entries sorted, PAX format, mtime 0, uid/gid 0, no user names.
 
-:func:`import_archive` reads either kind (plain, gzip'd, ...), writes every blob through the
+:func:`import_archive` reads either kind (plain, gzip'd or zstd'd), writes every blob through the
 content store (blobs under ``blobs/<alg>/<hex>`` are verified against their names), and for a
 docker-archive without ``index.json`` synthesises an OCI manifest for each image, as containerd does.
 """
@@ -25,6 +25,8 @@ import tarfile
 import uuid
 from typing import TYPE_CHECKING
 
+from pycontainerd._archive.compression import decompress
+from pycontainerd._archive.tar import TarReader
 from pycontainerd._errors import AlreadyExistsError, InvalidArgumentError, LayerError, NotFoundError
 from pycontainerd._images.names import check_base_name, image_name
 from pycontainerd._images.platforms import PlatformMatcher, host_platform
@@ -207,17 +209,14 @@ class _Reader:
         self.links: dict[str, str] = {}  # symlink path -> target path (docker save links layers)
 
     def read(self, stream: IO[bytes]) -> None:
-        from pycontainerd._archive.apply import BoundedTarInfo
-
         try:
-            with tarfile.open(fileobj=stream, mode="r|*", tarinfo=BoundedTarInfo) as tar:
-                while (member := tar.next()) is not None:
-                    tar.members.clear()  # type: ignore[attr-defined]  # stream mode keeps every header otherwise
-                    self._member(tar, member)
-        except (tarfile.TarError, LayerError) as exc:
+            tar = TarReader(decompress(stream)[0])
+            while (member := tar.next()) is not None:
+                self._member(tar, member)
+        except LayerError as exc:
             raise InvalidArgumentError(f"not a readable image archive: {exc}") from exc
 
-    def _member(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+    def _member(self, tar: TarReader, member: tarfile.TarInfo) -> None:
         name = _clean(member.name)
         if name is None:
             raise InvalidArgumentError(f"archive entry {member.name!r} escapes the archive")
@@ -230,20 +229,18 @@ class _Reader:
             return
         if not member.isfile():
             return
-        source = tar.extractfile(member)
-        assert source is not None  # a regular file always has data
         if name in ("oci-layout", "index.json", "manifest.json", "repositories"):
             if member.size > _SMALL:
                 raise InvalidArgumentError(f"archive entry {name}: {member.size} bytes is too big")
-            self.documents[name] = source.read()
+            self.documents[name] = tar.read(member.size)
             return
         expected = None
         parts = name.split("/")
         if len(parts) == 3 and parts[0] == "blobs":
             expected = f"{parts[1]}:{parts[2]}"
-        self.files[name] = self._store(source, member.size, expected)
+        self.files[name] = self._store(tar, member.size, expected)
 
-    def _store(self, source: IO[bytes], size: int, expected: str | None) -> _Stored:
+    def _store(self, source: TarReader, size: int, expected: str | None) -> _Stored:
         ref = f"import-{uuid.uuid4().hex}"
         try:
             writer = self.store.writer(ref, size, expected)
