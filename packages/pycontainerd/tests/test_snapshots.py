@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pycontainerd._archive import WhiteoutFormat
+from pycontainerd._archive import WhiteoutFormat, apply_dir
 from pycontainerd._archive.apply import apply_layer
 from pycontainerd._errors import (
     AlreadyExistsError,
@@ -27,7 +27,6 @@ from pycontainerd._snapshots import (
     Mount,
     NativeSnapshotter,
     OverlaySnapshotter,
-    apply_dir,
     chain_id,
     mount_all,
     unmount_all,

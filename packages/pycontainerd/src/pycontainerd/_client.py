@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pycontainerd._archive import apply_dir
 from pycontainerd._content import ContentStore
 from pycontainerd._defaults import DEFAULT_ROOT, DEFAULT_STATE
 from pycontainerd._errors import (
@@ -92,7 +93,7 @@ from pycontainerd._remotes import (
 )
 from pycontainerd._reserve import DEFAULT_MIN_FREE, SpaceGuard, check_min_free
 from pycontainerd._snapshots import Info as SnapshotInfo
-from pycontainerd._snapshots import Snapshotters, apply_dir, chain_id, check_snapshotter
+from pycontainerd._snapshots import Snapshotters, chain_id, check_snapshotter
 from pycontainerd._tasks import ContainerService, TaskService
 
 TYPE_CHECKING = False

@@ -8,13 +8,13 @@
 - ``compression`` detects and undoes a layer's compression, and hashes a stream while it is read
   (blob digests and diffIDs).
 
-The face holds :class:`WhiteoutFormat`, which the snapshotters name. The other modules load tarfile,
-the decompressors and hashlib, which only pulls, imports and unpacks need: they are imported by
-their paths, where they are used.
+The face holds :class:`WhiteoutFormat` and :func:`apply_dir` (where, and in which form, a snapshot's
+mounts take a layer). The other modules load tarfile, the decompressors and hashlib, which only
+pulls, imports and unpacking need: they are imported by their paths, where they are used.
 """
 
 from __future__ import annotations
 
-from pycontainerd._archive.whiteouts import WhiteoutFormat
+from pycontainerd._archive.whiteouts import WhiteoutFormat, apply_dir
 
-__all__ = ["WhiteoutFormat"]
+__all__ = ["WhiteoutFormat", "apply_dir"]

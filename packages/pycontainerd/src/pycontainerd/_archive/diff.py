@@ -16,7 +16,10 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
-from typing import TYPE_CHECKING
+import zlib
+from typing import TYPE_CHECKING, Protocol
+
+import zstandard
 
 from pycontainerd._archive.compression import Compression
 from pycontainerd._archive.whiteouts import (
@@ -68,16 +71,20 @@ class _HashingWriter:
         return "sha256:" + self._hash.hexdigest()
 
 
+class _Compressing(Protocol):
+    """What zlib's and zstandard's compression objects both offer."""
+
+    def compress(self, data: bytes, /) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
 class _Compressor:
     """Compresses into ``out``; ``finish`` flushes the last bytes."""
 
     def __init__(self, out: _HashingWriter, compression: Compression) -> None:
-        import zlib
-
-        import zstandard
-
         self._out = out
-        self._obj: zstandard.ZstdCompressionObj | zlib._Compress | None
+        self._obj: _Compressing | None
         if compression is Compression.GZIP:
             self._obj = zlib.compressobj(6, zlib.DEFLATED, 31)
         elif compression is Compression.ZSTD:

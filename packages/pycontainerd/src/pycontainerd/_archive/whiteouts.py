@@ -13,6 +13,7 @@ On disk, :class:`WhiteoutFormat` picks one of:
   removed and the opaque directory is emptied.
 
 Both forms only touch the lower layers: entries of the same layer survive, whatever their order.
+:func:`apply_dir` says where an active snapshot's mounts take a layer, and in which form.
 """
 
 from __future__ import annotations
@@ -20,12 +21,23 @@ from __future__ import annotations
 import enum
 import os
 import stat
+from pathlib import Path
+
+from pycontainerd._errors import InvalidArgumentError
+from pycontainerd._snapshots import remove_tree
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pycontainerd._snapshots import Mount
 
 __all__ = [
     "OPAQUE",
     "OVERLAY_OPAQUE_XATTR",
     "WHITEOUT_PREFIX",
     "WhiteoutFormat",
+    "apply_dir",
     "empty_dir",
     "is_overlay_whiteout",
     "remove_entry",
@@ -57,8 +69,6 @@ def remove_entry(dir_fd: int, name: str) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
-        from pycontainerd._snapshots.removal import remove_tree  # only layers with whiteouts need it
-
         # By descriptors, never following a symlink, and refusing to enter a mount point: a layer
         # never unmounts anything, nor deletes what is mounted below the snapshot.
         remove_tree(name, dir_fd=dir_fd, unmount=False)
@@ -80,3 +90,22 @@ def empty_dir(dir_fd: int, keep: set[str]) -> None:
     for name in os.listdir(dir_fd):
         if name not in keep:
             remove_entry(dir_fd, name)
+
+
+def apply_dir(mounts: Sequence[Mount]) -> tuple[Path, WhiteoutFormat]:
+    """Where a layer is applied for an active snapshot's ``mounts``, and in which whiteout form.
+
+    An overlay mount takes the layer in its ``upperdir`` with overlayfs' whiteouts (as containerd's
+    applier does, so no mount is needed); a bind takes it in its source, whiteouts applied in place.
+    """
+    if len(mounts) != 1:
+        raise InvalidArgumentError(f"expected one mount, got {len(mounts)}")
+    (m,) = mounts
+    if m.type == "overlay":
+        for option in m.options:
+            if option.startswith("upperdir="):
+                return Path(option.removeprefix("upperdir=")), WhiteoutFormat.OVERLAY
+        raise InvalidArgumentError("a read-only overlay mount cannot take a layer")
+    if m.type == "bind" and "ro" not in m.options:
+        return Path(m.source), WhiteoutFormat.NATIVE
+    raise InvalidArgumentError(f"cannot apply a layer to a {m.type} mount with options {m.options}")

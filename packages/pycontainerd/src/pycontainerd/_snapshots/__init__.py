@@ -6,17 +6,17 @@ Two implementations of one :class:`Snapshotter` protocol, each standalone under 
 - :class:`OverlaySnapshotter` (the default): each snapshot is an overlayfs layer;
 - :class:`NativeSnapshotter`: each snapshot is a full copy, for filesystems without overlayfs.
 
-Committed snapshots of images are named by :func:`chain_id`. :class:`Mount` describes a mount
-and performs it (``mount(2)``, through a small C module); :func:`apply_dir` says where and in which whiteout
-form a layer goes for a snapshot's mounts; :func:`remove_tree` removes a directory that may hold mount
-points without ever deleting through one. :class:`Snapshotters` opens a root's snapshotters by name.
+Committed snapshots of images are named by :func:`chain_id`. :class:`Mount` describes a mount and
+performs it (``mount(2)``, through a small C module); :func:`remove_tree` removes a directory that
+may hold mount points without ever deleting through one. :class:`Snapshotters` opens a root's
+snapshotters by name.
 
 The :class:`Snapshotter` protocol itself (``protocol``) is imported for type checking only.
 """
 
 from __future__ import annotations
 
-from pycontainerd._snapshots.mount import Mount, MountFlags, apply_dir, mount_all, unmount, unmount_all
+from pycontainerd._snapshots.mount import Mount, MountFlags, mount_all, unmount, unmount_all
 from pycontainerd._snapshots.native import NativeSnapshotter
 from pycontainerd._snapshots.overlay import OverlaySnapshotter, mount_data_limit
 from pycontainerd._snapshots.registry import SNAPSHOTTERS, Snapshotters, check_snapshotter
@@ -33,7 +33,6 @@ __all__ = [
     "OverlaySnapshotter",
     "Snapshotters",
     "Usage",
-    "apply_dir",
     "chain_id",
     "check_snapshotter",
     "mount_all",

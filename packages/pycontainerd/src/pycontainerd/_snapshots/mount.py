@@ -11,10 +11,7 @@ from __future__ import annotations
 import enum
 import errno
 import os
-from pathlib import Path
 
-from pycontainerd._archive import WhiteoutFormat
-from pycontainerd._errors import InvalidArgumentError
 from pycontainerd._record import Record
 from pycontainerd._snapshots import _syscalls
 
@@ -23,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Final
 
-__all__ = ["Mount", "MountFlags", "apply_dir", "mount_all", "syncfs", "unmount", "unmount_all"]
+__all__ = ["Mount", "MountFlags", "mount_all", "syncfs", "unmount", "unmount_all"]
 
 
 class MountFlags(enum.IntFlag):
@@ -152,22 +149,3 @@ def syncfs(path: str | os.PathLike[str]) -> None:
         raise
     finally:
         os.close(fd)
-
-
-def apply_dir(mounts: Sequence[Mount]) -> tuple[Path, WhiteoutFormat]:
-    """Where a layer is applied for an active snapshot's ``mounts``, and in which whiteout form.
-
-    An overlay mount takes the layer in its ``upperdir`` with overlayfs' whiteouts (as containerd's
-    applier does, so no mount is needed); a bind takes it in its source, whiteouts applied in place.
-    """
-    if len(mounts) != 1:
-        raise InvalidArgumentError(f"expected one mount, got {len(mounts)}")
-    (m,) = mounts
-    if m.type == "overlay":
-        for option in m.options:
-            if option.startswith("upperdir="):
-                return Path(option.removeprefix("upperdir=")), WhiteoutFormat.OVERLAY
-        raise InvalidArgumentError("a read-only overlay mount cannot take a layer")
-    if m.type == "bind" and "ro" not in m.options:
-        return Path(m.source), WhiteoutFormat.NATIVE
-    raise InvalidArgumentError(f"cannot apply a layer to a {m.type} mount with options {m.options}")
