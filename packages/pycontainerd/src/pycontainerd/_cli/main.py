@@ -21,24 +21,38 @@ from pycontainerd._cli.parse import Namespace, Parser
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from types import ModuleType
 
     from pycontainerd._client import Client
 
 __all__ = ["main", "run"]
 
-#: Each command group's names (aliases included), and the module and function that add it to the
-#: parser, in help order.
-_GROUPS: tuple[tuple[tuple[str, ...], str, str], ...] = (
-    (("images", "image", "i"), "images", "images_group"),
-    (("content",), "images", "content_group"),
-    (("snapshots", "snapshot"), "images", "snapshots_group"),
-    (("leases",), "images", "leases_group"),
-    (("gc",), "images", "gc_group"),
-    (("run",), "tasks", "run_group"),
-    (("containers", "container", "c"), "tasks", "containers_group"),
-    (("tasks", "task", "t"), "tasks", "tasks_group"),
-    (("events",), "tasks", "events_group"),
+
+def _images() -> ModuleType:
+    from pycontainerd._cli import images
+
+    return images
+
+
+def _tasks() -> ModuleType:
+    from pycontainerd._cli import tasks
+
+    return tasks
+
+
+#: Each command group's names (aliases included), and the module (imported when the group is
+#: declared) and function that add it to the parser, in help order.
+_GROUPS: tuple[tuple[tuple[str, ...], Callable[[], ModuleType], str], ...] = (
+    (("images", "image", "i"), _images, "images_group"),
+    (("content",), _images, "content_group"),
+    (("snapshots", "snapshot"), _images, "snapshots_group"),
+    (("leases",), _images, "leases_group"),
+    (("gc",), _images, "gc_group"),
+    (("run",), _tasks, "run_group"),
+    (("containers", "container", "c"), _tasks, "containers_group"),
+    (("tasks", "task", "t"), _tasks, "tasks_group"),
+    (("events",), _tasks, "events_group"),
 )
 #: The global options that take a value.
 _VALUED = ("--root", "--state", "--namespace", "-n", "--snapshotter", "--min-free")
@@ -62,8 +76,6 @@ def parser(argv: Sequence[str] | None = None) -> Parser:
     """pyctr's parser; with ``argv``, only the command group it names is declared: its module is
     imported only then, and argparse, when it has to judge the line, builds a parser for the
     subcommands declared only."""
-    import importlib
-
     from pycontainerd._defaults import DEFAULT_ROOT, DEFAULT_STATE
 
     top = Parser(prog="pyctr", description="containerd's ctr, for pycontainerd")
@@ -81,7 +93,7 @@ def parser(argv: Sequence[str] | None = None) -> Parser:
     known = any(chosen in names for names, _, _ in _GROUPS)
     for names, module, function in _GROUPS:
         if not known or chosen in names:
-            getattr(importlib.import_module(f"pycontainerd._cli.{module}"), function)(groups)
+            getattr(module(), function)(groups)
     return top
 
 
