@@ -14,12 +14,13 @@ it to the host the API lives on).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from pycontainerd._errors import InvalidArgumentError
 from pycontainerd._record import Record
 from pycontainerd._remotes.types import check_digest
 
+# On pyctr run's path when an image is named by a short name (busybox): typing stays off it.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Final
 
