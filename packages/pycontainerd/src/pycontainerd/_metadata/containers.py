@@ -15,13 +15,13 @@ import sqlite3
 from pycontainerd._errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from pycontainerd._metadata.tables import (
     Access,
-    _check_labels,
-    _check_name,
-    _ensure_namespace,
-    _labels,
-    _now,
-    _time,
+    check_name,
     check_namespace,
+    current_time,
+    decode_labels,
+    encode_labels,
+    ensure_namespace,
+    from_timestamp,
 )
 from pycontainerd._record import Record
 
@@ -108,9 +108,9 @@ def _container(row: tuple[Any, ...]) -> Container:
         json.loads(row[3]),
         row[4],
         row[5],
-        _labels(row[6]),
-        _time(row[7]),
-        _time(row[8]),
+        decode_labels(row[6]),
+        from_timestamp(row[7]),
+        from_timestamp(row[8]),
     )
 
 
@@ -123,17 +123,17 @@ class Containers:
     def create(self, namespace: str, container: Container) -> Container:
         """Record ``container``; AlreadyExistsError if its id is taken in ``namespace``."""
         check_container_id(container.id)
-        _check_name("image name", container.image)
-        _check_name("runtime", container.runtime)
+        check_name("image name", container.image)
+        check_name("runtime", container.runtime)
         check_namespace(container.snapshotter)
-        _check_name("snapshot key", container.snapshot_key)
+        check_name("snapshot key", container.snapshot_key)
         if not isinstance(container.spec, dict):
             raise InvalidArgumentError(f"container {container.id}: the spec must be a JSON object")
         spec = json.dumps(container.spec, sort_keys=True)
-        labels = _check_labels(container.labels)
-        now = _now()
+        labels = encode_labels(container.labels)
+        now = current_time()
         with self._use(True) as conn:
-            _ensure_namespace(conn, namespace)
+            ensure_namespace(conn, namespace)
             try:
                 conn.execute(
                     f"INSERT INTO containers (namespace, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -168,7 +168,7 @@ class Containers:
         with self._use(True) as conn:
             cursor = conn.execute(
                 "UPDATE containers SET labels = ?, updated_at = ? WHERE namespace = ? AND id = ?",
-                (_check_labels(labels), _now(), namespace, container_id),
+                (encode_labels(labels), current_time(), namespace, container_id),
             )
             if cursor.rowcount == 0:
                 raise NotFoundError(f"container {container_id} not found in {namespace}")

@@ -39,7 +39,21 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-__all__ = ["Access", "Content", "Images", "Leases", "Namespaces", "Snapshots"]
+__all__ = [
+    "Access",
+    "Content",
+    "Images",
+    "Leases",
+    "Namespaces",
+    "Snapshots",
+    "check_name",
+    "check_namespace",
+    "current_time",
+    "decode_labels",
+    "encode_labels",
+    "ensure_namespace",
+    "from_timestamp",
+]
 
 Use = Callable[[bool], AbstractContextManager[sqlite3.Connection]]
 
@@ -57,11 +71,13 @@ class Access:
         self.use = use
 
 
-def _now() -> float:
+def current_time() -> float:
+    """The time a record is stamped with: seconds since the epoch."""
     return time.time()
 
 
-def _time(value: float | None) -> datetime.datetime | None:
+def from_timestamp(value: float | None) -> datetime.datetime | None:
+    """A stored time as an aware UTC datetime (None stays None)."""
     return None if value is None else datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
 
 
@@ -74,18 +90,21 @@ def _seconds(value: datetime.datetime | None) -> float | None:
 
 
 def check_namespace(name: object) -> str:
+    """``name`` if it is a namespace's name (containerd's rules); InvalidArgumentError otherwise."""
     if isinstance(name, str) and len(name) <= _MAX_NAME and _NAMESPACE.fullmatch(name):
         return name
     raise InvalidArgumentError(f"invalid namespace {name!r}")
 
 
-def _check_name(kind: str, name: object) -> str:
+def check_name(kind: str, name: object) -> str:
+    """``name`` if it can name a record of ``kind``; InvalidArgumentError otherwise."""
     if isinstance(name, str) and name and name.isprintable() and len(name) <= 4096:
         return name
     raise InvalidArgumentError(f"invalid {kind} {name!r}: a non-empty printable string is required")
 
 
-def _check_labels(labels: Mapping[str, str] | None) -> str:
+def encode_labels(labels: Mapping[str, str] | None) -> str:
+    """``labels``, checked, as the JSON text a record stores."""
     # Checked at run time too: labels come from callers and files, not only from typed code.
     checked: dict[object, object] = {}
     checked.update(labels or {})
@@ -97,7 +116,8 @@ def _check_labels(labels: Mapping[str, str] | None) -> str:
     return json.dumps(checked, sort_keys=True)
 
 
-def _labels(text: str) -> dict[str, str]:
+def decode_labels(text: str) -> dict[str, str]:
+    """The labels a record stores as JSON text."""
     value: dict[str, str] = json.loads(text)
     return value
 
@@ -108,10 +128,11 @@ def _check_size(size: object) -> int:
     raise InvalidArgumentError(f"invalid size {size!r}")
 
 
-def _ensure_namespace(conn: sqlite3.Connection, namespace: str) -> None:
+def ensure_namespace(conn: sqlite3.Connection, namespace: str) -> None:
+    """Record ``namespace`` (checked) if it is not yet, in the transaction of ``conn``."""
     conn.execute(
         "INSERT OR IGNORE INTO namespaces (name, labels, created_at) VALUES (?, '{}', ?)",
-        (check_namespace(namespace), _now()),
+        (check_namespace(namespace), current_time()),
     )
 
 
@@ -128,7 +149,7 @@ class Namespaces:
             try:
                 conn.execute(
                     "INSERT INTO namespaces (name, labels, created_at) VALUES (?, ?, ?)",
-                    (name, _check_labels(labels), _now()),
+                    (name, encode_labels(labels), current_time()),
                 )
             except sqlite3.IntegrityError:
                 raise AlreadyExistsError(f"namespace {name} already exists") from None
@@ -140,7 +161,7 @@ class Namespaces:
         ).fetchone()
         if row is None:
             raise NotFoundError(f"namespace {name} not found")
-        return Namespace(row[0], _labels(row[1]), _time(row[2]))
+        return Namespace(row[0], decode_labels(row[1]), from_timestamp(row[2]))
 
     def get(self, name: str) -> Namespace:
         with self._use(False) as conn:
@@ -149,13 +170,13 @@ class Namespaces:
     def list(self) -> list[Namespace]:
         with self._use(False) as conn:
             rows = conn.execute("SELECT name, labels, created_at FROM namespaces ORDER BY name").fetchall()
-        return [Namespace(row[0], _labels(row[1]), _time(row[2])) for row in rows]
+        return [Namespace(row[0], decode_labels(row[1]), from_timestamp(row[2])) for row in rows]
 
     def set_labels(self, name: str, labels: Mapping[str, str]) -> Namespace:
         """Replace the labels of namespace ``name``."""
         with self._use(True) as conn:
             cursor = conn.execute(
-                "UPDATE namespaces SET labels = ? WHERE name = ?", (_check_labels(labels), name)
+                "UPDATE namespaces SET labels = ? WHERE name = ?", (encode_labels(labels), name)
             )
             if cursor.rowcount == 0:
                 raise NotFoundError(f"namespace {name} not found")
@@ -175,13 +196,19 @@ _IMAGE_COLUMNS = "name, media_type, digest, size, labels, created_at, updated_at
 
 
 def _image(row: tuple[Any, ...]) -> Image:
-    return Image(row[0], Descriptor(row[1], row[2], row[3]), _labels(row[4]), _time(row[5]), _time(row[6]))
+    return Image(
+        row[0],
+        Descriptor(row[1], row[2], row[3]),
+        decode_labels(row[4]),
+        from_timestamp(row[5]),
+        from_timestamp(row[6]),
+    )
 
 
 def _check_target(target: Descriptor) -> None:
     validate_digest(target.digest)
     _check_size(target.size)
-    _check_name("media type", target.media_type)
+    check_name("media type", target.media_type)
 
 
 class Images:
@@ -192,12 +219,12 @@ class Images:
 
     def create(self, namespace: str, image: Image) -> Image:
         """Record ``image``; AlreadyExistsError if its name is taken in ``namespace``."""
-        _check_name("image name", image.name)
+        check_name("image name", image.name)
         _check_target(image.target)
-        labels = _check_labels(image.labels)
-        now = _now()
+        labels = encode_labels(image.labels)
+        now = current_time()
         with self._use(True) as conn:
-            _ensure_namespace(conn, namespace)
+            ensure_namespace(conn, namespace)
             try:
                 conn.execute(
                     f"INSERT INTO images (namespace, {_IMAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -243,7 +270,7 @@ class Images:
             current = self._get(conn, namespace, name)
             new_target = target if target is not None else current.target
             _check_target(new_target)
-            new_labels = _check_labels(labels if labels is not None else current.labels)
+            new_labels = encode_labels(labels if labels is not None else current.labels)
             conn.execute(
                 "UPDATE images SET media_type = ?, digest = ?, size = ?, labels = ?, updated_at = ?"
                 " WHERE namespace = ? AND name = ?",
@@ -252,7 +279,7 @@ class Images:
                     new_target.digest,
                     new_target.size,
                     new_labels,
-                    _now(),
+                    current_time(),
                     namespace,
                     name,
                 ),
@@ -267,7 +294,7 @@ class Images:
 
 
 def _lease(row: tuple[Any, ...]) -> Lease:
-    return Lease(row[0], _labels(row[1]), _time(row[2]), _time(row[3]))
+    return Lease(row[0], decode_labels(row[1]), from_timestamp(row[2]), from_timestamp(row[3]))
 
 
 class Leases:
@@ -290,14 +317,14 @@ class Leases:
                 f"invalid lease id {id!r}: letters and digits separated by single '.', '_' or '-',"
                 f" at most {_MAX_NAME} characters (containerd's identifiers)"
             )
-        text = _check_labels(labels)
+        text = encode_labels(labels)
         with self._use(True) as conn:
-            _ensure_namespace(conn, namespace)
+            ensure_namespace(conn, namespace)
             try:
                 conn.execute(
                     "INSERT INTO leases (namespace, id, labels, created_at, expires_at)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (namespace, id, text, _now(), _seconds(expires_at)),
+                    (namespace, id, text, current_time(), _seconds(expires_at)),
                 )
             except sqlite3.IntegrityError:
                 raise AlreadyExistsError(f"lease {id} already exists in {namespace}") from None
@@ -367,14 +394,16 @@ def _check_resource(resource: LeaseResource) -> None:
     if resource.type == "content":
         validate_digest(resource.id)
     else:
-        _check_name(resource.type, resource.id)
+        check_name(resource.type, resource.id)
 
 
 _CONTENT_COLUMNS = "digest, size, labels, created_at, updated_at"
 
 
 def _content(row: tuple[Any, ...]) -> ContentRecord:
-    return ContentRecord(row[0], row[1], _labels(row[2]), _time(row[3]), _time(row[4]))
+    return ContentRecord(
+        row[0], row[1], decode_labels(row[2]), from_timestamp(row[3]), from_timestamp(row[4])
+    )
 
 
 class Content:
@@ -392,10 +421,10 @@ class Content:
         """
         validate_digest(digest)
         _check_size(size)
-        _check_labels(labels)
-        now = _now()
+        encode_labels(labels)
+        now = current_time()
         with self._use(True) as conn:
-            _ensure_namespace(conn, namespace)
+            ensure_namespace(conn, namespace)
             row = conn.execute(
                 f"SELECT {_CONTENT_COLUMNS} FROM content WHERE namespace = ? AND digest = ?",
                 (namespace, digest),
@@ -403,7 +432,7 @@ class Content:
             if row is None:
                 conn.execute(
                     f"INSERT INTO content (namespace, {_CONTENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                    (namespace, digest, size, _check_labels(labels), now, now),
+                    (namespace, digest, size, encode_labels(labels), now, now),
                 )
             else:
                 current = _content(row)
@@ -414,7 +443,7 @@ class Content:
                 if labels:
                     conn.execute(
                         "UPDATE content SET labels = ?, updated_at = ? WHERE namespace = ? AND digest = ?",
-                        (_check_labels({**current.labels, **labels}), now, namespace, digest),
+                        (encode_labels({**current.labels, **labels}), now, namespace, digest),
                     )
             return self._get(conn, namespace, digest)
 
@@ -448,11 +477,11 @@ class Content:
 
     def set_labels(self, namespace: str, digest: str, labels: Mapping[str, str]) -> ContentRecord:
         """Replace the labels of the record."""
-        text = _check_labels(labels)
+        text = encode_labels(labels)
         with self._use(True) as conn:
             cursor = conn.execute(
                 "UPDATE content SET labels = ?, updated_at = ? WHERE namespace = ? AND digest = ?",
-                (text, _now(), namespace, digest),
+                (text, current_time(), namespace, digest),
             )
             if cursor.rowcount == 0:
                 raise NotFoundError(f"content {digest} not found in {namespace}")
@@ -473,7 +502,13 @@ _SNAPSHOT_COLUMNS = "snapshotter, key, kind, parent, labels, created_at, updated
 
 def _snapshot(row: tuple[Any, ...]) -> SnapshotRecord:
     return SnapshotRecord(
-        row[0], row[1], SnapshotKind(row[2]), row[3], _labels(row[4]), _time(row[5]), _time(row[6])
+        row[0],
+        row[1],
+        SnapshotKind(row[2]),
+        row[3],
+        decode_labels(row[4]),
+        from_timestamp(row[5]),
+        from_timestamp(row[6]),
     )
 
 
@@ -486,11 +521,11 @@ class Snapshots:
     def create(self, namespace: str, record: SnapshotRecord) -> SnapshotRecord:
         """AlreadyExistsError if the key is taken; NotFoundError if the parent is not recorded."""
         check_namespace(record.snapshotter)
-        _check_name("snapshot key", record.key)
-        text = _check_labels(record.labels)
-        now = _now()
+        check_name("snapshot key", record.key)
+        text = encode_labels(record.labels)
+        now = current_time()
         with self._use(True) as conn:
-            _ensure_namespace(conn, namespace)
+            ensure_namespace(conn, namespace)
             if record.parent is not None:
                 self._get(conn, namespace, record.snapshotter, record.parent)
             try:
