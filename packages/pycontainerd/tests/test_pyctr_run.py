@@ -250,22 +250,21 @@ def test_pyctr_loads_none_of_the_slow_modules(pyctr: Pyctr, tmp_path: Path, comm
 def test_run_closes_its_forked_monitor_process_whatever_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # run forks the monitor's process before the client opens; a client that cannot open (here a
-    # root that is a file) must still end it, or it would wait for work as long as this process lives.
-    from pycontainerd._cli import main as _cli
-    from pycontainerd._monitor import MonitorLauncher, MonitorOptions, _pyrunc
+    # run forks the monitor's process first; a container that cannot be made (here: the root has no
+    # such image) must still end it, or it would wait for work as long as this process lives.
+    from pycontainerd._cli import main, tasks
+    from pycontainerd._monitor import MonitorLauncher, MonitorOptions
 
     launchers: list[MonitorLauncher] = []
-    fork = _pyrunc.pyrunc_launcher
+    fork = tasks.pyrunc_launcher
 
     def recorded() -> MonitorLauncher:
         launchers.append(fork())
         return launchers[-1]
 
-    monkeypatch.setattr(_pyrunc, "pyrunc_launcher", recorded)
-    (tmp_path / "root").write_text("not a directory")
+    monkeypatch.setattr(tasks, "pyrunc_launcher", recorded)
     argv = ["--root", str(tmp_path / "root"), "--state", str(tmp_path / "state"), "run", "img", "id"]
-    assert _cli.main(argv) == 1
+    assert main.main(argv) == 1
     (launcher,) = launchers
     with pytest.raises(Exception, match="used or closed already"):
         launcher.start(tmp_path, {}, MonitorOptions("id", "testing"))

@@ -18,14 +18,11 @@ def command(
     func: Callable[[Client, Namespace], int | None],
     help: str,
     aliases: Sequence[str] = (),
-    prepare: Callable[[Namespace], Callable[[], None]] | None = None,
 ) -> Parser:
     """Add the subcommand ``name`` running ``func`` to ``sub``: ``func`` gets the opened client and the
-    parsed arguments, and may return an exit status. ``prepare(args)``, if given, runs
-    before the client is loaded (and may add to ``args``), and what it returns after ``func``,
-    whatever happened meanwhile."""
+    parsed arguments, and may return an exit status."""
     p = sub.add_parser(name, help=help, aliases=list(aliases))
-    p.set_defaults(func=func, prepare=prepare)
+    p.set_defaults(func=func)
     return p
 
 

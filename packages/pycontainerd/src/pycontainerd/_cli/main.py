@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import gc
 import os
+import sqlite3
 import sys
 
 from pycontainerd._cli.parse import Namespace, Parser
+from pycontainerd._client import Client
+from pycontainerd._errors import PycontainerdError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from types import ModuleType
-
-    from pycontainerd._client import Client
 
 __all__ = ["main", "run"]
 
@@ -87,7 +88,6 @@ def parser(argv: Sequence[str] | None = None) -> Parser:
         "--min-free",
         help="percent of the store filesystem's blocks and inodes pulls and imports leave free (default 5%%)",
     )
-    top.set_defaults(prepare=None)
     groups = top.add_subparsers(dest="group", required=True, metavar="COMMAND")
     chosen = None if argv is None else _chosen_group(argv)
     known = any(chosen in names for names, _, _ in _GROUPS)
@@ -112,14 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``pyctr`` with ``argv`` (default: the process's); returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     args = parser(argv).parse_args(argv)
-    finish = None
+    gc.enable()  # the pyctr launcher turns the collector off while modules load (see scripts/pyctr)
     try:
-        # Before the client is loaded (run forks its monitor's process here).
-        finish = args.prepare(args) if args.prepare is not None else None
-        from pycontainerd._client import Client
-
-        gc.enable()  # the pyctr launcher turns the collector off while modules load (see scripts/pyctr)
-        with _client(Client, args) as client:
+        with _client(args) as client:
             code = args.func(client, args)
         return code or 0
     except KeyboardInterrupt:
@@ -129,32 +124,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"pyctr: {_describe(exc)}", file=sys.stderr)
         return 1
-    finally:
-        if finish is not None:
-            finish()
 
 
-def _client(client: type[Client], args: Namespace) -> Client:
+def _client(args: Namespace) -> Client:
     """The client ``args`` open: ``--min-free`` is a percentage (``5``, ``2.5%``)."""
     if args.min_free is None:
-        return client(args.root, args.state, args.namespace, args.snapshotter)
+        return Client(args.root, args.state, args.namespace, args.snapshotter)
     try:
         percent = float(args.min_free.strip().removesuffix("%"))
     except ValueError:
         percent = -1.0
     if not 0 <= percent < 100:  # NaN too
         raise ValueError(f"--min-free {args.min_free!r}: a percentage from 0 to below 100")
-    return client(args.root, args.state, args.namespace, args.snapshotter, min_free=percent / 100)
+    return Client(args.root, args.state, args.namespace, args.snapshotter, min_free=percent / 100)
 
 
 def _expected(exc: Exception) -> bool:
     """Whether ``exc`` is a failure to report in one line rather than a bug: pycontainerd's errors
     (the layers below it are translated into them), a bad value, the system's refusal (OSError),
     and the stores' sqlite errors (a root that is not writable, a corrupt database)."""
-    import sqlite3
-
-    from pycontainerd._errors import PycontainerdError
-
     return isinstance(exc, PycontainerdError | ValueError | OSError | sqlite3.Error)
 
 

@@ -3,10 +3,6 @@
 Argument order is ctr's: ``run [OPTIONS] IMAGE ID [CMD…]``, ``tasks exec --exec-id E ID CMD…``,
 ``tasks kill -s SIGNAL ID``; everything after ID is the container's command, verbatim. ``run`` without
 ``-d`` prints only the container's output and exits with its exit status.
-
-``pyctr run`` forks its monitor's process as soon as its command line is parsed, before the client
-is loaded (see :func:`_fork_monitor`): so this module, imported to declare the commands, imports the
-layers below inside the commands that use them, after that fork.
 """
 
 from __future__ import annotations
@@ -16,10 +12,14 @@ import json
 import os
 import sys
 
+from pycontainerd import oci
 from pycontainerd._cli.common import command, table
 from pycontainerd._cli.parse import REMAINDER
 from pycontainerd._errors import InvalidArgumentError, PycontainerdError
+from pycontainerd._events import parse_filter
+from pycontainerd._monitor._pyrunc import pyrunc_launcher
 from pycontainerd._stdlib import signal, start_new_thread
+from pycontainerd._times import format_time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from pycontainerd._client import Client
     from pycontainerd._monitor import Attachment
     from pycontainerd._tasks import Task
-    from pycontainerd.oci import SpecOpt
 
 __all__ = ["containers_group", "events_group", "run_group", "tasks_group"]
 
@@ -73,10 +72,8 @@ def _parse_mount(text: str) -> dict[str, Any]:
     return mount
 
 
-def _spec_opts(args: Namespace) -> list[SpecOpt]:
-    from pycontainerd import oci
-
-    opts: list[SpecOpt] = []
+def _spec_opts(args: Namespace) -> list[oci.SpecOpt]:
+    opts: list[oci.SpecOpt] = []
     if args.privileged:
         opts.append(oci.with_privileged())
     if args.user:
@@ -185,18 +182,6 @@ def _foreground(attachment: Attachment, *, tty: bool, resize: Callable[[int, int
 # -- commands ----------------------------------------------------------------------------------------
 
 
-def _fork_monitor(args: Namespace) -> Callable[[], None]:
-    """Before the client loads: fork the monitor's process (pyctr has one thread, so it is safe). It
-    loads pyrunc's create machinery on the other CPU while this process loads the client and makes
-    the container. The launcher is closed at the end however run ended (its child then leaves)."""
-    if args.detach and args.rm:  # as ctr: a detached container outlives run, so run cannot remove it
-        raise InvalidArgumentError("--detach and --rm cannot be used together")
-    from pycontainerd._monitor._pyrunc import pyrunc_launcher
-
-    launcher = args.launcher = pyrunc_launcher()
-    return launcher.close
-
-
 def _start_detached(task: Task) -> None:
     """Start ``task``, or delete it if that fails: left created, it would wait for a start nobody
     makes."""
@@ -211,7 +196,11 @@ def _start_detached(task: Task) -> None:
 
 
 def _run(client: Client, args: Namespace) -> int:
-    launcher = args.launcher
+    if args.detach and args.rm:  # as ctr: a detached container outlives run, so run cannot remove it
+        raise InvalidArgumentError("--detach and --rm cannot be used together")
+    # The monitor's process is forked first (pyctr has one thread: a fork is safe), and loads pyrunc's
+    # create machinery on the other CPU while this process makes the container.
+    launcher = pyrunc_launcher()
     try:
         container = client.containers.create(
             args.id, args.image, *_spec_opts(args), labels=_parse_labels(args.label)
@@ -359,9 +348,6 @@ def _tasks_logs(client: Client, args: Namespace) -> None:
 
 
 def _events(client: Client, args: Namespace) -> None:
-    from pycontainerd._events import parse_filter
-    from pycontainerd._times import format_time
-
     for text in args.filters:
         parse_filter(text)  # a bad filter fails before anything is printed
     with contextlib.suppress(KeyboardInterrupt):
@@ -393,7 +379,7 @@ def _spec_arguments(p: Parser) -> None:
 
 
 def run_group(groups: Subparsers) -> None:
-    p = command(groups, "run", _run, help="run a container", prepare=_fork_monitor)
+    p = command(groups, "run", _run, help="run a container")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--detach", "-d", action="store_true", help="start it and return")
     _spec_arguments(p)

@@ -127,11 +127,9 @@ def _pyrunc_binary() -> str:
     return found
 
 
-def _load_for_task() -> None:
-    """Import what this process needs to start, wait for and delete a task, while the monitor's process
-    creates its container on the other CPU."""
+def _launched() -> None:
+    """While the monitor's process creates the container (a moment a crash can hit)."""
     stop_point("task-launched")
-    pyrunc.preload(create=False)  # start, kill, delete
 
 
 def _check_socket_path(path: Path) -> None:
@@ -233,7 +231,7 @@ class TaskService:
             if launcher is None:
                 pyrunc.preload()  # the init is created in a forked child: nothing may be imported there
                 launcher = MonitorLauncher(create_init)
-            started = launcher.start(directory, arguments, options, meanwhile=_load_for_task)
+            started = launcher.start(directory, arguments, options, meanwhile=_launched)
         except MonitorError as exc:
             error = TaskError(f"create task {container_id}: {exc}")
             self._discard(container_id, directory, mounted, spec, error)
