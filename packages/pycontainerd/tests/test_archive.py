@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from pycontainerd._archive import ApplyLimits, apply_layer, write_diff
+from pycontainerd._archive.apply import ApplyLimits, apply_layer
+from pycontainerd._archive.diff import write_diff
 from pycontainerd._errors import LayerError, UnsafeLayerError
 
 Entry = tarfile.TarInfo | tuple[tarfile.TarInfo, bytes]

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pycontainerd._cli import _parser
-from pycontainerd._cliparse import REMAINDER, Parser
+from pycontainerd._cli.main import parser as _parser
+from pycontainerd._cli.parse import REMAINDER, Parser
 
 
 def _argparse(parser: Parser, argv: list[str]) -> dict[str, object] | int:
@@ -143,24 +143,6 @@ def test_help_is_argparse_s(capsys: pytest.CaptureFixture[str]) -> None:
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: pyctr run [-h] [--rm] [--detach]") and "--memory-limit BYTES" in out
-
-
-def test_pyctr_run_starts_without_the_slow_modules() -> None:
-    # Each costs milliseconds of every command: argparse (with gettext and locale), ctypes (mount
-    # is _syscalls'), shutil (with zlib, bz2 and lzma: imported while a task's container is made),
-    # signal and threading (_signal and _thread do), the reference grammar (for inexact names).
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; from pycontainerd._cli import _parser; "
-        "argv = ['run', '--rm', 'img', 'id', 'true']; _parser(argv).parse_args(argv); "
-        "import pycontainerd._client, pycontainerd._cli_tasks, pycontainerd._monitor._pyrunc; "
-        "slow = ('argparse', 'gettext', 'locale', 'ctypes', 'shutil', 'copy', 'signal', 'threading', "
-        "'pycontainerd._remotes._reference'); print(sorted(m for m in slow if m in sys.modules))"
-    )
-    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout == "[]\n"
 
 
 @pytest.mark.parametrize(

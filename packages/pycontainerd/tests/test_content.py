@@ -16,7 +16,8 @@ import pytest
 
 import pycontainerd
 from pycontainerd import _content
-from pycontainerd._content import ContentStore, Writer, validate_digest, validate_ref
+from pycontainerd._content import ContentStore, validate_digest, validate_ref
+from pycontainerd._content.writer import Writer
 from pycontainerd._errors import (
     ContentError,
     DigestMismatchError,
@@ -74,7 +75,6 @@ def test_public_names() -> None:
         "ContentStore",
         "Info",
         "Status",
-        "Writer",
         "validate_digest",
         "validate_ref",
     ]

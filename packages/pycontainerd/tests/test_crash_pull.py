@@ -29,7 +29,7 @@ import pyrunc_acceptance_oci_images as oci_images  # registered by conftest.py
 import pytest
 
 from pycontainerd import Client, chain_id
-from pycontainerd._metadata._owner import LEASE_OWNER
+from pycontainerd._metadata.owner import LEASE_OWNER
 from pycontainerd._snapshots import Kind
 
 SEED = 20261128
@@ -192,7 +192,7 @@ def test_pulls_killed_at_random_points_leave_whole_blobs_and_the_next_pull_and_g
 _KILL_MID_UNPACK = textwrap.dedent(
     """
     import os, signal, sys
-    import pycontainerd._archive as archive
+    import pycontainerd._archive.apply as archive
     from pycontainerd import Client
 
     real_apply = archive.apply_layer

@@ -25,7 +25,7 @@ from pycontainerd._metadata import (
     SnapshotRecord,
     collect,
 )
-from pycontainerd._metadata._owner import LEASE_OWNER, current_owner, owner_alive
+from pycontainerd._metadata.owner import LEASE_OWNER, current_owner, owner_alive
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -254,7 +254,7 @@ def test_a_lease_ends_with_the_process_it_names(stores: tuple[MetadataStore, Con
     # A process that takes a lease and dies without deleting it, as SIGKILL leaves a pull.
     script = (
         "import os, sys; from pycontainerd._metadata import MetadataStore;"
-        "from pycontainerd._metadata._owner import LEASE_OWNER, current_owner;"
+        "from pycontainerd._metadata.owner import LEASE_OWNER, current_owner;"
         "MetadataStore(sys.argv[1]).leases.create('default', 'dead', labels={LEASE_OWNER: current_owner()});"
         "os._exit(0)"
     )

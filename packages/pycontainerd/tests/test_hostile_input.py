@@ -35,13 +35,15 @@ from pycontainerd import (
     InvalidArgumentError,
     LayerError,
     PycontainerdError,
+    UnsafeLayerError,
     apply_layer,
 )
 from pycontainerd._content import ContentStore
-from pycontainerd._images import ImageConfig, Index, Manifest, import_archive
-from pycontainerd._images._types import MAX_JSON_DEPTH
+from pycontainerd._images import ImageConfig, Index, Manifest
+from pycontainerd._images.archive import import_archive
+from pycontainerd._images.types import MAX_JSON_DEPTH
 from pycontainerd._metadata import check_container_id
-from pycontainerd._remotes import Reference, ReferenceError
+from pycontainerd._remotes.reference import Reference, ReferenceError
 
 # derandomize: the same examples every run (CI must not flake); database=None: nothing written to
 # the working tree; deadline: a hang fails the example instead of waiting for pytest's timeout.
@@ -459,7 +461,7 @@ def test_a_gzip_bomb_inflates_a_chunk_at_a_time(sandbox: Path) -> None:
     root.mkdir()
     tracemalloc.start()
     try:
-        from pycontainerd._archive import ApplyLimits
+        from pycontainerd._archive.apply import ApplyLimits
 
         with pytest.raises(LayerError, match="'bomb': its 1073741824 bytes take the layer over"):
             apply_layer(root, io.BytesIO(compressor), limits=ApplyLimits(max_bytes=1 << 20))
@@ -469,6 +471,87 @@ def test_a_gzip_bomb_inflates_a_chunk_at_a_time(sandbox: Path) -> None:
         import shutil
 
         shutil.rmtree(root)
+
+
+def _block(kind: bytes, name: str, size: int) -> bytes:
+    """A header of type ``kind`` whose size field says ``size`` (GNU's format: base-256 for a large one)."""
+    info = tarfile.TarInfo(name)
+    info.type, info.size = kind, size
+    return info.tobuf(tarfile.GNU_FORMAT)
+
+
+def _blocks(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % 512)
+
+
+def _pax(records: dict[str, str], kind: bytes = b"x") -> bytes:
+    """A pax extended header (``x``, or ``g``: global) holding ``records``."""
+    body = b""
+    for key, value in records.items():
+        rest = f" {key}={value}\n".encode()
+        length = len(rest)
+        while length != len(str(length)) + len(rest):  # the length counts its own digits
+            length = len(str(length)) + len(rest)
+        body += str(length).encode() + rest
+    return _block(kind, "PaxHeader", len(body)) + _blocks(body)
+
+
+_FILE = _block(tarfile.REGTYPE, "f", 1) + _blocks(b"x")
+_END = b"\0" * 1024
+
+
+@pytest.mark.parametrize(
+    ("layer", "error", "message"),
+    [
+        # Extended headers are read whole: their size is bounded before a byte of them is read.
+        (
+            _block(tarfile.GNUTYPE_LONGNAME, "././@LongLink", 5000) + _FILE,
+            LayerError,
+            r"of 5000 bytes: over 4096",
+        ),
+        (_block(b"x", "PaxHeader", 1 << 40) + _FILE, LayerError, r"of 1099511627776 bytes: over 16777216"),
+        # Each extended header applies to the next header: a chain of them is bounded.
+        (_pax({"comment": "x"}) * 9 + _FILE, LayerError, r"more than 8 extended tar headers in a row"),
+        # Sparse files, in the header's form and in pax's (1.0 keeps its map in the data, which ends
+        # here before the map does: a parser waiting for the rest of it would wait for ever).
+        (_block(tarfile.GNUTYPE_SPARSE, "holes", 0) + _END, UnsafeLayerError, r"'holes': sparse files"),
+        (
+            _pax({"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "holes"})
+            + _block(tarfile.REGTYPE, "GNUSparseFile.0/holes", 512)
+            + b"99999\n1",
+            UnsafeLayerError,
+            r"'holes': sparse files are not supported",
+        ),
+        (_pax({"GNU.sparse.map": "0,x"}) + _FILE, UnsafeLayerError, r"'f': sparse files are not supported"),
+        # Global headers would apply to every entry after them (Go's tar ignores them).
+        (_pax({"comment": "x"}, b"g") + _FILE + _END, None, None),
+        (_pax({"path": "elsewhere"}, b"g") + _FILE, LayerError, r"a global pax header sets \['path'\]"),
+        # A field given in a pax header must parse: it is no zero when it does not.
+        (_pax({"size": "12abc"}) + _FILE, LayerError, r"layer entry 'f': its pax size '12abc' is not valid"),
+        (_pax({"uid": " 7"}) + _FILE, LayerError, r"its pax uid ' 7' is not valid"),
+        (_pax({"size": "-3"}) + _FILE, LayerError, r"layer entry 'f': negative size -3"),
+        (
+            _block(b"x", "PaxHeader", 9) + _blocks(b"8 path=x\n") + _FILE,
+            LayerError,
+            r"corrupt extended tar header",
+        ),
+        (_block(b"x", "PaxHeader", 6) + _blocks(b"6 xyz\n") + _FILE, LayerError, r"not KEY=VALUE"),
+        # Truncations: after an extended header, inside its data, inside an entry's data.
+        (_pax({"path": "x"}), LayerError, r"without its end-of-archive marker"),
+        (_pax({"path": "x"}) + _END, LayerError, r"ends after an extended header, without its entry"),
+        (_block(b"x", "PaxHeader", 100) + b"10 a", LayerError, r"'PaxHeader': its data ends early"),
+        (_block(tarfile.REGTYPE, "f", 4096) + b"abc", LayerError, r"'f': its data ends early"),
+    ],
+)
+def test_extended_and_sparse_headers_are_bounded_or_refused_naming_the_entry(
+    tmp_path: Path, layer: bytes, error: type[Exception] | None, message: str | None
+) -> None:
+    if error is None:
+        assert apply_layer(tmp_path, io.BytesIO(layer)).entries == 1
+        assert (tmp_path / "f").read_bytes() == b"x"
+    else:
+        with pytest.raises(error, match=message):
+            apply_layer(tmp_path, io.BytesIO(layer))
 
 
 # -- image archives ------------------------------------------------------------------------------

@@ -23,18 +23,17 @@ from pycontainerd._images import (
     Index,
     Manifest,
     PlatformMatcher,
-    _platforms,
     children,
     config_for,
-    export,
     format_platform,
     host_platform,
-    import_archive,
     layers,
     manifest_descriptor_for,
     manifest_for,
     parse_platform,
 )
+from pycontainerd._images import platforms as _platforms
+from pycontainerd._images.archive import export, import_archive
 from pycontainerd._remotes import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,

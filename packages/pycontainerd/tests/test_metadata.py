@@ -315,6 +315,7 @@ def test_public_names() -> None:
             "GC_REF_CONTENT",
             "GC_REF_SNAPSHOT",
             "GC_ROOT",
+            "LEASE_OWNER",
             "SCHEMA_VERSION",
             "SHAREABLE",
             "UNCOMPRESSED",
@@ -333,10 +334,11 @@ def test_public_names() -> None:
             "SnapshotRecord",
             "Transaction",
             "check_container_id",
+            "check_namespace",
             "collect",
-            "gc",
+            "current_owner",
+            "owner_alive",
         ]
     )
     for name in _metadata.__all__:
         assert getattr(_metadata, name) is not None
-    assert _metadata.gc.collect is _metadata.collect

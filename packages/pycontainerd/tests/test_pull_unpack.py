@@ -12,7 +12,8 @@ import pyrunc_acceptance_oci_images as oci_images  # registered by conftest.py
 import pytest
 
 from pycontainerd import Client, ContentError, NotFoundError, Progress, ProgressState, chain_id
-from pycontainerd._snapshots import Kind, apply_dir
+from pycontainerd._archive import apply_dir
+from pycontainerd._snapshots import Kind
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

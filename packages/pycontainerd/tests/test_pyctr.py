@@ -195,7 +195,7 @@ _ALL_GROUPS = {
 )
 def test_only_the_command_group_named_is_built(argv: list[str], built: set[str]) -> None:
     # A group's module is imported when it is declared: a command declares its own, help all of them.
-    from pycontainerd._cli import _parser
+    from pycontainerd._cli.main import parser as _parser
 
     groups = _parser(argv).subparsers
     assert groups is not None and set(groups.choices) == built
@@ -211,7 +211,7 @@ def test_main_turns_the_collector_back_on(tmp_path: Path) -> None:
     # The launcher turns the cyclic GC off for start-up; a long command (pull, events -f) needs it.
     import gc
 
-    from pycontainerd._cli import main
+    from pycontainerd._cli.main import main
 
     gc.disable()
     try:
@@ -232,7 +232,8 @@ def test_the_launcher_runs_without_site(tmp_path: Path) -> None:
 
 
 def test_the_group_finder_knows_every_global_option_with_a_value() -> None:
-    from pycontainerd._cli import _VALUED, _parser
+    from pycontainerd._cli.main import _VALUED
+    from pycontainerd._cli.main import parser as _parser
 
     parser = _parser([])
     valued = {name for a in parser.arguments if a.option and a.action != "store_true" for name in a.names}

@@ -4,6 +4,7 @@ command a separate process: nothing survives between them but the root, the stat
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import select
@@ -102,6 +103,10 @@ def test_exec_pause_resume_and_force_remove(pyctr: Pyctr) -> None:
     pyctr("tasks", "resume", "d2")
     assert _tasks(pyctr)[1][2] == "RUNNING"
     assert pyctr("tasks", "ps", "d2").stdout.splitlines()[0].split() == ["PID", "INFO"]
+    metrics = json.loads(pyctr("tasks", "metrics", "d2").stdout)
+    assert sorted(metrics) == ["blkio", "cpu", "memory", "pids"]
+    assert sorted(metrics["pids"]) == ["current", "limit"] and metrics["pids"]["current"] >= 1
+    assert metrics["memory"]["usage"] > 0 and metrics["cpu"]["usage_total"] > 0
     pyctr("containers", "rm", "--force", "d2")
     assert pyctr("containers", "ls", "-q").stdout == ""
 
@@ -157,25 +162,109 @@ def test_events_follows_what_other_commands_do(pyctr: Pyctr) -> None:
     assert '"status": 9' in exit_line[3]
 
 
+#: Modules that pyctr's path must not load: each costs every pyctr command (a fresh interpreter)
+#: about a millisecond or more, and none is needed to run a container (ARCHITECTURE.md, "Start-up").
+#: typing: protocols and aliases are for type checking only; signal, threading, socket: their C
+#: modules serve (pycontainerd._stdlib); argparse (with gettext and locale): pyctr's own parser
+#: takes a full command line; hashlib: only content writers and multi-layer ChainIDs hash; the
+#: network half, the reference grammar, archives and decompressors: only pulls, pushes, imports
+#: and unpacking (an image's first run) use them; shutil, tempfile, platform, ctypes, copy,
+#: dataclasses, _strptime and importlib.metadata: not used on the path.
+SLOW_MODULES = frozenset(
+    {
+        "typing",
+        "signal",
+        "threading",
+        "socket",
+        "argparse",
+        "gettext",
+        "locale",
+        "hashlib",
+        "urllib3",
+        "concurrent.futures",
+        "pycontainerd._remotes.reference",
+        "tarfile",
+        "zstandard",
+        "shutil",
+        "tempfile",
+        "platform",
+        "ctypes",
+        "copy",
+        "dataclasses",
+        "_strptime",
+        "importlib.metadata",
+    }
+)
+
+#: pyctr's launcher (the pyctr script), recording the modules loaded when the command leaves.
+_RECORDING_LAUNCHER = """
+import os, sys
+env = sys.executable.rsplit("/", 2)[0]
+sys.path.append(f"{env}/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages")
+record, me, leave = sys.argv.pop(1), os.getpid(), os._exit
+
+def recorded(code):
+    if os.getpid() == me:  # not the monitor's process, forked by run
+        with open(record, "w") as f:
+            f.write("\\n".join(sorted(sys.modules)))
+    leave(code)
+
+os._exit = recorded
+from pycontainerd._cli.main import run
+run()
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("run", "--rm", "IMAGE", "fast", "true"),
+        ("run", "--rm", "SHORT-NAME", "fast", "true"),  # loads the reference grammar, and only it
+        ("images", "ls"),
+        ("tasks", "ls"),
+    ],
+    ids=" ".join,
+)
+def test_pyctr_loads_none_of_the_slow_modules(pyctr: Pyctr, tmp_path: Path, command: tuple[str, ...]) -> None:
+    record = tmp_path / "modules"
+    image = _image(pyctr)
+    short = image.removeprefix("docker.io/library/")
+    assert short != image, "the test image is on docker.io/library, so that a short name names it"
+    pyctr("run", "--rm", image, "unpacking", "true")  # the image's first run unpacks it
+    argv = [{"IMAGE": image, "SHORT-NAME": short}.get(word, word) for word in command]
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _RECORDING_LAUNCHER, str(record), *pyctr.base[1:], *argv],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(record.read_text().split())
+    assert "pycontainerd._cli.main" in loaded
+    allowed = {"pycontainerd._remotes.reference"} if "SHORT-NAME" in command else set()
+    assert sorted(loaded & SLOW_MODULES - allowed) == []
+    assert ("pycontainerd._remotes.reference" in loaded) == bool(allowed)
+
+
 def test_run_closes_its_forked_monitor_process_whatever_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # run forks the monitor's process before the client opens; a client that cannot open (here a
-    # root that is a file) must still end it, or it would wait for work as long as this process lives.
-    from pycontainerd import _cli
-    from pycontainerd._monitor import CreateRequest, MonitorLauncher, MonitorOptions, _pyrunc
+    # run forks the monitor's process first; a container that cannot be made (here: the root has no
+    # such image) must still end it, or it would wait for work as long as this process lives.
+    from pycontainerd._cli import main, tasks
+    from pycontainerd._monitor import CreateRequest, MonitorLauncher, MonitorOptions
 
     launchers: list[MonitorLauncher] = []
-    fork = _pyrunc.pyrunc_launcher
+    fork = tasks.pyrunc_launcher
 
     def recorded() -> MonitorLauncher:
         launchers.append(fork())
         return launchers[-1]
 
-    monkeypatch.setattr(_pyrunc, "pyrunc_launcher", recorded)
-    (tmp_path / "root").write_text("not a directory")
+    monkeypatch.setattr(tasks, "pyrunc_launcher", recorded)
     argv = ["--root", str(tmp_path / "root"), "--state", str(tmp_path / "state"), "run", "img", "id"]
-    assert _cli.main(argv) == 1
+    assert main.main(argv) == 1
     (launcher,) = launchers
     with pytest.raises(Exception, match="used or closed already"):
         request = CreateRequest(

@@ -27,10 +27,9 @@ from pycontainerd._remotes import (
     Descriptor,
     Progress,
     ProgressState,
-    Reference,
-    ReferenceError,
-    Resolver,
 )
+from pycontainerd._remotes.reference import Reference, ReferenceError
+from pycontainerd._remotes.resolver import Resolver
 
 if TYPE_CHECKING:
     pass

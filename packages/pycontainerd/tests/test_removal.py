@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pycontainerd._archive import apply_layer
+from pycontainerd._archive.apply import apply_layer
 from pycontainerd._errors import FailedPreconditionError, PycontainerdError
 from pycontainerd._snapshots import NativeSnapshotter, OverlaySnapshotter, remove_tree, unmount_beneath
 

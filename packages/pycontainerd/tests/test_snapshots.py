@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pycontainerd._archive import WhiteoutFormat, apply_layer
+from pycontainerd._archive import WhiteoutFormat, apply_dir
+from pycontainerd._archive.apply import apply_layer
 from pycontainerd._errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -26,12 +27,11 @@ from pycontainerd._snapshots import (
     Mount,
     NativeSnapshotter,
     OverlaySnapshotter,
-    Snapshotter,
-    apply_dir,
     chain_id,
     mount_all,
     unmount_all,
 )
+from pycontainerd._snapshots.protocol import Snapshotter
 
 Factory = Callable[[Path], Snapshotter]
 FACTORIES: dict[str, Factory] = {"overlay": OverlaySnapshotter, "native": NativeSnapshotter}
@@ -430,7 +430,7 @@ def test_the_syscalls_raise_oserror_with_the_errno_and_path(tmp_path: Path) -> N
     import errno
 
     from pycontainerd._snapshots import _syscalls
-    from pycontainerd._snapshots._mount import syncfs
+    from pycontainerd._snapshots.mount import syncfs
 
     with pytest.raises(OSError) as exc:
         _syscalls.umount2(os.fsencode(tmp_path), 0)  # not a mount point
@@ -455,7 +455,7 @@ def test_the_syscalls_raise_oserror_with_the_errno_and_path(tmp_path: Path) -> N
 def test_opening_a_snapshotter_again_writes_nothing(tmp_path: Path) -> None:
     import sqlite3
 
-    from pycontainerd._snapshots._store import _SCHEMA_VERSION
+    from pycontainerd._snapshots.store import _SCHEMA_VERSION
 
     root = tmp_path / "overlay"
     with OverlaySnapshotter(root) as s:

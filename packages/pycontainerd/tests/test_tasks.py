@@ -23,8 +23,10 @@ from pycontainerd import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    Resources,
+    TaskError,
 )
-from pycontainerd._tasks import Task, TaskError, TaskStatus
+from pycontainerd._tasks import Task, TaskStatus
 from pycontainerd.oci import with_args, with_env, with_memory_limit, with_user
 
 if TYPE_CHECKING:
@@ -129,17 +131,36 @@ def test_pause_resume_exec_ps_metrics(client: Client) -> None:
         assert b"".join(data for _, data in attachment.frames()) == b"from-exec\n"
     assert process.wait(timeout=30).status == 5
     assert task.pid in task.processes()
-    task.update({"memory": {"limit": 48 << 20}, "pids": {"limit": 40}})
+    task.update(Resources(memory_limit=48 << 20, pids_limit=40))
     metrics = task.metrics()
     assert (metrics.memory.limit, metrics.pids.limit) == (48 << 20, 40)
     assert metrics.pids.current >= 2 and metrics.memory.usage > 0
-    with pytest.raises(InvalidArgumentError, match="memory"):
-        task.update({"memory": {"limit": "lots"}})
+    with pytest.raises(InvalidArgumentError, match=r"Resources\.memory_limit: an integer, not .lots."):
+        Resources(memory_limit="lots")  # type: ignore[arg-type]
+    with pytest.raises(TaskError, match=r"^update task busy: .*cpuset\.cpus"):
+        task.update(Resources(cpuset_cpus="4096"))  # no such CPU: the kernel refuses it
     with pytest.raises(AlreadyExistsError, match="exec probe already exists"):
         task.exec("probe", ["true"])
     with pytest.raises(FailedPreconditionError, match="running"):
         task.delete()
     assert task.delete(force=True).status == 137
+
+
+def test_resources_are_the_oci_fields_they_set_and_refuse_what_is_not_of_their_type() -> None:
+    assert Resources().to_oci() == {}
+    assert Resources(memory_limit=64 << 20, cpu_shares=512, cpuset_cpus="0-1", pids_limit=-1).to_oci() == {
+        "memory": {"limit": 64 << 20},
+        "cpu": {"shares": 512, "cpus": "0-1"},
+        "pids": {"limit": -1},
+    }
+    for field, value in (
+        ("pids_limit", True),
+        ("cpu_shares", -1),
+        ("cpuset_mems", "0;1"),
+        ("memory_swap", 1 << 63),
+    ):
+        with pytest.raises(InvalidArgumentError, match=rf"^Resources\.{field}: "):
+            Resources(**{field: value})
 
 
 def test_a_detached_tasks_output_is_kept_in_its_log(client: Client) -> None:
@@ -318,7 +339,7 @@ def test_an_unpacked_image_is_not_unpacked_again(client: Client, monkeypatch: py
 
 
 def test_the_rootfs_is_mounted_for_a_user_only(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pycontainerd._tasks import _containers
+    from pycontainerd._tasks import containers as _containers
 
     mounted: list[str] = []
     mount_all = _containers.mount_all

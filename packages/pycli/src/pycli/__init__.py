@@ -7,13 +7,6 @@ placeholder that only carries its version and its dependency on ``pyengine``.
 
 from __future__ import annotations
 
+__version__ = "0.1.0"
+
 __all__ = ["__version__"]
-
-
-def __getattr__(name: str) -> str:
-    # __version__ comes from the installed distribution's metadata, read on first use only.
-    if name == "__version__":
-        from importlib.metadata import version
-
-        return version("pycli")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,15 +29,18 @@ leases, records; :func:`collect` is the GC), the snapshotters (:class:`OverlaySn
 (:class:`Resolver`, :class:`Reference`). Its command line is ``pyctr``. It sits on :mod:`pyrunc`,
 the layer below, which the task service drives.
 
-Names are loaded on first use, so that ``import pycontainerd`` stays cheap.
+Its names are loaded on first use (PEP 562): ``import pycontainerd``, which every ``pyctr`` command
+does, loads none of the modules behind them.
 """
 
 from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pycontainerd._archive import ApplyResult, DiffResult, WhiteoutFormat, apply_layer, write_diff
-    from pycontainerd._client import SNAPSHOTTERS, Client
+    from pycontainerd._archive import WhiteoutFormat
+    from pycontainerd._archive.apply import ApplyResult, apply_layer
+    from pycontainerd._archive.diff import DiffResult, write_diff
+    from pycontainerd._client import Client
     from pycontainerd._content import ContentStore
     from pycontainerd._defaults import DEFAULT_ROOT, DEFAULT_STATE
     from pycontainerd._errors import (
@@ -62,18 +65,27 @@ if TYPE_CHECKING:
     from pycontainerd._images import ImageConfig, Index, Manifest, format_platform, parse_platform
     from pycontainerd._metadata import Container, GCResult, Image, Lease, MetadataStore, collect
     from pycontainerd._monitor import ExitStatus
-    from pycontainerd._remotes import (
-        Credentials,
-        Descriptor,
-        Platform,
-        Progress,
-        ProgressState,
-        Reference,
-        Resolver,
+    from pycontainerd._remotes import Credentials, Descriptor, Platform, Progress, ProgressState
+    from pycontainerd._remotes.reference import Reference
+    from pycontainerd._remotes.resolver import Resolver
+    from pycontainerd._snapshots import SNAPSHOTTERS, Mount, NativeSnapshotter, OverlaySnapshotter, chain_id
+    from pycontainerd._snapshots.protocol import Snapshotter
+    from pycontainerd._tasks import (
+        BlkioMetrics,
+        ContainerService,
+        CpuMetrics,
+        ExecProcess,
+        MemoryMetrics,
+        Metrics,
+        PidsMetrics,
+        Resources,
+        Task,
+        TaskService,
+        TaskStatus,
     )
-    from pycontainerd._snapshots import Mount, NativeSnapshotter, OverlaySnapshotter, Snapshotter, chain_id
-    from pycontainerd._tasks import ContainerService, ExecProcess, Task, TaskService, TaskStatus
     from pycontainerd.oci import SpecContext, generate_spec
+
+__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -82,11 +94,13 @@ __all__ = [
     "AlreadyExistsError",
     "ApplyResult",
     "AuthenticationError",
+    "BlkioMetrics",
     "Client",
     "Container",
     "ContainerService",
     "ContentError",
     "ContentStore",
+    "CpuMetrics",
     "Credentials",
     "Descriptor",
     "DiffResult",
@@ -105,12 +119,15 @@ __all__ = [
     "Lease",
     "LockedError",
     "Manifest",
+    "MemoryMetrics",
     "MetadataStore",
+    "Metrics",
     "MonitorError",
     "Mount",
     "NativeSnapshotter",
     "NotFoundError",
     "OverlaySnapshotter",
+    "PidsMetrics",
     "Platform",
     "Progress",
     "ProgressState",
@@ -119,6 +136,7 @@ __all__ = [
     "RegistryError",
     "Resolver",
     "ResourceExhaustedError",
+    "Resources",
     "SizeMismatchError",
     "Snapshotter",
     "SpecContext",
@@ -138,70 +156,80 @@ __all__ = [
     "write_diff",
 ]
 
-_WHERE = {
-    "ApplyResult": "_archive",
-    "DiffResult": "_archive",
-    "WhiteoutFormat": "_archive",
-    "apply_layer": "_archive",
-    "write_diff": "_archive",
-    "DEFAULT_ROOT": "_defaults",
-    "DEFAULT_STATE": "_defaults",
-    "SNAPSHOTTERS": "_client",
-    "Client": "_client",
-    "ContentStore": "_content",
-    "ImageConfig": "_images",
-    "Index": "_images",
-    "Manifest": "_images",
-    "format_platform": "_images",
-    "parse_platform": "_images",
-    "GCResult": "_metadata",
-    "Image": "_metadata",
-    "Lease": "_metadata",
-    "MetadataStore": "_metadata",
-    "collect": "_metadata",
-    "Credentials": "_remotes",
-    "Descriptor": "_remotes",
-    "Platform": "_remotes",
-    "Progress": "_remotes",
-    "ProgressState": "_remotes",
-    "Reference": "_remotes",
-    "Resolver": "_remotes",
-    "Mount": "_snapshots",
-    "Container": "_metadata",
-    "ContainerService": "_tasks",
-    "ExecProcess": "_tasks",
-    "Task": "_tasks",
-    "TaskService": "_tasks",
-    "TaskStatus": "_tasks",
-    "Event": "_events",
-    "EventLog": "_events",
-    "ExitStatus": "_monitor",
-    "SpecContext": "oci",
-    "generate_spec": "oci",
-    "NativeSnapshotter": "_snapshots",
-    "OverlaySnapshotter": "_snapshots",
-    "Snapshotter": "_snapshots",
-    "chain_id": "_snapshots",
+#: The module that defines each public name, loaded when the name is first asked for.
+_MODULES = {
+    **dict.fromkeys(["ApplyResult", "apply_layer"], "pycontainerd._archive.apply"),
+    **dict.fromkeys(["DiffResult", "write_diff"], "pycontainerd._archive.diff"),
+    "WhiteoutFormat": "pycontainerd._archive",
+    "Client": "pycontainerd._client",
+    "ContentStore": "pycontainerd._content",
+    **dict.fromkeys(["DEFAULT_ROOT", "DEFAULT_STATE"], "pycontainerd._defaults"),
+    **dict.fromkeys(
+        [
+            "AlreadyExistsError",
+            "AuthenticationError",
+            "ContentError",
+            "DigestMismatchError",
+            "FailedPreconditionError",
+            "InvalidArgumentError",
+            "LayerError",
+            "LockedError",
+            "MonitorError",
+            "NotFoundError",
+            "PycontainerdError",
+            "RegistryError",
+            "ResourceExhaustedError",
+            "SizeMismatchError",
+            "TaskError",
+            "UnsafeLayerError",
+        ],
+        "pycontainerd._errors",
+    ),
+    **dict.fromkeys(["Event", "EventLog"], "pycontainerd._events"),
+    **dict.fromkeys(
+        ["ImageConfig", "Index", "Manifest", "format_platform", "parse_platform"], "pycontainerd._images"
+    ),
+    **dict.fromkeys(
+        ["Container", "GCResult", "Image", "Lease", "MetadataStore", "collect"], "pycontainerd._metadata"
+    ),
+    "ExitStatus": "pycontainerd._monitor",
+    **dict.fromkeys(
+        ["Credentials", "Descriptor", "Platform", "Progress", "ProgressState"], "pycontainerd._remotes"
+    ),
+    "Reference": "pycontainerd._remotes.reference",
+    "Resolver": "pycontainerd._remotes.resolver",
+    **dict.fromkeys(
+        ["SNAPSHOTTERS", "Mount", "NativeSnapshotter", "OverlaySnapshotter", "chain_id"],
+        "pycontainerd._snapshots",
+    ),
+    "Snapshotter": "pycontainerd._snapshots.protocol",
+    **dict.fromkeys(
+        [
+            "BlkioMetrics",
+            "ContainerService",
+            "CpuMetrics",
+            "ExecProcess",
+            "MemoryMetrics",
+            "Metrics",
+            "PidsMetrics",
+            "Resources",
+            "Task",
+            "TaskService",
+            "TaskStatus",
+        ],
+        "pycontainerd._tasks",
+    ),
+    **dict.fromkeys(["SpecContext", "generate_spec"], "pycontainerd.oci"),
 }
 
 
 def __getattr__(name: str) -> object:
-    if name == "__version__":
-        # From the installed distribution's metadata, read on first use only.
-        from importlib.metadata import version
-
-        return version("pycontainerd")
-    module = _WHERE.get(name)
+    module = _MODULES.get(name)
     if module is None:
-        if name in __all__:
-            module = "_errors"
-        else:
-            raise AttributeError(f"module 'pycontainerd' has no attribute {name!r}")
-    import sys  # built in; importlib would load warnings too
+        raise AttributeError(f"module 'pycontainerd' has no attribute {name!r}")
+    import importlib
 
-    qualified = f"pycontainerd.{module}"
-    __import__(qualified)
-    value = getattr(sys.modules[qualified], name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

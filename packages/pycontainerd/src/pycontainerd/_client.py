@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pycontainerd._archive import apply_dir
 from pycontainerd._content import ContentStore
 from pycontainerd._defaults import DEFAULT_ROOT, DEFAULT_STATE
 from pycontainerd._errors import (
@@ -49,22 +50,25 @@ from pycontainerd._errors import (
 )
 from pycontainerd._events import EventLog
 from pycontainerd._images import (
-    Layer,
-    PlatformMatcher,
-    children,
-    host_platform,
-    layers,
-    manifest_descriptor_for,
-    parse_platform,
-)
-from pycontainerd._images._names import image_name
-from pycontainerd._images._types import (
     INDEX_MEDIA_TYPES,
     MANIFEST_ONLY_MEDIA_TYPES,
     MAX_CONFIG_SIZE,
     MAX_MANIFEST_SIZE,
+    Index,
+    Layer,
+    PlatformMatcher,
+    check_base_name,
+    check_depth,
+    children,
+    host_platform,
+    image_name,
+    layers,
+    manifest_descriptor_for,
+    parse_platform,
+    read_config,
+    read_index,
+    read_manifest,
 )
-from pycontainerd._images._walk import check_depth, read_config, read_index, read_manifest
 from pycontainerd._metadata import (
     GC_REF_SNAPSHOT,
     UNCOMPRESSED,
@@ -75,11 +79,10 @@ from pycontainerd._metadata import (
     NamespacedContent,
     SnapshotKind,
     SnapshotRecord,
+    check_namespace,
     collect,
 )
 from pycontainerd._metadata import Descriptor as Target
-from pycontainerd._metadata._owner import LEASE_OWNER, current_owner
-from pycontainerd._metadata._tables import check_namespace
 from pycontainerd._remotes import (
     OCI_INDEX,
     Credentials,
@@ -90,33 +93,25 @@ from pycontainerd._remotes import (
 )
 from pycontainerd._reserve import DEFAULT_MIN_FREE, SpaceGuard, check_min_free
 from pycontainerd._snapshots import Info as SnapshotInfo
-from pycontainerd._snapshots import (
-    NativeSnapshotter,
-    OverlaySnapshotter,
-    apply_dir,
-    chain_id,
-)
+from pycontainerd._snapshots import Snapshotters, chain_id, check_snapshotter
 from pycontainerd._tasks import ContainerService, TaskService
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Sequence
     from typing import IO
 
     from urllib3.response import BaseHTTPResponse
 
-    from pycontainerd._archive._compression import Readable
-    from pycontainerd._content import Writer
-    from pycontainerd._remotes import Fetcher, VerifyingReader
-    from pycontainerd._snapshots import Mount, Snapshotter
+    from pycontainerd._archive.compression import Readable
+    from pycontainerd._content.writer import Writer
+    from pycontainerd._remotes.resolver import Fetcher
+    from pycontainerd._remotes.stream import VerifyingReader
+    from pycontainerd._snapshots import Mount
+    from pycontainerd._snapshots.protocol import Snapshotter
 
-__all__ = ["DEFAULT_ROOT", "DEFAULT_STATE", "SNAPSHOTTERS", "Client"]
+__all__ = ["Client"]
 
-#: The snapshotters a Client can open, by the names containerd gives them.
-SNAPSHOTTERS: dict[str, Callable[[Path], Snapshotter]] = {
-    "overlayfs": OverlaySnapshotter,
-    "native": NativeSnapshotter,
-}
 _FETCH_WORKERS = 4
 _CHUNK = 1 << 20
 #: How often a pull waiting on a blob another writer holds looks again.
@@ -163,37 +158,52 @@ class Client:
         *,
         min_free: float = DEFAULT_MIN_FREE,
     ) -> None:
-        if snapshotter not in SNAPSHOTTERS:
-            raise InvalidArgumentError(
-                f"unknown snapshotter {snapshotter!r}: one of {', '.join(SNAPSHOTTERS)}"
-            )
+        check_snapshotter(snapshotter)
         check_namespace(namespace)
         self.min_free = check_min_free(min_free)
         self.root = Path(root).absolute()
         self.state = Path(state).absolute()
         self.namespace = namespace
-        self.snapshotter_name = snapshotter
+        #: The snapshotters under ``<root>/snapshots``, ``snapshotter`` the default.
+        self.snapshotters = Snapshotters(self.root / "snapshots", snapshotter)
         self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
         self.metadata = MetadataStore(self.root / "metadata")
         #: The blobs the namespace holds; its writers keep the reserve of ``min_free``.
         self.content = NamespacedContent(
             ContentStore(self.root / "content", min_free=self.min_free), self.metadata, namespace
         )
-        self._snapshotters: dict[str, Snapshotter] = {}
-        #: The namespace's containers (records: image, snapshot, spec) and tasks (their live processes).
-        self.containers = ContainerService(self)
-        self.tasks = TaskService(self)
         #: Image, container and task events, shared by every process using ``state``.
         self.events = EventLog(self.state)
+        #: The namespace's tasks (the containers' live processes) and containers (records: image,
+        #: snapshot, spec).
+        self.tasks = self._tasks_of(namespace)
+        self.containers = ContainerService(
+            namespace,
+            metadata=self.metadata,
+            content=self.content,
+            images=self,
+            snapshotters=self.snapshotters,
+            tasks=self.tasks,
+            events=self.events,
+            scratch=self.state / "tmp",
+        )
 
     def __repr__(self) -> str:
         return f"Client({str(self.root)!r}, namespace={self.namespace!r})"
 
+    @property
+    def snapshotter_name(self) -> str:
+        """The name of the client's snapshotter, the default of the methods that take one."""
+        return self.snapshotters.default
+
+    def _tasks_of(self, namespace: str) -> TaskService:
+        return TaskService(
+            namespace, self.state, metadata=self.metadata, snapshotters=self.snapshotters, events=self.events
+        )
+
     def close(self) -> None:
         """Close the snapshotters opened so far."""
-        while self._snapshotters:
-            _, snapshotter = self._snapshotters.popitem()
-            snapshotter.close()
+        self.snapshotters.close()
 
     def __enter__(self) -> Client:
         return self
@@ -207,28 +217,17 @@ class Client:
         It holds the snapshots of every namespace, without namespace checks; the namespace's own are
         :meth:`snapshots`, :meth:`snapshot_mounts` and :meth:`remove_snapshot`.
         """
-        name = name or self.snapshotter_name
-        if name not in SNAPSHOTTERS:
-            raise InvalidArgumentError(f"unknown snapshotter {name!r}: one of {', '.join(SNAPSHOTTERS)}")
-        if name not in self._snapshotters:
-            self._snapshotters[name] = SNAPSHOTTERS[name](self.root / "snapshots" / name)
-        return self._snapshotters[name]
+        return self.snapshotters.get(name)
 
     # -- leases --------------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def lease(self) -> Iterator[str]:
+    def lease(self) -> contextlib.AbstractContextManager[str]:
         """A lease for the duration of the block: what is attached to it is safe from GC meanwhile.
 
         The lease names this process (``LEASE_OWNER``), so it ends with the process if the block
         never gets to delete it.
         """
-        lease_id = f"pycontainerd-{os.urandom(16).hex()}"
-        self.metadata.leases.create(self.namespace, lease_id, labels={LEASE_OWNER: current_owner()})
-        try:
-            yield lease_id
-        finally:
-            self.metadata.leases.delete(self.namespace, lease_id)
+        return self.metadata.lease(self.namespace)
 
     def _hold(self, lease_id: str, resource: LeaseResource) -> None:
         self.metadata.leases.add_resource(self.namespace, lease_id, resource)
@@ -319,7 +318,8 @@ class Client:
         client's snapshotter under their ChainIDs (layers already there are skipped). The image is
         recorded once everything is fetched and unpacked.
         """
-        from pycontainerd._remotes import Reference, Resolver
+        from pycontainerd._remotes.reference import Reference
+        from pycontainerd._remotes.resolver import Resolver
 
         matcher = _platform(platform)
         reference = Reference.parse(ref)
@@ -482,7 +482,7 @@ class Client:
         key = f"extract-{os.urandom(16).hex()} {chain}"
         self._hold(lease_id, LeaseResource.snapshot(name, key))
         self.metadata.snapshots.create(self.namespace, SnapshotRecord(name, key, SnapshotKind.ACTIVE, parent))
-        from pycontainerd._archive import apply_layer  # tarfile and the decompressors: only to unpack
+        from pycontainerd._archive.apply import apply_layer
 
         try:
             try:
@@ -529,7 +529,8 @@ class Client:
 
         Blobs are sent as stored, so digests stay the same; blobs the registry has are skipped.
         """
-        from pycontainerd._remotes import Reference, Resolver
+        from pycontainerd._remotes.reference import Reference
+        from pycontainerd._remotes.resolver import Resolver
 
         image = self.image(source or ref)
         reference = Reference.parse(ref)
@@ -588,8 +589,7 @@ class Client:
         name too, last in the list. Every name goes through the reference grammar: InvalidArgumentError
         names the one that does not parse, and where it came from.
         """
-        from pycontainerd._images._archive import import_archive
-        from pycontainerd._images._names import check_base_name
+        from pycontainerd._images.archive import import_archive
 
         if base_name is not None:
             check_base_name(base_name)
@@ -615,8 +615,6 @@ class Client:
         import hashlib
         import json
 
-        from pycontainerd._images import Index
-
         # A docker-archive's image with two tags comes back twice, as the same descriptor.
         unique = {(m.digest, tuple(sorted(m.annotations.items()))): m for m in manifests}
         data = json.dumps(
@@ -639,7 +637,7 @@ class Client:
         """Write the images ``names`` to ``stream`` as one tar: an OCI image layout and a docker-archive."""
         images = [self.image(name) for name in names]
         chosen = parse_platform(platform) if isinstance(platform, str) else platform
-        from pycontainerd._images._archive import export
+        from pycontainerd._images.archive import export
 
         export(
             self.content,
@@ -699,7 +697,7 @@ class Client:
         errors: list[str] = []
         with contextlib.suppress(FileNotFoundError):
             for namespace in sorted(os.listdir(self.state / "tasks")):
-                tasks += [(namespace, id_) for id_ in TaskService(self, namespace).collect(errors)]
+                tasks += [(namespace, id_) for id_ in self._tasks_of(namespace).collect(errors)]
         self.containers.collect(errors)
         return collect(
             self.metadata,

@@ -99,8 +99,7 @@ class Event(Record):
         return self.fields.get(field.removeprefix("event."))
 
 
-# Compiled on first use (re caches it): ~0.7 ms that a command without filters need not pay.
-_CLAUSE = r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(==|!=|~=)\s*(\"(?:[^\"\\]|\\.)*\"|[^,]*?)\s*(?:,|$)"
+_CLAUSE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(==|!=|~=)\s*(\"(?:[^\"\\]|\\.)*\"|[^,]*?)\s*(?:,|$)")
 
 Filter = Callable[[Event], bool]
 
@@ -110,7 +109,7 @@ def parse_filter(text: str) -> Filter:
     clauses: list[tuple[str, str, str | re.Pattern[str]]] = []
     position = 0
     while position < len(text):
-        match = re.compile(_CLAUSE).match(text, position)
+        match = _CLAUSE.match(text, position)
         if match is None or match.end() == position:
             raise InvalidArgumentError(f"invalid event filter {text!r} at character {position + 1}")
         field, operator, raw = match.groups()

@@ -5,9 +5,10 @@ its arguments; ``Record`` derives ``__eq__``, ``__hash__`` and ``__repr__`` from
 class hierarchy, without generating code. Attributes are assigned once, in ``__init__``, and
 annotated ``Final`` there (``self.digest: Final = digest``), so mypy refuses any later assignment.
 
-Why not attrs: every ``pyctr`` command starts a new interpreter, and importing attrs (typing,
-inspect, ast, …) plus generating the methods of some forty classes cost about 75 ms here, more
-than the rest of ``pyctr run``'s imports together. pyrunc's models follow the same rule.
+Why not attrs (or dataclasses): every ``pyctr`` command starts a new interpreter and loads some forty
+of these classes, and importing attrs (typing, inspect, ast, …) and generating their methods would
+cost it more than the rest of ``pyctr run``'s imports together (measured: ARCHITECTURE.md,
+"Start-up"). pyrunc's ``Model`` follows the same rules; the layers above, long-lived, use attrs.
 
 A class lists the slots that take part in equality and hashing in ``_compared`` when some should
 not (a descriptor's annotations, say); by default all of them do. This module imports nothing.

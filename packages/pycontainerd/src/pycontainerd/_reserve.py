@@ -15,11 +15,11 @@ more often as it runs out. Blocks are counted as what is available to unprivileg
 
 from __future__ import annotations
 
-import _thread
 import math
 import os
 
 from pycontainerd._errors import InvalidArgumentError, ResourceExhaustedError
+from pycontainerd._stdlib import Lock
 
 __all__ = ["DEFAULT_MIN_FREE", "SpaceGuard", "check_min_free"]
 
@@ -50,7 +50,7 @@ class _Room:
     __slots__ = ("lock", "block_size", "blocks_left", "inodes_left")
 
     def __init__(self) -> None:
-        self.lock = _thread.allocate_lock()  # threading costs ~2 ms to import
+        self.lock = Lock()
         self.block_size = 0  # known after the first look
         # Below zero: look now.
         self.blocks_left = -1

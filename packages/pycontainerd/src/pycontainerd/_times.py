@@ -18,8 +18,8 @@ def parse_time(text: str) -> datetime:
     if not text.endswith("Z") or len(text) < 20:
         raise ValueError(f"not an RFC 3339 UTC time: {text!r}")
     seconds, dot, fraction = text[:-1].partition(".")
-    # fromisoformat rather than strptime, whose first call imports _strptime, calendar and locale
-    # (~4 ms of every pyctr command); the checks keep it to exactly YYYY-MM-DDTHH:MM:SS.
+    # fromisoformat rather than strptime, whose first call imports _strptime, calendar and locale,
+    # which pyctr's path does not load; the checks keep it to exactly YYYY-MM-DDTHH:MM:SS.
     if (
         len(seconds) != 19
         or seconds[10] != "T"

@@ -4,18 +4,19 @@
 snapshot and container records, shared safely by several processes. ``NamespacedContent`` is the
 content store as one namespace sees it: only the blobs the namespace proved it has.
 ``collect(store, content_store)`` marks from the roots and sweeps what nothing reaches; a lease
-labelled with its owner process (``_owner``) ends with that process.
+labelled with its owner process (``owner``: :data:`LEASE_OWNER`) ends with that process.
 """
 
 from __future__ import annotations
 
-from pycontainerd._metadata import _gc as gc
-from pycontainerd._metadata._containers import Container, Containers, check_container_id
-from pycontainerd._metadata._content import SHAREABLE, UNCOMPRESSED, NamespacedContent
-from pycontainerd._metadata._gc import GC_REF_CONTENT, GC_REF_SNAPSHOT, GC_ROOT, GCResult, collect
-from pycontainerd._metadata._schema import SCHEMA_VERSION
-from pycontainerd._metadata._store import DB_NAME, MetadataStore, Transaction
-from pycontainerd._metadata._types import (
+from pycontainerd._metadata.containers import Container, Containers, check_container_id
+from pycontainerd._metadata.content import SHAREABLE, UNCOMPRESSED, NamespacedContent
+from pycontainerd._metadata.gc import GC_REF_CONTENT, GC_REF_SNAPSHOT, GC_ROOT, GCResult, collect
+from pycontainerd._metadata.owner import LEASE_OWNER, current_owner, owner_alive
+from pycontainerd._metadata.schema import SCHEMA_VERSION
+from pycontainerd._metadata.store import DB_NAME, MetadataStore, Transaction
+from pycontainerd._metadata.tables import check_namespace
+from pycontainerd._metadata.types import (
     ContentRecord,
     Descriptor,
     Image,
@@ -31,6 +32,7 @@ __all__ = [
     "GC_REF_CONTENT",
     "GC_REF_SNAPSHOT",
     "GC_ROOT",
+    "LEASE_OWNER",
     "SCHEMA_VERSION",
     "SHAREABLE",
     "UNCOMPRESSED",
@@ -49,6 +51,8 @@ __all__ = [
     "SnapshotRecord",
     "Transaction",
     "check_container_id",
+    "check_namespace",
     "collect",
-    "gc",
+    "current_owner",
+    "owner_alive",
 ]

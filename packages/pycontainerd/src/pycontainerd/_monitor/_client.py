@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import _socket
 import json
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from pycontainerd._monitor._protocol import (
 )
 from pycontainerd._monitor._records import ExitStatus
 from pycontainerd._record import Record
+from pycontainerd._stdlib import socket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -52,9 +52,8 @@ class _Connection:
 
     def __init__(self, directory: Path) -> None:
         path = directory / "monitor.sock"
-        # _socket, not socket (which loads selectors, array and enums: ~3 ms of every pyctr command);
-        # the reader is a buffered file over the socket's descriptor, which a stream socket allows.
-        self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        # The reader is a buffered file over the socket's descriptor, which a stream socket allows.
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.sock.connect(str(path))
         except OSError as exc:

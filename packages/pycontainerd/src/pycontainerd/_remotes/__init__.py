@@ -1,6 +1,7 @@
 """The registry client: pull and push images over the OCI distribution spec.
 
-    from pycontainerd._remotes import Resolver, Reference
+    from pycontainerd._remotes.reference import Reference
+    from pycontainerd._remotes.resolver import Resolver
 
     with Resolver() as resolver:
         ref, desc = resolver.resolve("127.0.0.1:5000/busybox:latest")
@@ -14,11 +15,16 @@ anonymous, basic, or the Bearer token flow; transient failures are retried, boun
 arrives as :class:`Progress` events through a callback. Errors are :class:`~pycontainerd.RegistryError`
 (HTTP status in ``.status``), :class:`~pycontainerd.AuthenticationError`, and the content errors
 ``DigestMismatchError`` / ``SizeMismatchError`` when bytes are not what a descriptor says.
+
+The face holds the types (``types``), which the image code names. The network half (``resolver``,
+``http``, ``stream``: urllib3, ssl, http.client) and the reference grammar (``reference``, whose
+patterns compile at import) are imported by their paths, where a pull or a push uses them: a
+command that only reads the store, or names an image exactly, never loads them.
 """
 
 from __future__ import annotations
 
-from pycontainerd._remotes._types import (
+from pycontainerd._remotes.types import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
     MANIFEST_MEDIA_TYPES,
@@ -31,30 +37,7 @@ from pycontainerd._remotes._types import (
     ProgressState,
 )
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from pycontainerd._remotes._http import is_loopback
-    from pycontainerd._remotes._reference import DEFAULT_DOMAIN, Reference, ReferenceError
-    from pycontainerd._remotes._resolver import Fetcher, Pusher, Resolver
-    from pycontainerd._remotes._stream import ProgressFunc, VerifyingReader
-
-#: The network half, imported on first use: urllib3 (and ssl, http.client) cost a command that only
-#: reads the store (``pyctr images ls``, ``pyctr run``) a tenth of a second. References too: their
-#: grammar's patterns take ~1 ms to compile, and a command naming an image exactly needs none.
-_LAZY = {
-    "DEFAULT_DOMAIN": "_reference",
-    "Reference": "_reference",
-    "ReferenceError": "_reference",
-    "is_loopback": "_http",
-    "Fetcher": "_resolver",
-    "Pusher": "_resolver",
-    "Resolver": "_resolver",
-    "ProgressFunc": "_stream",
-    "VerifyingReader": "_stream",
-}
-
 __all__ = [
-    "DEFAULT_DOMAIN",
     "DOCKER_MANIFEST",
     "DOCKER_MANIFEST_LIST",
     "MANIFEST_MEDIA_TYPES",
@@ -62,28 +45,7 @@ __all__ = [
     "OCI_MANIFEST",
     "Credentials",
     "Descriptor",
-    "Fetcher",
     "Platform",
     "Progress",
-    "ProgressFunc",
     "ProgressState",
-    "Pusher",
-    "Reference",
-    "ReferenceError",
-    "Resolver",
-    "VerifyingReader",
-    "is_loopback",
 ]
-
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pycontainerd._remotes' has no attribute {name!r}")
-    import sys  # built in; importlib would load warnings too
-
-    qualified = f"pycontainerd._remotes.{module}"
-    __import__(qualified)
-    value = getattr(sys.modules[qualified], name)
-    globals()[name] = value
-    return value

@@ -2,13 +2,13 @@
  * pycontainerd._snapshots._syscalls: mount(2), umount2(2), syncfs(2) and the mount id of statx(2),
  * which Python's os lacks.
  *
- * Why C: these used to go through ctypes, and importing ctypes (libffi, struct, its C types) cost
- * ~4 ms of every pyctr command that mounts a snapshot - pyctr run among them - where importing this
- * module costs ~0.1 ms. The module only makes the calls; _mount.py does the rest (options, flags,
- * read-only binds, undoing a partial mount). Each call releases the GIL and raises OSError with the
- * errno and the path.
+ * Why C: these used to go through ctypes, and importing ctypes (libffi, struct, its C types) is a
+ * cost of every pyctr command that mounts a snapshot - pyctr run among them - that this module does
+ * not have (measured: ARCHITECTURE.md, "Start-up"). The module only makes the calls; mount.py does
+ * the rest (options, flags, read-only binds, undoing a partial mount). Each call releases the GIL
+ * and raises OSError with the errno and the path.
  *
- * The mount id is how _removal.py tells that a directory is a mount point: a bind mount within one
+ * The mount id is how removal.py tells that a directory is a mount point: a bind mount within one
  * filesystem has the same st_dev as its parent, so os.stat cannot tell, and statx is not in os.
  */
 #define PY_SSIZE_T_CLEAN
