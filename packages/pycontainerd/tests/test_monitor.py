@@ -42,8 +42,8 @@ from pycontainerd._monitor import (
     read_log,
     wait_monitor_exit,
 )
-from pycontainerd._monitor._launch import LaunchWork
-from pycontainerd._monitor._pyrunc import create_init
+from pycontainerd._monitor.launch import LaunchWork
+from pycontainerd._monitor.runtime import create_init
 from pycontainerd._times import parse_time
 from pyrunc.testing import make_busybox_bundle
 
@@ -511,7 +511,7 @@ _MANAGER = """
 import sys, time
 import pyrunc
 from pycontainerd._monitor import CreateRequest, MonitorLauncher, MonitorOptions
-from pycontainerd._monitor._pyrunc import create_init
+from pycontainerd._monitor.runtime import create_init
 directory, container_id, bundle, root = sys.argv[1:]
 request = CreateRequest(container_id, bundle=bundle, root=root, pid_file=directory + "/init.pid")
 launcher = MonitorLauncher(create_init, load=pyrunc.preload)

@@ -17,7 +17,7 @@ from pycontainerd._cli.common import command, table
 from pycontainerd._cli.parse import REMAINDER
 from pycontainerd._errors import InvalidArgumentError, PycontainerdError
 from pycontainerd._events import parse_filter
-from pycontainerd._monitor._pyrunc import pyrunc_launcher
+from pycontainerd._monitor.runtime import pyrunc_launcher
 from pycontainerd._stdlib import signal, start_new_thread
 from pycontainerd._times import format_time
 

@@ -26,7 +26,7 @@ Files in ``DIR`` (unix socket paths must stay under 108 bytes):
 ``monitor.pid``             ``PID STARTTIME`` (field 22 of /proc/PID/stat): :func:`monitor_alive`;
                             written first by the launcher's process that becomes the monitor,
                             before it creates the container
-``monitor.sock``            the control socket (protocol in ``_protocol``): :class:`Monitor`
+``monitor.sock``            the control socket (protocol in ``protocol``): :class:`Monitor`
 ``console.sock``            with ``--tty``, where the init sends its pty master (removed then)
 ``PROC.console.sock``       the same for an exec'd process with a terminal
 ``PROC.log``, ``.log.1``    output in Docker's stdcopy frames (1 stdout, 2 stderr; with a
@@ -53,8 +53,8 @@ half-closed; send ``b"\\x04"`` for a line-mode reader's EOF).
 
 from __future__ import annotations
 
-from pycontainerd._monitor._client import Attachment, Monitor, ProcessStatus
-from pycontainerd._monitor._launch import (
+from pycontainerd._monitor.client import Attachment, Monitor, ProcessStatus
+from pycontainerd._monitor.launch import (
     DEFAULT_LOG_MAX,
     CreateRequest,
     MonitorLauncher,
@@ -63,8 +63,8 @@ from pycontainerd._monitor._launch import (
     monitor_binary,
     runtime_error,
 )
-from pycontainerd._monitor._protocol import FRAME_STDERR, FRAME_STDOUT, MonitorError
-from pycontainerd._monitor._records import (
+from pycontainerd._monitor.protocol import FRAME_STDERR, FRAME_STDOUT, MonitorError
+from pycontainerd._monitor.records import (
     ExitStatus,
     monitor_alive,
     process_alive,

@@ -64,7 +64,7 @@ from pycontainerd._monitor import (
     wait_monitor_exit,
     write_process_file,
 )
-from pycontainerd._monitor._pyrunc import create_init
+from pycontainerd._monitor.runtime import create_init
 from pycontainerd._snapshots import mount_all, remove_tree, unmount_all
 from pycontainerd._stdlib import signal
 from pycontainerd._tasks.cgroups import cgroups_path, remove_empty_parent
@@ -184,7 +184,7 @@ class TaskService:
         """Create the task of container ``container_id``: its init exists, stopped before the program,
         until :meth:`Task.start`. ``tty`` overrides the spec's ``process.terminal``; ``stdin`` gives it an
         input the caller writes through :meth:`Task.attach`. ``launcher`` is the monitor's process
-        forked ahead of time (``pycontainerd._monitor._pyrunc.pyrunc_launcher()``, by a process with
+        forked ahead of time (``pycontainerd._monitor.runtime.pyrunc_launcher()``, by a process with
         one thread, as ``pyctr run``); without one, it is forked here.
 
         AlreadyExistsError if the container has a task; TaskError with pyrunc's message when the

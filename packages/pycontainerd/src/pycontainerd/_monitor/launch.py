@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import _socket
-import _thread
 import contextlib
 import json
 import os
@@ -11,21 +9,17 @@ import select
 import time
 from pathlib import Path
 
-from pycontainerd._monitor._protocol import MonitorError
-from pycontainerd._monitor._records import monitor_alive, write_process_file
+from pycontainerd._monitor.protocol import MonitorError
+from pycontainerd._monitor.records import monitor_alive, write_process_file
 from pycontainerd._record import Record
+from pycontainerd._stdlib import Lock, signal, socket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import signal
     from collections.abc import Callable
     from typing import Final, NoReturn, TypeVar
 
     _T = TypeVar("_T")
-else:
-    # _signal, _thread and _socket: the C modules under signal, threading and socket, which build
-    # enums and import more at their import, a cost on pyctr's path (ARCHITECTURE.md, start-up).
-    import _signal as signal
 
 __all__ = [
     "DEFAULT_LOG_MAX",
@@ -46,7 +40,7 @@ _PROGRAM = "pycontainerd-monitor"
 #: children forked from two threads, each holding the other's work pipe open, waited for ever.
 _OPEN: set[int] = set()
 #: Held from a launcher's pipes to its fork, and to close one of its ends: no fork in between.
-_OPEN_LOCK = _thread.allocate_lock()
+_OPEN_LOCK = Lock()
 
 
 class MonitorProcess(Record):
@@ -398,7 +392,7 @@ def _become_monitor(
     keep: list[int] = [ready]
     null = os.open(os.devnull, os.O_RDWR)
     if tty:
-        console = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         console.bind(str(root / "console.sock"))
         console.listen(1)
         keep.append(console.fileno())

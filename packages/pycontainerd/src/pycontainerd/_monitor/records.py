@@ -8,7 +8,7 @@ import select
 import time
 from pathlib import Path
 
-from pycontainerd._monitor._protocol import HEADER, MonitorError
+from pycontainerd._monitor.protocol import HEADER, MonitorError
 from pycontainerd._record import Record
 from pycontainerd._times import parse_time
 

@@ -1,11 +1,11 @@
-"""Talking to a running monitor over ``DIR/monitor.sock`` (the frames are in ``_protocol``)."""
+"""Talking to a running monitor over ``DIR/monitor.sock`` (the frames are in ``protocol``)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from pycontainerd._monitor._protocol import (
+from pycontainerd._monitor.protocol import (
     FRAME_EXIT,
     FRAME_REPLY,
     FRAME_STDERR,
@@ -16,7 +16,7 @@ from pycontainerd._monitor._protocol import (
     encode_request,
     read_frame,
 )
-from pycontainerd._monitor._records import ExitStatus
+from pycontainerd._monitor.records import ExitStatus
 from pycontainerd._record import Record
 from pycontainerd._stdlib import socket
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pyrunc
-from pycontainerd._monitor._launch import CreateRequest, MonitorLauncher
+from pycontainerd._monitor.launch import CreateRequest, MonitorLauncher
 
 __all__ = ["create_init", "pyrunc_launcher"]
 
@@ -21,7 +21,7 @@ def create_init(request: CreateRequest) -> tuple[int, str | None]:
 def pyrunc_launcher() -> MonitorLauncher:
     """A monitor's process forked now, to load pyrunc's create machinery while the caller makes the
     container; hand it to :meth:`TaskService.create`, or close it. Only for a process with one thread
-    (pyctr): a forked child's imports can deadlock on locks other threads hold. This module loads
-    little, so that ``pyctr run`` can fork before it loads the client: the child starts sooner, and
-    its memory is smaller to copy (for the fork and for the init's clone)."""
+    (pyctr): a forked child's imports can deadlock on locks other threads hold. ``pyctr run`` forks
+    it first thing, so that the child loads pyrunc's create machinery on the other CPU while this
+    process opens the store and makes the container's snapshot and spec."""
     return MonitorLauncher(create_init, load=pyrunc.preload)
