@@ -13,16 +13,14 @@ Run as root, through ``scripts/demo``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
 
-ROOT = Path(__file__).resolve().parent.parent
+from registry import oci_images  # scripts/registry.py, beside this file
 
 SCRIPT = "; ".join(
     [
@@ -37,16 +35,6 @@ SCRIPT = "; ".join(
         "ps -o pid,user,comm",
     ]
 )
-
-
-def _oci_images() -> ModuleType:
-    """tests/oci_images.py, the offline image writer the tests use too."""
-    spec = importlib.util.spec_from_file_location("demo_oci_images", ROOT / "tests" / "oci_images.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     base = [str(pyctr), "--root", str(workdir / "root"), "--state", str(workdir / "state")]
     container_id = f"demo-{os.getpid()}"
     try:
-        images = _oci_images()
+        images = oci_images()
         archive = images.write_oci_archive(
             images.write_busybox_layout(workdir / "layout", tag="demo"), workdir / "busybox.tar"
         )

@@ -35,8 +35,8 @@ class RegistryError(Exception):
     """The registry could not be started or stopped; the message says why."""
 
 
-def _oci_images() -> ModuleType:
-    """tests/oci_images.py, the offline image writer the tests use too."""
+def oci_images() -> ModuleType:
+    """tests/oci_images.py, the offline image writer the tests (and scripts/demo.py) use."""
     spec = importlib.util.spec_from_file_location("registry_oci_images", ROOT / "tests" / "oci_images.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -124,7 +124,7 @@ def start(host: str, port: int) -> None:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RegistryError(f"docker-registry did not start on {address}:\n{_log_tail(directory)}")
             time.sleep(0.05)
-        images = _oci_images()
+        images = oci_images()
         layout = images.write_busybox_layout(directory / "layout", tag="latest")
         reference = images.push_to_registry(layout, address, "busybox")
         shutil.rmtree(directory / "layout")
