@@ -352,6 +352,30 @@ def test_create_makes_again_a_parent_another_container_removed_meanwhile(
     assert removed and all(os.path.isdir(p) for p in paths)
 
 
+def test_create_makes_again_a_cpuset_parent_removed_before_it_was_filled(
+    cgroups: CgroupEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same race one step later: the shared parent is removed between its mkdir and the copy of
+    # cpus and mems into it, so the write finds no file (ENOENT). Done for real here, once.
+    from pyrunc._cgroups import v1
+
+    mgr = cgroups.open()
+    parent = os.path.dirname(mgr.paths()["cpuset"])
+    write = v1.try_write_file
+    removed: list[str] = []
+
+    def racing(path: str, value: str) -> int:
+        if path == f"{parent}/cpuset.cpus" and not removed:
+            os.rmdir(parent)  # empty: this create has only just made it
+            removed.append(path)
+        return write(path, value)
+
+    monkeypatch.setattr(v1, "try_write_file", racing)
+    mgr.create()
+    assert removed
+    assert read(f"{parent}/cpuset.cpus") == read(f"{os.path.dirname(parent)}/cpuset.cpus") != ""
+
+
 def test_destroy_busy_raises_after_bounded_retry(cgroups: CgroupEnv) -> None:
     mgr = cgroups.open()
     mgr.create()

@@ -104,7 +104,8 @@ def join_cgroup(directory: str, pid: int) -> None:
 
 
 class ParentGone(CgroupError):
-    """A mkdir found its parent gone (see :func:`make_retrying`)."""
+    """A mkdir found its parent gone, or a directory just made vanished before it was filled (see
+    :func:`make_retrying`)."""
 
 
 def mkdir_cgroup(path: str) -> bool:

@@ -36,6 +36,7 @@ import time
 from pyrunc._cgroups.files import (
     FREEZE_TIMEOUT,
     UNLIMITED,
+    ParentGone,
     all_pids,
     int_or_none,
     join_cgroup,
@@ -616,8 +617,10 @@ def _create_cpuset(path: str) -> None:
         for name in ("/cpuset.cpus", "/cpuset.mems"):
             if not read_file_or_none(d + name):
                 value = read_file_or_none(parent + name)
-                if value:
-                    write_file(d + name, value)
+                if value and (err := try_write_file(d + name, value)):
+                    if not posix.access(d, posix.F_OK):  # removed since our mkdir: make it again
+                        raise ParentGone(f"write {value} to {d + name}: {posix.strerror(err)}")
+                    raise write_error(d + name, value, err)
 
 
 def _blkio_bytes(d: str) -> tuple[int | None, int | None]:
