@@ -90,8 +90,10 @@ def bench(session: nox.Session) -> None:
     on tasks (bench_tasks.py: run --rm, 50 detached starts, memory per running container)."""
     _install_packages(session, "./packages/pyrunc", "./packages/pycontainerd")
     session.run("python", "benchmarks/bench_pyrunc.py", *session.posargs)
-    # bench_engines.py starts dockerd and containerd through tests/peers.py, which imports pytest.
-    session.install("pytest>=8")
+    # bench_engines.py starts dockerd and containerd through tests/peers.py, which imports pytest;
+    # bench_pycontainerd.py and bench_tasks.py build their images with the tests' helpers, which
+    # read the vendored schemas (jsonschema).
+    session.install(*TEST_DEPS)
     # On Ctrl-C, give it time to stop its daemons, containers and bridge (nox's default is 0.3 s
     # before SIGTERM and then SIGKILL).
     session.run(

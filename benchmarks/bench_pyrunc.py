@@ -7,8 +7,9 @@ from one iteration to the next), each with its own ``--root`` in a temporary dir
 - ``create``, ``start``, ``delete``: timed one by one; between ``start`` and ``delete`` the container
   is waited for by polling ``<rt> state <id>``, outside the timing.
 
-Then, when ``pyrunc.run`` exists, ``api_spawn``: the median of ``pyrunc.run(["true"], rootfs=...)`` in
-this (warm) interpreter, compared with runc's ``run``.
+Then, when ``pyrunc.run`` exists, ``api_spawn`` and ``api_spawn_bare``: the median of
+``pyrunc.run(["true"], rootfs=...)`` in this (warm) interpreter with a memory and a pids limit, and
+without limits (no cgroup), compared with runc's ``run``.
 
 Prints the median and p90 (nearest rank) of each operation in milliseconds and the ratio of the
 medians, pyrunc/runc. A runtime that fails an operation gets that row reported as failed, with its
@@ -198,9 +199,16 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def api_spawn(rootfs: Path, iterations: int) -> tuple[list[float], str]:
-    """Time pyrunc.run(["true"], rootfs=...) in this interpreter, with a memory and a pids limit and
-    no network (the issue's case); (samples, note if not measured)."""
+#: The rows of pyrunc.run(): name -> (its keyword arguments, what the note says of them).
+API_CASES = {
+    "api_spawn": ({"memory_limit": 64 << 20, "pids_limit": 32}, "memory and pids limits"),
+    "api_spawn_bare": ({}, "no limits (no cgroup)"),
+}
+
+
+def api_spawn(rootfs: Path, iterations: int, limits: dict[str, int]) -> tuple[list[float], str]:
+    """Time pyrunc.run(["true"], rootfs=..., **limits) in this interpreter, with no network;
+    (samples, note if not measured)."""
     import importlib
 
     try:
@@ -212,7 +220,6 @@ def api_spawn(rootfs: Path, iterations: int) -> tuple[list[float], str]:
         return [], "pyrunc.run does not exist yet"
     samples: list[float] = []
     try:
-        limits = {"memory_limit": 64 << 20, "pids_limit": 32}
         run(["true"], rootfs=str(rootfs), **limits)  # warm-up: imports, caches
         for _ in range(iterations):
             start = time.perf_counter_ns()
@@ -245,7 +252,7 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
         print(line(row))
 
 
-def report(runtimes: list[Runtime], api: tuple[list[float], str], iterations: int) -> None:
+def report(runtimes: list[Runtime], api: dict[str, tuple[list[float], str]], iterations: int) -> None:
     names = [rt.name for rt in runtimes]
     header = ["operation"]
     for name in names:
@@ -269,9 +276,8 @@ def report(runtimes: list[Runtime], api: tuple[list[float], str], iterations: in
             )
         rows.append(row)
 
-    api_samples, api_note = api
-    if any(rt.name == "pyrunc" for rt in runtimes):
-        row = ["api_spawn"]
+    for name, (api_samples, api_note) in api.items():
+        row = [name]
         for rt in runtimes:
             row += cell(api_samples) if rt.name == "pyrunc" else ("-", "-")
         if len(runtimes) == 2:
@@ -282,10 +288,10 @@ def report(runtimes: list[Runtime], api: tuple[list[float], str], iterations: in
                 row.append("-")
         rows.append(row)
         if api_note:
-            notes.append(f"api_spawn: skipped: {api_note}")
+            notes.append(f"{name}: skipped: {api_note}")
         else:
             notes.append(
-                "api_spawn: pyrunc.run() in a warm interpreter, memory and pids limits, no network; "
+                f"{name}: pyrunc.run() in a warm interpreter, {API_CASES[name][1]}, no network; "
                 "its ratio is against runc's run"
             )
 
@@ -340,9 +346,10 @@ def main(argv: list[str] | None = None) -> int:
         if sys.stderr.isatty():
             print(file=sys.stderr)
 
-        api: tuple[list[float], str] = ([], "")
+        api: dict[str, tuple[list[float], str]] = {}
         if any(rt.name == "pyrunc" for rt in runtimes):
-            api = api_spawn(bundle / "rootfs", options.iterations)
+            for name, (limits, _) in API_CASES.items():
+                api[name] = api_spawn(bundle / "rootfs", options.iterations, limits)
         report(runtimes, api, options.iterations)
         return 0
     except KeyboardInterrupt:

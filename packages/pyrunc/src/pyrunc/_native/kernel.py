@@ -8,6 +8,7 @@ Everything the container's init does between clone and exec is a list of :class:
 from __future__ import annotations
 
 import os
+import sys
 
 from pyrunc._model import Model
 
@@ -15,6 +16,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Final
+
+    from cffi import FFI
 
     #: What an argument of an op may be: a string (or bytes: binary data such as a BPF program) or
     #: None for a ``char *``, strings for a ``char **``, integers for an array with its ``n_``
@@ -35,6 +38,9 @@ __all__ = [
     "spawn",
 ]
 
+
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
 
 #: How many files the child opens early into slots (OPEN_SOURCE): native.h's PYRUNC_MAX_SOURCES.
 MAX_SOURCES = 1024
@@ -277,7 +283,7 @@ def _encode(text: str | bytes, what: str) -> bytes:
     first, naming its field: this keeps any other from being cut short in silence)."""
     if isinstance(text, bytes):
         return text  # binary data (a BPF program), passed with its length
-    data = os.fsencode(text)
+    data = text.encode(_FS_ENCODING, _FS_ERRORS)  # os.fsencode, without its Python-level checks
     if b"\0" in data:
         raise ValueError(f"{what}: a string for the kernel holds a NUL byte: {text!r}")
     return data
@@ -300,9 +306,9 @@ def spawn(request: SpawnRequest) -> int:
     s.ctl_fd = request.ctl_fd
     s.join_pidns_fd = request.join_pidns_fd
     s.join_timens_fd = request.join_timens_fd
-    s.time_offsets = _c_string(request.time_offsets, "time offsets", keep)
-    s.argv = _c_strings(request.argv, "the program's arguments", keep)
-    s.envp = _c_strings(request.envp, "the program's environment", keep)
+    s.time_offsets = _c_string(ffi, request.time_offsets, "time offsets", keep)
+    s.argv = _c_strings(ffi, request.argv, "the program's arguments", keep)
+    s.envp = _c_strings(ffi, request.envp, "the program's environment", keep)
     report = ffi.new("struct pyrunc_report *")
     report.index = -1
     if request.vfork:
@@ -334,11 +340,11 @@ def c_ops(ops: Sequence[Op], keep: list[object]) -> object:
             if value is None or value == 0:
                 continue  # ffi.new zeroes the array: NULL, 0
             if isinstance(value, str | bytes):
-                setattr(member, name, _c_string(value, op.step, keep))
+                setattr(member, name, _c_string(ffi, value, op.step, keep))
             elif isinstance(value, int):
                 setattr(member, name, value)
             elif ffi.typeof(getattr(member, name)).item.kind == "pointer":  # char *const *
-                setattr(member, name, _c_strings([str(item) for item in value], op.step, keep))
+                setattr(member, name, _c_strings(ffi, [str(item) for item in value], op.step, keep))
             else:
                 numbers = ffi.new(
                     f"{ffi.typeof(getattr(member, name)).item.cname}[]", [int(v) for v in value]
@@ -349,9 +355,7 @@ def c_ops(ops: Sequence[Op], keep: list[object]) -> object:
     return array
 
 
-def _c_string(text: str | bytes | None, what: str, keep: list[object]) -> object:
-    from pyrunc._native._lib import ffi
-
+def _c_string(ffi: FFI, text: str | bytes | None, what: str, keep: list[object]) -> object:
     if text is None:
         return ffi.NULL
     buf = ffi.new("char[]", _encode(text, what))
@@ -359,11 +363,9 @@ def _c_string(text: str | bytes | None, what: str, keep: list[object]) -> object
     return buf
 
 
-def _c_strings(items: Sequence[str], what: str, keep: list[object]) -> object:
-    from pyrunc._native._lib import ffi
-
+def _c_strings(ffi: FFI, items: Sequence[str], what: str, keep: list[object]) -> object:
     array = ffi.new("char *[]", len(items) + 1)
     for i, item in enumerate(items):
-        array[i] = _c_string(item, what, keep)
+        array[i] = _c_string(ffi, item, what, keep)
     keep.append(array)
     return array
