@@ -32,7 +32,9 @@ TEST_DEPS = [
     "referencing>=0.30",
     "cryptography>=41",
     "hypothesis>=6.100",
-]  # cryptography: a test token server; hypothesis: property-based tests of hostile input
+    "docker>=7",
+]  # cryptography: a test token server; hypothesis: property-based tests of hostile input; docker:
+# docker-py, the Python client the engine's tests drive it with
 RUFF = "ruff==0.17.6"
 MYPY = ["mypy==2.4.1", "types-cffi", "pytest>=8"]  # cffi stubs (build script); pytest (pyrunc.pytest_plugin)
 

@@ -24,11 +24,11 @@ def test_unknown_attribute_raises() -> None:
         _ = pyengine.no_such_attribute
 
 
-def test_depends_on_the_layer_below_pinned_to_0_1() -> None:
+def test_depends_on_the_layer_below_pinned_to_0_1_and_its_libraries() -> None:
     requirements = metadata.requires("pyengine") or []
     pinned: dict[str, set[str]] = {}
     for requirement in requirements:
         match = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)\s*([^;]*?)\s*(;.*)?", requirement)
         assert match, requirement
         pinned[match.group(1).lower()] = {part.strip() for part in match.group(2).split(",")}
-    assert pinned == {"pycontainerd": {">=0.1", "<0.2"}}
+    assert pinned == {"pycontainerd": {">=0.1", "<0.2"}, "aiohttp": {">=3.9", "<4"}, "attrs": {">=23.1"}}

@@ -1,0 +1,96 @@
+"""The HTTP side: the aiohttp application, its routes under ``/vX.Y/`` and unversioned, and the
+middleware that checks the version, logs each request and turns errors into ``{"message": …}``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+import pyengine
+from pyengine._errors import ApiError
+from pyengine._system import PING_HEADERS, SystemInfo, VersionInfo
+from pyengine._versions import check_version
+
+if TYPE_CHECKING:
+    from pyengine._daemon import Engine
+
+__all__ = ["ENGINE", "make_app"]
+
+log = logging.getLogger("pyengine.api")
+
+ENGINE: web.AppKey[Engine] = web.AppKey("engine")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_SERVER = f"pyengine/{pyengine.__version__} (linux)"
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"message": message}, status=status, headers={"Server": _SERVER})
+
+
+@web.middleware
+async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        version = request.match_info.get("version")
+        if version is not None:
+            check_version(version)
+        response = await handler(request)
+    except ApiError as exc:
+        response = _error(exc.status, exc.message)
+    except web.HTTPNotFound:
+        response = _error(404, "page not found")
+    except web.HTTPMethodNotAllowed:
+        response = _error(405, f"method {request.method} not allowed for {request.path}")
+    except web.HTTPException as exc:
+        response = _error(exc.status, exc.reason)
+    except Exception:
+        log.exception("request failed: %s %s", request.method, request.path)
+        response = _error(
+            500, f"internal error handling {request.method} {request.path} (see the daemon's log)"
+        )
+    response.headers.setdefault("Server", _SERVER)
+    log.debug("%s %s -> %d", request.method, request.path_qs, response.status)
+    return response
+
+
+async def _ping(request: web.Request) -> web.Response:
+    body = b"" if request.method == "HEAD" else b"OK"
+    return web.Response(body=body, content_type="text/plain", charset="utf-8", headers=PING_HEADERS)
+
+
+async def _version(request: web.Request) -> web.Response:
+    return web.json_response(VersionInfo().to_api())
+
+
+async def _info(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    counts = await asyncio.get_running_loop().run_in_executor(None, engine.counts)
+    info = SystemInfo(
+        id=engine.id,
+        counts=counts,
+        data_root=str(engine.config.data_root),
+        snapshotter=engine.snapshotter,
+        live_restore=engine.config.live_restore,
+        insecure_registries=engine.config.insecure_registries,
+        registry_mirrors=engine.config.registry_mirrors,
+    )
+    return web.json_response(info.to_api())
+
+
+def _add(app: web.Application, method: str, path: str, handler: Handler) -> None:
+    """Route ``path`` and ``/v{version}{path}``, as dockerd serves both."""
+    app.router.add_route(method, path, handler)
+    app.router.add_route(method, "/{version:v[^/]+}" + path, handler)
+
+
+def make_app(engine: Engine) -> web.Application:
+    app = web.Application(middlewares=[_middleware])
+    app[ENGINE] = engine
+    _add(app, "GET", "/_ping", _ping)
+    _add(app, "HEAD", "/_ping", _ping)
+    _add(app, "GET", "/version", _version)
+    _add(app, "GET", "/info", _info)
+    return app

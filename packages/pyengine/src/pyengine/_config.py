@@ -1,0 +1,156 @@
+"""The daemon's configuration: ``pyengined``'s flags and its JSON file, as dockerd reads them.
+
+A setting may come from a flag or from the file, not both (dockerd refuses that too), and a key of
+the file that names no setting is refused, so that a typo is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from pyengine._errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG_FILE",
+    "DEFAULT_DATA_ROOT",
+    "DEFAULT_EXEC_ROOT",
+    "DEFAULT_HOST",
+    "LOG_LEVELS",
+    "DaemonConfig",
+    "load_config",
+]
+
+DEFAULT_CONFIG_FILE = "/etc/pyengine/daemon.json"
+DEFAULT_HOST = "unix:///run/pyengine.sock"
+DEFAULT_DATA_ROOT = "/var/lib/pyengine"
+DEFAULT_EXEC_ROOT = "/run/pyengine"
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+#: Registries reached over plain HTTP without being named: loopback, as in Docker.
+DEFAULT_INSECURE = ("127.0.0.0/8",)
+
+
+def _check_hosts(_: object, attribute: attrs.Attribute[tuple[str, ...]], hosts: tuple[str, ...]) -> None:
+    if not hosts:
+        raise ConfigError(f"{attribute.name}: at least one address to listen on is needed")
+    for host in hosts:
+        if not host.startswith("unix://") or len(host) == len("unix://"):
+            raise ConfigError(
+                f"host {host!r}: only unix:///PATH sockets are supported yet (tcp:// comes with TLS)"
+            )
+        if not host.removeprefix("unix://").startswith("/"):
+            raise ConfigError(f"host {host!r}: the socket's path must be absolute")
+
+
+def _check_level(_: object, attribute: attrs.Attribute[str], level: str) -> None:
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"log-level {level!r}: not one of {', '.join(LOG_LEVELS)}")
+
+
+def _check_cidrs(_: object, attribute: attrs.Attribute[tuple[str, ...]], values: tuple[str, ...]) -> None:
+    for value in values:
+        if "/" in value:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ConfigError(f"insecure-registries: {value!r} is not a CIDR") from None
+
+
+def _absolute(path: str | os.PathLike[str]) -> Path:
+    return Path(path).absolute()
+
+
+@attrs.frozen(kw_only=True)
+class DaemonConfig:
+    """Everything ``pyengined`` is started with. Paths are absolute."""
+
+    hosts: tuple[str, ...] = attrs.field(default=(DEFAULT_HOST,), converter=tuple, validator=_check_hosts)
+    data_root: Path = attrs.field(default=Path(DEFAULT_DATA_ROOT), converter=_absolute)
+    exec_root: Path = attrs.field(default=Path(DEFAULT_EXEC_ROOT), converter=_absolute)
+    pidfile: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
+    group: str = "docker"
+    log_level: str = attrs.field(default="info", validator=_check_level)
+    live_restore: bool = True
+    insecure_registries: tuple[str, ...] = attrs.field(
+        default=DEFAULT_INSECURE, converter=tuple, validator=_check_cidrs
+    )
+    registry_mirrors: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    @property
+    def socket_paths(self) -> list[Path]:
+        return [Path(host.removeprefix("unix://")) for host in self.hosts]
+
+    @property
+    def effective_pidfile(self) -> Path:
+        """The pidfile: the one given, else ``<exec root>/pyengined.pid``."""
+        return self.pidfile if self.pidfile is not None else self.exec_root / "pyengined.pid"
+
+
+#: The configuration file's keys (dockerd's spelling) and the DaemonConfig field each sets.
+FILE_KEYS = {
+    "hosts": "hosts",
+    "data-root": "data_root",
+    "exec-root": "exec_root",
+    "pidfile": "pidfile",
+    "group": "group",
+    "log-level": "log_level",
+    "live-restore": "live_restore",
+    "insecure-registries": "insecure_registries",
+    "registry-mirrors": "registry_mirrors",
+}
+_LISTS = {"hosts", "insecure-registries", "registry-mirrors"}
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config file {path}: not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: not a JSON object")
+    unknown = sorted(set(data) - set(FILE_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: the following directives don't match any configuration option: "
+            + ", ".join(unknown)
+        )
+    for key, value in data.items():
+        if key in _LISTS:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"config file {path}: {key!r} must be a list of strings")
+        elif key == "live-restore":
+            if not isinstance(value, bool):
+                raise ConfigError(f"config file {path}: 'live-restore' must be true or false")
+        elif not isinstance(value, str):
+            raise ConfigError(f"config file {path}: {key!r} must be a string")
+    return data
+
+
+def load_config(flags: dict[str, Any], config_file: str | os.PathLike[str] | None) -> DaemonConfig:
+    """The configuration from ``flags`` (the file's keys, set by the command line) and the file:
+    ``config_file`` if given (it must exist), else the default file when it exists."""
+    if config_file is not None:
+        from_file = _read_file(Path(config_file))
+    elif Path(DEFAULT_CONFIG_FILE).exists():
+        from_file = _read_file(Path(DEFAULT_CONFIG_FILE))
+    else:
+        from_file = {}
+    both = sorted(set(flags) & set(from_file))
+    if both:
+        details = ", ".join(f"{key}: (from flag: {flags[key]}, from file: {from_file[key]})" for key in both)
+        raise ConfigError(
+            "the following directives are specified both as a flag and in the configuration file: " + details
+        )
+    merged = {FILE_KEYS[key]: value for key, value in {**from_file, **flags}.items()}
+    if "insecure_registries" in merged:  # the given ones add to loopback, as in Docker
+        merged["insecure_registries"] = (*DEFAULT_INSECURE, *merged["insecure_registries"])
+    return DaemonConfig(**merged)

@@ -1,0 +1,244 @@
+"""The daemon: one engine per data root, served on its unix sockets until SIGTERM, SIGINT or
+:meth:`Daemon.stop`.
+
+Everything an instance keeps lives under its data root (the store, the engine's id, the lock) and
+its exec root (the pidfile by default, the store's runtime state), so that private instances never
+meet. A second daemon on the same data root is refused while the first holds its lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import grp
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import attrs
+from aiohttp import web
+
+import pycontainerd
+from pyengine._api import make_app
+from pyengine._config import DaemonConfig
+from pyengine._errors import DaemonError
+from pyengine._system import StoreCounts
+
+__all__ = ["Daemon", "Engine"]
+
+log = logging.getLogger("pyengine")
+
+#: The pycontainerd namespace the engine keeps its images and containers in (dockerd's is "moby").
+NAMESPACE = "moby"
+
+
+@attrs.define
+class Engine:
+    """What the API handlers work on: the configuration, the engine's id and its store."""
+
+    config: DaemonConfig
+    id: str
+    store: pycontainerd.Client
+
+    @property
+    def snapshotter(self) -> str:
+        return self.store.snapshotter_name
+
+    def counts(self) -> StoreCounts:
+        """The store's images and containers, counted now (blocking: run it off the event loop)."""
+        containers = self.store.containers.list()
+        statuses = []
+        for container in containers:
+            try:
+                statuses.append(self.store.tasks.get(container.id).status())
+            except pycontainerd.NotFoundError:
+                statuses.append(pycontainerd.TaskStatus.STOPPED)
+        return StoreCounts(
+            images=len(self.store.images()),
+            containers=len(containers),
+            running=statuses.count(pycontainerd.TaskStatus.RUNNING),
+            paused=statuses.count(pycontainerd.TaskStatus.PAUSED),
+        )
+
+
+def _engine_id(data_root: Path) -> str:
+    """The engine's id, made once and kept in ``<data root>/engine-id``."""
+    path = data_root / "engine-id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = str(uuid.uuid4())
+        tmp = path.with_name(".engine-id.tmp")
+        tmp.write_text(value + "\n")
+        tmp.replace(path)
+        return value
+
+
+class Daemon:
+    """``pyengined`` as an object: :meth:`run` serves in this thread until stopped; as a context
+    manager it serves in a thread of its own (for tests and embedders)."""
+
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self._lock_fd = -1
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+
+    # -- the data root and the pidfile -----------------------------------------------------------
+
+    def _lock(self) -> None:
+        root = self.config.data_root
+        root.mkdir(mode=0o711, parents=True, exist_ok=True)
+        fd = os.open(root / "pyengined.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise DaemonError(
+                f"data root {root} is in use by another pyengined (pid {holder}): "
+                "stop it, or give this one another --data-root"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd >= 0:
+            os.ftruncate(self._lock_fd, 0)
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = -1
+
+    def _write_pidfile(self) -> None:
+        path = self.config.effective_pidfile
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(f"{os.getpid()}\n")
+        tmp.replace(path)
+
+    # -- sockets ---------------------------------------------------------------------------------
+
+    def _listen(self, path: Path) -> socket.socket:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_socket():
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(str(path))
+            except OSError:
+                path.unlink()  # left by a daemon that died: nobody answers on it
+            else:
+                raise DaemonError(f"{path}: another daemon is listening on this socket")
+            finally:
+                probe.close()
+        elif path.exists():
+            raise DaemonError(f"{path}: exists and is not a socket")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(str(path))
+        except OSError as exc:
+            sock.close()
+            raise DaemonError(f"listen on {path}: {exc.strerror}") from None
+        os.chmod(path, 0o660)
+        try:
+            os.chown(path, 0, grp.getgrnam(self.config.group).gr_gid)
+        except KeyError:
+            log.warning("group %s not found: the socket %s stays root's group", self.config.group, path)
+        sock.listen(128)
+        return sock
+
+    # -- serving ---------------------------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        config = self.config
+        config.exec_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        store = pycontainerd.Client(
+            root=config.data_root / "containerd", state=config.exec_root / "containerd", namespace=NAMESPACE
+        )
+        engine = Engine(config=config, id=_engine_id(config.data_root), store=store)
+        runner = web.AppRunner(make_app(engine), access_log=None, handle_signals=False)
+        await runner.setup()
+        paths: list[Path] = []
+        try:
+            for path in config.socket_paths:
+                sock = self._listen(path)
+                paths.append(path)
+                await web.SockSite(runner, sock).start()
+                log.info("API listen on %s", path)
+            self._write_pidfile()
+            log.info("daemon has completed initialization (data root %s)", config.data_root)
+            self._ready.set()
+            await self._stopping.wait()
+            log.info("processing signal or stop request: shutting down")
+        finally:
+            await runner.cleanup()
+            for path in paths:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                config.effective_pidfile.unlink()
+            store.close()
+            log.info("daemon shut down cleanly")
+
+    def run(self) -> None:
+        """Serve until :meth:`stop`, or SIGTERM or SIGINT when this is the main thread."""
+        self._lock()
+        try:
+            asyncio.run(self._main())
+        finally:
+            self._unlock()
+
+    async def _main(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self._request_stop)
+        await self._serve()
+
+    def _request_stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+
+    def stop(self) -> None:
+        """Ask the daemon to shut down (from any thread); :meth:`run` then returns."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._request_stop)
+
+    # -- in a thread -----------------------------------------------------------------------------
+
+    def _thread_main(self) -> None:
+        try:
+            self.run()
+        except BaseException as exc:  # noqa: BLE001 -- handed to the thread that started us
+            self._failure = exc
+        finally:
+            self._ready.set()
+
+    def __enter__(self) -> Self:
+        self._thread = threading.Thread(target=self._thread_main, name="pyengined", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            self._thread.join()
+            raise self._failure
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        if self._thread is not None:
+            self._thread.join()
+        if self._failure is not None and kind is None:
+            raise self._failure

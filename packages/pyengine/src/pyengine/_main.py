@@ -1,0 +1,124 @@
+"""``pyengined``: the daemon's command line, with dockerd's flag names."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pyengine
+from pyengine._config import (
+    DEFAULT_CONFIG_FILE,
+    DEFAULT_DATA_ROOT,
+    DEFAULT_EXEC_ROOT,
+    DEFAULT_HOST,
+    LOG_LEVELS,
+    load_config,
+)
+from pyengine._daemon import Daemon
+from pyengine._errors import DaemonError
+
+__all__ = ["LogfmtFormatter", "main"]
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+_NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning", logging.ERROR: "error"}
+
+
+class LogfmtFormatter(logging.Formatter):
+    """One line per event, as dockerd writes them: ``time="…" level=info msg="…"``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + self.formatException(record.exc_info)
+        quoted = message.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        level = _NAMES.get(record.levelno, "fatal")
+        return f'time="{stamp}.{int(record.msecs):03d}Z" level={level} msg="{quoted}"'
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pyengined",
+        description="The Docker Engine API daemon of the pyrunc stack (dockerd's flags).",
+        argument_default=argparse.SUPPRESS,  # only the flags given reach the configuration
+    )
+    p.add_argument(
+        "--config-file", default=None, help=f"the daemon's JSON configuration (default {DEFAULT_CONFIG_FILE})"
+    )
+    p.add_argument(
+        "-H", "--host", dest="hosts", action="append", help=f"socket to listen on (default {DEFAULT_HOST})"
+    )
+    p.add_argument("--data-root", help=f"where the engine keeps its state (default {DEFAULT_DATA_ROOT})")
+    p.add_argument(
+        "--exec-root", help=f"where the engine keeps its runtime state (default {DEFAULT_EXEC_ROOT})"
+    )
+    p.add_argument("-p", "--pidfile", help="the daemon's pid file (default <exec-root>/pyengined.pid)")
+    p.add_argument("-G", "--group", help="the unix socket's group (default docker)")
+    p.add_argument("-l", "--log-level", choices=LOG_LEVELS, help="the least level logged (default info)")
+    p.add_argument(
+        "--live-restore",
+        type=_boolean,
+        nargs="?",
+        const=True,
+        help="keep containers running across restarts (default true)",
+    )
+    p.add_argument(
+        "--insecure-registry",
+        dest="insecure_registries",
+        action="append",
+        help="a registry reached over plain HTTP (127.0.0.0/8 is)",
+    )
+    p.add_argument(
+        "--registry-mirror", dest="registry_mirrors", action="append", help="a mirror of docker.io"
+    )
+    p.add_argument("-v", "--version", action="version", version=f"pyengined {pyengine.__version__}")
+    return p
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in ("true", "1"):
+        return True
+    if text.lower() in ("false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
+#: The argparse destinations and the configuration file's keys they set.
+_KEYS = {
+    "hosts": "hosts",
+    "data_root": "data-root",
+    "exec_root": "exec-root",
+    "pidfile": "pidfile",
+    "group": "group",
+    "log_level": "log-level",
+    "live_restore": "live-restore",
+    "insecure_registries": "insecure-registries",
+    "registry_mirrors": "registry-mirrors",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = vars(_parser().parse_args(argv))
+    config_file = args.pop("config_file", None)
+    flags: dict[str, Any] = {_KEYS[name]: value for name, value in args.items()}
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogfmtFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        config = load_config(flags, config_file)
+        root.setLevel(_LEVELS.get(config.log_level, logging.CRITICAL))
+        logging.getLogger("pyengine").info("starting pyengined %s", pyengine.__version__)
+        Daemon(config).run()
+    except DaemonError as exc:
+        logging.getLogger("pyengine").critical("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
