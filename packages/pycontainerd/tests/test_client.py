@@ -114,6 +114,16 @@ def test_tag_and_remove(client: Client, ref: str) -> None:
         client.remove_image("127.0.0.1:1/other:v1")
 
 
+def test_config_gives_the_host_platforms_config_and_its_descriptor(
+    client: Client, ref: str, layout: Any
+) -> None:
+    image = client.pull(ref, unpack=False)
+    desc, config = client.config(image)
+    manifest = json.loads(client.content.read_blob(layout.manifest_digest))
+    assert desc.digest == manifest["config"]["digest"]
+    assert (config.os, config.config.cmd, config.rootfs.diff_ids) == ("linux", ("sh",), (layout.diff_id,))
+
+
 def test_gc_after_remove_frees_blobs_and_snapshots(client: Client, ref: str, layout: Any) -> None:
     client.pull(ref)
     assert client.gc().deleted_blobs == ()  # the image holds everything

@@ -105,6 +105,7 @@ if TYPE_CHECKING:
 
     from pycontainerd._archive.compression import Readable
     from pycontainerd._content.writer import Writer
+    from pycontainerd._images import ImageConfig
     from pycontainerd._remotes.resolver import Fetcher
     from pycontainerd._remotes.stream import VerifyingReader
     from pycontainerd._snapshots import Mount
@@ -285,6 +286,13 @@ class Client:
     def size(self, image: Image) -> int:
         """Bytes of the blobs of ``image`` the store holds."""
         return sum(desc.size for desc in self.descriptors(image))
+
+    def config(self, image: Image) -> tuple[Descriptor, ImageConfig]:
+        """The config of ``image`` for the host platform: its descriptor (the digest is what Docker
+        shows as the image's ID) and what it holds. NotFoundError if the store lacks the platform's
+        manifest or config."""
+        _, manifest = manifest_descriptor_for(self.content, _descriptor(image.target))
+        return manifest.config, read_config(self.content, manifest.config)
 
     def platforms(self, image: Image) -> list[Platform]:
         """The platforms ``image`` is for: its index's entries, or its config's."""
