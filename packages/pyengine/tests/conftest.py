@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pyengine import Daemon, DaemonConfig
+from pyrunc.testing import register_module
 
 
 @pytest.fixture
@@ -35,13 +38,57 @@ def engine(config: DaemonConfig) -> Iterator[Daemon]:
         yield daemon
 
 
+class DockerCLI:
+    """The real docker CLI pointed at one engine, its configuration in a scratch directory and
+    nothing of the caller's environment."""
+
+    def __init__(self, host: str, scratch: Path) -> None:
+        self.host = host
+        self.env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "DOCKER_CONFIG": str(scratch / "docker-config"),
+            "HOME": str(scratch),
+        }
+        binary = shutil.which("docker", path=self.env["PATH"])
+        assert binary, "the docker CLI is missing: scripts/bootstrap installs docker.io"
+        self.binary = binary
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [self.binary, "-H", self.host, *args], env=self.env, capture_output=True, text=True, timeout=120
+        )
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done
+
+
 @pytest.fixture
-def docker_env(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The environment for the docker CLI: its configuration in the scratch directory, no host
-    from the outside."""
-    (scratch / "docker-config").mkdir()
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "DOCKER_CONFIG": str(scratch / "docker-config"),
-        "HOME": str(scratch),
-    }
+def docker_cli(config: DaemonConfig, scratch: Path) -> DockerCLI:
+    return DockerCLI(config.hosts[0], scratch)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+register_module("pyrunc_acceptance_peers", REPO_ROOT / "tests" / "peers.py")
+register_module("pyrunc_acceptance_oci_images", REPO_ROOT / "tests" / "oci_images.py")
+import pyrunc_acceptance_oci_images as oci_images  # noqa: E402
+import pyrunc_acceptance_peers as peers  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """busybox as an OCI image layout, built offline."""
+    return oci_images.write_busybox_layout(tmp_path_factory.mktemp("layout") / "busybox")
+
+
+@pytest.fixture(scope="module")
+def docker_archive(layout: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The layout as a docker-archive naming busybox:latest, as ``docker save`` writes one."""
+    path: Path = oci_images.to_docker_archive(layout, tmp_path_factory.mktemp("archive") / "busybox.tar")
+    return path
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A private docker-registry on 127.0.0.1 for the module, stopped by pid afterwards."""
+    with peers.registry(tmp_path_factory.mktemp("registry")) as running:
+        yield running

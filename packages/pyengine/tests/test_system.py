@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import shutil
 import socket
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,10 @@ import pytest
 
 import pyengine
 from pyengine import Daemon, DaemonConfig, DaemonError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from conftest import DockerCLI
 
 
 class UnixConnection(http.client.HTTPConnection):
@@ -37,35 +39,19 @@ def request(config: DaemonConfig, method: str, path: str) -> tuple[int, dict[str
         connection.close()
 
 
-def docker_cli(config: DaemonConfig, env: dict[str, str], *args: str) -> str:
-    binary = shutil.which("docker", path=env["PATH"])
-    assert binary, "the docker CLI is missing: scripts/bootstrap installs docker.io"
-    done = subprocess.run(
-        [binary, "-H", config.hosts[0], *args], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def test_docker_version_negotiates_and_shows_the_engine(
-    engine: Daemon, config: DaemonConfig, docker_env: dict[str, str]
-) -> None:
+def test_docker_version_negotiates_and_shows_the_engine(engine: Daemon, docker_cli: DockerCLI) -> None:
     out = docker_cli(
-        config, docker_env, "version", "--format", "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.Os}}"
-    )
+        "version", "--format", "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.Os}}"
+    ).stdout
     assert out.split() == [pyengine.__version__, "1.44", "linux"]
 
 
-def test_docker_info_reports_the_store(
-    engine: Daemon, config: DaemonConfig, docker_env: dict[str, str]
-) -> None:
+def test_docker_info_reports_the_store(engine: Daemon, config: DaemonConfig, docker_cli: DockerCLI) -> None:
     out = docker_cli(
-        config,
-        docker_env,
         "info",
         "--format",
         "{{.ServerVersion}}|{{.Driver}}|{{.Images}}|{{.Containers}}|{{.DockerRootDir}}|{{.LiveRestoreEnabled}}",
-    )
+    ).stdout
     assert out.strip().split("|") == [
         pyengine.__version__,
         "overlayfs",

@@ -12,6 +12,7 @@ from aiohttp import web
 
 import pyengine
 from pyengine._errors import ApiError
+from pyengine._images import add_routes as add_image_routes
 from pyengine._system import PING_HEADERS, SystemInfo, VersionInfo
 from pyengine._versions import check_version
 
@@ -93,4 +94,7 @@ def make_app(engine: Engine) -> web.Application:
     _add(app, "HEAD", "/_ping", _ping)
     _add(app, "GET", "/version", _version)
     _add(app, "GET", "/info", _info)
+    add_image_routes(
+        lambda method, path, handler: _add(app, method, path, handler), lambda r: r.app[ENGINE].images
+    )
     return app

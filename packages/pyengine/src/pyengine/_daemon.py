@@ -29,6 +29,7 @@ import pycontainerd
 from pyengine._api import make_app
 from pyengine._config import DaemonConfig
 from pyengine._errors import DaemonError
+from pyengine._images import Images
 from pyengine._system import StoreCounts
 
 __all__ = ["Daemon", "Engine"]
@@ -46,6 +47,7 @@ class Engine:
     config: DaemonConfig
     id: str
     store: pycontainerd.Client
+    images: Images
 
     @property
     def snapshotter(self) -> str:
@@ -166,7 +168,12 @@ class Daemon:
         store = pycontainerd.Client(
             root=config.data_root / "containerd", state=config.exec_root / "containerd", namespace=NAMESPACE
         )
-        engine = Engine(config=config, id=_engine_id(config.data_root), store=store)
+        engine = Engine(
+            config=config,
+            id=_engine_id(config.data_root),
+            store=store,
+            images=Images(store, config.insecure_registries),
+        )
         runner = web.AppRunner(make_app(engine), access_log=None, handle_signals=False)
         await runner.setup()
         paths: list[Path] = []

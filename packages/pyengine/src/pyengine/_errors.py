@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ApiError", "ConfigError", "DaemonError", "InvalidParameter", "NotFound"]
+__all__ = ["ApiError", "ConfigError", "Conflict", "DaemonError", "InvalidParameter", "NotFound"]
 
 
 class DaemonError(Exception):
@@ -29,3 +29,7 @@ class InvalidParameter(ApiError):
 
 class NotFound(ApiError):
     status = 404
+
+
+class Conflict(ApiError):
+    status = 409
