@@ -10,6 +10,7 @@ EXPECTED = {
     "SNAPSHOTTERS",
     "AlreadyExistsError",
     "ApplyResult",
+    "Attachment",
     "AuthenticationError",
     "BlkioMetrics",
     "Client",

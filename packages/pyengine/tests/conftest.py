@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from pyengine import Daemon, DaemonConfig
@@ -34,8 +35,17 @@ def config(scratch: Path) -> DaemonConfig:
 
 @pytest.fixture
 def engine(config: DaemonConfig) -> Iterator[Daemon]:
+    """A running engine; the containers a test left are removed (killed first) before it stops."""
     with Daemon(config) as daemon:
-        yield daemon
+        try:
+            yield daemon
+        finally:
+            client = docker.APIClient(base_url=config.hosts[0], version="auto")
+            try:
+                for container in client.containers(all=True):
+                    client.remove_container(container["Id"], force=True)
+            finally:
+                client.close()
 
 
 class DockerCLI:

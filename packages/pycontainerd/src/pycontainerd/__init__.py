@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from pycontainerd._events import Event, EventLog
     from pycontainerd._images import ImageConfig, Index, Manifest, format_platform, parse_platform
     from pycontainerd._metadata import Container, GCResult, Image, Lease, MetadataStore, collect
-    from pycontainerd._monitor import ExitStatus
+    from pycontainerd._monitor import Attachment, ExitStatus
     from pycontainerd._remotes import Credentials, Descriptor, Platform, Progress, ProgressState
     from pycontainerd._remotes.reference import Reference
     from pycontainerd._remotes.resolver import Resolver
@@ -93,6 +93,7 @@ __all__ = [
     "SNAPSHOTTERS",
     "AlreadyExistsError",
     "ApplyResult",
+    "Attachment",
     "AuthenticationError",
     "BlkioMetrics",
     "Client",
@@ -192,7 +193,7 @@ _MODULES = {
     **dict.fromkeys(
         ["Container", "GCResult", "Image", "Lease", "MetadataStore", "collect"], "pycontainerd._metadata"
     ),
-    "ExitStatus": "pycontainerd._monitor",
+    **dict.fromkeys(["Attachment", "ExitStatus"], "pycontainerd._monitor"),
     **dict.fromkeys(
         ["Credentials", "Descriptor", "Platform", "Progress", "ProgressState"], "pycontainerd._remotes"
     ),

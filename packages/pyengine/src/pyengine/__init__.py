@@ -12,8 +12,10 @@ the engine's data root; no second daemon). It can run from Python too:
     with Daemon(config):
         ...  # docker -H unix:///tmp/engine.sock version
 
-So far it answers the system endpoints (``/_ping``, ``/version``, ``/info``) and the image ones
-(list, inspect, tag, remove, load, save, pull); containers, networks and volumes come next.
+So far it answers the system endpoints (``/_ping``, ``/version``, ``/info``), the image ones
+(list, inspect, tag, remove, load, save, pull) and the containers' life (create, start, attach,
+wait, logs, list, inspect, stop, kill, remove), so that ``docker run --rm busybox echo hello``
+works; networks, volumes, exec and interactive containers come next.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 import pyengine
+from pyengine._container_api import add_routes as add_container_routes
 from pyengine._errors import ApiError
+from pyengine._http import json_response
 from pyengine._images import add_routes as add_image_routes
 from pyengine._system import PING_HEADERS, SystemInfo, VersionInfo
 from pyengine._versions import check_version
@@ -29,7 +31,7 @@ _SERVER = f"pyengine/{pyengine.__version__} (linux)"
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status, headers={"Server": _SERVER})
+    return json_response({"message": message}, status=status)
 
 
 @web.middleware
@@ -63,7 +65,7 @@ async def _ping(request: web.Request) -> web.Response:
 
 
 async def _version(request: web.Request) -> web.Response:
-    return web.json_response(VersionInfo().to_api())
+    return json_response(VersionInfo().to_api())
 
 
 async def _info(request: web.Request) -> web.Response:
@@ -78,7 +80,7 @@ async def _info(request: web.Request) -> web.Response:
         insecure_registries=engine.config.insecure_registries,
         registry_mirrors=engine.config.registry_mirrors,
     )
-    return web.json_response(info.to_api())
+    return json_response(info.to_api())
 
 
 def _add(app: web.Application, method: str, path: str, handler: Handler) -> None:
@@ -94,7 +96,10 @@ def make_app(engine: Engine) -> web.Application:
     _add(app, "HEAD", "/_ping", _ping)
     _add(app, "GET", "/version", _version)
     _add(app, "GET", "/info", _info)
-    add_image_routes(
-        lambda method, path, handler: _add(app, method, path, handler), lambda r: r.app[ENGINE].images
-    )
+
+    def route(method: str, path: str, handler: Handler) -> None:
+        _add(app, method, path, handler)
+
+    add_image_routes(route, lambda r: r.app[ENGINE].images)
+    add_container_routes(route, lambda r: r.app[ENGINE].supervisor)
     return app

@@ -28,6 +28,8 @@ from aiohttp import web
 import pycontainerd
 from pyengine._api import make_app
 from pyengine._config import DaemonConfig
+from pyengine._container_api import Supervisor
+from pyengine._containers import Containers
 from pyengine._errors import DaemonError
 from pyengine._images import Images
 from pyengine._system import StoreCounts
@@ -48,25 +50,21 @@ class Engine:
     id: str
     store: pycontainerd.Client
     images: Images
+    supervisor: Supervisor
 
     @property
     def snapshotter(self) -> str:
         return self.store.snapshotter_name
 
     def counts(self) -> StoreCounts:
-        """The store's images and containers, counted now (blocking: run it off the event loop)."""
-        containers = self.store.containers.list()
-        statuses = []
-        for container in containers:
-            try:
-                statuses.append(self.store.tasks.get(container.id).status())
-            except pycontainerd.NotFoundError:
-                statuses.append(pycontainerd.TaskStatus.STOPPED)
+        """The store's images and the engine's containers, counted now (blocking: run it off the
+        event loop)."""
+        records = self.supervisor.containers.records(all=True)
         return StoreCounts(
-            images=len(self.store.images()),
-            containers=len(containers),
-            running=statuses.count(pycontainerd.TaskStatus.RUNNING),
-            paused=statuses.count(pycontainerd.TaskStatus.PAUSED),
+            images=len(self.images.summaries()),
+            containers=len(records),
+            running=sum(r.state.status == "running" for r in records),
+            paused=0,
         )
 
 
@@ -168,13 +166,17 @@ class Daemon:
         store = pycontainerd.Client(
             root=config.data_root / "containerd", state=config.exec_root / "containerd", namespace=NAMESPACE
         )
+        images = Images(store, config.insecure_registries)
+        supervisor = Supervisor(Containers(store, images, config.data_root / "containers"))
         engine = Engine(
-            config=config,
-            id=_engine_id(config.data_root),
-            store=store,
-            images=Images(store, config.insecure_registries),
+            config=config, id=_engine_id(config.data_root), store=store, images=images, supervisor=supervisor
         )
-        runner = web.AppRunner(make_app(engine), access_log=None, handle_signals=False)
+        supervisor.resume()
+        # handler_cancellation: a client that goes away (docker run -d drops its wait) ends the
+        # request waiting for it.
+        runner = web.AppRunner(
+            make_app(engine), access_log=None, handle_signals=False, handler_cancellation=True
+        )
         await runner.setup()
         paths: list[Path] = []
         try:
@@ -189,6 +191,10 @@ class Daemon:
             await self._stopping.wait()
             log.info("processing signal or stop request: shutting down")
         finally:
+            # The watchers first: aiohttp's cleanup waits for what the handlers started.
+            if not config.live_restore:
+                await supervisor.stop_all()
+            await supervisor.close()
             await runner.cleanup()
             for path in paths:
                 with contextlib.suppress(FileNotFoundError):

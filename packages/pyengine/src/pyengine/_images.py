@@ -20,6 +20,7 @@ from aiohttp import web
 
 import pycontainerd
 from pyengine._errors import Conflict, InvalidParameter, NotFound
+from pyengine._http import json_response
 
 __all__ = ["ImageSummary", "add_routes", "familiar_name"]
 
@@ -264,11 +265,11 @@ def add_routes(route: Route, images: Callable[[web.Request], Images]) -> None:
     async def list_images(request: web.Request) -> web.Response:
         filters = _filters(request)
         summaries = await run(images(request).summaries)
-        return web.json_response([s.to_api() for s in summaries if _keep(s, filters)])
+        return json_response([s.to_api() for s in summaries if _keep(s, filters)])
 
     async def inspect(request: web.Request) -> web.Response:
         summary, _ = await run(images(request).find, request.match_info["name"])
-        return web.json_response(summary.inspect())
+        return json_response(summary.inspect())
 
     async def tag(request: web.Request) -> web.Response:
         repo = request.query.get("repo", "")
@@ -279,7 +280,7 @@ def add_routes(route: Route, images: Callable[[web.Request], Images]) -> None:
 
     async def remove(request: web.Request) -> web.Response:
         force = request.query.get("force", "") in ("1", "true", "True")
-        return web.json_response(await run(images(request).remove, request.match_info["name"], force))
+        return json_response(await run(images(request).remove, request.match_info["name"], force))
 
     async def load(request: web.Request) -> web.StreamResponse:
         with tempfile.TemporaryFile() as archive:

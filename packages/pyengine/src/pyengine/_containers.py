@@ -1,0 +1,509 @@
+"""Containers: Docker's container records over pycontainerd's containers and tasks.
+
+pycontainerd keeps what runs (the container record with its snapshot and OCI spec, the task with
+its monitor, logs and exit record); the engine keeps what Docker adds on top, per container, in
+``<data root>/containers/<id>/container.json``: the name, the Config and HostConfig as created, and
+the state Docker reports (status, exit code, times). A task stays after its process exits, so that
+its log and exit status remain, until the container is started again or removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import secrets
+import shutil
+import signal
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+import pycontainerd
+from pycontainerd import oci
+from pyengine._errors import Conflict, InvalidParameter, NotFound
+from pyengine._images import Images, familiar_name
+
+__all__ = ["ContainerRecord", "Containers", "State"]
+
+#: What Docker's name generator is made of: an adjective and a name, joined by ``_``.
+_ADJECTIVES = (
+    "admiring", "bold", "brave", "calm", "clever", "eager", "focused", "gentle", "happy", "jolly",
+    "keen", "lucid", "modest", "nifty", "quirky", "serene", "sharp", "stoic", "tender", "vibrant",
+)  # fmt: skip
+_NAMES = (
+    "babbage", "curie", "dijkstra", "euler", "feynman", "galois", "hopper", "knuth", "lamarr",
+    "lovelace", "meitner", "noether", "pascal", "ritchie", "shannon", "thompson", "torvalds",
+    "turing", "wozniak", "yonath",
+)  # fmt: skip
+RUNTIME_ID_LENGTH = 24
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+#: Config fields that this engine takes, and HostConfig fields; any other that is set to something
+#: other than its zero value is refused, naming it.
+_CONFIG_FIELDS = {
+    "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "Tty",
+    "OpenStdin", "StdinOnce", "Env", "Cmd", "Entrypoint", "Image", "WorkingDir", "Labels",
+    "StopSignal", "StopTimeout", "ExposedPorts", "Volumes", "NetworkDisabled", "OnBuild",
+    "ArgsEscaped", "HostConfig", "NetworkingConfig", "MacAddress", "Healthcheck", "Shell",
+}  # fmt: skip
+_HOST_DEFAULTS: dict[str, Any] = {
+    "NetworkMode": "default",
+    "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+    "AutoRemove": False,
+    "LogConfig": {"Type": "json-file", "Config": {}},
+    "Binds": None,
+    "PortBindings": {},
+    "Privileged": False,
+    "ReadonlyRootfs": False,
+}
+_HOST_FIELDS = {"AutoRemove", "NetworkMode", "LogConfig", "RestartPolicy", "ConsoleSize"}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _zero(value: object) -> bool:
+    return value in (None, "", 0, False, [], {}) or value == {"Name": "", "MaximumRetryCount": 0}
+
+
+def _check_request(body: dict[str, Any]) -> None:
+    """Refuse what this engine does not do yet, by its field's name, rather than ignore it."""
+    # HostConfig first: -p is named as PortBindings, not as the ExposedPorts the CLI derives from it.
+    host = body.get("HostConfig") or {}
+    if not isinstance(host, dict):
+        raise InvalidParameter("HostConfig: not a JSON object")
+    for key, value in host.items():
+        if key == "MemorySwappiness" and value in (None, -1):
+            continue  # -1: the kernel's default, what the docker CLI sends when not asked
+        if key not in _HOST_FIELDS and not _zero(value):
+            raise InvalidParameter(f"HostConfig.{key} is not supported by pyengine yet")
+    mode = host.get("NetworkMode") or "default"
+    if mode not in ("default", "none", "bridge"):
+        raise InvalidParameter(f"HostConfig.NetworkMode {mode!r} is not supported by pyengine yet")
+    policy = (host.get("RestartPolicy") or {}).get("Name") or "no"
+    if policy != "no":
+        raise InvalidParameter(f"HostConfig.RestartPolicy {policy!r} is not supported by pyengine yet")
+    log_type = (host.get("LogConfig") or {}).get("Type") or "json-file"
+    if log_type not in ("json-file", "local"):
+        raise InvalidParameter(f"HostConfig.LogConfig.Type {log_type!r} is not supported by pyengine yet")
+    for key, value in body.items():
+        if key not in _CONFIG_FIELDS and not _zero(value):
+            raise InvalidParameter(f"Config.{key} is not supported by pyengine yet")
+    for key in ("OpenStdin", "AttachStdin", "Tty"):
+        if body.get(key):
+            raise InvalidParameter(f"Config.{key}: interactive containers are not supported by pyengine yet")
+    for key in ("ExposedPorts", "Volumes", "Healthcheck", "OnBuild", "Shell"):
+        if not _zero(body.get(key)):
+            raise InvalidParameter(f"Config.{key} is not supported by pyengine yet")
+    networks = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+    if any(name not in ("default", "bridge", "none") for name in networks):
+        raise InvalidParameter("NetworkingConfig: user-defined networks are not supported by pyengine yet")
+    for key in ("Env", "Cmd", "Entrypoint"):
+        value = body.get(key)
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+            raise InvalidParameter(f"Config.{key}: a list of strings, not {value!r}")
+
+
+@attrs.define
+class State:
+    """What Docker reports of a container's life."""
+
+    status: str = "created"  # created, running, exited, removing
+    pid: int = 0
+    exit_code: int = 0
+    oom_killed: bool = False
+    started_at: str = "0001-01-01T00:00:00Z"
+    finished_at: str = "0001-01-01T00:00:00Z"
+    error: str = ""
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "Status": self.status,
+            "Running": self.status == "running",
+            "Paused": False,
+            "Restarting": False,
+            "OOMKilled": self.oom_killed,
+            "Dead": False,
+            "Pid": self.pid,
+            "ExitCode": self.exit_code,
+            "Error": self.error,
+            "StartedAt": self.started_at,
+            "FinishedAt": self.finished_at,
+        }
+
+
+@attrs.define
+class ContainerRecord:
+    """A container as the engine keeps it (``container.json``)."""
+
+    id: str
+    name: str
+    created: str
+    image: str  # as the request named it
+    image_id: str
+    path: str
+    args: list[str]
+    config: dict[str, Any]
+    host_config: dict[str, Any]
+    state: State = attrs.Factory(State)
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ContainerRecord:
+        return cls(**{**data, "state": State(**data["state"])})
+
+    @property
+    def runtime_id(self) -> str:
+        """The id of its pycontainerd container and task: the ID's first 24 digits (96 bits), short
+        enough for the unix socket paths in the task's directory under any sensible exec root."""
+        return self.id[:RUNTIME_ID_LENGTH]
+
+    @property
+    def auto_remove(self) -> bool:
+        return bool(self.host_config.get("AutoRemove"))
+
+    def host_config_view(self) -> dict[str, Any]:
+        """The HostConfig as inspect shows it: what was given, with the defaults it left out filled
+        in (docker-py reads LogConfig.Type, for one)."""
+        view = {**_HOST_DEFAULTS, **self.host_config}
+        if not (view.get("LogConfig") or {}).get("Type"):
+            view["LogConfig"] = _HOST_DEFAULTS["LogConfig"]
+        return view
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "Id": self.id,
+            "Names": [f"/{self.name}"],
+            "Image": self.image,
+            "ImageID": self.image_id,
+            # dockerd's rendering: an argument with a space in single quotes, nothing escaped.
+            "Command": " ".join([self.path, *(f"'{a}'" if " " in a else a for a in self.args)]),
+            "Created": int(datetime.fromisoformat(self.created.replace("Z", "+00:00")).timestamp()),
+            "Ports": [],
+            "Labels": self.config.get("Labels") or {},
+            "State": self.state.status,
+            "Status": _status_line(self.state),
+            "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode") or "default"},
+            "NetworkSettings": {"Networks": {}},
+            "Mounts": [],
+        }
+
+    def inspect(self) -> dict[str, Any]:
+        return {
+            "Id": self.id,
+            "Created": self.created,
+            "Path": self.path,
+            "Args": self.args,
+            "State": self.state.to_api(),
+            "Image": self.image_id,
+            "ResolvConfPath": "",
+            "HostnamePath": "",
+            "HostsPath": "",
+            "LogPath": "",
+            "Name": f"/{self.name}",
+            "RestartCount": 0,
+            "Driver": "overlayfs",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "HostConfig": self.host_config_view(),
+            "Config": self.config,
+            "Mounts": [],
+            "NetworkSettings": {"Networks": {}, "Ports": {}},
+        }
+
+
+def _status_line(state: State) -> str:
+    """``docker ps``'s STATUS: ``Up 3 seconds``, ``Exited (0) 2 minutes ago``, ``Created``."""
+    if state.status == "running":
+        return f"Up {_ago(state.started_at)}"
+    if state.status == "exited":
+        return f"Exited ({state.exit_code}) {_ago(state.finished_at)} ago"
+    return state.status.capitalize()
+
+
+def _ago(stamp: str) -> str:
+    seconds = max(
+        0, int((datetime.now(UTC) - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds())
+    )
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count > 1 else ''}"
+    return "Less than a second" if seconds < 1 else f"{seconds} second{'s' if seconds > 1 else ''}"
+
+
+class Containers:
+    """The engine's containers: their records on disk and their pycontainerd containers and
+    tasks. Methods block (the API runs them off the event loop); one lock keeps the records and
+    names consistent, and is never held while a container runs or is waited for."""
+
+    def __init__(self, store: pycontainerd.Client, images: Images, root: Path) -> None:
+        self.store = store
+        self.images = images
+        self.root = root
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._records: dict[str, ContainerRecord] = {}
+        for path in sorted(self.root.glob("*/container.json")):
+            record = ContainerRecord.from_json(json.loads(path.read_text()))
+            self._records[record.id] = record
+
+    # -- records ---------------------------------------------------------------------------------
+
+    def _save(self, record: ContainerRecord) -> None:
+        directory = self.root / record.id
+        directory.mkdir(mode=0o700, exist_ok=True)
+        tmp = directory / ".container.json.tmp"
+        tmp.write_text(json.dumps(record.to_json()))
+        tmp.replace(directory / "container.json")
+
+    def records(self, all: bool = False) -> list[ContainerRecord]:
+        with self._lock:
+            records = sorted(self._records.values(), key=lambda r: r.created, reverse=True)
+        return [r for r in records if all or r.state.status == "running"]
+
+    def get(self, name: str) -> ContainerRecord:
+        """The container ``name`` names: its full ID, its name (with or without ``/``), or an ID prefix."""
+        with self._lock:
+            if name in self._records:
+                return self._records[name]
+            bare = name.removeprefix("/")
+            for record in self._records.values():
+                if record.name == bare:
+                    return record
+            matches = [r for r in self._records.values() if name and r.id.startswith(name)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidParameter(f"multiple IDs found with provided prefix: {name}")
+        raise NotFound(f"No such container: {name}")
+
+    def _new_name(self) -> str:
+        taken = {r.name for r in self._records.values()}
+        while True:
+            name = f"{random.choice(_ADJECTIVES)}_{random.choice(_NAMES)}"
+            if name in taken:
+                name += f"{random.randrange(10)}"
+            if name not in taken:
+                return name
+
+    # -- create, start, wait ---------------------------------------------------------------------
+
+    def create(self, body: dict[str, Any], name: str | None) -> tuple[ContainerRecord, list[str]]:
+        """Create a container from a ``POST /containers/create`` body; returns it and the warnings."""
+        _check_request(body)
+        image_ref = body.get("Image") or ""
+        if not image_ref:
+            raise InvalidParameter("Config.Image is required")
+        try:
+            summary, found = self.images.find(image_ref)
+        except NotFound:
+            raise NotFound(f"No such image: {familiar_name(self._full_name(image_ref))}") from None
+        image_config = summary.config.config
+        entrypoint = body.get("Entrypoint")
+        cmd = body.get("Cmd")
+        if entrypoint is None:
+            entrypoint = list(image_config.entrypoint or ())
+            if cmd is None:
+                cmd = list(image_config.cmd or ())
+        argv = [*entrypoint, *(cmd or [])]
+        if not argv:
+            raise InvalidParameter("No command specified")
+        if name is not None and (not name or not set(name.removeprefix("/")) <= _NAME_CHARS):
+            raise InvalidParameter(
+                f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )
+        container_id = secrets.token_hex(32)
+        while any(r.runtime_id == container_id[:RUNTIME_ID_LENGTH] for r in self._records.values()):
+            container_id = secrets.token_hex(32)
+        hostname = body.get("Hostname") or container_id[:12]
+        with self._lock:
+            if name is not None:
+                name = name.removeprefix("/")
+                owner = next((r for r in self._records.values() if r.name == name), None)
+                if owner is not None:
+                    raise Conflict(
+                        f'Conflict. The container name "/{name}" is already in use by container '
+                        f'"{owner.id}". You have to remove (or rename) that container to be able to reuse '
+                        "that name."
+                    )
+            else:
+                name = self._new_name()
+            record = ContainerRecord(
+                id=container_id,
+                name=name,
+                created=_now(),
+                image=image_ref,
+                image_id=summary.id,
+                path=argv[0],
+                args=argv[1:],
+                config={
+                    **{k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")},
+                    "Hostname": hostname,
+                    "Cmd": cmd,
+                    "Entrypoint": entrypoint or None,
+                },
+                host_config=body.get("HostConfig") or {},
+            )
+            self._records[container_id] = record  # the name is taken from here on
+        opts = [oci.with_args(argv), oci.with_hostname(hostname)]
+        if body.get("Env"):
+            opts.append(oci.with_env(body["Env"]))
+        if body.get("WorkingDir"):
+            opts.append(oci.with_cwd(body["WorkingDir"]))
+        if body.get("User"):
+            opts.append(oci.with_user(body["User"]))
+        try:
+            self.store.containers.create(
+                record.runtime_id,
+                found if found is not None else summary.names[0],
+                *opts,
+                labels={"io.pyengine.name": name},
+            )
+            self._save(record)
+        except BaseException as exc:
+            with self._lock:
+                del self._records[container_id]
+            if isinstance(exc, pycontainerd.InvalidArgumentError | pycontainerd.NotFoundError):
+                raise InvalidParameter(str(exc)) from None
+            raise
+        warnings = []
+        if (record.host_config.get("NetworkMode") or "default") != "none":
+            warnings.append("pyengine has no bridge network yet: the container has only a loopback interface")
+        return record, warnings
+
+    def _full_name(self, ref: str) -> str:
+        try:
+            return str(pycontainerd.Reference.parse(ref))
+        except pycontainerd.InvalidArgumentError:
+            return ref
+
+    def prepare_start(self, name: str) -> tuple[ContainerRecord, pycontainerd.Task]:
+        """Make the container's task (its process made but not started), replacing the task of an
+        earlier run; attachments made now see all of its output."""
+        record = self.get(name)
+        if record.state.status == "running":
+            raise NotModified()
+        with contextlib.suppress(pycontainerd.NotFoundError):
+            self.store.tasks.get(record.runtime_id).delete(force=True)
+        try:
+            task = self.store.tasks.create(record.runtime_id)
+        except pycontainerd.PycontainerdError as exc:
+            record.state.error = str(exc)
+            self._save(record)
+            raise
+        return record, task
+
+    def started(self, record: ContainerRecord, task: pycontainerd.Task) -> None:
+        task.start()
+        record.state = State(status="running", pid=task.pid, started_at=_now())
+        self._save(record)
+
+    def wait_exit(self, record: ContainerRecord, stop: threading.Event) -> State | None:
+        """Block until the container's process exits, then record it and return the state; or
+        until ``stop`` is set (the daemon is going and the container stays): None."""
+        task = self.store.tasks.get(record.runtime_id)
+        while True:
+            try:
+                status = task.wait(timeout=0.5)
+                break
+            except TimeoutError:
+                if stop.is_set():
+                    return None
+        record.state.status = "exited"
+        record.state.pid = 0
+        record.state.exit_code = status.status
+        record.state.oom_killed = status.oom_killed
+        record.state.finished_at = status.exited_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        self._save(record)
+        return record.state
+
+    # -- stop, kill, remove, logs ----------------------------------------------------------------
+
+    def kill(self, name: str, sig: str | int = "SIGKILL") -> ContainerRecord:
+        record = self.get(name)
+        if record.state.status != "running":
+            raise Conflict(f"Container {record.id} is not running")
+        number = _signal_number(sig)
+        self.store.tasks.get(record.runtime_id).kill(number)
+        return record
+
+    def stop(self, name: str, timeout: float | None) -> ContainerRecord:
+        record = self.get(name)
+        if record.state.status != "running":
+            raise NotModified()
+        task = self.store.tasks.get(record.runtime_id)
+        stop_signal = _signal_number(record.config.get("StopSignal") or "SIGTERM")
+        task.kill(stop_signal)
+        default = record.config.get("StopTimeout")
+        wait = timeout if timeout is not None else (10.0 if default is None else float(default))
+        try:
+            task.wait(timeout=wait)
+        except TimeoutError:
+            task.kill(signal.SIGKILL, all=True)
+            task.wait()
+        return record
+
+    def remove(self, name: str, force: bool) -> None:
+        record = self.get(name)
+        if record.state.status == "running" and not force:
+            raise Conflict(
+                f"You cannot remove a running container {record.id}. "
+                "Stop the container before attempting removal or force remove"
+            )
+        with contextlib.suppress(pycontainerd.NotFoundError):
+            self.store.containers.delete(record.runtime_id, force=True)
+        with self._lock:
+            self._records.pop(record.id, None)
+        shutil.rmtree(self.root / record.id, ignore_errors=True)
+
+    def logs(self, name: str, follow: bool) -> Iterator[tuple[int, bytes]]:
+        record = self.get(name)
+        try:
+            task = self.store.tasks.get(record.runtime_id)
+        except pycontainerd.NotFoundError:
+            return iter(())
+        return task.logs(follow=follow)
+
+    def attach(self, record: ContainerRecord) -> pycontainerd.Task:
+        return self.store.tasks.get(record.runtime_id)
+
+    def running_records(self) -> list[ContainerRecord]:
+        """The containers recorded as running, reconciled with their tasks: a task that is gone
+        (the machine rebooted) leaves its container exited."""
+        found = []
+        for record in self.records():
+            try:
+                self.store.tasks.get(record.runtime_id)
+            except pycontainerd.NotFoundError:
+                record.state.status, record.state.pid = "exited", 0
+                record.state.exit_code = record.state.exit_code or 255
+                self._save(record)
+                continue
+            found.append(record)
+        return found
+
+
+class NotModified(Exception):
+    """The container is already in the state asked for (HTTP 304)."""
+
+
+def _signal_number(sig: str | int) -> int:
+    if isinstance(sig, int) or str(sig).isdigit():
+        return int(sig)
+    text = str(sig).upper()
+    name = text if text.startswith("SIG") else f"SIG{text}"
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise InvalidParameter(f"Invalid signal: {sig}") from None
