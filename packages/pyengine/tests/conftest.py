@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,39 @@ def scratch() -> Iterator[Path]:
     try:
         yield directory
     finally:
+        # Never delete through a mount: a container left running keeps its root filesystem there.
+        with open("/proc/self/mountinfo") as mountinfo:
+            mounted = [line.split()[4] for line in mountinfo if line.split()[4].startswith(f"{directory}/")]
+        assert not mounted, f"left mounted (a container was not removed): {mounted}"
         shutil.rmtree(directory)
+
+
+def remove_all_containers(config: DaemonConfig) -> None:
+    """Force-remove every container of the engine serving ``config``."""
+    client = docker.APIClient(base_url=config.hosts[0], version="auto")
+    try:
+        for container in client.containers(all=True):
+            client.remove_container(container["Id"], force=True)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def removes_containers() -> Iterator[Callable[[DaemonConfig], DaemonConfig]]:
+    """For a test that starts and stops engines itself: the configurations handed to the function
+    this gives get, whatever happens, an engine at the end that removes every container."""
+    configs: list[DaemonConfig] = []
+
+    def register(config: DaemonConfig) -> DaemonConfig:
+        configs.append(config)
+        return config
+
+    try:
+        yield register
+    finally:
+        for config in configs:
+            with Daemon(config):
+                remove_all_containers(config)
 
 
 @pytest.fixture
@@ -40,12 +72,7 @@ def engine(config: DaemonConfig) -> Iterator[Daemon]:
         try:
             yield daemon
         finally:
-            client = docker.APIClient(base_url=config.hosts[0], version="auto")
-            try:
-                for container in client.containers(all=True):
-                    client.remove_container(container["Id"], force=True)
-            finally:
-                client.close()
+            remove_all_containers(config)
 
 
 class DockerCLI:

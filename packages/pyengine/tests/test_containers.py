@@ -4,6 +4,7 @@ inspect, stop, kill and rm, on a private engine with busybox loaded offline."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -141,8 +142,12 @@ def _alive(pid: int) -> bool:
 
 
 def test_containers_outlive_a_restart_with_live_restore(
-    config: DaemonConfig, docker_cli: DockerCLI, docker_archive: Path
+    config: DaemonConfig,
+    docker_cli: DockerCLI,
+    docker_archive: Path,
+    removes_containers: Callable[[DaemonConfig], DaemonConfig],
 ) -> None:
+    removes_containers(config)
     with Daemon(config):
         docker_cli("load", "-i", str(docker_archive))
         docker_cli("run", "-d", "--name", "kept", "busybox", "sleep", "1000")
@@ -157,13 +162,18 @@ def test_containers_outlive_a_restart_with_live_restore(
 
 
 def test_without_live_restore_the_shutdown_stops_containers(
-    scratch: Path, docker_cli: DockerCLI, docker_archive: Path
+    scratch: Path,
+    docker_cli: DockerCLI,
+    docker_archive: Path,
+    removes_containers: Callable[[DaemonConfig], DaemonConfig],
 ) -> None:
-    config = DaemonConfig(
-        hosts=[f"unix://{scratch}/engine.sock"],
-        data_root=scratch / "data",
-        exec_root=scratch / "run",
-        live_restore=False,
+    config = removes_containers(
+        DaemonConfig(
+            hosts=[f"unix://{scratch}/engine.sock"],
+            data_root=scratch / "data",
+            exec_root=scratch / "run",
+            live_restore=False,
+        )
     )
     with Daemon(config):
         docker_cli("load", "-i", str(docker_archive))
@@ -171,10 +181,8 @@ def test_without_live_restore_the_shutdown_stops_containers(
         pid = _pid(docker_cli, "stopped")
     assert not _alive(pid)
     with Daemon(config):
-        assert docker_cli("ps", "-a", "--format", "{{.Names}} {{.State}}").stdout.split() == [
-            "stopped",
-            "exited",
-        ]
+        listed = docker_cli("ps", "-a", "--format", "{{.Names}} {{.State}}").stdout.split()
+        assert listed == ["stopped", "exited"]
         docker_cli("rm", "stopped")
 
 

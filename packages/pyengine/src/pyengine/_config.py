@@ -65,6 +65,11 @@ def _absolute(path: str | os.PathLike[str]) -> Path:
     return Path(path).absolute()
 
 
+def _check_mirrors(_: object, attribute: attrs.Attribute[tuple[str, ...]], mirrors: tuple[str, ...]) -> None:
+    if mirrors:
+        raise ConfigError("registry-mirrors: pulling through a mirror is not supported by pyengine yet")
+
+
 @attrs.frozen(kw_only=True)
 class DaemonConfig:
     """Everything ``pyengined`` is started with. Paths are absolute."""
@@ -79,7 +84,7 @@ class DaemonConfig:
     insecure_registries: tuple[str, ...] = attrs.field(
         default=DEFAULT_INSECURE, converter=tuple, validator=_check_cidrs
     )
-    registry_mirrors: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    registry_mirrors: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_check_mirrors)
 
     @property
     def socket_paths(self) -> list[Path]:

@@ -162,7 +162,7 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
     async def wait(request: web.Request) -> web.StreamResponse:
         sup = supervisor(request)
         record = await sup.run(sup.containers.get, request.match_info["id"])
-        condition = request.query.get("condition", "not-running")
+        condition = request.query.get("condition") or "not-running"  # the 20.10 CLI sends it empty
         live = sup.of(record.id)
         waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         if condition == "removed":

@@ -73,7 +73,10 @@ def _parser() -> argparse.ArgumentParser:
         help="a registry reached over plain HTTP (127.0.0.0/8 is)",
     )
     p.add_argument(
-        "--registry-mirror", dest="registry_mirrors", action="append", help="a mirror of docker.io"
+        "--registry-mirror",
+        dest="registry_mirrors",
+        action="append",
+        help="a mirror of docker.io (refused: not supported yet)",
     )
     p.add_argument("-v", "--version", action="version", version=f"pyengined {pyengine.__version__}")
     return p
