@@ -97,6 +97,7 @@ def test_create_then_start_attached(loaded: DockerCLI) -> None:
         'echo "$WHO in $PWD"',
     )
     assert loaded("start", "-a", "later").stdout == "world in /tmp\n"
+    assert loaded("start", "-a", "later").stdout == "world in /tmp\n"  # exited, and run again
     loaded("rm", "later")
 
 

@@ -3,9 +3,8 @@ middleware that checks the version, logs each request and turns errors into ``{"
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -13,7 +12,7 @@ from aiohttp import web
 import pyengine
 from pyengine._container_api import add_routes as add_container_routes
 from pyengine._errors import ApiError
-from pyengine._http import json_response
+from pyengine._http import Handler, blocking, json_response
 from pyengine._images import add_routes as add_image_routes
 from pyengine._system import PING_HEADERS, SystemInfo, VersionInfo
 from pyengine._versions import check_version
@@ -26,7 +25,6 @@ __all__ = ["ENGINE", "make_app"]
 log = logging.getLogger("pyengine.api")
 
 ENGINE: web.AppKey[Engine] = web.AppKey("engine")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _SERVER = f"pyengine/{pyengine.__version__} (linux)"
 
 
@@ -70,7 +68,7 @@ async def _version(request: web.Request) -> web.Response:
 
 async def _info(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
-    counts = await asyncio.get_running_loop().run_in_executor(None, engine.counts)
+    counts = await blocking(engine.counts)
     info = SystemInfo(
         id=engine.id,
         counts=counts,
@@ -78,7 +76,6 @@ async def _info(request: web.Request) -> web.Response:
         snapshotter=engine.snapshotter,
         live_restore=engine.config.live_restore,
         insecure_registries=engine.config.insecure_registries,
-        registry_mirrors=engine.config.registry_mirrors,
     )
     return json_response(info.to_api())
 
@@ -92,14 +89,11 @@ def _add(app: web.Application, method: str, path: str, handler: Handler) -> None
 def make_app(engine: Engine) -> web.Application:
     app = web.Application(middlewares=[_middleware])
     app[ENGINE] = engine
-    _add(app, "GET", "/_ping", _ping)
-    _add(app, "HEAD", "/_ping", _ping)
-    _add(app, "GET", "/version", _version)
-    _add(app, "GET", "/info", _info)
-
-    def route(method: str, path: str, handler: Handler) -> None:
-        _add(app, method, path, handler)
-
+    route = functools.partial(_add, app)
+    route("GET", "/_ping", _ping)
+    route("HEAD", "/_ping", _ping)
+    route("GET", "/version", _version)
+    route("GET", "/info", _info)
     add_image_routes(route, lambda r: r.app[ENGINE].images)
     add_container_routes(route, lambda r: r.app[ENGINE].supervisor)
     return app

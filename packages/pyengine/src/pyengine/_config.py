@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_DATA_ROOT",
     "DEFAULT_EXEC_ROOT",
     "DEFAULT_HOST",
+    "FILE_KEYS",
     "LOG_LEVELS",
     "DaemonConfig",
     "load_config",

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -15,22 +15,13 @@ from aiohttp import web
 import pycontainerd
 from pyengine._containers import ContainerRecord, Containers, NotModified
 from pyengine._errors import InvalidParameter
-from pyengine._http import json_response
+from pyengine._http import Route, blocking, flag, json_response
 
 __all__ = ["Live", "Supervisor", "add_routes"]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Route = Callable[[str, str, Handler], None]
 
 #: The content type of an attach stream and of logs without a terminal (API 1.42+).
 _MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
-
-
-def _flag(request: web.Request, name: str, default: bool = False) -> bool:
-    value = request.query.get(name)
-    if value is None:
-        return default
-    return value.lower() in ("1", "true", "yes")
 
 
 def frame(stream: int, data: bytes) -> bytes:
@@ -45,7 +36,6 @@ class Live:
         self.attaching: list[asyncio.Future[pycontainerd.Attachment]] = []
         self.exited: list[asyncio.Future[int]] = []
         self.removed: list[asyncio.Future[int]] = []
-        self.exit_code = 0
 
 
 class Supervisor:
@@ -61,20 +51,16 @@ class Supervisor:
     def of(self, container_id: str) -> Live:
         return self.live.setdefault(container_id, Live())
 
-    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, function, *args)
-
     def watch(self, record: ContainerRecord) -> None:
         watcher = asyncio.create_task(self._watch(record), name=f"watch {record.id[:12]}")
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
 
     async def _watch(self, record: ContainerRecord) -> None:
-        state = await self.run(self.containers.wait_exit, record, self._closing)
+        state = await blocking(self.containers.wait_exit, record, self._closing)
         if state is None:
             return  # the daemon is shutting down; the container goes on
         live = self.of(record.id)
-        live.exit_code = state.exit_code
         for waiter in live.exited:
             if not waiter.done():
                 waiter.set_result(state.exit_code)
@@ -83,8 +69,8 @@ class Supervisor:
             await self.remove(record.id, force=True)
 
     async def remove(self, name: str, *, force: bool) -> None:
-        record = await self.run(self.containers.get, name)
-        await self.run(self.containers.remove, record.id, force)
+        record = await blocking(self.containers.get, name)
+        await blocking(self.containers.remove, record.id, force)
         live = self.live.pop(record.id, Live())
         for waiter in live.removed:
             if not waiter.done():
@@ -97,9 +83,9 @@ class Supervisor:
 
     async def stop_all(self) -> None:
         """Stop every running container, as a daemon without live restore does when it shuts down."""
-        for record in await self.run(self.containers.records):
+        for record in await blocking(self.containers.records):
             with contextlib.suppress(NotModified):
-                await self.run(self.containers.stop, record.id, None)
+                await blocking(self.containers.stop, record.id, None)
 
     async def close(self) -> None:
         """Let the watchers go (their blocking waits return within half a second), and end the
@@ -123,14 +109,14 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         if not isinstance(body, dict):
             raise InvalidParameter("the request body is not a JSON object")
         sup = supervisor(request)
-        record, warnings = await sup.run(sup.containers.create, body, request.query.get("name"))
+        record, warnings = await blocking(sup.containers.create, body, request.query.get("name"))
         return json_response({"Id": record.id, "Warnings": warnings}, status=201)
 
     async def list_containers(request: web.Request) -> web.Response:
         sup = supervisor(request)
         if request.query.get("filters") not in (None, "", "{}"):
             raise InvalidParameter("filters on the container list are not supported by pyengine yet")
-        records = await sup.run(sup.containers.records, _flag(request, "all"))
+        records = await blocking(sup.containers.records, flag(request, "all"))
         limit = int(request.query.get("limit", "-1") or -1)
         if limit > 0:
             records = records[:limit]
@@ -138,30 +124,30 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
 
     async def inspect(request: web.Request) -> web.Response:
         sup = supervisor(request)
-        record = await sup.run(sup.containers.get, request.match_info["id"])
+        record = await blocking(sup.containers.get, request.match_info["id"])
         return json_response(record.inspect())
 
     async def start(request: web.Request) -> web.Response:
         sup = supervisor(request)
         try:
-            record, task = await sup.run(sup.containers.prepare_start, request.match_info["id"])
+            record, task = await blocking(sup.containers.prepare_start, request.match_info["id"])
         except NotModified:
             return web.Response(status=304)
         live = sup.of(record.id)
         waiting, live.attaching = live.attaching, []
         for waiter in waiting:  # attached before the process starts: nothing of its output is missed
-            attachment = await sup.run(task.attach)
+            attachment = await blocking(task.attach)
             if waiter.done():
                 attachment.close()
             else:
                 waiter.set_result(attachment)
-        await sup.run(sup.containers.started, record, task)
+        await blocking(sup.containers.started, record, task)
         sup.watch(record)
         return web.Response(status=204)
 
     async def wait(request: web.Request) -> web.StreamResponse:
         sup = supervisor(request)
-        record = await sup.run(sup.containers.get, request.match_info["id"])
+        record = await blocking(sup.containers.get, request.match_info["id"])
         condition = request.query.get("condition") or "not-running"  # the 20.10 CLI sends it empty
         live = sup.of(record.id)
         waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -188,13 +174,11 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         return response
 
     async def attach(request: web.Request) -> web.StreamResponse:
-        if _flag(request, "stdin"):
+        if flag(request, "stdin"):
             raise InvalidParameter("attaching to stdin is not supported by pyengine yet")
         sup = supervisor(request)
-        record = await sup.run(sup.containers.get, request.match_info["id"])
-        streams = {1} if _flag(request, "stdout") else set()
-        if _flag(request, "stderr"):
-            streams.add(2)
+        record = await blocking(sup.containers.get, request.match_info["id"])
+        streams = _streams(request)
         upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
         response = web.StreamResponse(
             status=101 if upgrade else 200,
@@ -208,16 +192,17 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
             _keep_open_on_eof(request.transport)
         await response.prepare(request)
         attachment: pycontainerd.Attachment | None = None
-        if _flag(request, "logs"):
-            await _send(response, await sup.run(sup.containers.logs, record.id, False), streams)
-        if record.state.status == "created" and _flag(request, "stream", True):
+        if flag(request, "logs"):
+            await _send(response, await blocking(sup.containers.logs, record.id, False), streams)
+        if record.state.status != "running" and flag(request, "stream", True):
+            # Until the next start (docker start -a attaches first, to created and exited alike).
             waiter: asyncio.Future[pycontainerd.Attachment] = asyncio.get_running_loop().create_future()
             sup.of(record.id).attaching.append(waiter)
             attachment = await waiter
-        elif record.state.status == "running" and _flag(request, "stream", True):
-            task = await sup.run(sup.containers.attach, record)
+        elif flag(request, "stream", True):
+            task = await blocking(sup.containers.task, record)
             try:
-                attachment = await sup.run(task.attach)
+                attachment = await blocking(task.attach)
             except pycontainerd.FailedPreconditionError:
                 attachment = None  # it exited meanwhile
         if attachment is not None:
@@ -232,18 +217,16 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         for name in ("timestamps", "since", "until"):
             if request.query.get(name) not in (None, "", "0", "false"):
                 raise InvalidParameter(f"logs: {name} is not supported by pyengine yet")
-        streams = {1} if _flag(request, "stdout") else set()
-        if _flag(request, "stderr"):
-            streams.add(2)
+        streams = _streams(request)
         if not streams:
             raise InvalidParameter("You must choose at least one stream")
         sup = supervisor(request)
-        frames = await sup.run(sup.containers.logs, request.match_info["id"], _flag(request, "follow"))
+        frames = await blocking(sup.containers.logs, request.match_info["id"], flag(request, "follow"))
         tail = request.query.get("tail", "all")
         if tail not in ("all", ""):
             if not tail.isdigit():
                 raise InvalidParameter(f"logs: tail {tail!r} is not a number or all")
-            frames = iter(await sup.run(_tail, frames, int(tail)))
+            frames = iter(await blocking(_tail, frames, int(tail)))
         response = web.StreamResponse(headers={"Content-Type": _MULTIPLEXED})
         await response.prepare(request)
         await _send(response, frames, streams)
@@ -252,14 +235,14 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
 
     async def kill(request: web.Request) -> web.Response:
         sup = supervisor(request)
-        await sup.run(sup.containers.kill, request.match_info["id"], request.query.get("signal", "SIGKILL"))
+        await blocking(sup.containers.kill, request.match_info["id"], request.query.get("signal", "SIGKILL"))
         return web.Response(status=204)
 
     async def stop(request: web.Request) -> web.Response:
         sup = supervisor(request)
         timeout = request.query.get("t")
         try:
-            await sup.run(sup.containers.stop, request.match_info["id"], float(timeout) if timeout else None)
+            await blocking(sup.containers.stop, request.match_info["id"], float(timeout) if timeout else None)
         except NotModified:
             return web.Response(status=304)
         except ValueError:
@@ -267,7 +250,7 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         return web.Response(status=204)
 
     async def remove(request: web.Request) -> web.Response:
-        await supervisor(request).remove(request.match_info["id"], force=_flag(request, "force"))
+        await supervisor(request).remove(request.match_info["id"], force=flag(request, "force"))
         return web.Response(status=204)
 
     route("POST", "/containers/create", create)
@@ -310,6 +293,11 @@ def _keep_open_on_eof(transport: asyncio.Transport) -> None:
     closes the transport unless its protocol asks to stay open, which aiohttp's does not. The
     container's output still has to go out on it, so this connection's protocol asks."""
     transport.set_protocol(_KeepOpenOnEof(transport.get_protocol()))
+
+
+def _streams(request: web.Request) -> set[int]:
+    """The streams a request asks for: 1 with ``stdout``, 2 with ``stderr``."""
+    return {number for number, name in ((1, "stdout"), (2, "stderr")) if flag(request, name)}
 
 
 def _tail(frames: Iterator[tuple[int, bytes]], lines: int) -> list[tuple[int, bytes]]:

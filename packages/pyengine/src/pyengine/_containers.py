@@ -27,6 +27,7 @@ import pycontainerd
 from pycontainerd import oci
 from pyengine._errors import Conflict, InvalidParameter, NotFound
 from pyengine._images import Images, familiar_name
+from pyengine._times import rfc3339, unix
 
 __all__ = ["ContainerRecord", "Containers", "State"]
 
@@ -62,10 +63,6 @@ _HOST_DEFAULTS: dict[str, Any] = {
     "ReadonlyRootfs": False,
 }
 _HOST_FIELDS = {"AutoRemove", "NetworkMode", "LogConfig", "RestartPolicy", "ConsoleSize"}
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _zero(value: object) -> bool:
@@ -186,7 +183,7 @@ class ContainerRecord:
             "ImageID": self.image_id,
             # dockerd's rendering: an argument with a space in single quotes, nothing escaped.
             "Command": " ".join([self.path, *(f"'{a}'" if " " in a else a for a in self.args)]),
-            "Created": int(datetime.fromisoformat(self.created.replace("Z", "+00:00")).timestamp()),
+            "Created": unix(self.created),
             "Ports": [],
             "Labels": self.config.get("Labels") or {},
             "State": self.state.status,
@@ -232,9 +229,7 @@ def _status_line(state: State) -> str:
 
 
 def _ago(stamp: str) -> str:
-    seconds = max(
-        0, int((datetime.now(UTC) - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds())
-    )
+    seconds = max(0, int((datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()))
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
             count = seconds // size
@@ -323,11 +318,11 @@ class Containers:
             raise InvalidParameter(
                 f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )
-        container_id = secrets.token_hex(32)
-        while any(r.runtime_id == container_id[:RUNTIME_ID_LENGTH] for r in self._records.values()):
-            container_id = secrets.token_hex(32)
-        hostname = body.get("Hostname") or container_id[:12]
         with self._lock:
+            container_id = secrets.token_hex(32)
+            while any(r.runtime_id == container_id[:RUNTIME_ID_LENGTH] for r in self._records.values()):
+                container_id = secrets.token_hex(32)
+            hostname = body.get("Hostname") or container_id[:12]
             if name is not None:
                 name = name.removeprefix("/")
                 owner = next((r for r in self._records.values() if r.name == name), None)
@@ -342,7 +337,7 @@ class Containers:
             record = ContainerRecord(
                 id=container_id,
                 name=name,
-                created=_now(),
+                created=rfc3339(),
                 image=image_ref,
                 image_id=summary.id,
                 path=argv[0],
@@ -395,7 +390,7 @@ class Containers:
         if record.state.status == "running":
             raise NotModified()
         with contextlib.suppress(pycontainerd.NotFoundError):
-            self.store.tasks.get(record.runtime_id).delete(force=True)
+            self.task(record).delete(force=True)
         try:
             task = self.store.tasks.create(record.runtime_id)
         except pycontainerd.PycontainerdError as exc:
@@ -406,13 +401,13 @@ class Containers:
 
     def started(self, record: ContainerRecord, task: pycontainerd.Task) -> None:
         task.start()
-        record.state = State(status="running", pid=task.pid, started_at=_now())
+        record.state = State(status="running", pid=task.pid, started_at=rfc3339())
         self._save(record)
 
     def wait_exit(self, record: ContainerRecord, stop: threading.Event) -> State | None:
         """Block until the container's process exits, then record it and return the state; or
         until ``stop`` is set (the daemon is going and the container stays): None."""
-        task = self.store.tasks.get(record.runtime_id)
+        task = self.task(record)
         while True:
             try:
                 status = task.wait(timeout=0.5)
@@ -424,7 +419,7 @@ class Containers:
         record.state.pid = 0
         record.state.exit_code = status.status
         record.state.oom_killed = status.oom_killed
-        record.state.finished_at = status.exited_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        record.state.finished_at = rfc3339(status.exited_at)
         self._save(record)
         return record.state
 
@@ -435,14 +430,14 @@ class Containers:
         if record.state.status != "running":
             raise Conflict(f"Container {record.id} is not running")
         number = _signal_number(sig)
-        self.store.tasks.get(record.runtime_id).kill(number)
+        self.task(record).kill(number)
         return record
 
     def stop(self, name: str, timeout: float | None) -> ContainerRecord:
         record = self.get(name)
         if record.state.status != "running":
             raise NotModified()
-        task = self.store.tasks.get(record.runtime_id)
+        task = self.task(record)
         stop_signal = _signal_number(record.config.get("StopSignal") or "SIGTERM")
         task.kill(stop_signal)
         default = record.config.get("StopTimeout")
@@ -470,12 +465,13 @@ class Containers:
     def logs(self, name: str, follow: bool) -> Iterator[tuple[int, bytes]]:
         record = self.get(name)
         try:
-            task = self.store.tasks.get(record.runtime_id)
+            task = self.task(record)
         except pycontainerd.NotFoundError:
             return iter(())
         return task.logs(follow=follow)
 
-    def attach(self, record: ContainerRecord) -> pycontainerd.Task:
+    def task(self, record: ContainerRecord) -> pycontainerd.Task:
+        """The task of the container's current (or last) run; NotFoundError if it has none."""
         return self.store.tasks.get(record.runtime_id)
 
     def running_records(self) -> list[ContainerRecord]:
@@ -484,7 +480,7 @@ class Containers:
         found = []
         for record in self.records():
             try:
-                self.store.tasks.get(record.runtime_id)
+                self.task(record)
             except pycontainerd.NotFoundError:
                 record.state.status, record.state.pid = "exited", 0
                 record.state.exit_code = record.state.exit_code or 255

@@ -1,16 +1,38 @@
-"""Responses as dockerd writes them."""
+"""What every endpoint module uses: the handler and route types, responses as dockerd writes them,
+query flags, and blocking work run off the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
-__all__ = ["json_response"]
+__all__ = ["Handler", "Route", "blocking", "flag", "json_response"]
+
+_T = TypeVar("_T")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: How an endpoint module registers its handlers: ``route(method, path, handler)``.
+Route = Callable[[str, str, Handler], None]
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
     """``data`` as JSON, typed exactly ``application/json``: the docker CLI reads an error's
     message only from a body of that type, and a charset parameter hides it."""
     return web.Response(body=json.dumps(data).encode(), status=status, content_type="application/json")
+
+
+def flag(request: web.Request, name: str, default: bool = False) -> bool:
+    """A boolean query parameter, as the clients spell them (``1``, ``true``, ``True``)."""
+    value = request.query.get(name)
+    if value is None:
+        return default
+    return value.lower() in ("1", "true", "yes")
+
+
+async def blocking(function: Callable[..., _T], *args: Any) -> _T:
+    """``function(*args)`` in the default executor: the store's calls block."""
+    return await asyncio.get_running_loop().run_in_executor(None, function, *args)

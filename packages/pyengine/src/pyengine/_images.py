@@ -12,7 +12,6 @@ import ipaddress
 import json
 import tempfile
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import IO, Any
 
 import attrs
@@ -20,11 +19,11 @@ from aiohttp import web
 
 import pycontainerd
 from pyengine._errors import Conflict, InvalidParameter, NotFound
-from pyengine._http import json_response
+from pyengine._http import Route, blocking, flag, json_response
+from pyengine._times import unix
 
 __all__ = ["ImageSummary", "add_routes", "familiar_name"]
 
-Route = Callable[[str, str, Callable[[web.Request], Any]], None]
 
 _DOCKER_HUB = "docker.io/"
 _LIBRARY = "docker.io/library/"
@@ -42,12 +41,6 @@ def _repository(name: str) -> str:
     name = name.split("@", 1)[0]
     head, _, tail = name.rpartition(":")
     return head if head and "/" not in tail else name
-
-
-def _created(text: str | None) -> int:
-    if not text:
-        return 0
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
 
 
 @attrs.frozen
@@ -71,7 +64,7 @@ class ImageSummary:
                     for n, t in zip(self.names, self.targets, strict=True)
                 }
             ),
-            "Created": _created(self.config.created),
+            "Created": unix(self.config.created or ""),
             "Size": self.size,
             "SharedSize": -1,
             "Labels": dict(self.config.config.labels) or None,
@@ -259,35 +252,32 @@ async def _stream(request: web.Request) -> web.StreamResponse:
 def add_routes(route: Route, images: Callable[[web.Request], Images]) -> None:
     """Route the image endpoints through ``route(method, path, handler)``."""
 
-    async def run(function: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, function, *args)
-
     async def list_images(request: web.Request) -> web.Response:
         filters = _filters(request)
-        summaries = await run(images(request).summaries)
+        summaries = await blocking(images(request).summaries)
         return json_response([s.to_api() for s in summaries if _keep(s, filters)])
 
     async def inspect(request: web.Request) -> web.Response:
-        summary, _ = await run(images(request).find, request.match_info["name"])
+        summary, _ = await blocking(images(request).find, request.match_info["name"])
         return json_response(summary.inspect())
 
     async def tag(request: web.Request) -> web.Response:
         repo = request.query.get("repo", "")
         if not repo:
             raise InvalidParameter("repository name (repo) is required")
-        await run(images(request).tag, request.match_info["name"], repo, request.query.get("tag", ""))
+        await blocking(images(request).tag, request.match_info["name"], repo, request.query.get("tag", ""))
         return web.Response(status=201)
 
     async def remove(request: web.Request) -> web.Response:
-        force = request.query.get("force", "") in ("1", "true", "True")
-        return json_response(await run(images(request).remove, request.match_info["name"], force))
+        force = flag(request, "force")
+        return json_response(await blocking(images(request).remove, request.match_info["name"], force))
 
     async def load(request: web.Request) -> web.StreamResponse:
         with tempfile.TemporaryFile() as archive:
             async for chunk in request.content.iter_chunked(1 << 20):
-                await run(archive.write, chunk)
+                await blocking(archive.write, chunk)
             archive.seek(0)
-            lines = await run(images(request).load, archive)
+            lines = await blocking(images(request).load, archive)
         response = await _stream(request)
         for line in lines:
             await response.write(_json_line({"stream": line + "\n"}))
@@ -301,11 +291,11 @@ def add_routes(route: Route, images: Callable[[web.Request], Images]) -> None:
         if not names:
             raise InvalidParameter("no image names given (names)")
         with tempfile.TemporaryFile() as archive:
-            await run(images(request).save, names, archive)
+            await blocking(images(request).save, names, archive)
             archive.seek(0)
             response = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
             await response.prepare(request)
-            while chunk := await run(archive.read, 1 << 20):
+            while chunk := await blocking(archive.read, 1 << 20):
                 await response.write(chunk)
         await response.write_eof()
         return response

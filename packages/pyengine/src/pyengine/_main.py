@@ -15,6 +15,7 @@ from pyengine._config import (
     DEFAULT_DATA_ROOT,
     DEFAULT_EXEC_ROOT,
     DEFAULT_HOST,
+    FILE_KEYS,
     LOG_LEVELS,
     load_config,
 )
@@ -90,18 +91,8 @@ def _boolean(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
 
 
-#: The argparse destinations and the configuration file's keys they set.
-_KEYS = {
-    "hosts": "hosts",
-    "data_root": "data-root",
-    "exec_root": "exec-root",
-    "pidfile": "pidfile",
-    "group": "group",
-    "log_level": "log-level",
-    "live_restore": "live-restore",
-    "insecure_registries": "insecure-registries",
-    "registry_mirrors": "registry-mirrors",
-}
+#: The argparse destinations (DaemonConfig's fields) and the configuration file's keys they set.
+_KEYS = {field: key for key, field in FILE_KEYS.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 import pyengine
+from pyengine._times import rfc3339
 from pyengine._versions import API_VERSION, MIN_API_VERSION
 
 __all__ = ["PING_HEADERS", "StoreCounts", "SystemInfo", "VersionInfo", "host_memory"]
@@ -103,7 +104,6 @@ class SystemInfo:
     snapshotter: str
     live_restore: bool
     insecure_registries: tuple[str, ...]
-    registry_mirrors: tuple[str, ...]
 
     def to_api(self) -> dict[str, Any]:
         counts = self.counts
@@ -137,7 +137,7 @@ class SystemInfo:
             "RegistryConfig": {
                 "InsecureRegistryCIDRs": [r for r in self.insecure_registries if "/" in r],
                 "IndexConfigs": {},
-                "Mirrors": list(self.registry_mirrors),
+                "Mirrors": [],  # --registry-mirror is refused until pulls use mirrors
             },
             "SecurityOptions": ["name=seccomp,profile=builtin"],
             "Plugins": {"Volume": [], "Network": [], "Authorization": None, "Log": []},
@@ -148,12 +148,6 @@ class SystemInfo:
             "NoProxy": "",
             "Labels": [],
             "Warnings": [],
-            "SystemTime": _now(),
+            "SystemTime": rfc3339(),
             "PythonVersion": sys.version.split()[0],
         }
-
-
-def _now() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
