@@ -390,3 +390,27 @@ def test_exec_with_a_terminal_and_a_resize(client: Client) -> None:
     assert b"33 99" in output and b"/dev/pts/" in output
     assert process.wait(timeout=30).status == 0
     task.delete(force=True)
+
+
+def test_exec_as_another_user_in_another_directory(client: Client) -> None:
+    task = _task(client, "u", with_args(["sleep", "60"]))
+    task.start()
+    process = task.exec(
+        "who",
+        ["sh", "-c", "id -u; id -g; pwd; echo $EXTRA"],
+        user="nobody",
+        cwd="/tmp",
+        env=["EXTRA=1"],
+        attach=True,
+    )
+    assert process.attachment is not None
+    with process.attachment as attachment:
+        output = b"".join(data for _, data in attachment.frames())
+    assert output.split() == [b"65534", b"65534", b"/tmp", b"1"]
+    numeric = task.exec("n", ["id", "-u"], user="123:45", attach=True)
+    assert numeric.attachment is not None
+    with numeric.attachment as attachment:
+        assert b"".join(data for _, data in attachment.frames()) == b"123\n"
+    with pytest.raises(NotFoundError, match="no user 'nosuchuser'"):
+        task.exec("m", ["true"], user="nosuchuser")
+    task.delete(force=True)

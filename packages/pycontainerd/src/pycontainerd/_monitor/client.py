@@ -132,7 +132,12 @@ class Attachment:
         self._connection.send(encode_frame(FRAME_STDIN, b""))
 
     def close(self) -> None:
-        """Detach; the process keeps running and its output still goes to its log."""
+        """Detach; the process keeps running and its output still goes to its log. A thread
+        reading :meth:`frames` meanwhile sees the stream end (MonitorError)."""
+        try:  # wakes a blocked reader; closing the buffered reader under it would wait for it
+            self._connection.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # the monitor has gone already
         self._connection.close()
 
     def __enter__(self) -> Self:

@@ -78,6 +78,7 @@ from pycontainerd._tasks.resources import (
 )
 from pycontainerd._tasks.stops import stop_point
 from pycontainerd._times import format_time
+from pycontainerd.oci._users import resolve_user
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -581,9 +582,13 @@ class Task:
         stdin: bool = False,
         env: Sequence[str] | None = None,
         cwd: str | None = None,
+        user: str | None = None,
         attach: bool = False,
     ) -> ExecProcess:
-        """Run ``args`` in the task as process ``exec_id``, with the container's process settings.
+        """Run ``args`` in the task as process ``exec_id``, with the container's process settings;
+        ``env`` entries replace the container's of the same name, ``cwd`` and ``user`` (as
+        :func:`pycontainerd.oci.with_user` takes it, resolved in the container's root filesystem)
+        replace its own.
 
         With ``attach`` the returned process carries an Attachment registered before it runs.
         """
@@ -606,6 +611,11 @@ class Task:
             process["env"] = _merge_env(process.get("env", []), env)
         if cwd is not None:
             process["cwd"] = cwd
+        if user is not None:
+            resolved = resolve_user(self.directory / "rootfs", user)
+            process["user"] = {"uid": resolved.uid, "gid": resolved.gid}
+            if resolved.additional_gids:
+                process["user"]["additionalGids"] = list(resolved.additional_gids)
         process_file = self.directory / f"{exec_id}.json"
         process_file.write_text(json.dumps(process))
         argv = [
