@@ -90,9 +90,17 @@ class DockerCLI:
         assert binary, "the docker CLI is missing: scripts/bootstrap installs docker.io"
         self.binary = binary
 
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [self.binary, "-H", self.host, *args], env=self.env, capture_output=True, text=True, timeout=120
+            [self.binary, "-H", self.host, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
         )
         if check:
             assert done.returncode == 0, done.stderr

@@ -105,8 +105,6 @@ def test_name_conflicts_and_refusals_name_what_is_wrong(loaded: DockerCLI) -> No
     loaded("create", "--name", "taken", "busybox", "true")
     conflict = loaded("create", "--name", "taken", "busybox", "true", check=False)
     assert conflict.returncode == 1 and 'The container name "/taken" is already in use' in conflict.stderr
-    interactive = loaded("run", "-i", "busybox", "cat", check=False)
-    assert interactive.returncode == 125 and "interactive containers are not supported" in interactive.stderr
     ports = loaded("run", "-p", "8080:80", "busybox", "true", check=False)
     assert (
         ports.returncode == 125 and "HostConfig.PortBindings is not supported by pyengine yet" in ports.stderr

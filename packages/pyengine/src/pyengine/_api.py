@@ -12,6 +12,7 @@ from aiohttp import web
 import pyengine
 from pyengine._container_api import add_routes as add_container_routes
 from pyengine._errors import ApiError
+from pyengine._exec_api import add_routes as add_exec_routes
 from pyengine._http import Handler, blocking, json_response
 from pyengine._images import add_routes as add_image_routes
 from pyengine._system import PING_HEADERS, SystemInfo, VersionInfo
@@ -96,4 +97,5 @@ def make_app(engine: Engine) -> web.Application:
     route("GET", "/info", _info)
     add_image_routes(route, lambda r: r.app[ENGINE].images)
     add_container_routes(route, lambda r: r.app[ENGINE].supervisor)
+    add_exec_routes(route, lambda r: r.app[ENGINE].supervisor)
     return app

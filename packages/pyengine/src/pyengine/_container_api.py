@@ -5,35 +5,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 import pycontainerd
 from pyengine._containers import ContainerRecord, Containers, NotModified
 from pyengine._errors import InvalidParameter
-from pyengine._http import Route, blocking, flag, json_response
+from pyengine._http import Route, blocking, flag, json_body, json_response
+from pyengine._stats import StatsSampler
+from pyengine._streams import MULTIPLEXED, RAW, Hijacked, detach_keys, send, stream_process
+
+if TYPE_CHECKING:
+    from pyengine._exec_api import Exec
 
 __all__ = ["Live", "Supervisor", "add_routes"]
 
 
-#: The content type of an attach stream and of logs without a terminal (API 1.42+).
-_MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
+class Attaching:
+    """An attach request waiting for the container's next start, with stdin or without."""
 
-
-def frame(stream: int, data: bytes) -> bytes:
-    """Docker's stdcopy frame: the stream (1 stdout, 2 stderr), three zeros, the length, the data."""
-    return bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data
+    def __init__(self, stdin: bool) -> None:
+        self.stdin = stdin
+        self.attachment: asyncio.Future[pycontainerd.Attachment] = asyncio.get_running_loop().create_future()
 
 
 class Live:
     """What waits on one container in this daemon's life."""
 
     def __init__(self) -> None:
-        self.attaching: list[asyncio.Future[pycontainerd.Attachment]] = []
+        self.attaching: list[Attaching] = []
         self.exited: list[asyncio.Future[int]] = []
         self.removed: list[asyncio.Future[int]] = []
 
@@ -45,6 +50,7 @@ class Supervisor:
     def __init__(self, containers: Containers) -> None:
         self.containers = containers
         self.live: dict[str, Live] = {}
+        self.execs: dict[str, Exec] = {}
         self._watchers: set[asyncio.Task[None]] = set()
         self._closing = threading.Event()
 
@@ -52,9 +58,25 @@ class Supervisor:
         return self.live.setdefault(container_id, Live())
 
     def watch(self, record: ContainerRecord) -> None:
-        watcher = asyncio.create_task(self._watch(record), name=f"watch {record.id[:12]}")
-        self._watchers.add(watcher)
-        watcher.add_done_callback(self._watchers.discard)
+        self.spawn(self._watch(record), f"watch {record.id[:12]}")
+
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``work`` in the background; :meth:`close` waits for it."""
+        task = asyncio.create_task(work, name=name)
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def wait_process(
+        self, wait: Callable[[float], pycontainerd.ExitStatus]
+    ) -> pycontainerd.ExitStatus | None:
+        """``wait(timeout)``'s exit status, waited for in a thread; None when the daemon closes
+        first (the process goes on)."""
+        while not self._closing.is_set():
+            try:
+                return await blocking(wait, 0.5)
+            except TimeoutError:
+                continue
+        return None
 
     async def _watch(self, record: ContainerRecord) -> None:
         state = await blocking(self.containers.wait_exit, record, self._closing)
@@ -67,6 +89,25 @@ class Supervisor:
         live.exited.clear()
         if record.auto_remove:
             await self.remove(record.id, force=True)
+
+    async def start(self, name: str) -> bool:
+        """Start the container; False if it is running already. The attach requests waiting for
+        the start get their streams before its process runs: nothing of its output is missed."""
+        try:
+            record, task = await blocking(self.containers.prepare_start, name)
+        except NotModified:
+            return False
+        live = self.of(record.id)
+        waiting, live.attaching = live.attaching, []
+        for waiter in waiting:
+            attachment = await blocking(functools.partial(task.attach, stdin=waiter.stdin))
+            if waiter.attachment.done():
+                attachment.close()
+            else:
+                waiter.attachment.set_result(attachment)
+        await blocking(self.containers.started, record, task)
+        self.watch(record)
+        return True
 
     async def remove(self, name: str, *, force: bool) -> None:
         record = await blocking(self.containers.get, name)
@@ -93,7 +134,11 @@ class Supervisor:
         self._closing.set()
         await asyncio.gather(*self._watchers, return_exceptions=True)
         for live in self.live.values():
-            waiters: list[asyncio.Future[Any]] = [*live.attaching, *live.exited, *live.removed]
+            waiters: list[asyncio.Future[Any]] = [
+                *(a.attachment for a in live.attaching),
+                *live.exited,
+                *live.removed,
+            ]
             for waiter in waiters:
                 waiter.cancel()
 
@@ -102,12 +147,7 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
     """Route the container endpoints through ``route(method, path, handler)``."""
 
     async def create(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise InvalidParameter("the request body is not JSON") from None
-        if not isinstance(body, dict):
-            raise InvalidParameter("the request body is not a JSON object")
+        body = await json_body(request)
         sup = supervisor(request)
         record, warnings = await blocking(sup.containers.create, body, request.query.get("name"))
         return json_response({"Id": record.id, "Warnings": warnings}, status=201)
@@ -128,22 +168,65 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         return json_response(record.inspect())
 
     async def start(request: web.Request) -> web.Response:
+        started = await supervisor(request).start(request.match_info["id"])
+        return web.Response(status=204 if started else 304)
+
+    async def restart(request: web.Request) -> web.Response:
         sup = supervisor(request)
-        try:
-            record, task = await blocking(sup.containers.prepare_start, request.match_info["id"])
-        except NotModified:
-            return web.Response(status=304)
-        live = sup.of(record.id)
-        waiting, live.attaching = live.attaching, []
-        for waiter in waiting:  # attached before the process starts: nothing of its output is missed
-            attachment = await blocking(task.attach)
-            if waiter.done():
-                attachment.close()
-            else:
-                waiter.set_result(attachment)
-        await blocking(sup.containers.started, record, task)
-        sup.watch(record)
+        with contextlib.suppress(NotModified):
+            await blocking(sup.containers.stop, request.match_info["id"], _timeout(request))
+        await sup.start(request.match_info["id"])
         return web.Response(status=204)
+
+    async def pause(request: web.Request) -> web.Response:
+        await blocking(supervisor(request).containers.pause, request.match_info["id"])
+        return web.Response(status=204)
+
+    async def unpause(request: web.Request) -> web.Response:
+        await blocking(supervisor(request).containers.unpause, request.match_info["id"])
+        return web.Response(status=204)
+
+    async def rename(request: web.Request) -> web.Response:
+        new_name = request.query.get("name") or ""
+        await blocking(supervisor(request).containers.rename, request.match_info["id"], new_name)
+        return web.Response(status=204)
+
+    async def top(request: web.Request) -> web.Response:
+        ps_args = request.query.get("ps_args") or "-ef"
+        return json_response(
+            await blocking(supervisor(request).containers.top, request.match_info["id"], ps_args)
+        )
+
+    async def update(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        warnings = await blocking(supervisor(request).containers.update, request.match_info["id"], body)
+        return json_response({"Warnings": warnings})
+
+    async def stats(request: web.Request) -> web.StreamResponse:
+        sup = supervisor(request)
+        name = request.match_info["id"]
+        stream = flag(request, "stream", True)
+        one_shot = flag(request, "one-shot")
+        if one_shot and stream:
+            raise InvalidParameter("cannot have stream=true and one-shot=true")
+        sampler = StatsSampler()
+        if not stream:
+            sample = await blocking(sampler.sample, *await blocking(sup.containers.metrics, name))
+            if not one_shot:  # two samples a second apart, so that the CPU's rate can be computed
+                await asyncio.sleep(1)
+                sample = await blocking(sampler.sample, *await blocking(sup.containers.metrics, name))
+            return json_response(sample)
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        while True:
+            record, metrics = await blocking(sup.containers.metrics, name)
+            sample = await blocking(sampler.sample, record, metrics)
+            await response.write(json.dumps(sample).encode() + b"\n")
+            if metrics is None and record.state.status != "running":
+                break  # dockerd ends the stream of a stopped container after one sample of zeros
+            await asyncio.sleep(1)
+        await response.write_eof()
+        return response
 
     async def wait(request: web.Request) -> web.StreamResponse:
         sup = supervisor(request)
@@ -174,44 +257,49 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         return response
 
     async def attach(request: web.Request) -> web.StreamResponse:
-        if flag(request, "stdin"):
-            raise InvalidParameter("attaching to stdin is not supported by pyengine yet")
         sup = supervisor(request)
         record = await blocking(sup.containers.get, request.match_info["id"])
+        keys = detach_keys(request.query.get("detachKeys"))
+        # As dockerd: stdin is taken only from a container that keeps one open.
+        stdin = flag(request, "stdin") and bool(record.config.get("OpenStdin"))
         streams = _streams(request)
-        upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
-        response = web.StreamResponse(
-            status=101 if upgrade else 200,
-            headers={
-                "Content-Type": _MULTIPLEXED,
-                **({"Connection": "Upgrade", "Upgrade": "tcp"} if upgrade else {}),
-            },
-        )
-        response.force_close()
-        if upgrade and request.transport is not None:
-            _keep_open_on_eof(request.transport)
-        await response.prepare(request)
+        tty = bool(record.config.get("Tty"))
+        hijacked = await Hijacked.start(request, tty=tty)
         attachment: pycontainerd.Attachment | None = None
         if flag(request, "logs"):
-            await _send(response, await blocking(sup.containers.logs, record.id, False), streams)
+            await hijacked.send(await blocking(sup.containers.logs, record.id, False), streams, tty=tty)
         if record.state.status != "running" and flag(request, "stream", True):
             # Until the next start (docker start -a attaches first, to created and exited alike).
-            waiter: asyncio.Future[pycontainerd.Attachment] = asyncio.get_running_loop().create_future()
+            waiter = Attaching(stdin)
             sup.of(record.id).attaching.append(waiter)
-            attachment = await waiter
+            attachment = await waiter.attachment
         elif flag(request, "stream", True):
             task = await blocking(sup.containers.task, record)
             try:
-                attachment = await blocking(task.attach)
+                attachment = await blocking(functools.partial(task.attach, stdin=stdin))
             except pycontainerd.FailedPreconditionError:
                 attachment = None  # it exited meanwhile
         if attachment is not None:
             try:
-                await _send(response, attachment.frames(), streams)
+                await stream_process(
+                    hijacked,
+                    attachment,
+                    streams,
+                    tty=tty,
+                    stdin=stdin,
+                    keys=keys,
+                    close_at_eof=bool(record.config.get("StdinOnce")),
+                )
             finally:
                 attachment.close()
-        await response.write_eof()
-        return response
+        await hijacked.close()
+        return hijacked.response
+
+    async def resize(request: web.Request) -> web.Response:
+        sup = supervisor(request)
+        rows, cols = _size(request)
+        await blocking(sup.containers.resize, request.match_info["id"], rows, cols)
+        return web.Response(status=200)
 
     async def logs(request: web.Request) -> web.StreamResponse:
         for name in ("timestamps", "since", "until"):
@@ -221,15 +309,17 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         if not streams:
             raise InvalidParameter("You must choose at least one stream")
         sup = supervisor(request)
-        frames = await blocking(sup.containers.logs, request.match_info["id"], flag(request, "follow"))
+        record = await blocking(sup.containers.get, request.match_info["id"])
+        frames = await blocking(sup.containers.logs, record.id, flag(request, "follow"))
         tail = request.query.get("tail", "all")
         if tail not in ("all", ""):
             if not tail.isdigit():
                 raise InvalidParameter(f"logs: tail {tail!r} is not a number or all")
             frames = iter(await blocking(_tail, frames, int(tail)))
-        response = web.StreamResponse(headers={"Content-Type": _MULTIPLEXED})
+        tty = bool(record.config.get("Tty"))
+        response = web.StreamResponse(headers={"Content-Type": RAW if tty else MULTIPLEXED})
         await response.prepare(request)
-        await _send(response, frames, streams)
+        await send(response, frames, streams, tty=tty)
         await response.write_eof()
         return response
 
@@ -240,13 +330,10 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
 
     async def stop(request: web.Request) -> web.Response:
         sup = supervisor(request)
-        timeout = request.query.get("t")
         try:
-            await blocking(sup.containers.stop, request.match_info["id"], float(timeout) if timeout else None)
+            await blocking(sup.containers.stop, request.match_info["id"], _timeout(request))
         except NotModified:
             return web.Response(status=304)
-        except ValueError:
-            raise InvalidParameter(f"stop: t={timeout!r} is not a number of seconds") from None
         return web.Response(status=204)
 
     async def remove(request: web.Request) -> web.Response:
@@ -259,40 +346,18 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
     route("POST", "/containers/{id}/start", start)
     route("POST", "/containers/{id}/wait", wait)
     route("POST", "/containers/{id}/attach", attach)
+    route("POST", "/containers/{id}/resize", resize)
     route("GET", "/containers/{id}/logs", logs)
     route("POST", "/containers/{id}/kill", kill)
     route("POST", "/containers/{id}/stop", stop)
     route("DELETE", "/containers/{id}", remove)
-
-
-class _KeepOpenOnEof(asyncio.Protocol):
-    """A connection's protocol as it was, except that the peer's EOF leaves the connection open."""
-
-    def __init__(self, inner: asyncio.BaseProtocol) -> None:
-        self.inner = inner
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.inner.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self.inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.inner.resume_writing()
-
-    def data_received(self, data: bytes) -> None:
-        if isinstance(self.inner, asyncio.Protocol):
-            self.inner.data_received(data)
-
-    def eof_received(self) -> bool:
-        return True
-
-
-def _keep_open_on_eof(transport: asyncio.Transport) -> None:
-    """The docker CLI half-closes a hijacked connection when it has no input to send; asyncio then
-    closes the transport unless its protocol asks to stay open, which aiohttp's does not. The
-    container's output still has to go out on it, so this connection's protocol asks."""
-    transport.set_protocol(_KeepOpenOnEof(transport.get_protocol()))
+    route("POST", "/containers/{id}/restart", restart)
+    route("POST", "/containers/{id}/pause", pause)
+    route("POST", "/containers/{id}/unpause", unpause)
+    route("POST", "/containers/{id}/rename", rename)
+    route("GET", "/containers/{id}/top", top)
+    route("POST", "/containers/{id}/update", update)
+    route("GET", "/containers/{id}/stats", stats)
 
 
 def _streams(request: web.Request) -> set[int]:
@@ -306,28 +371,21 @@ def _tail(frames: Iterator[tuple[int, bytes]], lines: int) -> list[tuple[int, by
     return split[-lines:] if lines else []
 
 
-async def _send(response: web.StreamResponse, frames: Iterator[tuple[int, bytes]], streams: set[int]) -> None:
-    """Copy ``frames`` (a blocking iterator, read in a thread) to ``response`` as stdcopy frames."""
-    loop = asyncio.get_running_loop()
-    # Unbounded: the reading thread never waits on the event loop, so it ends with the stream
-    # even when the client has gone.
-    queue: asyncio.Queue[tuple[int, bytes] | BaseException | None] = asyncio.Queue()
+def _size(request: web.Request) -> tuple[int, int]:
+    """The ``h`` and ``w`` of a resize request."""
+    try:
+        rows, cols = int(request.query["h"]), int(request.query["w"])
+    except (KeyError, ValueError):
+        raise InvalidParameter("resize: h and w must be given as numbers") from None
+    if not (0 < rows < 65536 and 0 < cols < 65536):
+        raise InvalidParameter(f"resize: {rows}x{cols} is not a terminal size")
+    return rows, cols
 
-    def pump() -> None:
-        try:
-            for item in frames:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-        except BaseException as exc:  # noqa: BLE001 -- handed to the event loop
-            loop.call_soon_threadsafe(queue.put_nowait, exc)
-        else:
-            loop.call_soon_threadsafe(queue.put_nowait, None)
 
-    threading.Thread(target=pump, name="pyengine-stream", daemon=True).start()
-    while (item := await queue.get()) is not None:
-        if isinstance(item, BaseException):
-            if isinstance(item, pycontainerd.PycontainerdError):
-                break  # the monitor went away: the stream ends, as the process's did
-            raise item
-        stream, data = item
-        if stream in streams:
-            await response.write(frame(stream, data))
+def _timeout(request: web.Request) -> float | None:
+    """The ``t`` of a stop or restart request: seconds before SIGKILL."""
+    timeout = request.query.get("t")
+    try:
+        return float(timeout) if timeout else None
+    except ValueError:
+        raise InvalidParameter(f"t={timeout!r} is not a number of seconds") from None

@@ -13,8 +13,10 @@ import contextlib
 import json
 import random
 import secrets
+import shlex
 import shutil
 import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -92,9 +94,6 @@ def _check_request(body: dict[str, Any]) -> None:
     for key, value in body.items():
         if key not in _CONFIG_FIELDS and not _zero(value):
             raise InvalidParameter(f"Config.{key} is not supported by pyengine yet")
-    for key in ("OpenStdin", "AttachStdin", "Tty"):
-        if body.get(key):
-            raise InvalidParameter(f"Config.{key}: interactive containers are not supported by pyengine yet")
     for key in ("ExposedPorts", "Volumes", "Healthcheck", "OnBuild", "Shell"):
         if not _zero(body.get(key)):
             raise InvalidParameter(f"Config.{key} is not supported by pyengine yet")
@@ -112,6 +111,7 @@ class State:
     """What Docker reports of a container's life."""
 
     status: str = "created"  # created, running, exited, removing
+    paused: bool = False  # while running
     pid: int = 0
     exit_code: int = 0
     oom_killed: bool = False
@@ -121,9 +121,9 @@ class State:
 
     def to_api(self) -> dict[str, Any]:
         return {
-            "Status": self.status,
+            "Status": "paused" if self.paused else self.status,
             "Running": self.status == "running",
-            "Paused": False,
+            "Paused": self.paused,
             "Restarting": False,
             "OOMKilled": self.oom_killed,
             "Dead": False,
@@ -358,6 +358,8 @@ class Containers:
             opts.append(oci.with_cwd(body["WorkingDir"]))
         if body.get("User"):
             opts.append(oci.with_user(body["User"]))
+        if body.get("Tty"):
+            opts.append(oci.with_tty())  # TERM=xterm, as Docker
         try:
             self.store.containers.create(
                 record.runtime_id,
@@ -392,7 +394,13 @@ class Containers:
         with contextlib.suppress(pycontainerd.NotFoundError):
             self.task(record).delete(force=True)
         try:
-            task = self.store.tasks.create(record.runtime_id)
+            config = record.config
+            task = self.store.tasks.create(
+                record.runtime_id, tty=bool(config.get("Tty")), stdin=bool(config.get("OpenStdin"))
+            )
+            rows, cols = record.host_config.get("ConsoleSize") or (0, 0)
+            if record.config.get("Tty") and rows and cols:
+                task.resize(rows, cols)
         except pycontainerd.PycontainerdError as exc:
             record.state.error = str(exc)
             self._save(record)
@@ -415,13 +423,17 @@ class Containers:
             except TimeoutError:
                 if stop.is_set():
                     return None
+        self._exited(record, status)
+        return record.state
+
+    def _exited(self, record: ContainerRecord, status: pycontainerd.ExitStatus) -> None:
         record.state.status = "exited"
+        record.state.paused = False
         record.state.pid = 0
         record.state.exit_code = status.status
         record.state.oom_killed = status.oom_killed
         record.state.finished_at = rfc3339(status.exited_at)
         self._save(record)
-        return record.state
 
     # -- stop, kill, remove, logs ----------------------------------------------------------------
 
@@ -440,13 +452,97 @@ class Containers:
         task = self.task(record)
         stop_signal = _signal_number(record.config.get("StopSignal") or "SIGTERM")
         task.kill(stop_signal)
+        if record.state.paused:  # a frozen process gets its signal once thawed
+            task.resume()
         default = record.config.get("StopTimeout")
         wait = timeout if timeout is not None else (10.0 if default is None else float(default))
         try:
-            task.wait(timeout=wait)
+            status = task.wait(timeout=wait)
         except TimeoutError:
             task.kill(signal.SIGKILL, all=True)
-            task.wait()
+            status = task.wait()
+        self._exited(record, status)  # stopped when the request returns, not when the watcher sees it
+        return record
+
+    def pause(self, name: str) -> ContainerRecord:
+        record = self._running(name)
+        if record.state.paused:
+            raise Conflict(f"Container {record.id} is already paused")
+        self.task(record).pause()
+        record.state.paused = True
+        self._save(record)
+        return record
+
+    def unpause(self, name: str) -> ContainerRecord:
+        record = self._running(name)
+        if not record.state.paused:
+            raise Conflict(f"Container {record.id} is not paused")
+        self.task(record).resume()
+        record.state.paused = False
+        self._save(record)
+        return record
+
+    def rename(self, name: str, new_name: str) -> ContainerRecord:
+        record = self.get(name)
+        bare = new_name.removeprefix("/")
+        if not bare or not set(bare) <= _NAME_CHARS or not bare[0].isalnum():
+            raise InvalidParameter(
+                f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )
+        with self._lock:
+            if bare == record.name:
+                raise InvalidParameter("Renaming a container with the same name as its current name")
+            owner = next((r for r in self._records.values() if r.name == bare), None)
+            if owner is not None:
+                raise Conflict(
+                    f'Error when allocating new name: Conflict. The container name "/{bare}" is already in '
+                    f'use by container "{owner.id}". You have to remove (or rename) that container to be '
+                    "able to reuse that name."
+                )
+            record.name = bare
+            self._save(record)
+        return record
+
+    def top(self, name: str, ps_args: str) -> dict[str, Any]:
+        """``ps ps_args`` on the host, keeping the container's processes (as dockerd does)."""
+        record = self._running(name)
+        pids = set(self.task(record).processes())
+        try:
+            done = subprocess.run(["ps", *shlex.split(ps_args)], capture_output=True, text=True, timeout=30)
+        except (FileNotFoundError, ValueError) as exc:
+            raise InvalidParameter(f"Error running ps: {exc}") from None
+        if done.returncode != 0:
+            raise InvalidParameter(f"ps: {done.stderr.strip()}")
+        return _parse_ps(done.stdout, pids)
+
+    def update(self, name: str, body: dict[str, Any]) -> list[str]:
+        """Change the limits of a running container (``docker update``); returns the warnings."""
+        record = self._running(name)
+        resources = _resources(body)
+        try:
+            self.task(record).update(resources)
+        except pycontainerd.InvalidArgumentError as exc:
+            raise InvalidParameter(str(exc)) from None
+        except pycontainerd.TaskError as exc:
+            raise InvalidParameter(f"Cannot update container {record.id}: {exc}") from None
+        record.host_config.update({k: v for k, v in body.items() if k in _UPDATE_FIELDS})
+        self._save(record)
+        return []
+
+    def metrics(self, name: str) -> tuple[ContainerRecord, pycontainerd.Metrics | None]:
+        """The container's cgroup counters now; None when it is not running."""
+        record = self.get(name)
+        if record.state.status != "running":
+            return record, None
+        try:
+            return record, self.task(record).metrics()
+        except (pycontainerd.TaskError, pycontainerd.NotFoundError):
+            return record, None  # it exited meanwhile
+
+    def _running(self, name: str) -> ContainerRecord:
+        record = self.get(name)
+        if record.state.status != "running":
+            raise Conflict(f"Container {record.id} is not running")
         return record
 
     def remove(self, name: str, force: bool) -> None:
@@ -469,6 +565,15 @@ class Containers:
         except pycontainerd.NotFoundError:
             return iter(())
         return task.logs(follow=follow)
+
+    def resize(self, name: str, rows: int, cols: int) -> None:
+        """Set the size of the running container's terminal."""
+        record = self.get(name)
+        if record.state.status != "running":
+            raise Conflict(f"Container {record.id} is not running")
+        if not record.config.get("Tty"):
+            raise InvalidParameter(f"Container {record.id} has no terminal to resize")
+        self.task(record).resize(rows, cols)
 
     def task(self, record: ContainerRecord) -> pycontainerd.Task:
         """The task of the container's current (or last) run; NotFoundError if it has none."""
@@ -503,3 +608,67 @@ def _signal_number(sig: str | int) -> int:
         return int(signal.Signals[name])
     except KeyError:
         raise InvalidParameter(f"Invalid signal: {sig}") from None
+
+
+#: The fields of ``POST /containers/{id}/update`` this engine applies, as pycontainerd's Resources.
+_UPDATE_FIELDS = {
+    "Memory": "memory_limit",
+    "MemoryReservation": "memory_reservation",
+    "MemorySwap": "memory_swap",
+    "CpuShares": "cpu_shares",
+    "CpuQuota": "cpu_quota",
+    "CpuPeriod": "cpu_period",
+    "CpusetCpus": "cpuset_cpus",
+    "CpusetMems": "cpuset_mems",
+    "PidsLimit": "pids_limit",
+    "BlkioWeight": "blkio_weight",
+    "NanoCpus": "",
+}
+_CPU_PERIOD = 100_000  # microseconds: what --cpus is a share of, as in Docker
+
+
+def _resources(body: dict[str, Any]) -> pycontainerd.Resources:
+    """pycontainerd's Resources for an update request; other fields set are refused by name."""
+    fields: dict[str, Any] = {}
+    for key, value in body.items():
+        if key not in _UPDATE_FIELDS:
+            if not _zero(value):
+                raise InvalidParameter(f"update: {key} is not supported by pyengine yet")
+            continue
+        if _zero(value):
+            continue
+        if key == "NanoCpus":
+            if not isinstance(value, int) or value < 0:
+                raise InvalidParameter(f"update: NanoCpus must be a positive number, not {value!r}")
+            fields["cpu_period"] = _CPU_PERIOD
+            fields["cpu_quota"] = value * _CPU_PERIOD // 1_000_000_000
+        else:
+            fields[_UPDATE_FIELDS[key]] = value
+    if "cpu_quota" in fields and body.get("CpuQuota"):
+        raise InvalidParameter(
+            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set"
+        )
+    if not fields:
+        raise InvalidParameter("update: nothing to update (no resource given)")
+    try:
+        return pycontainerd.Resources(**fields)
+    except pycontainerd.InvalidArgumentError as exc:
+        raise InvalidParameter(f"update: {exc}") from None
+
+
+def _parse_ps(output: str, pids: set[int]) -> dict[str, Any]:
+    """``ps`` output as ``{"Titles": [...], "Processes": [[...], ...]}``, only the lines of ``pids``;
+    the last column keeps its spaces (a command line)."""
+    lines = output.splitlines()
+    if not lines:
+        raise InvalidParameter("ps printed nothing")
+    titles = lines[0].split()
+    if "PID" not in titles:
+        raise InvalidParameter("Couldn't find PID field in ps output")
+    index = titles.index("PID")
+    processes = []
+    for line in lines[1:]:
+        fields = line.split(maxsplit=len(titles) - 1)
+        if len(fields) > index and fields[index].isdigit() and int(fields[index]) in pids:
+            processes.append(fields)
+    return {"Titles": titles, "Processes": processes}

@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-__all__ = ["Handler", "Route", "blocking", "flag", "json_response"]
+from pyengine._errors import InvalidParameter
+
+__all__ = ["Handler", "Route", "blocking", "flag", "json_body", "json_response"]
 
 _T = TypeVar("_T")
 
@@ -36,3 +38,16 @@ def flag(request: web.Request, name: str, default: bool = False) -> bool:
 async def blocking(function: Callable[..., _T], *args: Any) -> _T:
     """``function(*args)`` in the default executor: the store's calls block."""
     return await asyncio.get_running_loop().run_in_executor(None, function, *args)
+
+
+async def json_body(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
+    """The request's body, a JSON object (``{}`` for none when ``optional``)."""
+    if optional and not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidParameter("the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidParameter("the request body is not a JSON object")
+    return body
