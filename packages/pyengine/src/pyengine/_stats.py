@@ -74,7 +74,7 @@ class StatsSampler:
             return {}
         memory = metrics.memory
         limit = memory.limit
-        if limit is not None and self._memory and limit > self._memory:
+        if self._memory and (limit is None or limit > self._memory):
             limit = self._memory  # no limit: the machine's memory, as dockerd reports it
         return _present(
             usage=memory.usage, max_usage=memory.max_usage, failcnt=memory.failcnt, limit=limit

@@ -1,0 +1,129 @@
+"""A running container's life through the real docker CLI and docker-py: pause and unpause,
+restart, rename, top, update and stats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import docker
+import pytest
+
+from pyengine import Daemon, DaemonConfig
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from conftest import DockerCLI
+
+
+@pytest.fixture
+def loaded(engine: Daemon, docker_cli: DockerCLI, docker_archive: Path) -> DockerCLI:
+    docker_cli("load", "-i", str(docker_archive))
+    return docker_cli
+
+
+def _cgroup_value(cli: DockerCLI, name: str, controller: str, file: str) -> str:
+    """A file of the container's cgroup, read on the host (its init's cgroup, from /proc)."""
+    pid = cli("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return (Path("/sys/fs/cgroup") / controllers / path.lstrip("/") / file).read_text().strip()
+    raise AssertionError(f"no {controller} cgroup for {name}")
+
+
+def test_pause_unpause_and_what_paused_refuses(loaded: DockerCLI) -> None:
+    loaded("run", "-d", "--name", "frozen", "busybox", "sleep", "60")
+    loaded("pause", "frozen")
+    assert loaded("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "frozen").stdout == "paused true\n"
+    assert _cgroup_value(loaded, "frozen", "freezer", "freezer.state") == "FROZEN"
+    assert "Up" in loaded("ps", "--format", "{{.Status}}").stdout
+    again = loaded("pause", "frozen", check=False)
+    assert again.returncode == 1 and "is already paused" in again.stderr
+    refused = loaded("exec", "frozen", "true", check=False)
+    assert refused.returncode != 0 and "is paused, unpause the container before exec" in refused.stderr
+    loaded("unpause", "frozen")
+    assert (
+        loaded("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "frozen").stdout == "running false\n"
+    )
+    not_paused = loaded("unpause", "frozen", check=False)
+    assert not_paused.returncode == 1 and "is not paused" in not_paused.stderr
+    loaded("pause", "frozen")
+    loaded("stop", "-t", "1", "frozen")  # a paused container stops too
+    assert loaded("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "frozen").stdout == "exited false\n"
+    loaded("rm", "frozen")
+
+
+def test_restart_rename_and_top(loaded: DockerCLI) -> None:
+    loaded("run", "-d", "--name", "first", "busybox", "sh", "-c", "echo started; exec sleep 60")
+    pid = loaded("inspect", "-f", "{{.State.Pid}}", "first").stdout
+    loaded("restart", "-t", "1", "first")
+    assert loaded("inspect", "-f", "{{.State.Running}}", "first").stdout == "true\n"
+    assert loaded("inspect", "-f", "{{.State.Pid}}", "first").stdout != pid
+    assert loaded("logs", "first").stdout == "started\n"  # the log of the current run
+
+    loaded("rename", "first", "second")
+    assert loaded("ps", "--format", "{{.Names}}").stdout == "second\n"
+    loaded("run", "-d", "--name", "third", "busybox", "sleep", "60")
+    clash = loaded("rename", "third", "second", check=False)
+    assert clash.returncode == 1 and 'The container name "/second" is already in use' in clash.stderr
+    bad = loaded("rename", "third", "no/slash", check=False)
+    assert bad.returncode == 1 and "Invalid container name" in bad.stderr
+
+    top = loaded("top", "second").stdout.splitlines()
+    assert top[0].split()[:2] == ["UID", "PID"] and len(top) == 2 and top[1].endswith("sleep 60")
+    custom = loaded("top", "second", "-o", "pid,comm").stdout.splitlines()
+    assert custom[0].split() == ["PID", "COMMAND"] and custom[1].split()[1] == "sleep"
+    loaded("stop", "-t", "1", "second")
+    stopped = loaded("top", "second", check=False)
+    assert stopped.returncode == 1 and "is not running" in stopped.stderr
+    loaded("rm", "-f", "second", "third")
+
+
+def test_update_changes_the_live_limits(loaded: DockerCLI) -> None:
+    loaded("run", "-d", "--name", "limited", "busybox", "sleep", "60")
+    loaded(
+        "update", "--memory", "64m", "--memory-swap", "128m", "--cpus", "0.5", "--pids-limit", "50", "limited"
+    )
+    assert _cgroup_value(loaded, "limited", "memory", "memory.limit_in_bytes") == str(64 << 20)
+    assert _cgroup_value(loaded, "limited", "cpu", "cpu.cfs_quota_us") == "50000"
+    assert _cgroup_value(loaded, "limited", "pids", "pids.max") == "50"
+    host_config = json.loads(loaded("inspect", "-f", "{{json .HostConfig}}", "limited").stdout)
+    assert (host_config["Memory"], host_config["NanoCpus"], host_config["PidsLimit"]) == (
+        64 << 20,
+        500_000_000,
+        50,
+    )
+    loaded("stop", "-t", "1", "limited")
+    refused = loaded("update", "--memory", "32m", "limited", check=False)
+    assert refused.returncode == 1 and "is not running" in refused.stderr
+    loaded("rm", "limited")
+
+
+def test_stats_through_the_cli_and_docker_py(loaded: DockerCLI, config: DaemonConfig) -> None:
+    loaded("run", "-d", "--name", "busy", "--network", "none", "busybox", "sh", "-c", "while :; do :; done")
+    line = loaded("stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}").stdout
+    name, cpu, usage, _, limit, pids = line.split()
+    assert name == "busy" and float(cpu.rstrip("%")) > 10 and pids == "1"
+    assert usage.endswith(("B", "KiB", "MiB")) and limit.endswith(("MiB", "GiB"))
+
+    client = docker.DockerClient(base_url=config.hosts[0], version="auto")
+    try:
+        container = client.containers.get("busy")
+        one = container.stats(stream=False, one_shot=True)
+        assert (
+            one["id"] == container.id
+            and one["name"] == "/busy"
+            and one["cpu_stats"]["cpu_usage"]["total_usage"]
+        )
+        assert one["precpu_stats"]["cpu_usage"]["total_usage"] == 0  # one shot: nothing before it
+        stream = container.stats(stream=True, decode=True)
+        first, second = next(stream), next(stream)
+        stream.close()
+        assert second["precpu_stats"]["cpu_usage"] == first["cpu_stats"]["cpu_usage"]
+        assert (
+            second["cpu_stats"]["cpu_usage"]["total_usage"] > first["cpu_stats"]["cpu_usage"]["total_usage"]
+        )
+        container.remove(force=True)
+    finally:
+        client.close()
