@@ -4,6 +4,8 @@ restart, rename, top, update and stats."""
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -127,3 +129,66 @@ def test_stats_through_the_cli_and_docker_py(loaded: DockerCLI, config: DaemonCo
         container.remove(force=True)
     finally:
         client.close()
+
+
+def _inspect(cli: DockerCLI, name: str, template: str) -> str:
+    return cli("inspect", "-f", template, name).stdout.strip()
+
+
+def _eventually(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.1)
+
+
+def test_restart_policies_with_their_backoff_and_a_clients_stop(loaded: DockerCLI) -> None:
+    loaded(
+        "run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 3"
+    )
+    _eventually(
+        lambda: _inspect(loaded, "flaky", "{{.RestartCount}} {{.State.Status}}") == "2 exited", "two retries"
+    )
+    assert loaded("logs", "flaky").stdout == "run\n"  # the last run's log
+    assert _inspect(loaded, "flaky", "{{.State.ExitCode}}") == "3"
+
+    loaded("run", "-d", "--name", "fine", "--restart", "on-failure", "busybox", "true")
+    assert loaded("wait", "fine").stdout == "0\n"
+    time.sleep(0.5)
+    assert (
+        _inspect(loaded, "fine", "{{.RestartCount}} {{.State.Status}}") == "0 exited"
+    )  # success: no restart
+
+    loaded("run", "-d", "--name", "looping", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2")
+    _eventually(lambda: int(_inspect(loaded, "looping", "{{.RestartCount}}")) >= 3, "three restarts")
+    loaded("stop", "-t", "1", "looping")
+    assert _inspect(loaded, "looping", "{{.State.Status}} {{.State.Restarting}}") == "exited false"
+    count = _inspect(loaded, "looping", "{{.RestartCount}}")
+    time.sleep(1)
+    assert _inspect(loaded, "looping", "{{.RestartCount}} {{.State.Status}}") == f"{count} exited"
+
+    bad = loaded("run", "-d", "--restart", "sometimes", "busybox", "true", check=False)
+    assert bad.returncode == 125 and "sometimes" in bad.stderr
+    loaded("rm", "-f", "flaky", "fine", "looping")
+
+
+def test_a_starting_daemon_starts_what_its_restart_policy_wants_running(
+    config: DaemonConfig,
+    docker_cli: DockerCLI,
+    docker_archive: Path,
+    removes_containers: Callable[[DaemonConfig], DaemonConfig],
+) -> None:
+    removes_containers(config)
+    with Daemon(config):
+        docker_cli("load", "-i", str(docker_archive))
+        for policy in ("always", "unless-stopped", "no"):
+            docker_cli("run", "-d", "--name", policy, "--restart", policy, "busybox", "sleep", "1000")
+            docker_cli("stop", "-t", "0", policy)
+    with Daemon(config):
+        _eventually(
+            lambda: _inspect(docker_cli, "always", "{{.State.Status}}") == "running", "always started"
+        )
+        time.sleep(0.5)
+        assert _inspect(docker_cli, "unless-stopped", "{{.State.Status}}") == "exited"
+        assert _inspect(docker_cli, "no", "{{.State.Status}}") == "exited"
+        docker_cli("rm", "-f", "always", "unless-stopped", "no")

@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -24,6 +26,15 @@ if TYPE_CHECKING:
     from pyengine._exec_api import Exec
 
 __all__ = ["Live", "Supervisor", "add_routes"]
+
+log = logging.getLogger("pyengine.containers")
+
+
+#: Docker's restart backoff: 100 ms, doubled at each restart up to a minute, and back to 100 ms
+#: after a run of 10 seconds or more.
+_FIRST_BACKOFF = 0.1
+_MAX_BACKOFF = 60.0
+_STEADY_RUN = 10.0
 
 
 class Attaching:
@@ -41,6 +52,16 @@ class Live:
         self.attaching: list[Attaching] = []
         self.exited: list[asyncio.Future[int]] = []
         self.removed: list[asyncio.Future[int]] = []
+        #: The restart policy's pending start, and the delay before the next one (doubling).
+        self.restart: asyncio.Task[None] | None = None
+        self.backoff = _FIRST_BACKOFF
+        #: Held by a start or a stop, so that a client's stop and the policy's start never cross.
+        self.lock = asyncio.Lock()
+
+    def cancel_restart(self) -> None:
+        if self.restart is not None:
+            self.restart.cancel()
+            self.restart = None
 
 
 class Supervisor:
@@ -89,15 +110,47 @@ class Supervisor:
         live.exited.clear()
         if record.auto_remove:
             await self.remove(record.id, force=True)
+        elif record.restarts_after(state.exit_code):
+            self.restart_later(record)
 
-    async def start(self, name: str) -> bool:
+    def restart_later(self, record: ContainerRecord) -> None:
+        """Start the container again by its restart policy, after the backoff."""
+        live = self.of(record.id)
+        ran = (_parse_time(record.state.finished_at) - _parse_time(record.state.started_at)).total_seconds()
+        if ran >= _STEADY_RUN:
+            live.backoff = _FIRST_BACKOFF
+        delay, live.backoff = live.backoff, min(live.backoff * 2, _MAX_BACKOFF)
+        self.containers.restarting(record, True)
+        live.cancel_restart()
+        live.restart = asyncio.create_task(self._restart(record, delay), name=f"restart {record.id[:12]}")
+
+    async def _restart(self, record: ContainerRecord, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.of(record.id).restart = None
+        try:
+            await self.start(record.id, by_policy=True)
+        except Exception:  # logged; the container stays exited, as dockerd leaves it
+            log.exception("restarting container %s by its restart policy failed", record.id[:12])
+            await blocking(self.containers.restarting, record, False)
+
+    async def start(self, name: str, *, by_policy: bool = False) -> bool:
         """Start the container; False if it is running already. The attach requests waiting for
         the start get their streams before its process runs: nothing of its output is missed."""
+        record = await blocking(self.containers.get, name)
+        live = self.of(record.id)
+        async with live.lock:
+            if by_policy and not record.state.restarting:
+                return False  # a client stopped it meanwhile
+            return await self._start(record, live, by_policy)
+
+    async def _start(self, record: ContainerRecord, live: Live, by_policy: bool) -> bool:
         try:
-            record, task = await blocking(self.containers.prepare_start, name)
+            record, task = await blocking(self.containers.prepare_start, record.id)
         except NotModified:
             return False
-        live = self.of(record.id)
+        if not by_policy:  # a client's start: the policy's pending one is moot, its backoff anew
+            live.cancel_restart()
+            live.backoff = _FIRST_BACKOFF
         waiting, live.attaching = live.attaching, []
         for waiter in waiting:
             attachment = await blocking(functools.partial(task.attach, stdin=waiter.stdin))
@@ -105,28 +158,51 @@ class Supervisor:
                 attachment.close()
             else:
                 waiter.attachment.set_result(attachment)
-        await blocking(self.containers.started, record, task)
+        await blocking(functools.partial(self.containers.started, record, task, by_policy=by_policy))
         self.watch(record)
         return True
+
+    async def stop(self, name: str, timeout: float | None) -> bool:
+        """Stop the container as a client asks (its restart policy then leaves it stopped); False
+        if it was not running."""
+        record = await blocking(self.containers.get, name)
+        live = self.of(record.id)
+        live.cancel_restart()
+        async with live.lock:
+            try:
+                await blocking(self.containers.stop, record.id, timeout)
+            except NotModified:
+                return False
+            return True
 
     async def remove(self, name: str, *, force: bool) -> None:
         record = await blocking(self.containers.get, name)
         await blocking(self.containers.remove, record.id, force)
         live = self.live.pop(record.id, Live())
+        live.cancel_restart()
         for waiter in live.removed:
             if not waiter.done():
                 waiter.set_result(record.state.exit_code)
 
     def resume(self) -> None:
-        """Watch again the containers a previous daemon left running (live restore)."""
+        """Watch again the containers a previous daemon left running (live restore), and start
+        those whose restart policy wants them running: they exited meanwhile, or were stopped
+        with that daemon."""
         for record in self.containers.running_records():
             self.watch(record)
+        for record in self.containers.records(all=True):
+            if record.state.status == "running":
+                continue
+            # always: even after a client's stop, as dockerd starts them when it starts.
+            policy = record.restart_policy[0]
+            if policy == "always" or (policy == "unless-stopped" and not record.manually_stopped):
+                self.restart_later(record)
 
     async def stop_all(self) -> None:
         """Stop every running container, as a daemon without live restore does when it shuts down."""
         for record in await blocking(self.containers.records):
             with contextlib.suppress(NotModified):
-                await blocking(self.containers.stop, record.id, None)
+                await blocking(functools.partial(self.containers.stop, record.id, None, manual=False))
 
     async def close(self) -> None:
         """Let the watchers go (their blocking waits return within half a second), and end the
@@ -134,6 +210,7 @@ class Supervisor:
         self._closing.set()
         await asyncio.gather(*self._watchers, return_exceptions=True)
         for live in self.live.values():
+            live.cancel_restart()
             waiters: list[asyncio.Future[Any]] = [
                 *(a.attachment for a in live.attaching),
                 *live.exited,
@@ -173,8 +250,7 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
 
     async def restart(request: web.Request) -> web.Response:
         sup = supervisor(request)
-        with contextlib.suppress(NotModified):
-            await blocking(sup.containers.stop, request.match_info["id"], _timeout(request))
+        await sup.stop(request.match_info["id"], _timeout(request))
         await sup.start(request.match_info["id"])
         return web.Response(status=204)
 
@@ -330,11 +406,8 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
 
     async def stop(request: web.Request) -> web.Response:
         sup = supervisor(request)
-        try:
-            await blocking(sup.containers.stop, request.match_info["id"], _timeout(request))
-        except NotModified:
-            return web.Response(status=304)
-        return web.Response(status=204)
+        stopped = await sup.stop(request.match_info["id"], _timeout(request))
+        return web.Response(status=204 if stopped else 304)
 
     async def remove(request: web.Request) -> web.Response:
         await supervisor(request).remove(request.match_info["id"], force=flag(request, "force"))
@@ -389,3 +462,7 @@ def _timeout(request: web.Request) -> float | None:
         return float(timeout) if timeout else None
     except ValueError:
         raise InvalidParameter(f"t={timeout!r} is not a number of seconds") from None
+
+
+def _parse_time(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp)

@@ -85,9 +85,7 @@ def _check_request(body: dict[str, Any]) -> None:
     mode = host.get("NetworkMode") or "default"
     if mode not in ("default", "none", "bridge"):
         raise InvalidParameter(f"HostConfig.NetworkMode {mode!r} is not supported by pyengine yet")
-    policy = (host.get("RestartPolicy") or {}).get("Name") or "no"
-    if policy != "no":
-        raise InvalidParameter(f"HostConfig.RestartPolicy {policy!r} is not supported by pyengine yet")
+    _check_restart_policy(host)
     log_type = (host.get("LogConfig") or {}).get("Type") or "json-file"
     if log_type not in ("json-file", "local"):
         raise InvalidParameter(f"HostConfig.LogConfig.Type {log_type!r} is not supported by pyengine yet")
@@ -106,12 +104,36 @@ def _check_request(body: dict[str, Any]) -> None:
             raise InvalidParameter(f"Config.{key}: a list of strings, not {value!r}")
 
 
+_RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
+
+
+def _check_restart_policy(host: dict[str, Any]) -> None:
+    """dockerd's checks of HostConfig.RestartPolicy, with its messages."""
+    policy = host.get("RestartPolicy") or {}
+    if not isinstance(policy, dict):
+        raise InvalidParameter("HostConfig.RestartPolicy: not a JSON object")
+    name = policy.get("Name") or "no"
+    count = policy.get("MaximumRetryCount") or 0
+    if name not in _RESTART_POLICIES:
+        raise InvalidParameter(f"invalid restart policy: unknown policy '{name}'; use one of "
+                               "'no', 'always', 'on-failure', or 'unless-stopped'")  # fmt: skip
+    if not isinstance(count, int) or count < 0:
+        raise InvalidParameter("invalid restart policy: maximum retry count must be a positive integer")
+    if count and name != "on-failure":
+        raise InvalidParameter(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+        )
+    if name != "no" and host.get("AutoRemove"):
+        raise InvalidParameter("Conflicting options: cannot specify both --restart and --rm")
+
+
 @attrs.define
 class State:
     """What Docker reports of a container's life."""
 
     status: str = "created"  # created, running, exited, removing
     paused: bool = False  # while running
+    restarting: bool = False  # exited, and its restart policy starts it again soon
     pid: int = 0
     exit_code: int = 0
     oom_killed: bool = False
@@ -121,10 +143,10 @@ class State:
 
     def to_api(self) -> dict[str, Any]:
         return {
-            "Status": "paused" if self.paused else self.status,
+            "Status": "paused" if self.paused else "restarting" if self.restarting else self.status,
             "Running": self.status == "running",
             "Paused": self.paused,
-            "Restarting": False,
+            "Restarting": self.restarting,
             "OOMKilled": self.oom_killed,
             "Dead": False,
             "Pid": self.pid,
@@ -149,6 +171,8 @@ class ContainerRecord:
     config: dict[str, Any]
     host_config: dict[str, Any]
     state: State = attrs.Factory(State)
+    restart_count: int = 0  # starts by the restart policy since the last start by a client
+    manually_stopped: bool = False  # by a client: the restart policy leaves it stopped
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -166,6 +190,21 @@ class ContainerRecord:
     @property
     def auto_remove(self) -> bool:
         return bool(self.host_config.get("AutoRemove"))
+
+    @property
+    def restart_policy(self) -> tuple[str, int]:
+        """The restart policy's name (``no`` for none) and its maximum retry count."""
+        policy = self.host_config.get("RestartPolicy") or {}
+        return policy.get("Name") or "no", int(policy.get("MaximumRetryCount") or 0)
+
+    def restarts_after(self, exit_code: int) -> bool:
+        """Whether its restart policy starts it again after an exit with ``exit_code``."""
+        name, maximum = self.restart_policy
+        if self.manually_stopped or name == "no":
+            return False
+        if name == "on-failure":
+            return exit_code != 0 and (maximum == 0 or self.restart_count < maximum)
+        return True  # always, unless-stopped
 
     def host_config_view(self) -> dict[str, Any]:
         """The HostConfig as inspect shows it: what was given, with the defaults it left out filled
@@ -206,7 +245,7 @@ class ContainerRecord:
             "HostsPath": "",
             "LogPath": "",
             "Name": f"/{self.name}",
-            "RestartCount": 0,
+            "RestartCount": self.restart_count,
             "Driver": "overlayfs",
             "Platform": "linux",
             "MountLabel": "",
@@ -221,8 +260,10 @@ class ContainerRecord:
 
 def _status_line(state: State) -> str:
     """``docker ps``'s STATUS: ``Up 3 seconds``, ``Exited (0) 2 minutes ago``, ``Created``."""
+    if state.restarting:
+        return f"Restarting ({state.exit_code}) {_ago(state.finished_at)} ago"
     if state.status == "running":
-        return f"Up {_ago(state.started_at)}"
+        return f"Up {_ago(state.started_at)}{' (Paused)' if state.paused else ''}"
     if state.status == "exited":
         return f"Exited ({state.exit_code}) {_ago(state.finished_at)} ago"
     return state.status.capitalize()
@@ -407,9 +448,16 @@ class Containers:
             raise
         return record, task
 
-    def started(self, record: ContainerRecord, task: pycontainerd.Task) -> None:
+    def started(self, record: ContainerRecord, task: pycontainerd.Task, *, by_policy: bool = False) -> None:
         task.start()
         record.state = State(status="running", pid=task.pid, started_at=rfc3339())
+        record.restart_count = record.restart_count + 1 if by_policy else 0
+        record.manually_stopped = False
+        self._save(record)
+
+    def restarting(self, record: ContainerRecord, restarting: bool) -> None:
+        """Note that the restart policy is about to start it again (or no longer is)."""
+        record.state.restarting = restarting
         self._save(record)
 
     def wait_exit(self, record: ContainerRecord, stop: threading.Event) -> State | None:
@@ -442,16 +490,40 @@ class Containers:
         if record.state.status != "running":
             raise Conflict(f"Container {record.id} is not running")
         number = _signal_number(sig)
-        self.task(record).kill(number)
+        if number in (signal.SIGKILL, _signal_number(record.config.get("StopSignal") or "SIGTERM")):
+            record.manually_stopped = True  # a fatal signal: the restart policy rests until the next start
+            self._save(record)
+        task = self.task(record)
+        try:
+            task.kill(number)
+        except pycontainerd.TaskError:
+            if task.exit_status() is None:
+                raise
+            raise Conflict(f"Container {record.id} is not running") from None  # it exited just now
         return record
 
-    def stop(self, name: str, timeout: float | None) -> ContainerRecord:
+    def stop(self, name: str, timeout: float | None, *, manual: bool = True) -> ContainerRecord:
+        """Stop it: its stop signal, then SIGKILL after ``timeout`` seconds (its StopTimeout, or 10,
+        for None). Stopped by a client (``manual``), its restart policy leaves it stopped."""
         record = self.get(name)
+        if manual:
+            record.manually_stopped = True
+        if record.state.restarting:
+            self.restarting(record, False)
         if record.state.status != "running":
+            if manual:
+                self._save(record)
             raise NotModified()
         task = self.task(record)
         stop_signal = _signal_number(record.config.get("StopSignal") or "SIGTERM")
-        task.kill(stop_signal)
+        try:
+            task.kill(stop_signal)
+        except pycontainerd.TaskError:
+            exited = task.exit_status()
+            if exited is None:
+                raise
+            self._exited(record, exited)  # it exited just now, before its watcher noticed
+            return record
         if record.state.paused:  # a frozen process gets its signal once thawed
             task.resume()
         default = record.config.get("StopTimeout")
