@@ -178,6 +178,7 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
             raise InvalidParameter("attaching to stdin is not supported by pyengine yet")
         sup = supervisor(request)
         record = await blocking(sup.containers.get, request.match_info["id"])
+        sup.containers.events.container(record, "attach")
         streams = _streams(request)
         upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
         response = web.StreamResponse(

@@ -16,6 +16,7 @@ import secrets
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ import attrs
 import pycontainerd
 from pycontainerd import oci
 from pyengine._errors import Conflict, InvalidParameter, NotFound
+from pyengine._events import EventBus
 from pyengine._images import Images, familiar_name
 from pyengine._times import rfc3339, unix
 
@@ -240,11 +242,15 @@ def _ago(stamp: str) -> str:
 class Containers:
     """The engine's containers: their records on disk and their pycontainerd containers and
     tasks. Methods block (the API runs them off the event loop); one lock keeps the records and
-    names consistent, and is never held while a container runs or is waited for."""
+    names consistent, and is never held while a container runs or is waited for.
 
-    def __init__(self, store: pycontainerd.Client, images: Images, root: Path) -> None:
+    Each action publishes its event on ``events`` once done, as dockerd does: one
+    ``self.events.container(record, "<action>", **attributes)`` line where the action happens."""
+
+    def __init__(self, store: pycontainerd.Client, images: Images, root: Path, events: EventBus) -> None:
         self.store = store
         self.images = images
+        self.events = events
         self.root = root
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -372,6 +378,7 @@ class Containers:
             if isinstance(exc, pycontainerd.InvalidArgumentError | pycontainerd.NotFoundError):
                 raise InvalidParameter(str(exc)) from None
             raise
+        self.events.container(record, "create")
         warnings = []
         if (record.host_config.get("NetworkMode") or "default") != "none":
             warnings.append("pyengine has no bridge network yet: the container has only a loopback interface")
@@ -403,6 +410,7 @@ class Containers:
         task.start()
         record.state = State(status="running", pid=task.pid, started_at=rfc3339())
         self._save(record)
+        self.events.container(record, "start")
 
     def wait_exit(self, record: ContainerRecord, stop: threading.Event) -> State | None:
         """Block until the container's process exits, then record it and return the state; or
@@ -415,6 +423,8 @@ class Containers:
             except TimeoutError:
                 if stop.is_set():
                     return None
+        # Said before it is recorded: whoever waits for the record (stop, rm -f) speaks after it.
+        self.events.container(record, "die", exitCode=str(status.status))
         record.state.status = "exited"
         record.state.pid = 0
         record.state.exit_code = status.status
@@ -431,6 +441,7 @@ class Containers:
             raise Conflict(f"Container {record.id} is not running")
         number = _signal_number(sig)
         self.task(record).kill(number)
+        self.events.container(record, "kill", signal=str(number))
         return record
 
     def stop(self, name: str, timeout: float | None) -> ContainerRecord:
@@ -440,13 +451,17 @@ class Containers:
         task = self.task(record)
         stop_signal = _signal_number(record.config.get("StopSignal") or "SIGTERM")
         task.kill(stop_signal)
+        self.events.container(record, "kill", signal=str(stop_signal))
         default = record.config.get("StopTimeout")
         wait = timeout if timeout is not None else (10.0 if default is None else float(default))
         try:
             task.wait(timeout=wait)
         except TimeoutError:
             task.kill(signal.SIGKILL, all=True)
+            self.events.container(record, "kill", signal=str(int(signal.SIGKILL)))
             task.wait()
+        _recorded(record)  # its watcher records the exit (and says die) before it is said stopped
+        self.events.container(record, "stop")
         return record
 
     def remove(self, name: str, force: bool) -> None:
@@ -456,11 +471,15 @@ class Containers:
                 f"You cannot remove a running container {record.id}. "
                 "Stop the container before attempting removal or force remove"
             )
+        if record.state.status == "running":
+            self.events.container(record, "kill", signal=str(int(signal.SIGKILL)))
         with contextlib.suppress(pycontainerd.NotFoundError):
             self.store.containers.delete(record.runtime_id, force=True)
+        _recorded(record)  # a running one's watcher says die first
         with self._lock:
             self._records.pop(record.id, None)
         shutil.rmtree(self.root / record.id, ignore_errors=True)
+        self.events.container(record, "destroy")
 
     def logs(self, name: str, follow: bool) -> Iterator[tuple[int, bytes]]:
         record = self.get(name)
@@ -488,6 +507,13 @@ class Containers:
                 continue
             found.append(record)
         return found
+
+
+def _recorded(record: ContainerRecord, timeout: float = 2.0) -> None:
+    """Wait (boundedly) until the exit of the container's process is recorded."""
+    deadline = time.monotonic() + timeout
+    while record.state.status == "running" and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 class NotModified(Exception):
