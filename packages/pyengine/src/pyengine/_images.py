@@ -574,7 +574,8 @@ async def _push_one(
     try:
         root = await pushing
     except pycontainerd.PycontainerdError as exc:
-        message = str(exc)
+        # dockerd's word first, so that the reason reads the same whatever the registry's auth.
+        message = f"unauthorized: {exc}" if isinstance(exc, pycontainerd.AuthenticationError) else str(exc)
         await response.write(_json_line({"errorDetail": {"message": message}, "error": message}))
         return False
     tag = pycontainerd.Reference.parse(name).tag or "latest"
