@@ -341,6 +341,17 @@ def test_basic_auth_without_or_with_wrong_credentials_fails_clearly(basic_regist
     assert exc.value.status == 401
 
 
+def test_login_checks_basic_credentials(basic_registry: Any) -> None:
+    with Resolver(credentials=lambda host: basic_registry.credentials) as resolver:
+        resolver.login(basic_registry.address)
+    with (
+        Resolver(credentials=lambda host: Credentials(basic_registry.user, "wrong")) as resolver,
+        pytest.raises(AuthenticationError, match="401") as exc,
+    ):
+        resolver.login(basic_registry.address)
+    assert exc.value.status == 401
+
+
 # --------------------------------------------------------------------------------------------------
 # Bearer tokens
 
@@ -367,6 +378,19 @@ def test_bearer_token_refused_without_credentials(token_registry: Any) -> None:
     address = token_registry.address
     with Resolver() as resolver, pytest.raises(AuthenticationError, match="token server"):
         resolver.resolve(f"{address}/remotes/bearer:1")
+
+
+def test_login_gets_a_token_for_no_scope(token_registry: Any) -> None:
+    address, server = token_registry.address, token_registry.token_server
+    before = len(server.requests)
+    with Resolver(credentials=lambda host: token_registry.credentials) as resolver:
+        resolver.login(address)
+    assert [request.get("scope") for request in server.requests[before:]] == [None]
+    with (
+        Resolver(credentials=lambda host: Credentials(token_registry.user, "wrong")) as resolver,
+        pytest.raises(AuthenticationError, match="refused the credentials"),
+    ):
+        resolver.login(address)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -192,3 +192,38 @@ def test_a_starting_daemon_starts_what_its_restart_policy_wants_running(
         assert _inspect(docker_cli, "unless-stopped", "{{.State.Status}}") == "exited"
         assert _inspect(docker_cli, "no", "{{.State.Status}}") == "exited"
         docker_cli("rm", "-f", "always", "unless-stopped", "no")
+
+
+def test_the_life_of_a_running_container_is_told_in_events(loaded: DockerCLI) -> None:
+    since = time.time()
+    loaded("run", "-d", "--name", "told", "busybox", "sleep", "60")
+    loaded("pause", "told")
+    loaded("unpause", "told")
+    loaded("rename", "told", "retold")
+    loaded("update", "--pids-limit", "20", "retold")
+    loaded("exec", "retold", "sh", "-c", "exit 4", check=False)
+    loaded("restart", "-t", "0", "retold")
+    loaded("rm", "-f", "retold")
+    until = time.time()
+    fmt = "{{.Action}} {{.Actor.Attributes.name}}{{with .Actor.Attributes.exitCode}} {{.}}{{end}}"
+    done = loaded("events", "--since", f"{since:.6f}", "--until", f"{until:.6f}", "--format", fmt)
+    assert done.stdout.splitlines() == [
+        "create told",
+        "start told",
+        "pause told",
+        "unpause told",
+        "rename retold",
+        "update retold",
+        "exec_create: sh -c exit 4 retold",
+        "exec_start: sh -c exit 4 retold",
+        "exec_die retold 4",
+        "kill retold",
+        "kill retold",
+        "die retold 137",
+        "stop retold",
+        "start retold",
+        "restart retold",
+        "kill retold",
+        "die retold 137",
+        "destroy retold",
+    ]

@@ -11,11 +11,19 @@ from aiohttp import web
 
 import pyengine
 from pyengine._container_api import add_routes as add_container_routes
-from pyengine._errors import ApiError
+from pyengine._errors import ApiError, InvalidParameter
+from pyengine._events import add_routes as add_event_routes
 from pyengine._exec_api import add_routes as add_exec_routes
 from pyengine._http import Handler, blocking, json_response
 from pyengine._images import add_routes as add_image_routes
-from pyengine._system import PING_HEADERS, SystemInfo, VersionInfo
+from pyengine._images import auth_config
+from pyengine._system import (
+    PING_HEADERS,
+    SystemInfo,
+    VersionInfo,
+    disk_usage,
+    prune_containers,
+)
 from pyengine._versions import check_version
 
 if TYPE_CHECKING:
@@ -81,6 +89,31 @@ async def _info(request: web.Request) -> web.Response:
     return json_response(info.to_api())
 
 
+async def _disk_usage(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    types = request.query.getall("type", [])
+    usage = await blocking(disk_usage, engine.store, engine.images, engine.supervisor.containers, types)
+    return json_response(usage)
+
+
+async def _prune_containers(request: web.Request) -> web.Response:
+    from pyengine._images import parse_filters
+
+    filters = parse_filters(request.query.get("filters"))
+    return json_response(await prune_containers(request.app[ENGINE].supervisor, filters))
+
+
+async def _auth(request: web.Request) -> web.Response:
+    """``POST /auth``: check the credentials against the registry, as ``docker login`` asks."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidParameter("the request body is not JSON") from None
+    server, credentials = auth_config(body)
+    await blocking(request.app[ENGINE].images.login, server, credentials)
+    return json_response({"Status": "Login Succeeded", "IdentityToken": ""})
+
+
 def _add(app: web.Application, method: str, path: str, handler: Handler) -> None:
     """Route ``path`` and ``/v{version}{path}``, as dockerd serves both."""
     app.router.add_route(method, path, handler)
@@ -95,6 +128,10 @@ def make_app(engine: Engine) -> web.Application:
     route("HEAD", "/_ping", _ping)
     route("GET", "/version", _version)
     route("GET", "/info", _info)
+    route("GET", "/system/df", _disk_usage)
+    route("POST", "/containers/prune", _prune_containers)
+    route("POST", "/auth", _auth)
+    add_event_routes(route, lambda r: r.app[ENGINE].events)
     add_image_routes(route, lambda r: r.app[ENGINE].images)
     add_container_routes(route, lambda r: r.app[ENGINE].supervisor)
     add_exec_routes(route, lambda r: r.app[ENGINE].supervisor)

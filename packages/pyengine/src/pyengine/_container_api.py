@@ -252,6 +252,8 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         sup = supervisor(request)
         await sup.stop(request.match_info["id"], _timeout(request))
         await sup.start(request.match_info["id"])
+        record = await blocking(sup.containers.get, request.match_info["id"])
+        sup.containers.events.container(record, "restart")
         return web.Response(status=204)
 
     async def pause(request: web.Request) -> web.Response:
@@ -338,6 +340,7 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         keys = detach_keys(request.query.get("detachKeys"))
         # As dockerd: stdin is taken only from a container that keeps one open.
         stdin = flag(request, "stdin") and bool(record.config.get("OpenStdin"))
+        sup.containers.events.container(record, "attach")
         streams = _streams(request)
         tty = bool(record.config.get("Tty"))
         hijacked = await Hijacked.start(request, tty=tty)

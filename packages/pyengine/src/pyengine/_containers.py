@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ import attrs
 import pycontainerd
 from pycontainerd import oci
 from pyengine._errors import Conflict, InvalidParameter, NotFound
+from pyengine._events import EventBus
 from pyengine._images import Images, familiar_name
 from pyengine._times import rfc3339, unix
 
@@ -281,11 +283,15 @@ def _ago(stamp: str) -> str:
 class Containers:
     """The engine's containers: their records on disk and their pycontainerd containers and
     tasks. Methods block (the API runs them off the event loop); one lock keeps the records and
-    names consistent, and is never held while a container runs or is waited for."""
+    names consistent, and is never held while a container runs or is waited for.
 
-    def __init__(self, store: pycontainerd.Client, images: Images, root: Path) -> None:
+    Each action publishes its event on ``events`` once done, as dockerd does: one
+    ``self.events.container(record, "<action>", **attributes)`` line where the action happens."""
+
+    def __init__(self, store: pycontainerd.Client, images: Images, root: Path, events: EventBus) -> None:
         self.store = store
         self.images = images
+        self.events = events
         self.root = root
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -415,6 +421,7 @@ class Containers:
             if isinstance(exc, pycontainerd.InvalidArgumentError | pycontainerd.NotFoundError):
                 raise InvalidParameter(str(exc)) from None
             raise
+        self.events.container(record, "create")
         warnings = []
         if (record.host_config.get("NetworkMode") or "default") != "none":
             warnings.append("pyengine has no bridge network yet: the container has only a loopback interface")
@@ -454,6 +461,7 @@ class Containers:
         record.restart_count = record.restart_count + 1 if by_policy else 0
         record.manually_stopped = False
         self._save(record)
+        self.events.container(record, "start")
 
     def restarting(self, record: ContainerRecord, restarting: bool) -> None:
         """Note that the restart policy is about to start it again (or no longer is)."""
@@ -475,13 +483,19 @@ class Containers:
         return record.state
 
     def _exited(self, record: ContainerRecord, status: pycontainerd.ExitStatus) -> None:
-        record.state.status = "exited"
-        record.state.paused = False
-        record.state.pid = 0
-        record.state.exit_code = status.status
-        record.state.oom_killed = status.oom_killed
-        record.state.finished_at = rfc3339(status.exited_at)
-        self._save(record)
+        """Record the exit of the container's process, once: its watcher and a stop both may."""
+        with self._lock:
+            if record.state.status != "running":
+                return
+            # Said before it is recorded: whoever waits for the record speaks after it.
+            self.events.container(record, "die", exitCode=str(status.status))
+            record.state.status = "exited"
+            record.state.paused = False
+            record.state.pid = 0
+            record.state.exit_code = status.status
+            record.state.oom_killed = status.oom_killed
+            record.state.finished_at = rfc3339(status.exited_at)
+            self._save(record)
 
     # -- stop, kill, remove, logs ----------------------------------------------------------------
 
@@ -500,6 +514,7 @@ class Containers:
             if task.exit_status() is None:
                 raise
             raise Conflict(f"Container {record.id} is not running") from None  # it exited just now
+        self.events.container(record, "kill", signal=str(number))
         return record
 
     def stop(self, name: str, timeout: float | None, *, manual: bool = True) -> ContainerRecord:
@@ -523,7 +538,9 @@ class Containers:
             if exited is None:
                 raise
             self._exited(record, exited)  # it exited just now, before its watcher noticed
+            self.events.container(record, "stop")
             return record
+        self.events.container(record, "kill", signal=str(stop_signal))
         if record.state.paused:  # a frozen process gets its signal once thawed
             task.resume()
         default = record.config.get("StopTimeout")
@@ -532,8 +549,10 @@ class Containers:
             status = task.wait(timeout=wait)
         except TimeoutError:
             task.kill(signal.SIGKILL, all=True)
+            self.events.container(record, "kill", signal=str(int(signal.SIGKILL)))
             status = task.wait()
         self._exited(record, status)  # stopped when the request returns, not when the watcher sees it
+        self.events.container(record, "stop")
         return record
 
     def pause(self, name: str) -> ContainerRecord:
@@ -543,6 +562,7 @@ class Containers:
         self.task(record).pause()
         record.state.paused = True
         self._save(record)
+        self.events.container(record, "pause")
         return record
 
     def unpause(self, name: str) -> ContainerRecord:
@@ -552,6 +572,7 @@ class Containers:
         self.task(record).resume()
         record.state.paused = False
         self._save(record)
+        self.events.container(record, "unpause")
         return record
 
     def rename(self, name: str, new_name: str) -> ContainerRecord:
@@ -571,8 +592,9 @@ class Containers:
                     f'use by container "{owner.id}". You have to remove (or rename) that container to be '
                     "able to reuse that name."
                 )
-            record.name = bare
+            old_name, record.name = record.name, bare
             self._save(record)
+        self.events.container(record, "rename", oldName=f"/{old_name}")
         return record
 
     def top(self, name: str, ps_args: str) -> dict[str, Any]:
@@ -599,6 +621,7 @@ class Containers:
             raise InvalidParameter(f"Cannot update container {record.id}: {exc}") from None
         record.host_config.update({k: v for k, v in body.items() if k in _UPDATE_FIELDS})
         self._save(record)
+        self.events.container(record, "update")
         return []
 
     def metrics(self, name: str) -> tuple[ContainerRecord, pycontainerd.Metrics | None]:
@@ -624,11 +647,15 @@ class Containers:
                 f"You cannot remove a running container {record.id}. "
                 "Stop the container before attempting removal or force remove"
             )
+        if record.state.status == "running":
+            self.events.container(record, "kill", signal=str(int(signal.SIGKILL)))
         with contextlib.suppress(pycontainerd.NotFoundError):
             self.store.containers.delete(record.runtime_id, force=True)
+        _recorded(record)  # a running one's watcher says die first
         with self._lock:
             self._records.pop(record.id, None)
         shutil.rmtree(self.root / record.id, ignore_errors=True)
+        self.events.container(record, "destroy")
 
     def logs(self, name: str, follow: bool) -> Iterator[tuple[int, bytes]]:
         record = self.get(name)
@@ -665,6 +692,13 @@ class Containers:
                 continue
             found.append(record)
         return found
+
+
+def _recorded(record: ContainerRecord, timeout: float = 2.0) -> None:
+    """Wait (boundedly) until the exit of the container's process is recorded."""
+    deadline = time.monotonic() + timeout
+    while record.state.status == "running" and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 class NotModified(Exception):

@@ -31,7 +31,8 @@ from pyengine._config import DaemonConfig
 from pyengine._container_api import Supervisor
 from pyengine._containers import Containers
 from pyengine._errors import DaemonError
-from pyengine._images import Images
+from pyengine._events import EventBus
+from pyengine._images import Images, ImageUser
 from pyengine._system import StoreCounts
 
 __all__ = ["Daemon", "Engine"]
@@ -51,6 +52,7 @@ class Engine:
     store: pycontainerd.Client
     images: Images
     supervisor: Supervisor
+    events: EventBus
 
     @property
     def snapshotter(self) -> str:
@@ -166,10 +168,22 @@ class Daemon:
         store = pycontainerd.Client(
             root=config.data_root / "containerd", state=config.exec_root / "containerd", namespace=NAMESPACE
         )
-        images = Images(store, config.insecure_registries)
-        supervisor = Supervisor(Containers(store, images, config.data_root / "containers"))
+        events = EventBus()
+        images = Images(store, config.insecure_registries, events)
+        containers = Containers(store, images, config.data_root / "containers", events)
+        images.users = lambda image_id: [
+            ImageUser(r.id, r.state.status == "running")
+            for r in containers.records(all=True)
+            if r.image_id == image_id
+        ]
+        supervisor = Supervisor(containers)
         engine = Engine(
-            config=config, id=_engine_id(config.data_root), store=store, images=images, supervisor=supervisor
+            config=config,
+            id=_engine_id(config.data_root),
+            store=store,
+            images=images,
+            supervisor=supervisor,
+            events=events,
         )
         supervisor.resume()
         # handler_cancellation: a client that goes away (docker run -d drops its wait) ends the
@@ -195,6 +209,7 @@ class Daemon:
             if not config.live_restore:
                 await supervisor.stop_all()
             await supervisor.close()
+            events.close()  # the event streams end, so that the cleanup need not wait for them
             await runner.cleanup()
             for path in paths:
                 with contextlib.suppress(FileNotFoundError):

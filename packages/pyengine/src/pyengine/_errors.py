@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["ApiError", "ConfigError", "Conflict", "DaemonError", "InvalidParameter", "NotFound"]
+__all__ = [
+    "ApiError",
+    "ConfigError",
+    "Conflict",
+    "DaemonError",
+    "InvalidParameter",
+    "NotFound",
+    "Unauthorized",
+]
 
 
 class DaemonError(Exception):
@@ -33,3 +41,7 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     status = 409
+
+
+class Unauthorized(ApiError):
+    status = 401

@@ -7,6 +7,7 @@ processes go on in their containers)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import secrets
 from collections.abc import Callable
@@ -137,6 +138,7 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
             raise Conflict(f"Container {record.id} is paused, unpause the container before exec")
         instance = _parse(body, record.id)
         sup.execs[instance.id] = instance
+        sup.containers.events.container(record, f"exec_create: {' '.join(instance.cmd)}", execID=instance.id)
         return json_response({"Id": instance.id}, status=201)
 
     async def start(request: web.Request) -> web.StreamResponse:
@@ -160,6 +162,7 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
             user=instance.user or None,
         )
         instance.running = True
+        sup.containers.events.container(record, f"exec_start: {' '.join(instance.cmd)}", execID=instance.id)
         if body.get("Detach"):
             try:
                 instance.process = await blocking(run)
@@ -195,7 +198,7 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         finally:
             attachment.close()
         if attachment.exit is not None:
-            instance.running, instance.exit_code = False, attachment.exit.status
+            _exec_died(sup, instance, attachment.exit.status)
         else:  # detached by the client: the process goes on
             sup.spawn(_await_exit(sup, instance), f"exec {instance.id[:12]}")
         await hijacked.close()
@@ -237,4 +240,11 @@ async def _await_exit(sup: Supervisor, instance: Exec) -> None:
     assert instance.process is not None
     status = await sup.wait_process(instance.process.wait)
     if status is not None:
-        instance.running, instance.exit_code = False, status.status
+        _exec_died(sup, instance, status.status)
+
+
+def _exec_died(sup: Supervisor, instance: Exec, code: int) -> None:
+    instance.running, instance.exit_code = False, code
+    with contextlib.suppress(NotFound):  # removed meanwhile
+        record = sup.containers.get(instance.container_id)
+        sup.containers.events.container(record, "exec_die", execID=instance.id, exitCode=str(code))

@@ -1,32 +1,68 @@
-"""The image endpoints: list, inspect, tag, remove, load, save and pull, on the engine's
-pycontainerd store. Names are shown as Docker shows them (``busybox:latest`` for
-``docker.io/library/busybox:latest``); an image's ID is the digest of its config."""
+"""The image endpoints: list, inspect, history, tag, remove, prune, load, save, pull and push, on
+the engine's pycontainerd store. Names are shown as Docker shows them (``busybox:latest`` for
+``docker.io/library/busybox:latest``); an image's ID is the digest of its config.
+
+An image whose last name moves to another image (a pull, load or tag of that name) stays, as
+dockerd's containerd store keeps it: named ``moby-dangling@<target digest>``, listed as
+``<none>:<none>``, until ``docker image prune`` or ``docker rmi`` of its ID removes it."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import binascii
+import contextlib
 import fnmatch
 import ipaddress
 import json
+import re
 import tempfile
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
 import attrs
 from aiohttp import web
 
 import pycontainerd
-from pyengine._errors import Conflict, InvalidParameter, NotFound
+from pyengine._errors import ApiError, Conflict, InvalidParameter, NotFound, Unauthorized
+from pyengine._events import EventBus, parse_time
 from pyengine._http import Route, blocking, flag, json_response
 from pyengine._times import unix
 
-__all__ = ["ImageSummary", "add_routes", "familiar_name"]
+__all__ = [
+    "ImageSummary",
+    "ImageUser",
+    "Images",
+    "add_routes",
+    "auth_config",
+    "familiar_name",
+    "labels_match",
+    "parse_filters",
+    "until_filter",
+]
 
 
 _DOCKER_HUB = "docker.io/"
 _LIBRARY = "docker.io/library/"
+#: The store name of a dangling image, before its target's digest (dockerd's containerd store's).
+_DANGLING = "docker.io/library/moby-dangling@"
+
+
+def _dangling(name: str) -> bool:
+    return name.startswith(_DANGLING)
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+@attrs.frozen
+class ImageUser:
+    """A container using an image, as the image endpoints need to know it."""
+
+    id: str
+    running: bool
 
 
 def familiar_name(name: str) -> str:
@@ -53,29 +89,43 @@ class ImageSummary:
     config: pycontainerd.ImageConfig
     size: int
 
-    def to_api(self) -> dict[str, Any]:
+    @property
+    def dangling(self) -> bool:
+        """Whether every name it has is a dangling one (it has no tag)."""
+        return all(_dangling(n) for n in self.names)
+
+    @property
+    def tags(self) -> list[str]:
+        return [familiar_name(n) for n in self.names if not _dangling(n)]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self.config.config.labels)
+
+    def to_api(self, shared_size: int = -1, containers: int = -1) -> dict[str, Any]:
         return {
             "Id": self.id,
             "ParentId": "",
-            "RepoTags": [familiar_name(n) for n in self.names],
+            "RepoTags": self.tags,
             "RepoDigests": sorted(
                 {
                     f"{_repository(familiar_name(n))}@{t}"
                     for n, t in zip(self.names, self.targets, strict=True)
+                    if not _dangling(n)
                 }
             ),
             "Created": unix(self.config.created or ""),
             "Size": self.size,
-            "SharedSize": -1,
-            "Labels": dict(self.config.config.labels) or None,
-            "Containers": -1,
+            "SharedSize": shared_size,
+            "Labels": self.labels or None,
+            "Containers": containers,
         }
 
     def inspect(self) -> dict[str, Any]:
         c = self.config.config
         return {
             "Id": self.id,
-            "RepoTags": [familiar_name(n) for n in self.names],
+            "RepoTags": self.tags,
             "RepoDigests": self.to_api()["RepoDigests"],
             "Parent": "",
             "Comment": "",
@@ -104,11 +154,16 @@ class ImageSummary:
 
 
 class Images:
-    """What the handlers ask of the store, each call blocking (run it off the event loop)."""
+    """What the handlers ask of the store, each call blocking (run it off the event loop).
 
-    def __init__(self, store: pycontainerd.Client, insecure: Iterable[str]) -> None:
+    ``users(image_id)`` gives the containers using an image (the daemon sets it to its containers'):
+    an image in use is removed or pruned only as dockerd allows."""
+
+    def __init__(self, store: pycontainerd.Client, insecure: Iterable[str], events: EventBus) -> None:
         self.store = store
         self.insecure = tuple(insecure)
+        self.events = events
+        self.users: Callable[[str], Sequence[ImageUser]] = lambda image_id: ()
 
     def summaries(self) -> list[ImageSummary]:
         grouped: dict[str, list[pycontainerd.Image]] = {}
@@ -139,7 +194,7 @@ class Images:
             full = self.store.image(name).name
         except (pycontainerd.NotFoundError, pycontainerd.InvalidArgumentError):
             full = None
-        if full is not None:
+        if full is not None and not _dangling(full):
             for summary in summaries:
                 if full in summary.names:
                     return summary, full
@@ -152,42 +207,161 @@ class Images:
                 raise InvalidParameter(f"ambiguous image ID prefix {name!r}: {len(matches)} images match")
         raise NotFound(f"No such image: {name}")
 
+    def _named(self) -> dict[str, pycontainerd.Image]:
+        """Every name and the image it names: what :meth:`_keep_dangling` compares with."""
+        return {image.name: image for image in self.store.images()}
+
+    def _keep_dangling(self, before: dict[str, pycontainerd.Image]) -> None:
+        """Name ``moby-dangling@…`` each image of ``before`` that lost its last name meanwhile."""
+        kept = {image.target.digest for image in self.store.images()}
+        for image in before.values():
+            if image.target.digest not in kept:
+                dangling = pycontainerd.Image(f"{_DANGLING}{image.target.digest}", image.target)
+                self.store.metadata.images.create(self.store.namespace, dangling)
+                kept.add(image.target.digest)
+
     def tag(self, name: str, repo: str, tag: str) -> None:
         summary, found = self.find(name)
         source = found if found is not None else summary.names[0]
         target = f"{repo}:{tag or 'latest'}" if "@" not in repo else repo
+        before = self._named()
         try:
-            self.store.tag(source, target)
+            image = self.store.tag(source, target)
         except pycontainerd.InvalidArgumentError as exc:
             raise InvalidParameter(str(exc)) from None
+        self._keep_dangling(before)
+        self.events.image(summary.id, "tag", name=familiar_name(image.name), labels=summary.labels)
 
     def remove(self, name: str, force: bool) -> list[dict[str, str]]:
+        """``docker rmi``: a name is untagged (the image goes with its last name), an ID removes the
+        image with all its names; an image containers use is kept as dockerd keeps it."""
         summary, found = self.find(name)
-        if found is None and len(summary.names) > 1 and not force:
-            raise Conflict(
-                f"conflict: unable to delete {summary.id.removeprefix('sha256:')[:12]} (must be forced) - "
-                "image is referenced in multiple repositories"
-            )
-        names = [found] if found is not None else list(summary.names)
-        done = []
-        for each in names:
-            self.store.remove_image(each)
-            done.append({"Untagged": familiar_name(each)})
-        if set(names) == set(summary.names):
-            self.store.gc()
-            done.append({"Deleted": summary.id})
+        users = list(self.users(summary.id))
+        tags = [n for n in summary.names if not _dangling(n)]
+        done: list[dict[str, str]] = []
+        if found is not None:
+            if not force and len(tags) == 1 and users:
+                raise Conflict(
+                    f'conflict: unable to remove repository reference "{name}" (must force) - container '
+                    f"{users[0].id[:12]} is using its referenced image {_short(summary.id)}"
+                )
+            before = {found: self.store.image(found)}
+            self._untag(summary, found, done)
+            if len(tags) > 1:
+                return done
+            if users:  # forced: the image stays for its containers, dangling
+                self._keep_dangling(before)
+                return done
+        else:
+            running = next((u for u in users if u.running), None)
+            if running is not None:
+                raise Conflict(
+                    f"conflict: unable to delete {_short(summary.id)} (cannot be forced) - "
+                    f"image is being used by running container {running.id[:12]}"
+                )
+            if len(tags) > 1 and not force:
+                raise Conflict(
+                    f"conflict: unable to delete {_short(summary.id)} (must be forced) - "
+                    "image is referenced in multiple repositories"
+                )
+            if users and not force:
+                raise Conflict(
+                    f"conflict: unable to delete {_short(summary.id)} (must be forced) - "
+                    f"image is being used by stopped container {users[0].id[:12]}"
+                )
+        for each in summary.names:
+            if each != found:
+                self._untag(summary, each, done)
+        self.store.gc()
+        done.append({"Deleted": summary.id})
+        self.events.image(summary.id, "delete", labels=summary.labels)
         return done
+
+    def _untag(self, summary: ImageSummary, name: str, done: list[dict[str, str]]) -> None:
+        with contextlib.suppress(pycontainerd.NotFoundError):
+            self.store.remove_image(name)
+        if not _dangling(name):
+            done.append({"Untagged": familiar_name(name)})
+            self.events.image(summary.id, "untag", labels=summary.labels)
+
+    def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        """``POST /images/prune``: the dangling images (every image with ``dangling=false``) that no
+        container uses, created before ``until``, with (or without) the ``label``s given."""
+        only_dangling = _dangling_filter(filters)
+        before = until_filter(filters)
+        deleted: list[dict[str, str]] = []
+        reclaimed = 0
+        for summary in self.summaries():
+            if only_dangling and not summary.dangling:
+                continue
+            if before is not None and unix(summary.config.created or "") * 1_000_000_000 >= before:
+                continue
+            if not labels_match(summary.labels, filters) or self.users(summary.id):
+                continue
+            for name in summary.names:
+                self._untag(summary, name, deleted)
+            freed = self.store.gc().bytes_freed
+            reclaimed += freed
+            deleted.append({"Deleted": summary.id})
+            self.events.image(summary.id, "delete", labels=summary.labels)
+        self.events.publish("image", "prune", "", {"reclaimed": str(reclaimed)})
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        """``docker history``: the config's history, newest first, with each layer's unpacked size."""
+        summary, _ = self.find(name)
+        config = summary.config
+        diff_ids = list(config.rootfs.diff_ids)
+        snapshotter = self.store.snapshotter()
+        entries: list[dict[str, Any]] = []
+        layer = 0
+        for item in config.history or ():
+            size = 0
+            if not item.empty_layer and layer < len(diff_ids):
+                layer += 1
+                try:
+                    size = snapshotter.usage(pycontainerd.chain_id(diff_ids[:layer])).size
+                except pycontainerd.NotFoundError:
+                    size = 0  # not unpacked
+            entries.append(
+                {
+                    "Id": "<missing>",
+                    "Created": unix(item.created or ""),
+                    "CreatedBy": item.created_by or "",
+                    "Tags": None,
+                    "Size": size,
+                    "Comment": item.comment or "",
+                }
+            )
+        if not entries:
+            entries.append(
+                {
+                    "Id": "",
+                    "Created": unix(config.created or ""),
+                    "CreatedBy": "",
+                    "Tags": None,
+                    "Size": 0,
+                    "Comment": "",
+                }
+            )
+        entries.reverse()
+        entries[0]["Id"] = summary.id
+        entries[0]["Tags"] = summary.tags or None
+        return entries
 
     def load(self, archive: IO[bytes]) -> list[str]:
         """Import a docker-archive or an OCI layout; the lines docker load prints."""
+        before = self._named()
         try:
             images = self.store.import_archive(archive)
         except pycontainerd.PycontainerdError as exc:
             raise InvalidParameter(f"loading the archive: {exc}") from None
+        self._keep_dangling(before)
         lines = []
         for image in images:
+            desc, config = self.store.config(image)
+            self.events.image(desc.digest, "load", labels=config.config.labels)
             if image.name.startswith("import-"):
-                desc, _ = self.store.config(image)
                 lines.append(f"Loaded image ID: {desc.digest}")
             else:
                 lines.append(f"Loaded image: {familiar_name(image.name)}")
@@ -195,10 +369,96 @@ class Images:
 
     def save(self, names: list[str], stream: IO[bytes]) -> None:
         resolved: list[str] = []
+        summaries: list[ImageSummary] = []
         for name in names:
             summary, found = self.find(name)
             resolved.extend([found] if found is not None else summary.names)
+            summaries.append(summary)
         self.store.export(stream, resolved)
+        for summary in summaries:
+            self.events.image(summary.id, "save", labels=summary.labels)
+
+    def pull(
+        self,
+        ref: str,
+        platform: str | None,
+        credentials: pycontainerd.Credentials | None,
+        progress: Callable[[pycontainerd.Progress], None],
+    ) -> pycontainerd.Image:
+        before = self._named()
+        image = self.store.pull(
+            ref,
+            platform=platform,
+            credentials=credentials,
+            insecure_hosts=self.insecure_hosts(ref),
+            progress=progress,
+        )
+        self._keep_dangling(before)
+        _, config = self.store.config(image)
+        shown = familiar_name(image.name)
+        self.events.image(shown, "pull", name=_repository(shown), labels=config.config.labels)
+        return image
+
+    def push_names(self, name: str, tag: str) -> list[str]:
+        """The store's names ``docker push`` of ``name`` (a repository) and ``tag`` pushes: that tag,
+        or every tag of the repository when none is given."""
+        try:
+            reference = pycontainerd.Reference.parse(name if not tag else f"{name}:{tag}")
+        except pycontainerd.InvalidArgumentError as exc:
+            raise InvalidParameter(f"invalid reference format: {exc}") from None
+        if tag:
+            try:
+                return [self.store.image(str(reference)).name]
+            except pycontainerd.NotFoundError:
+                raise NotFound(f"No such image: {familiar_name(str(reference))}") from None
+        repository = _repository(str(reference))
+        names = [
+            i.name for i in self.store.images() if _repository(i.name) == repository and "@" not in i.name
+        ]
+        if not names:
+            raise NotFound(f"An image does not exist locally with the tag: {familiar_name(repository)}")
+        return names
+
+    def push(
+        self,
+        name: str,
+        credentials: pycontainerd.Credentials | None,
+        progress: Callable[[pycontainerd.Progress], None],
+    ) -> pycontainerd.Descriptor:
+        summary, _ = self.find(name)
+        root = self.store.push(
+            name, credentials=credentials, insecure_hosts=self.insecure_hosts(name), progress=progress
+        )
+        shown = familiar_name(name)
+        self.events.image(shown, "push", name=_repository(shown), labels=summary.labels)
+        return root
+
+    def layers(self, name: str) -> list[pycontainerd.Descriptor]:
+        """The blobs a push of ``name`` sends before its manifests (layers and config)."""
+        image = self.store.image(name)
+        return [
+            d
+            for d in self.store.descriptors(image)
+            if "manifest" not in d.media_type and "index" not in d.media_type
+        ]
+
+    def login(self, server: str, credentials: pycontainerd.Credentials) -> None:
+        """Check ``credentials`` against the registry ``server`` (``host[:port]``)."""
+        url = (
+            f"{'http' if self.insecure_hosts(f'{server}/x') or _loopback(server) else 'https'}://{server}/v2/"
+        )
+        try:
+            with pycontainerd.Resolver(
+                credentials=lambda host: credentials, insecure_hosts=self.insecure_hosts(f"{server}/x")
+            ) as resolver:
+                resolver.login(server)
+        except pycontainerd.AuthenticationError as exc:
+            # dockerd's words; the registry's (or the token server's) follow.
+            raise Unauthorized(
+                f"login attempt to {url} failed with status: 401 Unauthorized ({exc})"
+            ) from None
+        except pycontainerd.RegistryError as exc:
+            raise ApiError(f"login to {server}: {exc}") from None
 
     def insecure_hosts(self, ref: str) -> list[str]:
         domain = pycontainerd.Reference.parse(ref).domain
@@ -213,6 +473,28 @@ class Images:
                 except ValueError:
                     continue
         return []
+
+
+def _loopback(server: str) -> bool:
+    """Whether ``host[:port]`` is loopback, which registries are spoken to over plain HTTP."""
+    host = server[1 : server.index("]")] if server.startswith("[") else server.split(":", 1)[0]
+    return host in ("localhost", "127.0.0.1", "::1")
+
+
+def auth_config(body: object) -> tuple[str, pycontainerd.Credentials]:
+    """The registry host and the credentials of a ``POST /auth`` body (Docker's AuthConfig)."""
+    if not isinstance(body, dict):
+        raise InvalidParameter("the request body is not a JSON object")
+    server = str(body.get("serveraddress") or "")
+    if not server:
+        raise InvalidParameter("serveraddress is required: pyengine has no default registry to log in to")
+    host = server.split("://", 1)[-1].split("/", 1)[0]
+    if body.get("identitytoken"):
+        raise InvalidParameter("logging in with an identity token is not supported by pyengine yet")
+    username, password = str(body.get("username") or ""), str(body.get("password") or "")
+    if not username:
+        raise InvalidParameter("username is required")
+    return host, pycontainerd.Credentials(username, password)
 
 
 def _credentials(header: str | None) -> pycontainerd.Credentials | None:
@@ -247,6 +529,63 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
     return response
+
+
+async def _push_one(
+    response: web.StreamResponse, images: Images, name: str, credentials: pycontainerd.Credentials | None
+) -> bool:
+    """Push the image ``name``, writing its progress as dockerd does; False if it failed."""
+    loop = asyncio.get_running_loop()
+    repository = _repository(familiar_name(name))
+    layers = await blocking(images.layers, name)
+    ids = {d.digest: d.digest.removeprefix("sha256:")[:12] for d in layers}
+    for short in ids.values():
+        await response.write(_json_line({"status": "Preparing", "progressDetail": {}, "id": short}))
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    def progress(event: pycontainerd.Progress) -> None:
+        short = ids.get(event.digest)
+        if short is None:
+            return  # a manifest: the digest line reports it
+        if event.state is pycontainerd.ProgressState.UPLOADING:
+            line: dict[str, Any] = {
+                "status": "Pushing",
+                "progressDetail": {"current": event.done, "total": event.total},
+                "progress": _bar(event.done, event.total),
+                "id": short,
+            }
+        elif event.state is pycontainerd.ProgressState.MOUNTED:
+            line = {"status": f"Mounted from {repository}", "progressDetail": {}, "id": short}
+        elif event.state is pycontainerd.ProgressState.EXISTS:
+            line = {"status": "Layer already exists", "progressDetail": {}, "id": short}
+        else:
+            line = {"status": "Pushed", "progressDetail": {}, "id": short}
+        loop.call_soon_threadsafe(queue.put_nowait, line)
+
+    def work() -> pycontainerd.Descriptor:
+        try:
+            return images.push(name, credentials, progress)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    pushing = loop.run_in_executor(None, work)
+    while (line := await queue.get()) is not None:
+        await response.write(_json_line(line))
+    try:
+        root = await pushing
+    except pycontainerd.PycontainerdError as exc:
+        # dockerd's word first, so that the reason reads the same whatever the registry's auth.
+        message = f"unauthorized: {exc}" if isinstance(exc, pycontainerd.AuthenticationError) else str(exc)
+        await response.write(_json_line({"errorDetail": {"message": message}, "error": message}))
+        return False
+    tag = pycontainerd.Reference.parse(name).tag or "latest"
+    await response.write(
+        _json_line({"status": f"{tag}: digest: {root.digest} size: {root.size}", "progressDetail": {}})
+    )
+    await response.write(
+        _json_line({"progressDetail": {}, "aux": {"Tag": tag, "Digest": root.digest, "Size": root.size}})
+    )
+    return True
 
 
 def add_routes(route: Route, images: Callable[[web.Request], Images]) -> None:
@@ -335,13 +674,7 @@ def add_routes(route: Route, images: Callable[[web.Request], Images]) -> None:
 
         def work() -> pycontainerd.Image:
             try:
-                return engine_images.store.pull(
-                    str(reference),
-                    platform=platform,
-                    credentials=credentials,
-                    insecure_hosts=engine_images.insecure_hosts(str(reference)),
-                    progress=progress,
-                )
+                return engine_images.pull(str(reference), platform, credentials, progress)
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
@@ -364,7 +697,32 @@ def add_routes(route: Route, images: Callable[[web.Request], Images]) -> None:
         await response.write_eof()
         return response
 
+    async def history(request: web.Request) -> web.Response:
+        return json_response(await blocking(images(request).history, request.match_info["name"]))
+
+    async def prune(request: web.Request) -> web.Response:
+        filters = _filters(request, _PRUNE_FILTERS)
+        return json_response(await blocking(images(request).prune, filters))
+
+    async def push(request: web.Request) -> web.StreamResponse:
+        engine_images = images(request)
+        names = await blocking(
+            engine_images.push_names, request.match_info["name"], request.query.get("tag", "")
+        )
+        credentials = _credentials(request.headers.get("X-Registry-Auth"))
+        response = await _stream(request)
+        shown = familiar_name(names[0])
+        await response.write(_json_line({"status": f"The push refers to repository [{_repository(shown)}]"}))
+        for name in names:
+            if not await _push_one(response, engine_images, name, credentials):
+                break
+        await response.write_eof()
+        return response
+
     route("GET", "/images/json", list_images)
+    route("GET", "/images/{name:.+}/history", history)
+    route("POST", "/images/prune", prune)
+    route("POST", "/images/{name:.+}/push", push)
     route("GET", "/images/get", save)
     route("GET", "/images/{name:.+}/get", save)
     route("GET", "/images/{name:.+}/json", inspect)
@@ -374,11 +732,12 @@ def add_routes(route: Route, images: Callable[[web.Request], Images]) -> None:
     route("POST", "/images/create", pull)
 
 
-_FILTERS = {"reference", "dangling", "label"}
+_LIST_FILTERS = frozenset({"reference", "dangling", "label"})
+_PRUNE_FILTERS = frozenset({"dangling", "until", "label", "label!"})
 
 
-def _filters(request: web.Request) -> dict[str, list[str]]:
-    text = request.query.get("filters")
+def parse_filters(text: str | None, allowed: frozenset[str] | None = None) -> dict[str, list[str]]:
+    """The ``filters`` query parameter: each key (refused unless ``allowed``) and its values."""
     if not text:
         return {}
     try:
@@ -389,26 +748,69 @@ def _filters(request: web.Request) -> dict[str, list[str]]:
         raise InvalidParameter("filters: not a JSON object")
     filters: dict[str, list[str]] = {}
     for key, value in raw.items():
-        if key not in _FILTERS:
+        if allowed is not None and key not in allowed:
             raise InvalidParameter(f"invalid filter '{key}'")
         # Docker's clients send {"key": {"value": true}}; older ones {"key": ["value"]}.
         filters[key] = list(value) if isinstance(value, dict | list) else [str(value)]
     return filters
 
 
+def _filters(request: web.Request, allowed: frozenset[str] = _LIST_FILTERS) -> dict[str, list[str]]:
+    return parse_filters(request.query.get("filters"), allowed)
+
+
+def _dangling_filter(filters: dict[str, list[str]], default: bool = True) -> bool:
+    """The ``dangling`` filter's value (``true``/``1`` or ``false``/``0``)."""
+    values = filters.get("dangling", [])
+    if not values:
+        return default
+    if len(set(values)) > 1:
+        raise InvalidParameter("invalid filter 'dangling': more than one value")
+    value = values[0].lower()
+    if value not in ("true", "1", "false", "0"):
+        raise InvalidParameter(f"invalid filter 'dangling={values[0]}'")
+    return value in ("true", "1")
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def until_filter(filters: dict[str, list[str]]) -> int | None:
+    """The ``until`` filter as nanoseconds since the epoch: a time (unix or RFC 3339) or a Go
+    duration before now (``24h``, ``1h30m``), as dockerd's prune reads it."""
+    values = filters.get("until", [])
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidParameter("more than one until filter specified")
+    text = values[0]
+    parts = _DURATION.findall(text)
+    if parts and "".join(number + unit for number, unit in parts) == text:
+        seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
+        return time.time_ns() - int(seconds * 1e9)
+    return parse_time(text, "until")
+
+
+def labels_match(labels: dict[str, str], filters: dict[str, list[str]]) -> bool:
+    """``label`` filters all match (``key`` or ``key=value``) and no ``label!`` filter does."""
+
+    def has(label: str) -> bool:
+        key, sep, wanted = label.partition("=")
+        return key in labels and (not sep or labels[key] == wanted)
+
+    return all(has(label) for label in filters.get("label", [])) and not any(
+        has(label) for label in filters.get("label!", [])
+    )
+
+
 def _keep(summary: ImageSummary, filters: dict[str, list[str]]) -> bool:
     for pattern in filters.get("reference", []):
-        names = [familiar_name(n) for n in summary.names]
+        names = summary.tags
         if not any(
             fnmatch.fnmatchcase(n, pattern) or fnmatch.fnmatchcase(_repository(n), pattern) for n in names
         ):
             return False
-    for value in filters.get("dangling", []):
-        if value in ("true", "1"):
-            return False  # an image here always has a name: none dangles
-    labels = summary.config.config.labels
-    for label in filters.get("label", []):
-        key, sep, wanted = label.partition("=")
-        if key not in labels or (sep and labels[key] != wanted):
-            return False
-    return True
+    if "dangling" in filters and _dangling_filter(filters) != summary.dangling:
+        return False
+    return labels_match(summary.labels, filters)

@@ -1,20 +1,38 @@
-"""The system endpoints: ``/_ping``, ``/version`` and ``/info``, with their response models."""
+"""The system endpoints: ``/_ping``, ``/version``, ``/info`` and ``/system/df``, with their
+response models; and ``POST /containers/prune``, which works on every container as df does."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
 import sys
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import attrs
 
+import pycontainerd
 import pyengine
+from pyengine._container_api import Supervisor
+from pyengine._containers import ContainerRecord, Containers
+from pyengine._errors import InvalidParameter
+from pyengine._images import Images, labels_match, until_filter
 from pyengine._times import rfc3339
 from pyengine._versions import API_VERSION, MIN_API_VERSION
 
-__all__ = ["PING_HEADERS", "StoreCounts", "SystemInfo", "VersionInfo", "host_memory"]
+__all__ = [
+    "PING_HEADERS",
+    "StoreCounts",
+    "SystemInfo",
+    "VersionInfo",
+    "container_sizes",
+    "disk_usage",
+    "host_memory",
+    "prune_containers",
+]
 
 #: What dockerd sends with every ``/_ping`` answer (the docker CLI negotiates with Api-Version).
 PING_HEADERS = {
@@ -151,3 +169,102 @@ class SystemInfo:
             "SystemTime": rfc3339(),
             "PythonVersion": sys.version.split()[0],
         }
+
+
+# -- disk usage and container prune ---------------------------------------------------------------
+
+#: What ``GET /system/df?type=…`` may ask for, and the key of each in the answer.
+DF_TYPES = {"image": "Images", "container": "Containers", "volume": "Volumes", "build-cache": "BuildCache"}
+
+
+def container_sizes(store: pycontainerd.Client, record: ContainerRecord) -> tuple[int, int]:
+    """The container's SizeRw (its writable layer, measured now) and SizeRootFs (that and the image
+    layers below it); (0, 0) when it has no snapshot any more."""
+    try:
+        container = store.containers.get(record.runtime_id)
+        snapshotter = store.snapshotter(container.snapshotter)
+        rw = snapshotter.usage(container.snapshot_key).size
+        total, parent = rw, snapshotter.stat(container.snapshot_key).parent
+        while parent is not None:
+            total += snapshotter.usage(parent).size
+            parent = snapshotter.stat(parent).parent
+    except pycontainerd.NotFoundError:
+        return 0, 0
+    return rw, total
+
+
+def disk_usage(
+    store: pycontainerd.Client, images: Images, containers: Containers, types: Iterable[str]
+) -> dict[str, Any]:
+    """``GET /system/df``: the images with their unique and shared bytes (blobs of the content
+    store), the containers with their sizes; no volumes nor build cache exist yet."""
+    wanted = set(types) or set(DF_TYPES)
+    for kind in wanted - set(DF_TYPES):
+        raise InvalidParameter(f"unknown object type: {kind}")
+    answer: dict[str, Any] = {}
+    records = containers.records(all=True)
+    if "image" in wanted:
+        summaries = images.summaries()
+        blobs: dict[str, dict[str, int]] = {}  # image ID -> its blobs' digests and sizes
+        for summary in summaries:
+            owned: dict[str, int] = {}
+            for name in summary.names:
+                with contextlib.suppress(pycontainerd.NotFoundError):
+                    owned.update({d.digest: d.size for d in store.descriptors(store.image(name))})
+            blobs[summary.id] = owned
+        holders: dict[str, int] = {}
+        for owned in blobs.values():
+            for digest in owned:
+                holders[digest] = holders.get(digest, 0) + 1
+        answer["LayersSize"] = sum({d: s for owned in blobs.values() for d, s in owned.items()}.values())
+        answer["Images"] = [
+            summary.to_api(
+                shared_size=sum(size for digest, size in blobs[summary.id].items() if holders[digest] > 1),
+                containers=sum(r.image_id == summary.id for r in records),
+            )
+            for summary in summaries
+        ]
+    if "container" in wanted:
+        answer["Containers"] = []
+        for record in records:
+            rw, rootfs = container_sizes(store, record)
+            answer["Containers"].append({**record.summary(), "SizeRw": rw, "SizeRootFs": rootfs})
+    if "volume" in wanted:
+        answer["Volumes"] = []
+    if "build-cache" in wanted:
+        answer["BuildCache"] = []
+    return answer
+
+
+def _nanoseconds(stamp: str) -> int:
+    return int(datetime.fromisoformat(stamp).timestamp() * 1e9) if stamp else 0
+
+
+_CONTAINER_PRUNE_FILTERS = frozenset({"until", "label", "label!"})
+
+
+async def prune_containers(supervisor: Supervisor, filters: dict[str, list[str]]) -> dict[str, Any]:
+    """``POST /containers/prune``: remove the containers not running, created before ``until``,
+    with (or without) the ``label``s given; each says destroy, and the prune says what it freed."""
+    from pyengine._http import blocking
+
+    for key in filters:
+        if key not in _CONTAINER_PRUNE_FILTERS:
+            raise InvalidParameter(f"invalid filter '{key}'")
+    containers = supervisor.containers
+    before = until_filter(filters)
+    deleted: list[str] = []
+    reclaimed = 0
+    for record in await blocking(containers.records, True):
+        if record.state.status == "running":
+            continue
+        if before is not None and _nanoseconds(record.created) >= before:
+            continue
+        if not labels_match(record.config.get("Labels") or {}, filters):
+            continue
+        rw, _ = await blocking(container_sizes, containers.store, record)
+        await supervisor.remove(record.id, force=False)
+        deleted.append(record.id)
+        reclaimed += rw
+    containers.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
+    return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}

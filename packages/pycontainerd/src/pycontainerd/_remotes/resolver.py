@@ -133,6 +133,17 @@ class Resolver:
             raise RegistryError(f"{reference}: unsupported manifest media type {media_type!r}")
         return Descriptor(media_type, actual, len(data))
 
+    def login(self, host: str) -> None:
+        """Check the credentials for the registry ``host`` (``host[:port]``) as ``docker login`` does:
+        ``GET /v2/`` through the auth flow (a Bearer token asked for no scope).
+
+        A registry without auth accepts any credentials, as it does for docker. AuthenticationError
+        if the registry or its token server refuses them; RegistryError for any other failure.
+        """
+        response = self._transport.request("GET", host, "/v2/", scopes=(), ok=(200,))
+        response.drain_conn()
+        response.release_conn()
+
     def fetcher(self, ref: Reference | str) -> Fetcher:
         """Reads manifests and blobs of ``ref``'s repository."""
         return Fetcher(self._transport, _as_reference(ref))
