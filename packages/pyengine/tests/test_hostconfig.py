@@ -605,7 +605,9 @@ def test_a_refused_request_leaves_nothing(loaded: DockerCLI, config: DaemonConfi
 def test_docker_py_takes_the_same_options(loaded: DockerCLI, config: DaemonConfig, scratch: Path) -> None:
     import docker
 
-    (scratch / "f").write_text("py\n")
+    shared = scratch / "v"  # not the scratch directory itself: the engine's state is there
+    shared.mkdir()
+    (shared / "f").write_text("py\n")
     client = docker.DockerClient(base_url=config.hosts[0], version="auto")
     try:
         out = client.containers.run(
@@ -613,11 +615,10 @@ def test_docker_py_takes_the_same_options(loaded: DockerCLI, config: DaemonConfi
             ["sh", "-c", "cat /v/f; ulimit -n; hostname; " + STATUS],
             remove=True,
             network_mode="none",
-            volumes={str(scratch): {"bind": "/v", "mode": "ro"}},
+            volumes={str(shared): {"bind": "/v", "mode": "ro"}},
             ulimits=[docker.types.Ulimit(name="nofile", soft=64, hard=64)],
             cap_drop=["ALL"],
             hostname="pyhost",
-            mem_limit="32m",
             extra_hosts={"db": "10.0.0.9"},
         )
         assert out.decode().splitlines()[:4] == ["py", "64", "pyhost", "CapEff=0000000000000000"]
