@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 import pycontainerd
-from pycontainerd import oci
+from pyengine import _spec
 from pyengine._errors import Conflict, InvalidParameter, NotFound
 from pyengine._events import EventBus
 from pyengine._images import Images, familiar_name
@@ -66,7 +66,14 @@ _HOST_DEFAULTS: dict[str, Any] = {
     "Privileged": False,
     "ReadonlyRootfs": False,
 }
-_HOST_FIELDS = {"AutoRemove", "NetworkMode", "LogConfig", "RestartPolicy", "ConsoleSize"}
+_HOST_FIELDS = {
+    "AutoRemove", "NetworkMode", "LogConfig", "RestartPolicy", "ConsoleSize",
+    # Translated into the spec by pyengine._spec:
+    "Binds", "Mounts", "Tmpfs", "Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus",
+    "CpusetMems", "PidsLimit", "Ulimits", "CgroupParent", "CapAdd", "CapDrop", "Privileged",
+    "ReadonlyRootfs", "SecurityOpt", "ShmSize", "Sysctls", "PidMode", "IpcMode", "UTSMode", "Devices",
+    "GroupAdd", "ExtraHosts", "Init",
+}  # fmt: skip
 
 
 def _zero(value: object) -> bool:
@@ -85,7 +92,7 @@ def _check_request(body: dict[str, Any]) -> None:
         if key not in _HOST_FIELDS and not _zero(value):
             raise InvalidParameter(f"HostConfig.{key} is not supported by pyengine yet")
     mode = host.get("NetworkMode") or "default"
-    if mode not in ("default", "none", "bridge"):
+    if mode not in ("default", "none", "bridge", "host"):
         raise InvalidParameter(f"HostConfig.NetworkMode {mode!r} is not supported by pyengine yet")
     _check_restart_policy(host)
     log_type = (host.get("LogConfig") or {}).get("Type") or "json-file"
@@ -94,7 +101,11 @@ def _check_request(body: dict[str, Any]) -> None:
     for key, value in body.items():
         if key not in _CONFIG_FIELDS and not _zero(value):
             raise InvalidParameter(f"Config.{key} is not supported by pyengine yet")
-    for key in ("ExposedPorts", "Volumes", "Healthcheck", "OnBuild", "Shell"):
+    # docker run -v /ctr asks for an anonymous volume there; docker-py names its binds' targets too.
+    volumes = body.get("Volumes") or {}
+    if not isinstance(volumes, dict) or set(volumes) - _bound(host):
+        raise InvalidParameter("Config.Volumes: anonymous volumes are not supported by pyengine yet")
+    for key in ("ExposedPorts", "Healthcheck", "OnBuild", "Shell"):
         if not _zero(body.get(key)):
             raise InvalidParameter(f"Config.{key} is not supported by pyengine yet")
     networks = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
@@ -127,6 +138,15 @@ def _check_restart_policy(host: dict[str, Any]) -> None:
         )
     if name != "no" and host.get("AutoRemove"):
         raise InvalidParameter("Conflicting options: cannot specify both --restart and --rm")
+
+
+def _bound(host: dict[str, Any]) -> set[str]:
+    """The container paths that HostConfig's Binds and Mounts mount something on."""
+    binds = [
+        b.split(":")[1] for b in host.get("Binds") or [] if isinstance(b, str) and b.count(":") in (1, 2)
+    ]
+    mounts = [m.get("Target") for m in host.get("Mounts") or [] if isinstance(m, dict)]
+    return {path for path in (*binds, *mounts) if isinstance(path, str)}
 
 
 @attrs.define
@@ -175,6 +195,7 @@ class ContainerRecord:
     state: State = attrs.Factory(State)
     restart_count: int = 0  # starts by the restart policy since the last start by a client
     manually_stopped: bool = False  # by a client: the restart policy leaves it stopped
+    directory: str = ""  # <data root>/containers/<id>: its hostname, hosts and resolv.conf files
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -231,8 +252,11 @@ class ContainerRecord:
             "Status": _status_line(self.state),
             "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode") or "default"},
             "NetworkSettings": {"Networks": {}},
-            "Mounts": [],
+            "Mounts": _spec.mount_points(self.host_config),
         }
+
+    def _etc_path(self, name: str) -> str:
+        return f"{self.directory}/{name}" if self.directory else ""
 
     def inspect(self) -> dict[str, Any]:
         return {
@@ -242,9 +266,9 @@ class ContainerRecord:
             "Args": self.args,
             "State": self.state.to_api(),
             "Image": self.image_id,
-            "ResolvConfPath": "",
-            "HostnamePath": "",
-            "HostsPath": "",
+            "ResolvConfPath": self._etc_path("resolv.conf"),
+            "HostnamePath": self._etc_path("hostname"),
+            "HostsPath": self._etc_path("hosts"),
             "LogPath": "",
             "Name": f"/{self.name}",
             "RestartCount": self.restart_count,
@@ -255,7 +279,7 @@ class ContainerRecord:
             "AppArmorProfile": "",
             "HostConfig": self.host_config_view(),
             "Config": self.config,
-            "Mounts": [],
+            "Mounts": _spec.mount_points(self.host_config),
             "NetworkSettings": {"Networks": {}, "Ports": {}},
         }
 
@@ -369,7 +393,13 @@ class Containers:
             container_id = secrets.token_hex(32)
             while any(r.runtime_id == container_id[:RUNTIME_ID_LENGTH] for r in self._records.values()):
                 container_id = secrets.token_hex(32)
-            hostname = body.get("Hostname") or container_id[:12]
+        host = _spec.Host.read()
+        hostname = _spec.hostname_of(body, container_id, host)
+        plan = _spec.translate(
+            body, argv, container_id=container_id, hostname=hostname, host=host, donor=self._donor
+        )
+        directory = self.root / container_id
+        with self._lock:
             if name is not None:
                 name = name.removeprefix("/")
                 owner = next((r for r in self._records.values() if r.name == name), None)
@@ -396,36 +426,46 @@ class Containers:
                     "Entrypoint": entrypoint or None,
                 },
                 host_config=body.get("HostConfig") or {},
+                directory=str(directory),
             )
             self._records[container_id] = record  # the name is taken from here on
-        opts = [oci.with_args(argv), oci.with_hostname(hostname)]
-        if body.get("Env"):
-            opts.append(oci.with_env(body["Env"]))
-        if body.get("WorkingDir"):
-            opts.append(oci.with_cwd(body["WorkingDir"]))
-        if body.get("User"):
-            opts.append(oci.with_user(body["User"]))
-        if body.get("Tty"):
-            opts.append(oci.with_tty())  # TERM=xterm, as Docker
         try:
+            directory.mkdir(mode=0o700)
+            for file_name, content in plan.files.items():
+                (directory / file_name).write_text(content)
+            for source in plan.make_dirs:  # dockerd makes a legacy bind's missing source
+                Path(source).mkdir(mode=0o755, parents=True, exist_ok=True)
             self.store.containers.create(
                 record.runtime_id,
                 found if found is not None else summary.names[0],
-                *opts,
+                *plan.spec_opts(directory),
                 labels={"io.pyengine.name": name},
             )
             self._save(record)
         except BaseException as exc:
             with self._lock:
                 del self._records[container_id]
+            shutil.rmtree(directory, ignore_errors=True)
             if isinstance(exc, pycontainerd.InvalidArgumentError | pycontainerd.NotFoundError):
                 raise InvalidParameter(str(exc)) from None
             raise
         self.events.container(record, "create")
-        warnings = []
-        if (record.host_config.get("NetworkMode") or "default") != "none":
+        warnings = list(plan.warnings)
+        if (record.host_config.get("NetworkMode") or "default") not in ("none", "host"):
             warnings.append("pyengine has no bridge network yet: the container has only a loopback interface")
         return record, warnings
+
+    def _donor(self, name: str) -> _spec.Donor:
+        """The running container whose namespaces ``container:<name>`` joins; dockerd's errors."""
+        try:
+            record = self.get(name)
+        except NotFound as exc:
+            raise InvalidParameter(exc.message) from None
+        if record.state.status != "running" or not record.state.pid:
+            raise Conflict(f"Container {name} is not running")
+        return _spec.Donor(
+            id=record.id, pid=record.state.pid, ipc_mode=record.host_config.get("IpcMode") or "private"
+        )
 
     def _full_name(self, ref: str) -> str:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat
 
 from pycontainerd._errors import InvalidArgumentError, NotFoundError
 from pycontainerd._record import Record
@@ -24,14 +25,18 @@ __all__ = [
     "with_cgroups_path",
     "with_cpu_shares",
     "with_cpus",
+    "with_cpuset",
+    "with_devices",
     "with_host_namespace",
     "with_hostname",
     "with_memory_limit",
+    "with_memory_swap",
     "with_mounts",
     "with_namespace_path",
     "with_pids_limit",
     "with_readonly_rootfs",
     "with_rootfs",
+    "with_sysctls",
 ]
 
 #: Namespace kinds of ``linux.namespaces`` (OCI names).
@@ -157,6 +162,56 @@ def with_memory_limit(limit: int) -> SpecOpt:
     return opt
 
 
+def with_memory_swap(limit: int) -> SpecOpt:
+    """Limit the container's memory plus swap to ``limit`` bytes (``memory.swap``, Docker's
+    ``--memory-swap``); ``-1`` lets it swap without limit. Needs a memory limit no larger, which the
+    spec must have by the time this opt runs."""
+    if limit != -1:
+        _positive_int(limit, "with_memory_swap", "the limit in bytes (or -1)", MIN_MEMORY)
+
+    def opt(context: SpecContext, spec: dict[str, Any]) -> None:
+        memory = _resources(spec).setdefault("memory", {})
+        if "limit" not in memory:
+            raise InvalidArgumentError(
+                "with_memory_swap: a swap limit needs a memory limit (with_memory_limit)"
+            )
+        if limit != -1 and limit < memory["limit"]:
+            raise InvalidArgumentError(
+                f"with_memory_swap: memory plus swap ({limit}) is below the memory limit ({memory['limit']})"
+            )
+        memory["swap"] = limit
+
+    return opt
+
+
+def _cpu_list(value: object, opt: str, what: str) -> str:
+    """A cpuset list (``0-2,4``): numbers and ascending ranges, comma-separated."""
+    if not isinstance(value, str) or not value:
+        raise InvalidArgumentError(f"{opt}: {what} {value!r} is not a list like 0-2,4")
+    for part in value.split(","):
+        low, sep, high = part.partition("-")
+        if not low.isdigit() or (sep and (not high.isdigit() or int(high) < int(low))):
+            raise InvalidArgumentError(f"{opt}: {what} {value!r} is not a list like 0-2,4")
+    return value
+
+
+def with_cpuset(cpus: str | None = None, mems: str | None = None) -> SpecOpt:
+    """Pin the container to CPUs and memory nodes (``cpuset.cpus``, ``cpuset.mems``; lists like
+    ``0-2,4``), as ``docker run --cpuset-cpus/--cpuset-mems``. ``None`` leaves one as it is."""
+    checked = {
+        key: _cpu_list(value, "with_cpuset", key)
+        for key, value in (("cpus", cpus), ("mems", mems))
+        if value is not None
+    }
+    if not checked:
+        raise InvalidArgumentError("with_cpuset: give cpus, mems or both")
+
+    def opt(context: SpecContext, spec: dict[str, Any]) -> None:
+        _resources(spec).setdefault("cpu", {}).update(checked)
+
+    return opt
+
+
 def with_pids_limit(limit: int) -> SpecOpt:
     """Limit the number of processes and threads in the container."""
     value = _positive_int(limit, "with_pids_limit", "the limit")
@@ -228,6 +283,89 @@ def with_namespace_path(kind: str, path: str) -> SpecOpt:
         linux["namespaces"] = [*others, {"type": kind, "path": target}]
         if kind == "uts":
             spec.pop("hostname", None)
+
+    return opt
+
+
+def with_sysctls(sysctls: Mapping[str, str]) -> SpecOpt:
+    """Set kernel parameters in the container's namespaces (``linux.sysctl``, ``docker run
+    --sysctl``), replacing those of the same key. Which keys a container may set is the runtime's
+    rule (runc's, and pyrunc's: namespaced ones only, for the namespaces the container has)."""
+    items: dict[object, object] = {}
+    items.update(sysctls)
+    for key, value in items.items():
+        if not isinstance(key, str) or not key or "\0" in key or "=" in key or not isinstance(value, str):
+            raise InvalidArgumentError(
+                f"with_sysctls: {key!r}: {value!r}: keys must be sysctl names and values strings"
+            )
+
+    def opt(context: SpecContext, spec: dict[str, Any]) -> None:
+        linux_of(spec).setdefault("sysctl", {}).update(items)
+
+    return opt
+
+
+def _device(host_path: object, permissions: object) -> tuple[str, int, int, os.stat_result]:
+    where = f"with_devices: device {host_path!r}"
+    if not isinstance(host_path, str) or not host_path.startswith("/"):
+        raise InvalidArgumentError(f"{where} is not an absolute path")
+    if (
+        not isinstance(permissions, str)
+        or not permissions
+        or set(permissions) - set("rwm")
+        or len(set(permissions)) != len(permissions)
+    ):
+        raise InvalidArgumentError(f"{where}: permissions {permissions!r} are not some of r, w and m")
+    try:
+        info = os.stat(host_path)  # through symlinks, as Docker's --device
+    except FileNotFoundError:
+        raise NotFoundError(f"{where} does not exist on the host") from None
+    if stat.S_ISCHR(info.st_mode):
+        kind = "c"
+    elif stat.S_ISBLK(info.st_mode):
+        kind = "b"
+    else:
+        raise InvalidArgumentError(f"{where} is not a device node")
+    return kind, os.major(info.st_rdev), os.minor(info.st_rdev), info
+
+
+def with_devices(devices: Iterable[tuple[str, str, str]]) -> SpecOpt:
+    """Give the container host devices (``docker run --device``), each ``(path on the host, path in
+    the container, cgroup permissions)`` with permissions some of ``rwm``: the node is created in
+    the container (``linux.devices``, with the host node's type, numbers, mode and owner) and the
+    device cgroup allows that access to it. Raises :class:`NotFoundError` for a missing host path,
+    :class:`InvalidArgumentError` for one that is not a device node."""
+    nodes: list[dict[str, Any]] = []
+    rules: list[dict[str, Any]] = []
+    given: list[object] = list(devices)  # checked at run time too: JSON and CLI callers
+    for item in given:
+        if not isinstance(item, tuple) or len(item) != 3:
+            raise InvalidArgumentError(
+                f"with_devices: {item!r} is not a (host path, container path, permissions) tuple"
+            )
+        host_path, container_path, permissions = item
+        kind, major, minor, info = _device(host_path, permissions)
+        path = _clean_absolute(container_path, "with_devices", "container path")
+        nodes.append(
+            {
+                "path": path,
+                "type": kind,
+                "major": major,
+                "minor": minor,
+                "fileMode": stat.S_IMODE(info.st_mode),
+                "uid": info.st_uid,
+                "gid": info.st_gid,
+            }
+        )
+        rules.append({"allow": True, "type": kind, "major": major, "minor": minor, "access": permissions})
+
+    def opt(context: SpecContext, spec: dict[str, Any]) -> None:
+        linux = linux_of(spec)
+        new = {node["path"] for node in nodes}
+        kept = [d for d in linux.get("devices") or [] if d.get("path") not in new]
+        linux["devices"] = [*kept, *(dict(node) for node in nodes)]
+        resources = _resources(spec)
+        resources["devices"] = [*(resources.get("devices") or []), *(dict(rule) for rule in rules)]
 
     return opt
 

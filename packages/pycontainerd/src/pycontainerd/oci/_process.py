@@ -10,7 +10,7 @@ import posixpath
 
 from pycontainerd._errors import InvalidArgumentError
 from pycontainerd.oci._spec import process_of
-from pycontainerd.oci._users import resolve_user
+from pycontainerd.oci._users import resolve_group, resolve_user
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,14 +21,25 @@ if TYPE_CHECKING:
     from pycontainerd.oci._spec import SpecContext, SpecOpt
 
 __all__ = [
+    "RLIMIT_NAMES",
+    "with_additional_gids",
     "with_args",
     "with_cwd",
     "with_env",
     "with_image_config",
     "with_no_new_privileges",
+    "with_rlimits",
     "with_tty",
     "with_user",
 ]
+
+#: The resource limits setrlimit(2) knows, by the names ``ulimit`` and Docker's ``--ulimit`` use.
+RLIMIT_NAMES = (
+    "as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
+    "rss", "rtprio", "rttime", "sigpending", "stack",
+)  # fmt: skip
+_RLIM_INFINITY = 2**64 - 1
+_MAX_GID = 2**32 - 2
 
 
 def _strings(values: Iterable[str], opt: str, what: str) -> list[str]:
@@ -187,5 +198,75 @@ def with_no_new_privileges() -> SpecOpt:
 
     def opt(context: SpecContext, spec: dict[str, Any]) -> None:
         process_of(spec)["noNewPrivileges"] = True
+
+    return opt
+
+
+def with_rlimits(limits: Iterable[tuple[str, int, int]]) -> SpecOpt:
+    """Set resource limits (``process.rlimits``), each ``(name, soft, hard)``: ``name`` as ``nofile``
+    or ``RLIMIT_NOFILE``, any case; ``-1`` is unlimited. One replaces an earlier limit of its kind."""
+    entries: dict[str, dict[str, Any]] = {}
+    given: list[object] = list(limits)  # checked at run time too: JSON and CLI callers
+    for item in given:
+        if not isinstance(item, tuple) or len(item) != 3:
+            raise InvalidArgumentError(f"with_rlimits: {item!r} is not a (name, soft, hard) tuple")
+        name, soft, hard = item
+        short = str(name).lower().removeprefix("rlimit_")
+        if short not in RLIMIT_NAMES:
+            raise InvalidArgumentError(
+                f"with_rlimits: unknown resource limit {name!r} (one of {', '.join(RLIMIT_NAMES)})"
+            )
+        values: list[int] = []
+        for what, value in (("soft", soft), ("hard", hard)):
+            if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= _RLIM_INFINITY:
+                raise InvalidArgumentError(
+                    f"with_rlimits: the {what} limit of {short} must be -1 (unlimited) or a number of 0 "
+                    f"and more, not {value!r}"
+                )
+            values.append(_RLIM_INFINITY if value == -1 else value)
+        if values[0] > values[1]:
+            raise InvalidArgumentError(
+                f"with_rlimits: the soft limit of {short} ({soft}) is above its hard limit ({hard})"
+            )
+        kind = f"RLIMIT_{short.upper()}"
+        entries[kind] = {"type": kind, "hard": values[1], "soft": values[0]}
+
+    def opt(context: SpecContext, spec: dict[str, Any]) -> None:
+        process = process_of(spec)
+        kept = [r for r in process.get("rlimits") or [] if r.get("type") not in entries]
+        process["rlimits"] = [*kept, *(dict(entry) for entry in entries.values())]
+
+    return opt
+
+
+def with_additional_gids(groups: Iterable[str | int]) -> SpecOpt:
+    """Add supplementary groups to the process (``docker run --group-add``): gids, or group names
+    resolved through the image's ``/etc/group`` when the opt runs (apply it after the user, whose
+    own groups it keeps). Raises :class:`NotFoundError` for a name the image lacks."""
+    if isinstance(groups, str):
+        raise InvalidArgumentError(f"with_additional_gids: groups must be a list, not the string {groups!r}")
+    given: list[object] = list(groups)  # checked at run time too: JSON and CLI callers
+    wanted: list[str] = []
+    for group in given:
+        if isinstance(group, int) and not isinstance(group, bool):
+            group = str(group)
+        if not isinstance(group, str) or not group or ":" in group or "\0" in group:
+            raise InvalidArgumentError(f"with_additional_gids: {group!r} is not a group name or gid")
+        wanted.append(group)
+
+    def opt(context: SpecContext, spec: dict[str, Any]) -> None:
+        user = process_of(spec).setdefault("user", {"uid": 0, "gid": 0})
+        gids: list[int] = list(user.get("additionalGids") or [])
+        for group in wanted:
+            # A gid is taken as is: the rootfs is read (and mounted) only for a name.
+            gid = (
+                int(group)
+                if group.isdigit() and int(group) <= _MAX_GID
+                else resolve_group(context.rootfs, group)
+            )
+            if gid not in gids:
+                gids.append(gid)
+        if gids:
+            user["additionalGids"] = gids
 
     return opt

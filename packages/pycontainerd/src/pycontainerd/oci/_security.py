@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from pycontainerd.oci._spec import SpecContext, SpecOpt
 
-__all__ = ["all_capabilities", "with_capabilities", "with_privileged", "with_seccomp"]
+__all__ = ["all_capabilities", "with_capabilities", "with_docker_seccomp", "with_privileged", "with_seccomp"]
 
 # What runc's HostDevices skips under /dev: other filesystems' trees and the container's own nodes.
 _SKIP_DEV_DIRS = frozenset({"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"})
@@ -184,5 +184,33 @@ def with_seccomp(profile: Mapping[str, Any] | None) -> SpecOpt:
             linux.pop("seccomp", None)
         else:
             linux["seccomp"] = copy.deepcopy(chosen)
+
+    return opt
+
+
+def _resolve_docker_profile(profile: Mapping[str, Any], capabilities: Iterable[str]) -> dict[str, Any]:
+    import pyrunc
+
+    try:
+        return pyrunc.docker_default_seccomp(capabilities, profile=profile)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InvalidArgumentError(
+            f"with_docker_seccomp: the profile is not a Docker seccomp profile: {exc}"
+        ) from None
+
+
+def with_docker_seccomp(profile: Mapping[str, Any]) -> SpecOpt:
+    """Use ``profile``, a seccomp profile in Docker's format (``archMap``, ``includes`` and
+    ``excludes`` by capability, architecture and kernel: what ``docker run --security-opt
+    seccomp=FILE`` sends), resolved as Docker resolves its own: against the container's bounding
+    capabilities when the opt runs, so apply it after the opts that change them."""
+    import copy
+
+    chosen = copy.deepcopy(dict(profile)) if hasattr(profile, "keys") else profile
+    _resolve_docker_profile(chosen, _known_capabilities())  # refuse a malformed profile now
+
+    def opt(context: SpecContext, spec: dict[str, Any]) -> None:
+        bounding = (process_of(spec).get("capabilities") or {}).get("bounding") or []
+        linux_of(spec)["seccomp"] = _resolve_docker_profile(chosen, bounding)
 
     return opt

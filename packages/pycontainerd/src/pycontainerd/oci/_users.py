@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Final
 
-__all__ = ["ResolvedUser", "read_in_root", "resolve_user"]
+__all__ = ["ResolvedUser", "read_in_root", "resolve_group", "resolve_user"]
 
 _MAX_SYMLINKS = 40  # the kernel's limit (ELOOP) for one path walk
 _MAX_FILE = 16 << 20  # a passwd or group file larger than this is not one we want to parse
@@ -220,3 +220,19 @@ def resolve_user(rootfs: Path, spec: str) -> ResolvedUser:
         if entry.name in group.members and group.gid not in additional:
             additional.append(group.gid)
     return ResolvedUser(uid=uid, gid=gid, additional_gids=tuple(additional), home=home)
+
+
+def resolve_group(rootfs: Path, group: str, opt: str = "with_additional_gids") -> int:
+    """The gid of ``group`` (a name or a number) in ``rootfs``'s ``/etc/group``; a number is used as
+    is, as Docker's ``--group-add`` does (the rootfs is then not read). Raises
+    :class:`NotFoundError` for a name the file lacks, :class:`InvalidArgumentError` for a number
+    out of range."""
+    if group.isascii() and group.isdigit():
+        gid = _parse_id(group)
+        if gid is None:
+            raise InvalidArgumentError(f"{opt}: gid {group!r} is out of range (0 to {_MAX_ID})")
+        return gid
+    match = next((g for g in _groups(read_in_root(rootfs, "/etc/group")) if g.name == group), None)
+    if match is None:
+        raise NotFoundError(f"{opt}: no group {group!r} in the image's /etc/group ({rootfs / 'etc/group'})")
+    return match.gid

@@ -11,7 +11,8 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
+    from typing import Any
 
 __all__ = ["DOCKER_CAPABILITIES", "docker_default_seccomp"]
 
@@ -87,9 +88,14 @@ def _kernel_version(release: str) -> tuple[int, int]:
 
 
 def docker_default_seccomp(
-    capabilities: Iterable[str], arch: str | None = None, kernel: tuple[int, int] | None = None
+    capabilities: Iterable[str],
+    arch: str | None = None,
+    kernel: tuple[int, int] | None = None,
+    *,
+    profile: Mapping[str, Any] | None = None,
 ) -> dict[str, object]:
-    """Docker's default seccomp profile resolved into an OCI ``linux.seccomp`` object.
+    """Docker's default seccomp profile (or ``profile``, one in Docker's format, as ``docker run
+    --security-opt seccomp=FILE`` sends it) resolved into an OCI ``linux.seccomp`` object.
 
     As moby's ``setupSeccomp`` does for ``docker run``: an entry of the profile is kept when its
     ``includes`` hold and its ``excludes`` do not, judged against ``capabilities`` (the
@@ -98,6 +104,7 @@ def docker_default_seccomp(
     ((major, minor); default the running kernel's). ``archMap`` becomes ``architectures`` (the
     native architecture and its sub-architectures). With Docker's 14 default capabilities,
     ``mount``, ``unshare``, ``keyctl`` and the like fail with EPERM and ``clone3`` with ENOSYS.
+    A malformed ``profile`` raises ValueError.
     """
     from pyrunc import _jsonio
 
@@ -106,9 +113,13 @@ def docker_default_seccomp(
     docker_arch = _DOCKER_ARCH.get(machine, machine)
     if kernel is None:
         kernel = _kernel_version(os.uname().release)
-    with open(_PROFILE, encoding="utf-8") as f:
-        profile = _jsonio.loads(f.read())
-    assert isinstance(profile, dict)
+    if profile is None:
+        with open(_PROFILE, encoding="utf-8") as f:
+            loaded = _jsonio.loads(f.read())
+        assert isinstance(loaded, dict)
+        profile = loaded
+    elif not hasattr(profile, "get") or not isinstance(profile.get("defaultAction"), str):
+        raise ValueError("the profile is not a JSON object with a defaultAction")
     if profile.get("architectures") and profile.get("archMap"):
         raise ValueError("the profile has both architectures and archMap")
     out: dict[str, object] = {
@@ -136,9 +147,11 @@ def docker_default_seccomp(
             or (includes.get("minKernel") and not newer(includes["minKernel"]))
         ):
             continue
+        if not hasattr(entry, "get") or not isinstance(entry.get("action"), str):
+            raise ValueError(f"a syscalls entry without an action: {entry!r}")
         if entry.get("name") and entry.get("names"):
             raise ValueError("a syscalls entry has both name and names")
-        names = [entry["name"]] if entry.get("name") else list(entry["names"])
+        names = [entry["name"]] if entry.get("name") else list(entry.get("names") or ())
         syscall: dict[str, object] = {"names": names, "action": entry["action"]}
         for key in ("errnoRet", "args"):
             if entry.get(key) is not None:
