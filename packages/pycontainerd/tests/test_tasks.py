@@ -27,7 +27,7 @@ from pycontainerd import (
     TaskError,
 )
 from pycontainerd._tasks import Task, TaskStatus
-from pycontainerd.oci import with_args, with_env, with_memory_limit, with_user
+from pycontainerd.oci import with_args, with_env, with_memory_limit, with_rlimits, with_user
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -414,3 +414,26 @@ def test_exec_as_another_user_in_another_directory(client: Client) -> None:
     with pytest.raises(NotFoundError, match="no user 'nosuchuser'"):
         task.exec("m", ["true"], user="nosuchuser")
     task.delete(force=True)
+
+
+def test_the_init_and_monitor_inherit_none_of_the_creators_descriptors(client: Client) -> None:
+    # An engine creates tasks with many descriptors open; an init limited to 16 must still start.
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(64)]
+    try:
+        task = _task(
+            client,
+            "fds",
+            with_args(["sh", "-c", "ls /proc/self/fd | wc -l"]),
+            with_rlimits([("nofile", 16, 16)]),
+        )
+        monitor = int((task.directory / "monitor.pid").read_text().split()[0])
+        monitor_fds = {int(fd) for fd in os.listdir(f"/proc/{monitor}/fd")}
+        assert not monitor_fds & set(held)
+        with task.attach() as attachment:
+            task.start()
+            output = b"".join(data for _, data in attachment.frames())
+        assert task.wait(timeout=30).status == 0 and int(output) <= 5  # stdio, and ls's own
+        task.delete()
+    finally:
+        for fd in held:
+            os.close(fd)

@@ -12,7 +12,7 @@ from pathlib import Path
 from pycontainerd._monitor.protocol import MonitorError
 from pycontainerd._monitor.records import monitor_alive, write_process_file
 from pycontainerd._record import Record
-from pycontainerd._stdlib import Lock, signal, socket
+from pycontainerd._stdlib import signal, socket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,12 +35,8 @@ __all__ = [
 DEFAULT_LOG_MAX = 16 << 20
 _PROGRAM = "pycontainerd-monitor"
 
-#: Our ends of the pipes of the launchers not yet started or closed. A launcher's child closes the
-#: others' (a fork copies every descriptor): its child reads its work until the pipe's end, so two
-#: children forked from two threads, each holding the other's work pipe open, waited for ever.
-_OPEN: set[int] = set()
-#: Held from a launcher's pipes to its fork, and to close one of its ends: no fork in between.
-_OPEN_LOCK = Lock()
+#: Above any descriptor number: the end of the range a launcher's child closes.
+_MAX_FD = 2**31 - 1
 
 
 class MonitorProcess(Record):
@@ -237,23 +233,20 @@ class MonitorLauncher:
     ) -> None:
         self._ready = -1
         self._work = -1
-        with _OPEN_LOCK:
-            ready_r, ready_w = os.pipe()
-            work_r, work_w = os.pipe()
-            try:
-                first = os.fork()
-                if first == 0:
-                    for fd in (ready_r, work_w, *_OPEN):
-                        os.close(fd)
-                    _launcher_child(load, create, work_r, ready_w)
-            except BaseException:
-                os.close(ready_r)
-                os.close(work_w)
-                raise
-            finally:
-                os.close(work_r)
-                os.close(ready_w)
-            _OPEN.update((ready_r, work_w))
+        ready_r, ready_w = os.pipe()
+        work_r, work_w = os.pipe()
+        try:
+            first = os.fork()
+            if first == 0:
+                _close_inherited(keep=(work_r, ready_w))
+                _launcher_child(load, create, work_r, ready_w)
+        except BaseException:
+            os.close(ready_r)
+            os.close(work_w)
+            raise
+        finally:
+            os.close(work_r)
+            os.close(ready_w)
         # Reaped in start or close, long after it left: not waited for here, where pyctr run waits.
         self._first = first
         self._ready, self._work = ready_r, work_w
@@ -284,7 +277,7 @@ class MonitorLauncher:
                 view = memoryview(json.dumps(work.to_json()).encode())
                 while view:
                     view = view[os.write(self._work, view) :]
-            _close_end(self._work)
+            os.close(self._work)
             self._work = -1
             if meanwhile is not None:
                 meanwhile()
@@ -296,7 +289,7 @@ class MonitorLauncher:
         """End a launcher that was not started (its child exits); nothing after :meth:`start`."""
         for fd in (self._work, self._ready):
             if fd >= 0:
-                _close_end(fd)
+                os.close(fd)
         self._work = self._ready = -1
         if self._first > 0:
             with contextlib.suppress(ChildProcessError):  # reaped by a wait for any child meanwhile
@@ -304,10 +297,17 @@ class MonitorLauncher:
             self._first = 0
 
 
-def _close_end(fd: int) -> None:
-    with _OPEN_LOCK:
-        _OPEN.discard(fd)
-        os.close(fd)
+def _close_inherited(keep: tuple[int, int]) -> None:
+    """In a launcher's child: close every descriptor the forking process had but stdio and
+    ``keep``. Neither the monitor nor the container's init is to hold what its creator had open
+    (an engine's sockets and log files; another launcher's work pipe, which would keep that
+    launcher's child waiting for ever), and an init under a low RLIMIT_NOFILE must still find a
+    free descriptor below it for its exec fifo."""
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, _MAX_FD)
 
 
 def _launcher_child(
