@@ -62,7 +62,14 @@ if TYPE_CHECKING:
         UnsafeLayerError,
     )
     from pycontainerd._events import Event, EventLog
-    from pycontainerd._images import ImageConfig, Index, Manifest, format_platform, parse_platform
+    from pycontainerd._images import (
+        Healthcheck,
+        ImageConfig,
+        Index,
+        Manifest,
+        format_platform,
+        parse_platform,
+    )
     from pycontainerd._metadata import Container, GCResult, Image, Lease, MetadataStore, collect
     from pycontainerd._monitor import Attachment, ExitStatus
     from pycontainerd._remotes import Credentials, Descriptor, Platform, Progress, ProgressState
@@ -112,6 +119,7 @@ __all__ = [
     "ExitStatus",
     "FailedPreconditionError",
     "GCResult",
+    "Healthcheck",
     "Image",
     "ImageConfig",
     "Index",
@@ -188,7 +196,8 @@ _MODULES = {
     ),
     **dict.fromkeys(["Event", "EventLog"], "pycontainerd._events"),
     **dict.fromkeys(
-        ["ImageConfig", "Index", "Manifest", "format_platform", "parse_platform"], "pycontainerd._images"
+        ["Healthcheck", "ImageConfig", "Index", "Manifest", "format_platform", "parse_platform"],
+        "pycontainerd._images",
     ),
     **dict.fromkeys(
         ["Container", "GCResult", "Image", "Lease", "MetadataStore", "collect"], "pycontainerd._metadata"

@@ -18,6 +18,7 @@ from aiohttp import web
 import pycontainerd
 from pyengine._containers import ContainerRecord, Containers, NotModified
 from pyengine._errors import InvalidParameter
+from pyengine._health import HealthConfig
 from pyengine._http import Route, blocking, flag, json_body, json_response
 from pyengine._stats import StatsSampler
 from pyengine._streams import MULTIPLEXED, RAW, Hijacked, detach_keys, send, stream_process
@@ -74,12 +75,33 @@ class Supervisor:
         self.execs: dict[str, Exec] = {}
         self._watchers: set[asyncio.Task[None]] = set()
         self._closing = threading.Event()
+        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def of(self, container_id: str) -> Live:
         return self.live.setdefault(container_id, Live())
 
     def watch(self, record: ContainerRecord) -> None:
         self.spawn(self._watch(record), f"watch {record.id[:12]}")
+        check = HealthConfig.of(record.config)
+        if check is not None:
+            self.spawn(self._check_health(record, check), f"health {record.id[:12]}")
+
+    async def _check_health(self, record: ContainerRecord, check: HealthConfig) -> None:
+        """Probe the container's health until its process exits (or the daemon closes)."""
+        started = record.state.started_at
+        begun = asyncio.get_running_loop().time()
+        while True:
+            starting = asyncio.get_running_loop().time() - begun < check.start_period
+            pause = check.start_interval if starting else check.interval
+            try:
+                await asyncio.wait_for(asyncio.shield(self._closed), pause)
+                return
+            except TimeoutError:
+                pass
+            if record.state.status != "running" or record.state.started_at != started:
+                return  # exited (and maybe started again, with a prober of its own)
+            if not record.state.paused:
+                await blocking(self.containers.probe_health, record, check, starting)
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``work`` in the background; :meth:`close` waits for it."""
@@ -208,6 +230,7 @@ class Supervisor:
         """Let the watchers go (their blocking waits return within half a second), and end the
         requests still waiting on a container: their connections close with the daemon."""
         self._closing.set()
+        self._closed.set_result(None)
         await asyncio.gather(*self._watchers, return_exceptions=True)
         for live in self.live.values():
             live.cancel_restart()

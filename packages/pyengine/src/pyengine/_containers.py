@@ -30,6 +30,8 @@ import pycontainerd
 from pyengine import _spec
 from pyengine._errors import Conflict, InvalidParameter, NotFound
 from pyengine._events import EventBus
+from pyengine._health import HealthConfig, merged_healthcheck, probe, record_result
+from pyengine._health import fresh as fresh_health
 from pyengine._images import Images, familiar_name
 from pyengine._times import rfc3339, unix
 
@@ -105,7 +107,7 @@ def _check_request(body: dict[str, Any]) -> None:
     volumes = body.get("Volumes") or {}
     if not isinstance(volumes, dict) or set(volumes) - _bound(host):
         raise InvalidParameter("Config.Volumes: anonymous volumes are not supported by pyengine yet")
-    for key in ("ExposedPorts", "Healthcheck", "OnBuild", "Shell"):
+    for key in ("ExposedPorts", "OnBuild", "Shell"):
         if not _zero(body.get(key)):
             raise InvalidParameter(f"Config.{key} is not supported by pyengine yet")
     networks = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
@@ -156,6 +158,7 @@ class State:
     status: str = "created"  # created, running, exited, removing
     paused: bool = False  # while running
     restarting: bool = False  # exited, and its restart policy starts it again soon
+    health: dict[str, Any] | None = None  # State.Health, with a health check
     pid: int = 0
     exit_code: int = 0
     oom_killed: bool = False
@@ -164,7 +167,8 @@ class State:
     error: str = ""
 
     def to_api(self) -> dict[str, Any]:
-        return {
+        health = {"Health": self.health} if self.health is not None else {}
+        return health | {
             "Status": "paused" if self.paused else "restarting" if self.restarting else self.status,
             "Running": self.status == "running",
             "Paused": self.paused,
@@ -289,7 +293,9 @@ def _status_line(state: State) -> str:
     if state.restarting:
         return f"Restarting ({state.exit_code}) {_ago(state.finished_at)} ago"
     if state.status == "running":
-        return f"Up {_ago(state.started_at)}{' (Paused)' if state.paused else ''}"
+        health = state.health["Status"] if state.health is not None else ""
+        health = {"starting": " (health: starting)", "": ""}.get(health, f" ({health})")
+        return f"Up {_ago(state.started_at)}{' (Paused)' if state.paused else health}"
     if state.status == "exited":
         return f"Exited ({state.exit_code}) {_ago(state.finished_at)} ago"
     return state.status.capitalize()
@@ -385,6 +391,7 @@ class Containers:
         argv = [*entrypoint, *(cmd or [])]
         if not argv:
             raise InvalidParameter("No command specified")
+        healthcheck = merged_healthcheck(body.get("Healthcheck"), image_config.healthcheck)
         if name is not None and (not name or not set(name.removeprefix("/")) <= _NAME_CHARS):
             raise InvalidParameter(
                 f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
@@ -424,6 +431,7 @@ class Containers:
                     "Hostname": hostname,
                     "Cmd": cmd,
                     "Entrypoint": entrypoint or None,
+                    "Healthcheck": healthcheck,
                 },
                 host_config=body.get("HostConfig") or {},
                 directory=str(directory),
@@ -498,6 +506,8 @@ class Containers:
     def started(self, record: ContainerRecord, task: pycontainerd.Task, *, by_policy: bool = False) -> None:
         task.start()
         record.state = State(status="running", pid=task.pid, started_at=rfc3339())
+        if HealthConfig.of(record.config) is not None:
+            record.state.health = fresh_health()
         record.restart_count = record.restart_count + 1 if by_policy else 0
         record.manually_stopped = False
         self._save(record)
@@ -530,6 +540,8 @@ class Containers:
             # Said before it is recorded: whoever waits for the record speaks after it.
             self.events.container(record, "die", exitCode=str(status.status))
             record.state.status = "exited"
+            if record.state.health is not None:  # no longer probed: dockerd says unhealthy
+                record.state.health["Status"] = "unhealthy"
             record.state.paused = False
             record.state.pid = 0
             record.state.exit_code = status.status
@@ -673,6 +685,22 @@ class Containers:
             return record, self.task(record).metrics()
         except (pycontainerd.TaskError, pycontainerd.NotFoundError):
             return record, None  # it exited meanwhile
+
+    def probe_health(self, record: ContainerRecord, check: HealthConfig, starting: bool) -> None:
+        """Run one health probe in the running container and record its result (blocking)."""
+        try:
+            task = self.task(record)
+        except pycontainerd.NotFoundError:
+            return
+        result = probe(task, check)
+        with self._lock:
+            health = record.state.health
+            if record.state.status != "running" or health is None:
+                return  # it exited meanwhile: its health was settled then
+            changed = record_result(health, result, check, starting)
+            self._save(record)
+        if changed:
+            self.events.container(record, f"health_status: {health['Status']}")
 
     def _running(self, name: str) -> ContainerRecord:
         record = self.get(name)
