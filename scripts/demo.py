@@ -1,13 +1,13 @@
-"""The main job of the project, end to end: ``pyctr run`` runs a busybox container from an image.
+"""The main job of the project, end to end: the docker CLI runs a container through ``pyengined``.
 
-Writes a busybox OCI image offline (tests/oci_images.py: Debian's busybox-static in one
-deterministic layer) as an archive, imports it into a fresh pycontainerd root with
-``pyctr images import``, and runs it with ``pyctr run --rm IMAGE ID sh -c …``: pycontainerd unpacks
-the image into an overlayfs snapshot, generates the container's spec (Docker's default security),
-starts the container's monitor, which has pyrunc create the container, and prints the container's
-output. The container shows what it can see (hostname, pid, mounts, capabilities, seccomp mode,
-processes). The temporary root and state are removed at the end; the exit code is the container's.
-Run as root, through ``scripts/demo``.
+Starts a private ``pyengined`` (its data root, exec root and socket in a temporary directory),
+writes a busybox image offline (tests/oci_images.py: Debian's busybox-static in one deterministic
+layer, as a docker-archive), loads it with ``docker load`` and runs it with ``docker run --rm IMAGE
+sh -c …``: the engine creates the container through pycontainerd, which unpacks the image into an
+overlayfs snapshot, generates the spec (Docker's default security) and starts the container's
+monitor, which has pyrunc create it; the docker CLI prints what the container shows of itself
+(hostname, pid, mounts, capabilities, seccomp mode, processes). Then the daemon is stopped and the
+temporary directory removed; the exit code is the container's. Run as root, through ``scripts/demo``.
 """
 
 from __future__ import annotations
@@ -15,13 +15,17 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from registry import oci_images  # scripts/registry.py, beside this file
 
+IMAGE = "pyengine.demo/busybox:latest"  # a registry host of its own: never Docker Hub's name
 SCRIPT = "; ".join(
     [
         'echo "hello from $(hostname), pid $$ in its own namespaces"',
@@ -37,35 +41,71 @@ SCRIPT = "; ".join(
 )
 
 
+def wait_for_socket(path: Path, daemon: subprocess.Popen[bytes], timeout: float) -> None:
+    """Until the daemon answers on ``path``; RuntimeError if it exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if daemon.poll() is not None:
+            raise RuntimeError(f"pyengined exited with status {daemon.returncode}")
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(str(path))
+                return
+            except OSError:
+                time.sleep(0.05)
+    raise RuntimeError(f"pyengined did not listen on {path} within {timeout:g} s")
+
+
+def stop(daemon: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, as an init system stops it; SIGKILL if it has not gone in ``timeout`` seconds."""
+    if daemon.poll() is None:
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before giving up (default 60)")
     options = parser.parse_args(argv)
 
-    pyctr = Path(sys.executable).parent / "pyctr"
+    pyengined = Path(sys.executable).parent / "pyengined"
+    docker = shutil.which("docker")
     if os.geteuid() != 0:
         print("demo: containers need root: run it as root", file=sys.stderr)
         return 1
-    if not pyctr.is_file():
-        print(f"demo: {pyctr} is not installed: pip install ./packages/pyrunc ./packages/pycontainerd",
-              file=sys.stderr)  # fmt: skip
+    if not pyengined.is_file():
+        print(f"demo: {pyengined} is not installed: run scripts/bootstrap", file=sys.stderr)
+        return 1
+    if docker is None:
+        print("demo: no docker CLI on PATH: scripts/bootstrap installs Debian's docker.io", file=sys.stderr)
         return 1
 
-    workdir = Path(tempfile.mkdtemp(prefix="pycontainerd-demo-"))
-    base = [str(pyctr), "--root", str(workdir / "root"), "--state", str(workdir / "state")]
-    container_id = f"demo-{os.getpid()}"
+    workdir = Path(tempfile.mkdtemp(prefix="pyengine-demo-"))
+    sock = workdir / "engine.sock"
+    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(workdir / "docker-config")}
+    log = (workdir / "pyengined.log").open("wb")
+    daemon = subprocess.Popen(
+        [str(pyengined), "-H", f"unix://{sock}", "--data-root", str(workdir / "data"),
+         "--exec-root", str(workdir / "run"), "--pidfile", str(workdir / "pyengined.pid")],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+    )  # fmt: skip
+    code = 1
     try:
         images = oci_images()
-        archive = images.write_oci_archive(
-            images.write_busybox_layout(workdir / "layout", tag="demo"), workdir / "busybox.tar"
-        )
-        image = "pycontainerd.demo/busybox:demo"  # the layout names it by its tag: --base-name adds the rest
-        subprocess.run([*base, "images", "import", "--base-name", image.rpartition(":")[0], str(archive)],
-                       check=True, timeout=options.timeout, stdout=subprocess.DEVNULL)  # fmt: skip
-        print(f"$ pyctr run --rm {image} {container_id} sh -c '…'", flush=True)
+        layout = images.write_busybox_layout(workdir / "layout")
+        archive = images.to_docker_archive(layout, workdir / "busybox.tar", reference=IMAGE)
+        wait_for_socket(sock, daemon, options.timeout)
+        subprocess.run([docker, "load", "-q", "-i", str(archive)], env=env, check=True,
+                       timeout=options.timeout, stdout=subprocess.DEVNULL)  # fmt: skip
+        print(f"$ docker run --rm {IMAGE} sh -c '…'", flush=True)
         try:
             code = subprocess.run(
-                [*base, "run", "--rm", image, container_id, "sh", "-c", SCRIPT],
+                [docker, "run", "--rm", "--pull", "never", "--network", "none", IMAGE, "sh", "-c", SCRIPT],
+                env=env,
                 stdin=subprocess.DEVNULL,
                 timeout=options.timeout,
             ).returncode
@@ -73,12 +113,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"demo: the container did not finish in {options.timeout:g} s", file=sys.stderr)
             code = 124
         print(f"container exited with code {code}")
-        return code
+    except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
+        print(f"demo: {exc}", file=sys.stderr)
     finally:
-        subprocess.run([*base, "containers", "rm", "--force", container_id], capture_output=True, check=False)
+        left = subprocess.run([docker, "ps", "-aq"], env=env, capture_output=True, text=True, check=False)
+        if daemon.poll() is None and left.stdout.split():
+            subprocess.run(
+                [docker, "rm", "-f", *left.stdout.split()], env=env, capture_output=True, check=False
+            )
+        stop(daemon, options.timeout)
+        log.close()
+        if code != 0:
+            sys.stderr.write((workdir / "pyengined.log").read_text(errors="replace")[-4000:])
         shutil.rmtree(workdir, ignore_errors=True)
         if workdir.exists():
             print(f"demo: could not remove {workdir}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -13,12 +13,16 @@ the machine's own, the test changes the README's text in these ways, and no othe
   there);
 - ``/var/lib/pycontainerd``, ``/run/pycontainerd`` and ``/run/pyrunc`` become directories in the
   scratch directory, and a command line that starts with ``pyctr`` gets those as ``--root`` and
-  ``--state`` (the README uses pyctr's defaults).
+  ``--state`` (the README uses pyctr's defaults);
+- likewise ``/var/lib/pyengine`` and ``/run/pyengine`` (so ``/run/pyengine.sock`` too), and a
+  command line that starts with ``pyengined`` gets them as ``--data-root``, ``--exec-root`` and
+  ``-H``.
 
 What the README prints is checked against what it says it prints (``print(...)  # TEXT``: an output
 line starts with TEXT) and against what its commands are there to show. Afterwards, also when the
 README fails, everything it started is undone: containers removed with pyctr and pyrunc, the
-registry stopped with its script, what is left of the script's process group killed.
+registry stopped with its script, the engine's containers removed, what is left of the script's
+process group killed.
 
 :func:`test_a_package_readme_runs` does the same for each package's README (its one example, in
 Python), in the activated environment and, where the example pulls, with the registry its text
@@ -29,10 +33,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +94,9 @@ class Scratch:
         (self.top / "scripts").symlink_to(REPO / "scripts")
         (self.top / ".venv").symlink_to(sys.prefix)
         self.root, self.state, self.pyrunc_root = (directory / name for name in ("root", "state", "pyrunc"))
+        self.engine_data = directory / "engine-data"
+        # Short: the unix sockets of its tasks' directories must fit in 108 bytes.
+        self.engine_run = Path(tempfile.mkdtemp(prefix="readme-", dir="/tmp"))
         self.registry = f"127.0.0.1:{_free_port()}"
         self.bin = Path(sys.prefix) / "bin"
         if not (self.bin / "activate").is_file():
@@ -101,6 +110,8 @@ class Scratch:
             ("/var/lib/pycontainerd", self.root),
             ("/run/pycontainerd", self.state),
             ("/run/pyrunc", self.pyrunc_root),
+            ("/var/lib/pyengine", self.engine_data),
+            ("/run/pyengine", self.engine_run),  # and /run/pyengine.sock: beside it
         ):
             text = text.replace(path, str(scratch))
         return text
@@ -115,7 +126,12 @@ class Scratch:
                         " line only"
                     )
                 pyctr = f"pyctr --root {self.root} --state {self.state} "
-                lines.append(re.sub(r"^pyctr ", pyctr, self.adapt(block.text), flags=re.M))
+                pyengined = (
+                    f"pyengined --data-root {self.engine_data} --exec-root {self.engine_run}"
+                    f" -H unix://{self.engine_run}.sock "
+                )
+                text = re.sub(r"^pyctr ", pyctr, self.adapt(block.text), flags=re.M)
+                lines.append(re.sub(r"^pyengined ", pyengined, text, flags=re.M))
             elif block.language == "python":
                 end = f"README_PYTHON_{number}"
                 lines += [f"python - <<'{end}'", self.adapt(block.text).rstrip("\n"), end]
@@ -126,7 +142,8 @@ class Scratch:
         and say what that was."""
         path, out, err = (self.top.parent / name for name in ("readme.sh", "stdout", "stderr"))
         path.write_text(script)
-        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "DOCKER_HOST")}
+        env["DOCKER_CONFIG"] = str(self.top.parent / "docker-config")  # not the machine's ~/.docker
         # Output to files, not pipes: a background command the script leaves running would hold a
         # pipe open, and only the script's own end is waited for.
         with out.open("w") as stdout, err.open("w") as stderr:
@@ -166,6 +183,14 @@ class Scratch:
                     leftovers.append(f"pyrunc container {container.name}")
                     pyrunc = [str(self.bin / "pyrunc"), "--root", str(self.pyrunc_root)]
                     _quiet([*pyrunc, "delete", "--force", container.name])
+        if (self.engine_data / "containerd").exists():
+            engine = [
+                str(self.bin / "pyctr"), "--root", str(self.engine_data / "containerd"),
+                "--state", str(self.engine_run / "containerd"), "--namespace", "moby",
+            ]  # fmt: skip
+            for container in _quiet([*engine, "containers", "ls", "--quiet"]).stdout.split():
+                leftovers.append(f"engine container {container}")
+                _quiet([*engine, "containers", "rm", "--force", container])
         stop = _quiet([str(REPO / "scripts" / "registry"), "stop", self.registry], VIRTUAL_ENV=sys.prefix)
         if "stopped" in stop.stdout:
             leftovers.append(f"registry {self.registry}")
@@ -179,6 +204,8 @@ class Scratch:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        Path(f"{self.engine_run}.sock").unlink(missing_ok=True)
+        shutil.rmtree(self.engine_run)  # nothing is mounted there once the containers are gone
         return leftovers
 
 
@@ -234,6 +261,9 @@ def test_the_readme_runs(tmp_path: Path) -> None:
     done, leftovers = scratch.run(scratch.script(readme))
     assert_ran(done)
     registry = re.escape(scratch.registry)
+    python = [block for block in readme if block.language == "python"]
+    engine = ["DockerClient" in block.text for block in python].index(True)  # docker-py's example
+    prints = [[rf"^{re.escape(scratch.adapt(text))}" for text in expected_prints(block)] for block in python]
     assert_in_order(
         done.stdout,
         [
@@ -242,12 +272,10 @@ def test_the_readme_runs(tmp_path: Path) -> None:
             r"^hello$",  # run --rm
             r"^web +\d+ +RUNNING +-$",  # tasks ls
             r"^ +1 root +sh -c while true; do date; sleep 1; done$",  # tasks exec ... ps
-            *(
-                rf"^{re.escape(text)}"
-                for block in readme
-                if block.language == "python"
-                for text in expected_prints(block)
-            ),
+            *(pattern for block in prints[:engine] for pattern in block),
+            r"^hello from the engine$",  # docker run --rm through pyengined
+            r"^ +\d+ +sh$",  # docker exec ticker ps
+            *(pattern for block in prints[engine:] for pattern in block),
             rf"^registry: {registry} stopped$",
         ],
     )

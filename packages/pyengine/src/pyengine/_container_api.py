@@ -43,7 +43,10 @@ class Attaching:
 
     def __init__(self, stdin: bool) -> None:
         self.stdin = stdin
-        self.attachment: asyncio.Future[pycontainerd.Attachment] = asyncio.get_running_loop().create_future()
+        #: Its stream once the process is made; None if the start failed (the request then ends).
+        self.attachment: asyncio.Future[pycontainerd.Attachment | None] = (
+            asyncio.get_running_loop().create_future()
+        )
 
 
 class Live:
@@ -166,21 +169,33 @@ class Supervisor:
             return await self._start(record, live, by_policy)
 
     async def _start(self, record: ContainerRecord, live: Live, by_policy: bool) -> bool:
-        try:
-            record, task = await blocking(self.containers.prepare_start, record.id)
-        except NotModified:
-            return False
-        if not by_policy:  # a client's start: the policy's pending one is moot, its backoff anew
-            live.cancel_restart()
-            live.backoff = _FIRST_BACKOFF
         waiting, live.attaching = live.attaching, []
-        for waiter in waiting:
-            attachment = await blocking(functools.partial(task.attach, stdin=waiter.stdin))
-            if waiter.attachment.done():
+        given: list[pycontainerd.Attachment] = []
+        try:
+            try:
+                record, task = await blocking(self.containers.prepare_start, record.id)
+            except NotModified:
+                live.attaching += waiting  # for its next start
+                return False
+            if not by_policy:  # a client's start: the policy's pending one is moot, its backoff anew
+                live.cancel_restart()
+                live.backoff = _FIRST_BACKOFF
+            for waiter in waiting:
+                attachment = await blocking(functools.partial(task.attach, stdin=waiter.stdin))
+                if waiter.attachment.done():
+                    attachment.close()
+                else:
+                    given.append(attachment)
+                    waiter.attachment.set_result(attachment)
+            await blocking(functools.partial(self.containers.started, record, task, by_policy=by_policy))
+        except BaseException:
+            # As dockerd: a failed start ends the attach requests waiting for it.
+            for attachment in given:
                 attachment.close()
-            else:
-                waiter.attachment.set_result(attachment)
-        await blocking(functools.partial(self.containers.started, record, task, by_policy=by_policy))
+            for waiter in waiting:
+                if not waiter.attachment.done():
+                    waiter.attachment.set_result(None)
+            raise
         self.watch(record)
         return True
 
