@@ -78,6 +78,9 @@ def test_pull_from_a_loopback_registry_with_progress(
     ref = oci_images.push_to_registry(layout, registry.address, "pulled/busybox")
     pulled = docker_cli("pull", ref)
     assert f"Status: Downloaded newer image for {ref}" in pulled.stdout
+    # One line per layer (busybox has one), as dockerd prints: not the manifest's, not the config's.
+    completed = [line for line in pulled.stdout.splitlines() if line.endswith(": Pull complete")]
+    assert completed == [f"{layout.layer_digest.removeprefix('sha256:')[:12]}: Pull complete"]
     assert docker_cli("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split() == [ref]
     missing = docker_cli("pull", f"{registry.address}/pulled/busybox:nope", check=False)
     assert missing.returncode == 1

@@ -560,7 +560,7 @@ class Client:
                 tag = None if desc.digest == root.digest else desc.digest
                 pusher.push_manifest(desc, data, tag=tag)
                 if progress is not None:
-                    progress(Progress(desc.digest, desc.size, desc.size, ProgressState.DONE))
+                    progress(Progress(desc.digest, desc.size, desc.size, ProgressState.DONE, desc.media_type))
         return root
 
     def _order(
@@ -748,7 +748,7 @@ class _Fetch:
 
     def _report(self, desc: Descriptor, done: int, state: ProgressState) -> None:
         if self._progress is not None:
-            self._progress(Progress(desc.digest, done, desc.size, state))
+            self._progress(Progress(desc.digest, done, desc.size, state, desc.media_type))
 
     def blob(self, desc: Descriptor, watch: _Blob | None = None) -> None:
         """Have the blob ``desc`` in the namespace, held by the lease: fetched, unless the namespace

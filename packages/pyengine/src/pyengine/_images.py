@@ -657,9 +657,14 @@ def add_routes(route: Route, images: Callable[[web.Request], Images]) -> None:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
+        completed: set[str] = set()
+
         def progress(event: pycontainerd.Progress) -> None:
+            if not _is_layer(event.media_type) or event.digest in completed:
+                return  # dockerd shows the layers, each done once; the digest line says the rest
             short = event.digest.removeprefix("sha256:")[:12]
             if event.state is pycontainerd.ProgressState.DONE:
+                completed.add(event.digest)
                 line: dict[str, Any] = {"status": "Pull complete", "progressDetail": {}, "id": short}
             elif event.state is pycontainerd.ProgressState.EXISTS:
                 line = {"status": "Already exists", "progressDetail": {}, "id": short}
@@ -814,3 +819,8 @@ def _keep(summary: ImageSummary, filters: dict[str, list[str]]) -> bool:
     if "dangling" in filters and _dangling_filter(filters) != summary.dangling:
         return False
     return labels_match(summary.labels, filters)
+
+
+def _is_layer(media_type: str) -> bool:
+    """A layer's media type: OCI's (``…image.layer.v1.tar…``) or Docker's (``…rootfs.diff.tar…``)."""
+    return ".layer." in media_type or ".rootfs." in media_type

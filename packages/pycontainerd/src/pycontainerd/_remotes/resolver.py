@@ -257,7 +257,7 @@ class Pusher(_Repository):
 
         def report(done: int, state: ProgressState) -> None:
             if progress is not None:
-                progress(Progress(descriptor.digest, done, descriptor.size, state))
+                progress(Progress(descriptor.digest, done, descriptor.size, state, descriptor.media_type))
 
         if self.blob_exists(descriptor):
             report(descriptor.size, ProgressState.EXISTS)

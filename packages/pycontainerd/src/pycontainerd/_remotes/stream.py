@@ -82,7 +82,13 @@ class VerifyingReader(io.RawIOBase):
         self._done += n
         if self._progress is not None:
             self._progress(
-                Progress(self.descriptor.digest, self._done, self.descriptor.size, ProgressState.DOWNLOADING)
+                Progress(
+                    self.descriptor.digest,
+                    self._done,
+                    self.descriptor.size,
+                    ProgressState.DOWNLOADING,
+                    self.descriptor.media_type,
+                )
             )
         return n
 
@@ -114,7 +120,13 @@ class VerifyingReader(io.RawIOBase):
                 raise DigestMismatchError(self.descriptor.digest, actual)
         if self._progress is not None:
             self._progress(
-                Progress(self.descriptor.digest, self._done, self.descriptor.size, ProgressState.DONE)
+                Progress(
+                    self.descriptor.digest,
+                    self._done,
+                    self.descriptor.size,
+                    ProgressState.DONE,
+                    self.descriptor.media_type,
+                )
             )
 
     def close(self) -> None:

@@ -173,12 +173,16 @@ class ProgressState(enum.Enum):
 
 
 class Progress(Record):
-    """One progress event: ``done`` of ``total`` bytes of the blob ``digest``."""
+    """One progress event: ``done`` of ``total`` bytes of the blob ``digest``, of ``media_type`` (a
+    layer's, a manifest's, a config's: an engine shows the layers only)."""
 
-    __slots__ = ("digest", "done", "total", "state")
+    __slots__ = ("digest", "done", "total", "state", "media_type")
 
-    def __init__(self, digest: str, done: int, total: int, state: ProgressState) -> None:
+    def __init__(
+        self, digest: str, done: int, total: int, state: ProgressState, media_type: str = ""
+    ) -> None:
         self.digest: Final = digest
         self.done: Final = done
         self.total: Final = total
         self.state: Final = state
+        self.media_type: Final = media_type
