@@ -187,7 +187,9 @@ class _Image:
         events: list[Progress] = []
         with fetcher.fetch(layer, progress=events.append) as stream:
             assert stream.read() == self.layer
-        assert events[-1] == Progress(layer.digest, layer.size, layer.size, ProgressState.DONE)
+        assert events[-1] == Progress(
+            layer.digest, layer.size, layer.size, ProgressState.DONE, layer.media_type
+        )
         assert all(e.state is ProgressState.DOWNLOADING for e in events[:-1])
 
 
@@ -237,7 +239,13 @@ def test_blobs_mount_across_repositories_and_fall_back_to_upload(registry: Any) 
         )
         assert state is ProgressState.MOUNTED
         assert events == [
-            Progress(image.layer_desc.digest, image.layer_desc.size, image.layer_desc.size, state)
+            Progress(
+                image.layer_desc.digest,
+                image.layer_desc.size,
+                image.layer_desc.size,
+                state,
+                image.layer_desc.media_type,
+            )
         ]
         assert target.blob_exists(image.layer_desc)
         # a source that lacks the blob: the registry opens an upload (202) and the bytes go up
