@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import random
 import secrets
 import shlex
@@ -36,6 +37,8 @@ from pyengine._images import Images, familiar_name
 from pyengine._times import rfc3339, unix
 
 __all__ = ["ContainerRecord", "Containers", "State"]
+
+log = logging.getLogger("pyengine.containers")
 
 #: What Docker's name generator is made of: an adjective and a name, joined by ``_``.
 _ADJECTIVES = (
@@ -329,6 +332,30 @@ class Containers:
         for path in sorted(self.root.glob("*/container.json")):
             record = ContainerRecord.from_json(json.loads(path.read_text()))
             self._records[record.id] = record
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        """Finish what a daemon killed half-way left: a pycontainerd container no record names (a
+        create cut short before its record was written) is deleted, and a record whose container
+        is gone (a removal cut short) is removed; neither is ever listed."""
+        known = {record.runtime_id: record for record in self._records.values()}
+        present = set()
+        for container in self.store.containers.list():
+            if container.labels.get("io.pyengine.name") is None:
+                continue  # not one of the engine's
+            present.add(container.id)
+            if container.id not in known:
+                log.warning("deleting container %s: its creation was cut short", container.id)
+                with contextlib.suppress(pycontainerd.NotFoundError):
+                    self.store.containers.delete(container.id, force=True)
+        for runtime_id, record in known.items():
+            if runtime_id not in present:
+                log.warning("forgetting container %s: its removal was cut short", record.id[:12])
+                del self._records[record.id]
+                shutil.rmtree(self.root / record.id, ignore_errors=True)
+        for leftover in self.root.iterdir():  # a directory made by a create that never recorded it
+            if leftover.is_dir() and leftover.name not in self._records:
+                shutil.rmtree(leftover, ignore_errors=True)
 
     # -- records ---------------------------------------------------------------------------------
 

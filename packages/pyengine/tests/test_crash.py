@@ -1,0 +1,181 @@
+"""A pyengined killed with SIGKILL loses nothing: its containers run on and are controllable from the
+next daemon, no log line is lost, a pull it was streaming completes when asked again, and what it
+was half-way through making or removing is finished (never listed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyrunc_acceptance_oci_images as oci_images  # registered by conftest.py
+import pytest
+
+import pycontainerd
+from pyengine import Daemon, DaemonConfig
+from pyrunc.testing import register_module
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from conftest import DockerCLI
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+register_module(
+    "pycontainerd_test_registries", REPO_ROOT / "packages" / "pycontainerd" / "tests" / "conftest.py"
+)
+import pycontainerd_test_registries as registries  # noqa: E402
+
+build_layered = registries.build_layered
+
+
+class Pyengined:
+    """``pyengined`` as a process of its own, so that it can be killed."""
+
+    def __init__(self, config: DaemonConfig, log: Path) -> None:
+        self.config = config
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        pyengined = Path(sys.executable).parent / "pyengined"
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(pyengined), "-H", self.config.hosts[0], "--data-root", str(self.config.data_root),
+                 "--exec-root", str(self.config.exec_root)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            )  # fmt: skip
+        path = self.config.hosts[0].removeprefix("unix://")
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.process.poll() is None, self.log.read_text()
+            with socket.socket(socket.AF_UNIX) as probe:
+                try:
+                    probe.connect(path)
+                    return
+                except OSError:
+                    assert time.monotonic() < deadline, "pyengined never listened"
+                    time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+            self.process = None
+
+
+@pytest.fixture
+def pyengined(
+    config: DaemonConfig, scratch: Path, removes_containers: Callable[..., Any]
+) -> Iterator[Pyengined]:
+    removes_containers(config)
+    daemon = Pyengined(config, scratch / "pyengined.log")
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_containers_logs_and_pulls_survive_a_sigkill(
+    pyengined: Pyengined,
+    docker_cli: DockerCLI,
+    docker_archive: Path,
+    registry: Any,
+    build_layered: Any,
+    tmp_path: Path,
+) -> None:
+    big = build_layered(tmp_path / "big", [24 << 20, 24 << 20], seed=3)
+    ref = oci_images.push_to_registry(big.image, registry.address, "crash/big")
+    pyengined.start()
+    docker_cli("load", "-i", str(docker_archive))
+    docker_cli(
+        "run", "-d", "--name", "counter", "--restart", "always", "busybox", "sh", "-c",
+        "i=0; while :; do i=$((i+1)); echo $i; usleep 2000; done",
+    )  # fmt: skip
+    pid = int(docker_cli("inspect", "-f", "{{.State.Pid}}", "counter").stdout)
+    follow = subprocess.Popen(
+        [docker_cli.binary, "-H", docker_cli.host, "logs", "-f", "counter"],
+        env=docker_cli.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    pull = subprocess.Popen(
+        [docker_cli.binary, "-H", docker_cli.host, "pull", ref],
+        env=docker_cli.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    time.sleep(0.5)
+    pyengined.kill()
+    followed, _ = follow.communicate(timeout=30)  # the stream ends with the daemon
+    pulled, _ = pull.communicate(timeout=30)
+    assert pull.returncode != 0 or b"Downloaded newer image" in pulled
+    assert _alive(pid)  # the container runs on without its daemon
+
+    pyengined.start()
+    listed = docker_cli("ps", "-a", "--format", "{{.Names}} {{.State}}").stdout.split("\n")
+    assert listed == ["counter running", ""]
+    assert docker_cli("inspect", "-f", "{{.State.Pid}}", "counter").stdout.strip() == str(pid)
+    docker_cli("pull", ref)  # the interrupted pull completes
+    assert docker_cli("images", "-q", ref).stdout.strip()
+    time.sleep(0.2)
+    docker_cli("stop", "-t", "1", "counter")  # controllable: stopped, and its policy rests
+    lines = docker_cli("logs", "counter").stdout.split()
+    assert lines == [str(n) for n in range(1, len(lines) + 1)]  # not a line lost, none twice
+    assert followed.decode().split() == lines[: len(followed.split())]
+    assert not _alive(pid)
+    docker_cli("rm", "counter")
+
+
+def test_a_create_or_a_removal_cut_short_is_finished_by_the_next_daemon(
+    config: DaemonConfig, docker_cli: DockerCLI, docker_archive: Path, removes_containers: Callable[..., Any]
+) -> None:
+    removes_containers(config)
+    with Daemon(config):
+        docker_cli("load", "-i", str(docker_archive))
+        docker_cli("create", "--name", "kept", "busybox", "true")
+        docker_cli("create", "--name", "half-removed", "busybox", "true")
+    records = config.data_root / "containers"
+    half_removed = next(
+        path.parent
+        for path in records.glob("*/container.json")
+        if json.loads(path.read_text())["name"] == "half-removed"
+    )
+    store = pycontainerd.Client(
+        root=config.data_root / "containerd", state=config.exec_root / "containerd", namespace="moby"
+    )
+    try:
+        # A removal cut short after the container went, before its record; a create cut short
+        # after pycontainerd's container, before the engine's record.
+        store.containers.delete(half_removed.name[:24], force=True)
+        image = store.images()[0].name
+        store.containers.create("0123456789abcdef01234567", image, labels={"io.pyengine.name": "half-made"})
+    finally:
+        store.close()
+    (records / ("f" * 64)).mkdir()  # a create's directory, cut short before its record
+    with Daemon(config):
+        assert docker_cli("ps", "-a", "--format", "{{.Names}}").stdout.split() == ["kept"]
+        docker_cli("rm", "kept")
+    store = pycontainerd.Client(
+        root=config.data_root / "containerd", state=config.exec_root / "containerd", namespace="moby"
+    )
+    try:
+        assert store.containers.list() == []
+    finally:
+        store.close()
+    assert list(records.iterdir()) == []
