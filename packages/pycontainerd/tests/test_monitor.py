@@ -299,22 +299,45 @@ def test_a_memory_cgroup_that_cannot_notify_fails_the_start_and_stops_the_init(
     _wait_for(lambda: "stopped" in box.pyrunc("state", box.id).stdout, "the init to be killed")
 
 
-def test_the_log_holds_stdcopy_frames(boxes: Callable[..., Box]) -> None:
-    box = boxes(["sh", "-c", "echo out; sleep 0.2; echo err >&2; sleep 0.2; printf abc"])
+def _records(raw: bytes) -> list[tuple[int, bytes, int]]:
+    """The records of a log file, checked to be whole to its last byte."""
+    found, offset = [], 0
+    while offset < len(raw):
+        stream, length = raw[offset], int.from_bytes(raw[offset + 4 : offset + 8], "big")
+        assert raw[offset + 1 : offset + 4] == b"\0\0\0"
+        end = offset + 8 + length
+        stamp, again = (
+            int.from_bytes(raw[end : end + 8], "big"),
+            int.from_bytes(raw[end + 8 : end + 12], "big"),
+        )
+        assert again == length
+        found.append((stream, raw[offset + 8 : end], stamp))
+        offset = end + 12
+    assert offset == len(raw)
+    return found
+
+
+def test_the_log_holds_a_timestamped_record_per_line(boxes: Callable[..., Box]) -> None:
+    box = boxes(["sh", "-c", "echo out; sleep 0.2; echo err >&2; sleep 0.2; printf 'two\\nlines\\nabc'"])
+    before = time.time_ns()
     box.start_monitor()
     box.start()
     box.wait_exit()
-    assert (box.dir / "init.log").read_bytes() == (
-        b"\x01\0\0\0\0\0\0\x04out\n" + b"\x02\0\0\0\0\0\0\x04err\n" + b"\x01\0\0\0\0\0\0\x03abc"
-    )
-    assert list(read_log(box.dir)) == [
+    records = _records((box.dir / "init.log").read_bytes())
+    assert [(stream, data) for stream, data, _ in records] == [
         (FRAME_STDOUT, b"out\n"),
         (FRAME_STDERR, b"err\n"),
+        (FRAME_STDOUT, b"two\n"),
+        (FRAME_STDOUT, b"lines\n"),
         (FRAME_STDOUT, b"abc"),
     ]
+    stamps = [stamp for _, _, stamp in records]
+    assert before < stamps[0] and stamps == sorted(stamps) and stamps[-1] < time.time_ns()
+    assert stamps[1] - stamps[0] >= 150_000_000  # read when written, 0.2 s apart
+    assert list(read_log(box.dir)) == [(stream, data) for stream, data, _ in records]
 
 
-def test_the_log_is_rotated_at_its_cap_without_splitting_frames(boxes: Callable[..., Box]) -> None:
+def test_the_log_is_rotated_at_its_cap_between_records(boxes: Callable[..., Box]) -> None:
     box = boxes(["sh", "-c", "i=0; while [ $i -lt 3000 ]; do echo line$i; i=$((i+1)); done"])
     box.start_monitor(log_max=4096)
     box.start()
@@ -323,15 +346,10 @@ def test_the_log_is_rotated_at_its_cap_without_splitting_frames(boxes: Callable[
     kept = b""
     for name in ("init.log.1", "init.log"):
         raw = (box.dir / name).read_bytes()
-        # a rotated file is full: it ends where not even a header and one byte would fit any more
-        assert 4096 - 8 <= len(raw) <= 4096 if name == "init.log.1" else 0 < len(raw) <= 4096
-        offset = 0
-        while offset < len(raw):  # whole frames, to the last byte
-            assert raw[offset] == FRAME_STDOUT
-            length = int.from_bytes(raw[offset + 4 : offset + 8], "big")
-            kept += raw[offset + 8 : offset + 8 + length]
-            offset += 8 + length
-        assert offset == len(raw)
+        # a rotated file is full: the next record would not have fitted
+        assert 4096 - 32 < len(raw) <= 4096 if name == "init.log.1" else 0 < len(raw) <= 4096
+        kept += b"".join(data for _, data, _ in _records(raw))
+    assert not (box.dir / "init.log.2").exists()
     assert everything.endswith(kept)  # the newest output, contiguous across the two files
     assert _joined(read_log(box.dir)) == kept
 
@@ -345,6 +363,39 @@ def test_following_the_log_across_rotations_misses_nothing(boxes: Callable[..., 
     followed = _joined(read_log(box.dir, follow=True))
     assert followed == b"".join(b"%d%s\n" % (i, line.encode()) for i in range(60))
     assert (box.dir / "init.log.1").exists()
+
+
+def test_the_init_log_goes_where_asked_rotated_into_as_many_files_as_asked(
+    boxes: Callable[..., Box],
+) -> None:
+    box = boxes(["sh", "-c", "i=0; while [ $i -lt 400 ]; do echo line$i; i=$((i+1)); done"])
+    log = box.base / "logs" / "container.log"
+    log.parent.mkdir()
+    log.write_bytes(_records_bytes([(FRAME_STDOUT, b"from before\n", 1)]))  # an earlier run's
+    box.start_monitor(log=log, log_max_size=1024, log_max_files=3)
+    box.start()
+    box.wait_exit()
+    assert not (box.dir / "init.log").exists()
+    assert sorted(p.name for p in log.parent.iterdir()) == [
+        "container.log",
+        "container.log.1",
+        "container.log.2",
+    ]
+    kept = b""
+    for name in ("container.log.2", "container.log.1", "container.log"):
+        raw = (log.parent / name).read_bytes()
+        assert 1024 - 40 < len(raw) <= 1024 if name != "container.log" else len(raw) <= 1024
+        kept += b"".join(data for _, data, _ in _records(raw))
+    assert b"".join(b"line%d\n" % i for i in range(400)).endswith(kept)
+    assert _joined(read_log(box.dir, path=log)) == kept
+
+
+def _records_bytes(records: list[tuple[int, bytes, int]]) -> bytes:
+    return b"".join(
+        bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data + stamp.to_bytes(8, "big")
+        + len(data).to_bytes(4, "big")
+        for stream, data, stamp in records
+    )  # fmt: skip
 
 
 def test_a_leftover_process_holding_the_output_does_not_hold_up_the_exit(boxes: Callable[..., Box]) -> None:

@@ -199,7 +199,12 @@ class Client:
 
     def _tasks_of(self, namespace: str) -> TaskService:
         return TaskService(
-            namespace, self.state, metadata=self.metadata, snapshotters=self.snapshotters, events=self.events
+            namespace,
+            self.state,
+            metadata=self.metadata,
+            snapshotters=self.snapshotters,
+            events=self.events,
+            logs=self.root / "logs" / namespace,
         )
 
     def close(self) -> None:

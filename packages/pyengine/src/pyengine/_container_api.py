@@ -9,7 +9,8 @@ import functools
 import json
 import logging
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+import time
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -280,7 +281,7 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
     async def inspect(request: web.Request) -> web.Response:
         sup = supervisor(request)
         record = await blocking(sup.containers.get, request.match_info["id"])
-        return json_response(record.inspect())
+        return json_response({**record.inspect(), "LogPath": await blocking(sup.containers.log_path, record)})
 
     async def start(request: web.Request) -> web.Response:
         started = await supervisor(request).start(request.match_info["id"])
@@ -383,8 +384,9 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         tty = bool(record.config.get("Tty"))
         hijacked = await Hijacked.start(request, tty=tty)
         attachment: pycontainerd.Attachment | None = None
-        if flag(request, "logs"):
-            await hijacked.send(await blocking(sup.containers.logs, record.id, False), streams, tty=tty)
+        if flag(request, "logs"):  # the whole log, of every run, then what comes
+            batches = await blocking(sup.containers.logs, record.id)
+            await hijacked.send(_lines(batches), streams, tty=tty)
         if record.state.status != "running" and flag(request, "stream", True):
             # Until the next start (docker start -a attaches first, to created and exited alike).
             waiter = Attaching(stdin)
@@ -419,24 +421,32 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         return web.Response(status=200)
 
     async def logs(request: web.Request) -> web.StreamResponse:
-        for name in ("timestamps", "since", "until"):
-            if request.query.get(name) not in (None, "", "0", "false"):
-                raise InvalidParameter(f"logs: {name} is not supported by pyengine yet")
         streams = _streams(request)
         if not streams:
             raise InvalidParameter("You must choose at least one stream")
+        since, until = _log_time(request, "since"), _log_time(request, "until")
+        tail = request.query.get("tail", "all")
+        # As dockerd: what is not a number (all, empty) is everything, and so is a negative one.
+        lines = int(tail) if tail.lstrip("-").isdigit() and int(tail) >= 0 else None
         sup = supervisor(request)
         record = await blocking(sup.containers.get, request.match_info["id"])
-        frames = await blocking(sup.containers.logs, record.id, flag(request, "follow"))
-        tail = request.query.get("tail", "all")
-        if tail not in ("all", ""):
-            if not tail.isdigit():
-                raise InvalidParameter(f"logs: tail {tail!r} is not a number or all")
-            frames = iter(await blocking(_tail, frames, int(tail)))
+        batches = await blocking(
+            functools.partial(
+                sup.containers.logs,
+                record.id,
+                follow=flag(request, "follow"),
+                since=since,
+                until=until,
+                tail=lines,
+            )
+        )
         tty = bool(record.config.get("Tty"))
         response = web.StreamResponse(headers={"Content-Type": RAW if tty else MULTIPLEXED})
         await response.prepare(request)
-        await send(response, frames, streams, tty=tty)
+        # Each batch goes as one write of its frames, made in the reading thread: a log of 100,000
+        # lines is a few writes, not 100,000 hops through the event loop.
+        chunks = _log_chunks(batches, streams, tty=tty, timestamps=flag(request, "timestamps"))
+        await send(response, ((1, chunk) for chunk in chunks), {1}, tty=True)
         await response.write_eof()
         return response
 
@@ -479,10 +489,48 @@ def _streams(request: web.Request) -> set[int]:
     return {number for number, name in ((1, "stdout"), (2, "stderr")) if flag(request, name)}
 
 
-def _tail(frames: Iterator[tuple[int, bytes]], lines: int) -> list[tuple[int, bytes]]:
-    """The frames holding the last ``lines`` lines (a frame is a write: it may hold several)."""
-    split = [(stream, line) for stream, data in frames for line in data.splitlines(keepends=True)]
-    return split[-lines:] if lines else []
+def _lines(batches: Iterable[Sequence[tuple[int, bytes, int]]]) -> Iterator[tuple[int, bytes]]:
+    """A log's entries as ``(stream, line)``."""
+    for batch in batches:
+        for stream, data, _ in batch:
+            yield stream, data
+
+
+def _log_chunks(
+    batches: Iterable[Sequence[tuple[int, bytes, int]]], streams: set[int], *, tty: bool, timestamps: bool
+) -> Iterator[bytes]:
+    """The bytes of ``GET /logs`` for each batch of the log: the lines of the streams asked for, as
+    stdcopy frames (raw for a terminal), each after its time and a space with ``timestamps``
+    (RFC 3339 with nanoseconds, as dockerd's RFC3339NanoFixed)."""
+    second, prefix = -1, ""
+    for batch in batches:
+        out = bytearray()
+        for stream, data, stamp in batch:
+            if stream not in streams:
+                continue
+            if timestamps:
+                seconds, nanos = divmod(stamp, 1_000_000_000)
+                if seconds != second:
+                    second, prefix = seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+                data = f"{prefix}.{nanos:09d}Z ".encode() + data
+            if not tty:
+                out += bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big")
+            out += data
+        if out:
+            yield bytes(out)
+
+
+def _log_time(request: web.Request, name: str) -> int | None:
+    """``since`` or ``until`` of a logs request, as the docker CLI and docker-py send them (seconds
+    since the epoch, with up to nine decimals), in nanoseconds; None for none (0 or empty)."""
+    text = request.query.get(name, "")
+    seconds, _, fraction = text.partition(".")
+    if not seconds.lstrip("-").isdigit() or (fraction and not fraction.isdigit()):
+        if not text:
+            return None
+        raise InvalidParameter(f"invalid value for {name}: {text!r}: not seconds since the epoch")
+    stamp = int(seconds) * 1_000_000_000 + int((fraction + "000000000")[:9])
+    return stamp or None
 
 
 def _size(request: web.Request) -> tuple[int, int]:

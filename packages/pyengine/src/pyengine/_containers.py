@@ -1,10 +1,11 @@
 """Containers: Docker's container records over pycontainerd's containers and tasks.
 
 pycontainerd keeps what runs (the container record with its snapshot and OCI spec, the task with
-its monitor, logs and exit record); the engine keeps what Docker adds on top, per container, in
-``<data root>/containers/<id>/container.json``: the name, the Config and HostConfig as created, and
-the state Docker reports (status, exit code, times). A task stays after its process exits, so that
-its log and exit status remain, until the container is started again or removed.
+its monitor and exit record; the container's log, which outlives its tasks, as dockerd's json-file);
+the engine keeps what Docker adds on top, per container, in ``<data root>/containers/<id>/
+container.json``: the name, the Config and HostConfig as created, and the state Docker reports
+(status, exit code, times). A task stays after its process exits, so that its exit status remains,
+until the container is started again or removed; its log stays until the container is removed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ import attrs
 
 import pycontainerd
 from pyengine import _spec
-from pyengine._errors import Conflict, InvalidParameter, NotFound
+from pyengine._errors import ApiError, Conflict, InvalidParameter, NotFound
 from pyengine._events import EventBus
 from pyengine._health import HealthConfig, merged_healthcheck, probe, record_result
 from pyengine._health import fresh as fresh_health
@@ -100,9 +101,7 @@ def _check_request(body: dict[str, Any]) -> None:
     if mode not in ("default", "none", "bridge", "host"):
         raise InvalidParameter(f"HostConfig.NetworkMode {mode!r} is not supported by pyengine yet")
     _check_restart_policy(host)
-    log_type = (host.get("LogConfig") or {}).get("Type") or "json-file"
-    if log_type not in ("json-file", "local"):
-        raise InvalidParameter(f"HostConfig.LogConfig.Type {log_type!r} is not supported by pyengine yet")
+    log_options(host)
     for key, value in body.items():
         if key not in _CONFIG_FIELDS and not _zero(value):
             raise InvalidParameter(f"Config.{key} is not supported by pyengine yet")
@@ -123,6 +122,78 @@ def _check_request(body: dict[str, Any]) -> None:
 
 
 _RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
+
+#: The options of the log drivers kept in pycontainerd's container log (dockerd's json-file and
+#: local), and the drivers dockerd has that this engine does not.
+_LOG_DRIVER_OPTS = {
+    "json-file": {"max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag"},
+    "local": {"max-size", "max-file", "compress"},
+}
+_OTHER_LOG_DRIVERS = {
+    "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries",
+}  # fmt: skip
+#: The local driver's rotation when not told (dockerd's): 5 files of 20 MB.
+_LOCAL_DEFAULTS = {"max-size": "20m", "max-file": "5"}
+_SIZE_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
+
+
+def log_options(host: dict[str, Any]) -> dict[str, Any] | None:
+    """What pycontainerd's ``tasks.create`` is told of the container's log by HostConfig.LogConfig:
+    its rotation, or None for the ``none`` driver (nothing kept). The checks and messages are
+    dockerd's; an option that would change what is kept but is not done here is refused by name."""
+    config = host.get("LogConfig") or {}
+    if not isinstance(config, dict):
+        raise InvalidParameter("HostConfig.LogConfig: not a JSON object")
+    driver = config.get("Type") or "json-file"
+    opts = config.get("Config") or {}
+    if not isinstance(opts, dict) or not all(isinstance(v, str) for v in opts.values()):
+        raise InvalidParameter("HostConfig.LogConfig.Config: an object of strings")
+    if driver == "none":
+        return None
+    if driver in _OTHER_LOG_DRIVERS:
+        raise InvalidParameter(f"HostConfig.LogConfig.Type {driver!r} is not supported by pyengine yet")
+    if driver not in _LOG_DRIVER_OPTS:
+        raise InvalidParameter(f"logger: no log driver named '{driver}' is registered")
+    for key in opts:
+        if key not in _LOG_DRIVER_OPTS[driver]:
+            raise InvalidParameter(f"unknown log opt '{key}' for {driver} log driver")
+        if key not in ("max-size", "max-file", "compress"):  # they name what each entry carries
+            raise InvalidParameter(f"HostConfig.LogConfig.Config: {key} is not supported by pyengine yet")
+    if driver == "local":
+        opts = {**_LOCAL_DEFAULTS, **opts}
+    if opts.get("compress", "false").lower() not in ("false", "0", "f"):
+        raise InvalidParameter("HostConfig.LogConfig.Config: compress is not supported by pyengine yet")
+    max_size = 0
+    if "max-size" in opts:
+        max_size = _human_size(opts["max-size"])
+        if max_size <= 0:
+            raise InvalidParameter("max-size must be a positive number")
+    max_files = 1
+    if "max-file" in opts:
+        text = opts["max-file"]
+        if not text.lstrip("+-").isdigit():
+            raise InvalidParameter(f'strconv.Atoi: parsing "{text}": invalid syntax')
+        max_files = int(text)
+        if max_files < 1:
+            raise InvalidParameter("max-file cannot be less than 1")
+    if not max_size:
+        max_files = 1  # as dockerd: max-file only counts with max-size
+    return {"log_max_size": max_size, "log_max_files": max_files}
+
+
+def _human_size(text: str) -> int:
+    """A size as docker's go-units reads it for max-size (decimal: ``10k`` is 10,000 bytes)."""
+    number = text.strip()
+    body = number.lower().removesuffix("b").removesuffix("i")
+    unit = body[-1:] if body[-1:] in _SIZE_UNITS and body[-1:] else ""
+    digits = body[: len(body) - len(unit)].strip()
+    try:
+        value = float(digits)
+    except ValueError:
+        raise InvalidParameter(f"invalid size: '{text}'") from None
+    if not digits or not digits.replace(".", "", 1).isdigit():
+        raise InvalidParameter(f"invalid size: '{text}'")
+    return int(value * _SIZE_UNITS[unit])
 
 
 def _check_restart_policy(host: dict[str, Any]) -> None:
@@ -240,8 +311,9 @@ class ContainerRecord:
         """The HostConfig as inspect shows it: what was given, with the defaults it left out filled
         in (docker-py reads LogConfig.Type, for one)."""
         view = {**_HOST_DEFAULTS, **self.host_config}
-        if not (view.get("LogConfig") or {}).get("Type"):
-            view["LogConfig"] = _HOST_DEFAULTS["LogConfig"]
+        log = view.get("LogConfig") or {}
+        if not log.get("Type"):  # the CLI sends the options of --log-opt without a driver
+            view["LogConfig"] = {"Type": "json-file", "Config": log.get("Config") or {}}
         return view
 
     def summary(self) -> dict[str, Any]:
@@ -518,8 +590,12 @@ class Containers:
             self.task(record).delete(force=True)
         try:
             config = record.config
+            log = log_options(record.host_config)
             task = self.store.tasks.create(
-                record.runtime_id, tty=bool(config.get("Tty")), stdin=bool(config.get("OpenStdin"))
+                record.runtime_id,
+                tty=bool(config.get("Tty")),
+                stdin=bool(config.get("OpenStdin")),
+                **(log if log is not None else {"keep_log": False}),
             )
             rows, cols = record.host_config.get("ConsoleSize") or (0, 0)
             if record.config.get("Tty") and rows and cols:
@@ -752,13 +828,42 @@ class Containers:
         shutil.rmtree(self.root / record.id, ignore_errors=True)
         self.events.container(record, "destroy")
 
-    def logs(self, name: str, follow: bool) -> Iterator[tuple[int, bytes]]:
+    def logs(
+        self,
+        name: str,
+        *,
+        follow: bool = False,
+        since: int | None = None,
+        until: int | None = None,
+        tail: int | None = None,
+    ) -> Iterator[Sequence[tuple[int, bytes, int]]]:
+        """The container's json-file log, kept by pycontainerd across its runs (its monitor writes
+        it: a daemon's crash loses nothing): ``(stream, line, time in ns)`` entries in batches, those
+        from ``since`` to ``until`` (ns since the epoch), the last ``tail`` of them; with ``follow``
+        (only while it runs, as dockerd) what comes until it exits. dockerd's 501 for ``none``."""
         record = self.get(name)
+        if log_options(record.host_config) is None:
+            raise LogsUnsupported("configured logging driver does not support reading")
         try:
-            task = self.task(record)
+            return self.store.containers.logs(
+                record.runtime_id,
+                since=since,
+                until=until,
+                tail=tail,
+                follow=follow and record.state.status == "running",
+            )
         except pycontainerd.NotFoundError:
             return iter(())
-        return task.logs(follow=follow)
+
+    def log_path(self, record: ContainerRecord) -> str:
+        """inspect's LogPath: the file its log is in now, once it has one (dockerd's json-file path)."""
+        if log_options(record.host_config) is None:
+            return ""
+        try:
+            path = self.store.containers.log_path(record.runtime_id)
+        except pycontainerd.NotFoundError:
+            return ""
+        return str(path) if path.exists() else ""
 
     def resize(self, name: str, rows: int, cols: int) -> None:
         """Set the size of the running container's terminal."""
@@ -798,6 +903,12 @@ def _recorded(record: ContainerRecord, timeout: float = 2.0) -> None:
 
 class NotModified(Exception):
     """The container is already in the state asked for (HTTP 304)."""
+
+
+class LogsUnsupported(ApiError):
+    """The container's log driver keeps nothing to read (dockerd's NotImplemented)."""
+
+    status = 501
 
 
 def _signal_number(sig: str | int) -> int:

@@ -9,7 +9,8 @@ it leaves on disk.
 Command line::
 
     pycontainerd-monitor --dir DIR --id ID --namespace NS [--events FILE] [--log-max BYTES]
-        [--memory-cgroup PATH] --ready-fd N --adopt PID
+        [--log FILE [--log-max-size BYTES] [--log-max-files N]] [--memory-cgroup PATH]
+        --ready-fd N --adopt PID
         (--stdout-fd N --stderr-fd N [--stdin --stdin-fd N] | --tty --console-fd N [--stdin])
 
 It is never started on its own: :class:`MonitorLauncher` forks, creates the container in the child (so
@@ -29,11 +30,19 @@ Files in ``DIR`` (unix socket paths must stay under 108 bytes):
 ``monitor.sock``            the control socket (protocol in ``protocol``): :class:`Monitor`
 ``console.sock``            with ``--tty``, where the init sends its pty master (removed then)
 ``PROC.console.sock``       the same for an exec'd process with a terminal
-``PROC.log``, ``.log.1``    output in Docker's stdcopy frames (1 stdout, 2 stderr; with a
-                            terminal 1 is all it shows and 2 only the runtime's own complaints),
-                            a file filled up to ``--log-max`` then renamed to ``.log.1``
+``PROC.log``, ``.log.1``    an exec'd process's output, a record per line (``logfile`` has the
+                            format: a stdcopy frame, 1 stdout and 2 stderr, with a terminal 1 is
+                            all it shows and 2 only the runtime's own complaints, then the time
+                            read and the length again), rotated to ``.log.1`` before a record
+                            that would take it past ``--log-max``
 ``PROC.exit``               ``{"pid", "status", "exited_at", "oom_killed"}``, written atomically
 =========================== ===================================================================
+
+The init's log is the same, in ``--log FILE`` (an absolute path, whose directory exists; without
+it ``DIR/init.log``): the container's log, kept apart from the task's directory so that it outlives
+the task and is appended to by the next one. With ``--log-max-size`` (0, the default: never) it is
+rotated as Docker's json-file driver rotates, keeping ``--log-max-files`` files (1, the default: the
+file starts anew) as ``FILE.1`` (newest) to ``FILE.N-1``.
 
 ``PROC`` is ``init`` for the container's init, else the exec id (1-64 of ``[A-Za-z0-9._-]``, not
 starting with a dot; taken for good once its runtime succeeded). The exit record is written once the
@@ -53,7 +62,7 @@ half-closed; send ``b"\\x04"`` for a line-mode reader's EOF).
 
 from __future__ import annotations
 
-from pycontainerd._monitor.client import Attachment, Monitor, ProcessStatus
+from pycontainerd._monitor.client import Attachment, Monitor, ProcessStatus, Watch, watch
 from pycontainerd._monitor.launch import (
     DEFAULT_LOG_MAX,
     CreateRequest,
@@ -63,13 +72,13 @@ from pycontainerd._monitor.launch import (
     monitor_binary,
     runtime_error,
 )
+from pycontainerd._monitor.logfile import follow_watch, log_files, read_entries, read_log
 from pycontainerd._monitor.protocol import FRAME_STDERR, FRAME_STDOUT, MonitorError
 from pycontainerd._monitor.records import (
     ExitStatus,
     monitor_alive,
     process_alive,
     read_exit,
-    read_log,
     wait_monitor_exit,
     write_process_file,
 )
@@ -87,12 +96,17 @@ __all__ = [
     "MonitorOptions",
     "MonitorProcess",
     "ProcessStatus",
+    "Watch",
+    "follow_watch",
+    "log_files",
     "monitor_alive",
     "monitor_binary",
     "process_alive",
+    "read_entries",
     "read_exit",
     "read_log",
     "runtime_error",
     "wait_monitor_exit",
+    "watch",
     "write_process_file",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 from pathlib import Path
 
 from pycontainerd._monitor.protocol import (
@@ -11,6 +12,7 @@ from pycontainerd._monitor.protocol import (
     FRAME_STDERR,
     FRAME_STDIN,
     FRAME_STDOUT,
+    HEADER,
     MonitorError,
     encode_frame,
     encode_request,
@@ -27,9 +29,12 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import BinaryIO, Final, Self
 
-__all__ = ["Attachment", "Monitor", "ProcessStatus"]
+__all__ = ["Attachment", "Monitor", "ProcessStatus", "Watch"]
 
 _STDIN_CHUNK = 1 << 16
+#: How long a wait or a watch waits for the monitor's first answer: a monitor whose processes are
+#: all recorded stops accepting connections, and leaves within moments.
+_ANSWER_TIMEOUT = 1.0
 
 
 class ProcessStatus(Record):
@@ -50,11 +55,12 @@ class ProcessStatus(Record):
 class _Connection:
     """One connection to the monitor socket, with buffered frame reads."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, timeout: float | None = None) -> None:
         path = directory / "monitor.sock"
         # The reader is a buffered file over the socket's descriptor, which a stream socket allows.
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
+            self.sock.settimeout(timeout)
             self.sock.connect(str(path))
         except OSError as exc:
             self.sock.close()
@@ -70,7 +76,10 @@ class _Connection:
     def call(self, *fields: str) -> str:
         """Send a request, return the reply's detail (after ``ok``); MonitorError on ``error``."""
         self.send(encode_request(*fields))
-        frame = read_frame(self.reader)
+        try:
+            frame = read_frame(self.reader)
+        except OSError as exc:  # a timeout: a monitor that is finishing no longer answers
+            raise MonitorError(f"no reply from the monitor to {fields[0]}: {exc}") from None
         if frame is None:
             raise MonitorError(f"the monitor closed the connection during {fields[0]} (it exited?)")
         kind, payload = frame
@@ -138,6 +147,90 @@ class Attachment:
             self._connection.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass  # the monitor has gone already
+        self._connection.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Watch:
+    """The end of a process, and with ``notify`` each time its output reached its log: what a
+    waiter for its exit, or a follower of its log, sleeps on instead of polling (``wait`` and
+    ``watch`` in the protocol). :attr:`exit` is the exit status once the monitor sent it;
+    :attr:`ended` turns true then, or when the monitor went away without it (it died: see
+    ``Task.reconcile``)."""
+
+    def __init__(self, connection: _Connection, proc: str) -> None:
+        self._connection = connection
+        self.proc = proc
+        self._buffer = bytearray()
+        self._answered = False
+        self.exit: ExitStatus | None = None
+        self.ended = False
+
+    def _await_answer(self, request: bytes) -> None:
+        """Send the request and take the monitor's reply (MonitorError for an error, or none in
+        time); read from the socket itself, so that nothing after the reply sits in a buffer."""
+        self._connection.send(request)
+        sock = self._connection.sock
+        while not self._answered:
+            try:
+                chunk = sock.recv(1 << 16)
+            except OSError as exc:
+                raise MonitorError(f"no answer from the monitor about {self.proc}: {exc}") from None
+            if not chunk:
+                raise MonitorError(f"the monitor closed the connection about {self.proc} (it exited?)")
+            self._buffer += chunk
+            self._take_frames()
+
+    def fileno(self) -> int:
+        return self._connection.sock.fileno()
+
+    def wait(self, timeout: float | None) -> None:
+        """Sleep until the monitor says something (output, or the end) or ``timeout`` seconds
+        passed, then take all it said."""
+        if self.ended or not select.select([self], [], [], timeout)[0]:
+            return
+        sock = self._connection.sock
+        while not self.ended:
+            try:
+                chunk = sock.recv(1 << 16, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.ended = True
+                break
+            self._buffer += chunk
+            self._take_frames()
+
+    def _take_frames(self) -> None:
+        while len(self._buffer) >= HEADER.size:
+            kind, length = HEADER.unpack_from(self._buffer)
+            if len(self._buffer) < HEADER.size + length:
+                return
+            payload = bytes(self._buffer[HEADER.size : HEADER.size + length])
+            del self._buffer[: HEADER.size + length]
+            if kind == FRAME_REPLY:
+                verdict, _, detail = payload.decode(errors="replace").partition(" ")
+                if verdict != "ok":
+                    raise MonitorError(detail)
+                self._answered = True
+            elif kind == FRAME_EXIT:
+                record = json.loads(payload)
+                if not isinstance(record, dict):
+                    raise MonitorError(f"malformed exit frame for {self.proc}: {payload!r}")
+                self.exit = ExitStatus.from_json(record)
+                self.ended = True
+                return
+
+    def close(self) -> None:
         self._connection.close()
 
     def __enter__(self) -> Self:
@@ -228,6 +321,21 @@ class Monitor:
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def watch(directory: str | os.PathLike[str], proc: str, *, notify: bool) -> Watch:
+    """A :class:`Watch` of ``proc`` on its own connection to the monitor of ``directory``; with
+    ``notify`` it wakes on output too. MonitorError if the monitor does not answer within a second
+    (gone, or finishing: its processes are all recorded then) or does not know ``proc``."""
+    connection = _Connection(Path(directory), timeout=_ANSWER_TIMEOUT)
+    try:
+        found = Watch(connection, proc)
+        found._await_answer(encode_request("watch" if notify else "wait", proc))
+        connection.sock.settimeout(None)
+    except BaseException:
+        connection.close()
+        raise
+    return found
 
 
 def _flag(value: bool) -> str:

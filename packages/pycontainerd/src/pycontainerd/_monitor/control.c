@@ -1,6 +1,6 @@
 /*
  * pycontainerd-monitor, control: the clients of DIR/monitor.sock and the protocol they speak
- * (requests and replies: status, exec, attach, resize, close_stdin; stdin frames from attached
+ * (requests and replies: status, exec, attach, wait, watch, resize, close_stdin; stdin frames from attached
  * clients), with per-client buffers held back while an exec is pending.
  *
  * C for the reason monitor.c gives: one monitor runs per container for its whole life and must
@@ -147,6 +147,19 @@ static void request(struct client *c, char *payload, size_t len)
 			client_reply(c, "ok");
 			c->attached = p;
 			c->stdin_ok = with_stdin;
+			if (p->done)
+				client_queue_exit(c, p);
+		}
+	} else if ((strcmp(verb, "wait") == 0 || strcmp(verb, "watch") == 0) && n == 2) {
+		/* The exit frame when the process is recorded (at once if it is): a waiter sleeps on the
+		 * socket instead of polling the exit record; a watcher also gets an empty output frame
+		 * whenever output reached the log, and reads the log itself. */
+		if (!p || p->pid == 0) {
+			client_reply(c, "error no process %s", f[1]);
+		} else {
+			client_reply(c, "ok");
+			c->attached = p;
+			c->mode = strcmp(verb, "wait") == 0 ? C_WAIT : C_WATCH;
 			if (p->done)
 				client_queue_exit(c, p);
 		}

@@ -51,10 +51,14 @@ class MonitorProcess(Record):
 
 class MonitorOptions(Record):
     """How a monitor runs its container's init: the task's id and namespace (for its events),
-    whether the init gets a terminal and a stdin, the log's cap, the events file, and how long to
-    wait for it to be ready (seconds)."""
+    whether the init gets a terminal and a stdin, the cap of exec'd processes' logs, the init's log
+    (``log``: the file, its rotation size, 0 for none, and the files kept), the events file, and how
+    long to wait for it to be ready (seconds)."""
 
-    __slots__ = ("id", "namespace", "tty", "stdin", "log_max", "events", "timeout")
+    __slots__ = (
+        "id", "namespace", "tty", "stdin", "log_max", "log", "log_max_size", "log_max_files", "events",
+        "timeout",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -64,6 +68,9 @@ class MonitorOptions(Record):
         tty: bool = False,
         stdin: bool = False,
         log_max: int = DEFAULT_LOG_MAX,
+        log: str | os.PathLike[str] | None = None,
+        log_max_size: int = 0,
+        log_max_files: int = 1,
         events: str | os.PathLike[str] | None = None,
         timeout: float = 30.0,
     ) -> None:
@@ -72,6 +79,9 @@ class MonitorOptions(Record):
         self.tty: Final = tty
         self.stdin: Final = stdin
         self.log_max: Final = log_max
+        self.log: Final = log
+        self.log_max_size: Final = log_max_size
+        self.log_max_files: Final = log_max_files
         self.events: Final = events
         self.timeout: Final = timeout
 
@@ -357,6 +367,14 @@ def _command(root: Path, options: MonitorOptions) -> list[str]:
         options.namespace,
     ]
     command += ["--log-max", str(options.log_max)]
+    if options.log is not None:
+        command += ["--log", os.path.abspath(options.log)]
+        command += [
+            "--log-max-size",
+            str(options.log_max_size),
+            "--log-max-files",
+            str(options.log_max_files),
+        ]
     if options.events is not None:
         command += ["--events", os.path.abspath(options.events)]
     if options.stdin:

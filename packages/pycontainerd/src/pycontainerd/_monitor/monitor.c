@@ -18,7 +18,9 @@
 #include "monitor.h"
 
 const char *g_dir, *g_id, *g_ns, *g_events, *g_memcg;
-off_t g_log_max = 16 << 20;
+off_t g_log_max = 16 << 20, g_init_log_max = 0;
+const char *g_init_log;
+int g_init_log_files = 1;
 int g_ready = -1, g_null = -1, g_listen = -1, g_oom_efd = -1, g_oom_ctl = -1;
 static int g_sigfd = -1;
 struct proc *g_procs, *g_init;
@@ -274,7 +276,7 @@ __attribute__((noreturn)) static void usage(const char *fmt, const char *arg)
 	fprintf(stderr, "pycontainerd-monitor: ");
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, "\nusage: pycontainerd-monitor --dir DIR --id ID --namespace NS [--events FILE] [--log-max BYTES] "
-			"[--memory-cgroup PATH] --ready-fd N --adopt PID (--stdout-fd N --stderr-fd N [--stdin-fd N] | "
+			"[--log FILE [--log-max-size BYTES] [--log-max-files N]] [--memory-cgroup PATH] --ready-fd N --adopt PID (--stdout-fd N --stderr-fd N [--stdin-fd N] | "
 			"--tty --console-fd N [--stdin])\n");
 	exit(2);
 }
@@ -328,6 +330,18 @@ static void parse_args(int argc, char **argv, bool *tty, bool *with_stdin, struc
 			if (*end || max < 4096)
 				usage("--log-max must be a number of bytes, at least 4096: %s", value);
 			g_log_max = (off_t)max;
+		} else if (strcmp(opt, "--log") == 0) {
+			g_init_log = value;
+		} else if (strcmp(opt, "--log-max-size") == 0) {
+			long long max = strtoll(value, &end, 10);
+			if (*end || max < 0)
+				usage("--log-max-size must be a number of bytes (0: no rotation): %s", value);
+			g_init_log_max = (off_t)max;
+		} else if (strcmp(opt, "--log-max-files") == 0) {
+			long files = strtol(value, &end, 10);
+			if (*end || files < 1 || files > 1000)
+				usage("--log-max-files must be a number of files, 1-1000: %s", value);
+			g_init_log_files = (int)files;
 		} else if (strcmp(opt, "--adopt") == 0) {
 			long pid = strtol(value, &end, 10);
 			if (*end || pid <= 0 || pid > INT_MAX)
@@ -355,6 +369,8 @@ static void parse_args(int argc, char **argv, bool *tty, bool *with_stdin, struc
 		usage("%s", "without --tty: --stdout-fd and --stderr-fd, and --stdin-fd with --stdin");
 	if (g_events && g_events[0] != '/')
 		usage("--events must be an absolute path: %s", g_events);
+	if (g_init_log && g_init_log[0] != '/')
+		usage("--log must be an absolute path: %s", g_init_log);
 	if (g_memcg && g_memcg[0] != '/')
 		usage("--memory-cgroup must be an absolute path: %s", g_memcg);
 }

@@ -41,6 +41,10 @@
 /* Frame kinds: the 8-byte header is kind, three zero bytes, then the payload length (uint32 BE). */
 enum { FRAME_STDIN = 0, FRAME_STDOUT = 1, FRAME_STDERR = 2, FRAME_EXIT = 3, FRAME_REPLY = 4, FRAME_REQUEST = 5 };
 #define HEADER_SIZE 8
+/* A log record is a frame (header and payload) followed by a trailer: the time it was read (int64 BE,
+ * nanoseconds since the epoch) and the payload length again (uint32 BE), so that the log can be read
+ * backwards. One record per line of output (a line's last piece when the read ended mid-line). */
+#define TRAILER_SIZE 12
 #define HIGH_WATER (1u << 20)       /* pending bytes past which a reader or writer is held back */
 #define MAX_REQUEST (1u << 20)      /* largest frame a client may send */
 #define DRAIN_GRACE_MS 2000         /* output kept open by a leftover process after the exit */
@@ -72,14 +76,22 @@ struct proc {
 	struct buf stdin_pending;
 	int log;
 	off_t log_size;
+	char *log_path; /* init: --log (DIR/init.log without); an exec: DIR/PROC.log */
+	off_t log_max;  /* rotate before a record that would take the file past this; 0: never */
+	int log_files;  /* files kept with rotation (the current one included); 1: the file starts anew */
 	unsigned long long oom_base;
 	struct client *requester; /* exec: the connection waiting for the reply */
 };
+
+/* What a client attached to a process gets: its output (attach, exec with attach), nothing but the
+ * exit (wait), or an empty frame when output came and none is pending yet, then the exit (watch). */
+enum client_mode { C_OUTPUT, C_WAIT, C_WATCH };
 
 struct client {
 	struct client *next;
 	int fd;
 	struct proc *attached;
+	enum client_mode mode;
 	bool stdin_ok, hold, closing, dead;
 	int64_t progress_ms;
 	struct buf in, reply, out;
@@ -88,7 +100,9 @@ struct client {
 /* Globals (defined in monitor.c) */
 
 extern const char *g_dir, *g_id, *g_ns, *g_events, *g_memcg;
-extern off_t g_log_max;
+extern off_t g_log_max, g_init_log_max;
+extern const char *g_init_log;
+extern int g_init_log_files;
 extern int g_ready, g_null, g_listen, g_oom_efd, g_oom_ctl;
 extern struct proc *g_procs, *g_init;
 extern struct client *g_clients;

@@ -1,6 +1,6 @@
 /*
  * pycontainerd-monitor, output: buffers, the files under DIR (atomic writes for the pid file and
- * exit records, the events file, each process's stdcopy-framed log with rotation) and the stdio of
+ * exit records, the events file, each process's log of timestamped records with rotation) and the stdio of
  * processes (reading their output into the log and attached clients, writing their stdin, OOM
  * events).
  *
@@ -193,62 +193,136 @@ unsigned long long read_oom_kills(void)
 	return line ? strtoull(line + strlen("oom_kill "), NULL, 10) : 0;
 }
 
+/* Where the process's log goes and how it is rotated: the init's as the command line says, an
+ * exec'd process's in DIR/PROC.log, capped at --log-max with one rotated file. */
 int open_log(struct proc *p, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
-	path_of(path, sizeof path, "%s/%s.log", g_dir, p->name);
+	if (p == g_init && g_init_log) {
+		path_of(path, sizeof path, "%s", g_init_log);
+		p->log_max = g_init_log_max;
+		p->log_files = g_init_log_files;
+	} else {
+		path_of(path, sizeof path, "%s/%s.log", g_dir, p->name);
+		p->log_max = g_log_max;
+		p->log_files = 2;
+	}
+	free(p->log_path);
+	p->log_path = strdup(path);
+	if (!p->log_path)
+		out_of_memory();
 	p->log = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (p->log < 0) {
 		snprintf(err, errlen, "open %s: %s", path, strerror(errno));
 		return -1;
 	}
 	struct stat st;
-	p->log_size = fstat(p->log, &st) == 0 ? st.st_size : 0;
+	p->log_size = fstat(p->log, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
 	return 0;
 }
 
+/* Docker's json-file rotation: PATH.(N-2) becomes PATH.(N-1) (the oldest goes), ..., PATH becomes
+ * PATH.1, and PATH starts anew; with one file, PATH is replaced by an empty one. Renames, never a
+ * truncation in place: a reader that has the file open reads it to its end. */
 static void rotate_log(struct proc *p)
 {
-	char path[PATH_MAX], old[PATH_MAX];
-	path_of(path, sizeof path, "%s/%s.log", g_dir, p->name);
-	path_of(old, sizeof old, "%s/%s.log.1", g_dir, p->name);
+	char from[PATH_MAX], to[PATH_MAX];
 	close_fd(&p->log);
-	rename(path, old);
-	p->log = open(path, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (p->log_files <= 1) {
+		unlink(p->log_path);
+	} else {
+		for (int i = p->log_files - 1; i >= 1; i--) {
+			if (i == 1)
+				path_of(from, sizeof from, "%s", p->log_path);
+			else
+				path_of(from, sizeof from, "%s.%d", p->log_path, i - 1);
+			path_of(to, sizeof to, "%s.%d", p->log_path, i);
+			if (rename(from, to) < 0 && errno != ENOENT)
+				break;
+		}
+	}
+	p->log = open(p->log_path, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	p->log_size = 0;
 }
 
-/* Append output to the process's log as frames, each in one write; a file is filled up to the
- * cap and then rotated, so data that does not fit is split into two frames, never a frame into
- * two files. */
+#define LOG_BATCH 256 /* records per writev: 3 vectors each, within IOV_MAX */
+
+struct log_batch {
+	struct iovec iov[LOG_BATCH * 3];
+	unsigned char heads[LOG_BATCH][HEADER_SIZE], tails[LOG_BATCH][TRAILER_SIZE];
+	int n;
+	size_t bytes;
+};
+
+static void put_be(unsigned char *out, uint64_t value, int size)
+{
+	for (int i = size - 1; i >= 0; i--, value >>= 8)
+		out[i] = (unsigned char)value;
+}
+
+/* Write the batch's records with one writev (O_APPEND: they land whole and together); false if the
+ * log had to be given up. A short write (a full disk) is undone: the file stays whole records. */
+static bool flush_batch(struct proc *p, struct log_batch *b)
+{
+	if (b->n == 0)
+		return true;
+	ssize_t n;
+	do
+		n = writev(p->log, b->iov, b->n * 3);
+	while (n < 0 && errno == EINTR);
+	size_t bytes = b->bytes;
+	b->n = 0;
+	b->bytes = 0;
+	if (n < 0)
+		return false;
+	if ((size_t)n < bytes) {
+		if (ftruncate(p->log, p->log_size) < 0)
+			close_fd(&p->log);
+		return false;
+	}
+	p->log_size += (off_t)bytes;
+	return true;
+}
+
+/* Append output to the process's log: one record per line, each stamped with the time it was read;
+ * the file is rotated between records, never inside one. */
 static void log_output(struct proc *p, int kind, const char *data, size_t len)
 {
+	static struct log_batch batch;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t stamp = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	batch.n = 0;
+	batch.bytes = 0;
 	while (len > 0 && p->log >= 0) {
-		if (p->log_size + HEADER_SIZE >= g_log_max) {
+		const char *newline = memchr(data, '\n', len);
+		size_t take = newline ? (size_t)(newline - data) + 1 : len;
+		size_t size = HEADER_SIZE + take + TRAILER_SIZE;
+		off_t pending = p->log_size + (off_t)batch.bytes;
+		if (p->log_max > 0 && pending > 0 && pending + (off_t)size > p->log_max) {
+			if (!flush_batch(p, &batch))
+				return;
 			rotate_log(p);
 			if (p->log < 0)
 				return; /* the output still reaches attached clients */
 		}
-		size_t room = (size_t)(g_log_max - p->log_size - HEADER_SIZE);
-		size_t take = len < room ? len : room;
-		unsigned char h[HEADER_SIZE] = {(unsigned char)kind,	       0, 0, 0, (unsigned char)(take >> 24),
-						(unsigned char)(take >> 16), (unsigned char)(take >> 8), (unsigned char)take};
-		struct iovec iov[2] = {{h, HEADER_SIZE}, {(void *)data, take}};
-		ssize_t n;
-		do /* one writev of a regular file with O_APPEND: the frame lands whole */
-			n = writev(p->log, iov, 2);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return;
-		if ((size_t)n < HEADER_SIZE + take) { /* a full disk: keep the file made of whole frames */
-			if (ftruncate(p->log, p->log_size) < 0)
-				close_fd(&p->log);
-			return;
-		}
-		p->log_size += HEADER_SIZE + (off_t)take;
+		int i = batch.n++;
+		batch.heads[i][0] = (unsigned char)kind;
+		memset(batch.heads[i] + 1, 0, 3);
+		put_be(batch.heads[i] + 4, take, 4);
+		put_be(batch.tails[i], stamp, 8);
+		put_be(batch.tails[i] + 8, take, 4);
+		batch.iov[i * 3] = (struct iovec){batch.heads[i], HEADER_SIZE};
+		batch.iov[i * 3 + 1] = (struct iovec){(void *)data, take};
+		batch.iov[i * 3 + 2] = (struct iovec){batch.tails[i], TRAILER_SIZE};
+		batch.bytes += size;
 		data += take;
 		len -= take;
+		if (batch.n == LOG_BATCH && !flush_batch(p, &batch))
+			return;
 	}
+	if (p->log >= 0)
+		flush_batch(p, &batch);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -267,9 +341,14 @@ bool read_output(struct proc *p, int stream)
 	int kind = stream ? FRAME_STDERR : FRAME_STDOUT;
 	p->last_read_ms = now_ms();
 	log_output(p, kind, g_io, (size_t)n);
-	for (struct client *c = g_clients; c; c = c->next)
-		if (c->attached == p && !c->dead)
+	for (struct client *c = g_clients; c; c = c->next) {
+		if (c->attached != p || c->dead || c->mode == C_WAIT)
+			continue;
+		if (c->mode == C_OUTPUT)
 			buf_frame(&c->out, kind, g_io, (size_t)n);
+		else if (buf_size(&c->out) == 0) /* C_WATCH: one empty frame says "more in the log" */
+			buf_frame(&c->out, kind, "", 0);
+	}
 	return true;
 }
 

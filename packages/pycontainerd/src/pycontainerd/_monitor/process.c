@@ -122,6 +122,7 @@ void sweep_procs(void)
 		struct proc *p = *q;
 		if (p->dropped) {
 			*q = p->next;
+			free(p->log_path);
 			free(p);
 		} else {
 			q = &p->next;
@@ -404,9 +405,7 @@ static void runtime_error_line(struct proc *p, char *out, size_t size)
 	out[0] = '\0';
 	while (p->out[1] >= 0 && read_output(p, 1))
 		;
-	char path[PATH_MAX];
-	path_of(path, sizeof path, "%s/%s.log", g_dir, p->name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = p->log_path ? open(p->log_path, O_RDONLY | O_CLOEXEC) : -1;
 	if (fd < 0)
 		return;
 	ssize_t n = read(fd, g_io, sizeof g_io); /* a runtime says little before failing */
@@ -416,20 +415,17 @@ static void runtime_error_line(struct proc *p, char *out, size_t size)
 	for (ssize_t at = 0; n > 0 && at + HEADER_SIZE <= n;) {
 		const unsigned char *h = (const unsigned char *)g_io + at;
 		size_t len = (size_t)h[4] << 24 | (size_t)h[5] << 16 | (size_t)h[6] << 8 | h[7];
-		if (at + HEADER_SIZE + (ssize_t)len > n)
+		if (at + HEADER_SIZE + (ssize_t)len + TRAILER_SIZE > n)
 			break;
-		if (h[0] == FRAME_STDERR) {
-			last = g_io + at + HEADER_SIZE;
-			last_len = len;
+		const char *line = g_io + at + HEADER_SIZE;
+		size_t line_len = len;
+		while (line_len > 0 && (line[line_len - 1] == '\n' || line[line_len - 1] == '\r' || line[line_len - 1] == ' '))
+			line_len--;
+		if (h[0] == FRAME_STDERR && line_len > 0) { /* one record per line: the last that says something */
+			last = line;
+			last_len = line_len;
 		}
-		at += HEADER_SIZE + (ssize_t)len;
-	}
-	while (last_len > 0 && (last[last_len - 1] == '\n' || last[last_len - 1] == '\r' || last[last_len - 1] == ' '))
-		last_len--;
-	const char *start = last_len ? memrchr(last, '\n', last_len) : NULL;
-	if (start) {
-		last_len -= (size_t)(start + 1 - last);
-		last = start + 1;
+		at += HEADER_SIZE + (ssize_t)len + TRAILER_SIZE;
 	}
 	if (last_len)
 		snprintf(out, size, ": %.*s", (int)(last_len < 400 ? last_len : 400), last);
@@ -464,10 +460,9 @@ static void runtime_done(struct proc *p, int status)
 			if (p->requester->attached == p)
 				p->requester->closing = true;
 		}
-		char path[PATH_MAX]; /* the name can be used again: start its log afresh */
-		path_of(path, sizeof path, "%s/%s.log", g_dir, p->name);
+		if (p->log_path) /* the name can be used again: start its log afresh */
+			unlink(p->log_path);
 		drop_proc(p);
-		unlink(path);
 		return;
 	}
 	if (p->requester) {

@@ -14,11 +14,14 @@ kind  direction   payload
 5     to monitor  a request: its fields, each ending in a NUL byte
 ===== =========== ========================================================================
 
-Requests (fields separated by NUL): ``status``; ``attach PROC STDIN``; ``resize PROC ROWS COLS``;
-``close_stdin PROC``; ``exec PROC TTY STDIN ATTACH ARGV...`` (flags are ``0`` or ``1``). A
-connection takes one request at a time. After a successful ``attach`` (or ``exec`` with ATTACH) it
-is an attach stream: output frames, then the exit frame, then the monitor closes it; the client
-sends only stdin frames on it.
+Requests (fields separated by NUL): ``status``; ``attach PROC STDIN``; ``wait PROC``; ``watch
+PROC``; ``resize PROC ROWS COLS``; ``close_stdin PROC``; ``exec PROC TTY STDIN ATTACH ARGV...``
+(flags are ``0`` or ``1``). A connection takes one request at a time. After a successful ``attach``
+(or ``exec`` with ATTACH) it is an attach stream: output frames, then the exit frame, then the
+monitor closes it; the client sends only stdin frames on it. After ``wait`` only the exit frame
+comes (at once if the process is recorded already), and after ``watch`` empty output frames (one
+whenever output reached the log and none was pending on the connection) before it: a waiter and a
+log follower sleep on the socket rather than poll the files.
 """
 
 from __future__ import annotations

@@ -1,34 +1,30 @@
-"""What a monitor leaves in its directory, read without talking to it: exit records, logs, liveness."""
+"""What a monitor leaves in its directory, read without talking to it: exit records, liveness (the
+logs: ``logfile``)."""
 
 from __future__ import annotations
 
 import json
 import os
 import select
-import time
 from pathlib import Path
 
-from pycontainerd._monitor.protocol import HEADER, MonitorError
+from pycontainerd._monitor.protocol import MonitorError
 from pycontainerd._record import Record
 from pycontainerd._times import parse_time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from datetime import datetime
-    from typing import BinaryIO, Final
+    from typing import Final
 
 __all__ = [
     "ExitStatus",
     "monitor_alive",
     "process_alive",
     "read_exit",
-    "read_log",
     "wait_monitor_exit",
     "write_process_file",
 ]
-
-_FOLLOW_INTERVAL = 0.05
 
 
 class ExitStatus(Record):
@@ -130,72 +126,3 @@ def wait_monitor_exit(directory: str | os.PathLike[str], timeout: float) -> bool
         return bool(select.select([pidfd], [], [], timeout)[0])
     finally:
         os.close(pidfd)
-
-
-def _frames(buffer: bytearray) -> Iterator[tuple[int, bytes]]:
-    """The whole frames at the start of ``buffer``, removed from it as they are yielded."""
-    while len(buffer) >= HEADER.size:
-        kind, length = HEADER.unpack_from(buffer)
-        if len(buffer) < HEADER.size + length:
-            return
-        payload = bytes(buffer[HEADER.size : HEADER.size + length])
-        del buffer[: HEADER.size + length]
-        yield kind, payload
-
-
-def _drain(f: BinaryIO, buffer: bytearray) -> Iterator[tuple[int, bytes]]:
-    while chunk := f.read(1 << 16):
-        buffer += chunk
-        yield from _frames(buffer)
-
-
-def read_log(
-    directory: str | os.PathLike[str], proc: str = "init", *, follow: bool = False
-) -> Iterator[tuple[int, bytes]]:
-    """The output ``proc`` left in its log as ``(stream, data)``, 1 stdout and 2 stderr: the
-    rotated ``PROC.log.1`` first, then ``PROC.log``.
-
-    With ``follow``, keeps reading as the monitor writes (across rotations) until the exit record
-    exists and the log is drained, or the monitor is gone. Without, a rotation while reading can
-    skip what was rotated meanwhile.
-    """
-    root = Path(directory)
-    current, exit_path = root / f"{proc}.log", root / f"{proc}.exit"
-    buffer = bytearray()
-    try:
-        with open(root / f"{proc}.log.1", "rb") as old:
-            yield from _drain(old, buffer)
-    except FileNotFoundError:
-        pass
-    buffer.clear()  # a frame is never split across files
-    f: BinaryIO | None = None
-    try:
-        while True:
-            # Checked before reading: the exit record comes after the output's end, so once it
-            # exists, reading to the end gets everything.
-            finished = not follow or exit_path.exists() or not monitor_alive(root)
-            if f is None:
-                try:
-                    f = open(current, "rb")  # noqa: SIM115 (kept open across rotations)
-                except FileNotFoundError:
-                    if finished:
-                        return
-                    time.sleep(_FOLLOW_INTERVAL)
-                    continue
-            yield from _drain(f, buffer)
-            try:
-                rotated = os.stat(current).st_ino != os.fstat(f.fileno()).st_ino
-            except FileNotFoundError:
-                rotated = False
-            if rotated:
-                yield from _drain(f, buffer)  # what was written before the rename
-                f.close()
-                f = None
-                buffer.clear()
-                continue
-            if finished:
-                return
-            time.sleep(_FOLLOW_INTERVAL)
-    finally:
-        if f is not None:
-            f.close()

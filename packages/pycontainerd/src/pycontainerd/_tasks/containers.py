@@ -40,12 +40,13 @@ from pycontainerd.oci import SpecContext, SpecOpt, generate_spec, with_cgroups_p
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from pycontainerd._content.protocol import Provider
     from pycontainerd._events import EventLog
     from pycontainerd._images import ImageConfig
     from pycontainerd._metadata import MetadataStore, NamespacedContent, Transaction
+    from pycontainerd._monitor.logfile import LogEntry
     from pycontainerd._snapshots import Snapshotters
     from pycontainerd._tasks.protocols import ImageSource
     from pycontainerd._tasks.tasks import TaskService
@@ -239,9 +240,34 @@ class ContainerService:
     def list(self) -> list[Container]:
         return self._metadata.containers.list(self._namespace)
 
+    def log_path(self, container_id: str) -> Path:
+        """The file the container's log is in now (its tasks' output; rotated files beside it, ``.1``
+        the newest). It exists once a task of the container was created."""
+        self.get(container_id)
+        return self._tasks.log_path(container_id)
+
+    def logs(
+        self,
+        container_id: str,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+    ) -> Iterator[Sequence[LogEntry]]:
+        """The container's log, what its tasks wrote to stdout and stderr, across their runs: entries
+        ``(stream, data, time)``, a line each (1 stdout, 2 stderr; ``time`` in nanoseconds since
+        the epoch, when the monitor read it), oldest first, in batches (lists) as read. Only those
+        at ``since`` or later and at ``until`` or earlier; of those, the last ``tail`` (read
+        backwards from the end). With ``follow``, what comes next too, until the container's task
+        exits (at once if it has none running) or ``until`` passes, or the caller closes the
+        iterator."""
+        self.get(container_id)
+        return self._tasks.logs_of(container_id, since=since, until=until, tail=tail, follow=follow)
+
     def delete(self, container_id: str, *, force: bool = False) -> None:
-        """Remove the container, its snapshot and a stopped task; a running task needs ``force``
-        (it is killed first). FailedPreconditionError names the task's state otherwise."""
+        """Remove the container, its snapshot, its log and a stopped task; a running task needs
+        ``force`` (it is killed first). FailedPreconditionError names the task's state otherwise."""
         container = self.get(container_id)
         with contextlib.suppress(NotFoundError):
             task = self._tasks.get(container_id)
@@ -252,6 +278,7 @@ class ContainerService:
             task.delete(force=True)
         self._metadata.containers.delete(self._namespace, container_id)
         self._remove_snapshot(container.snapshotter, container.snapshot_key)
+        self._tasks.remove_log(container_id)
         self._events.publish("/containers/delete", self._namespace, id=container_id)
 
     def _remove_snapshot(self, snapshotter: str, key: str) -> None:

@@ -22,6 +22,18 @@ mistaken for an abandoned one while it is being made, and whoever looks at a tas
 - :meth:`TaskService.collect` (part of ``Client.gc``) deletes those, and the tasks left CREATED by a
   creator that died before starting them: nothing would ever start them.
 
+The init's output goes to the container's log, ``<root>/logs/<ns>/<id>/container.log``, not to the
+task's directory: the log is the container's (as dockerd keeps ``<data-root>/containers/<id>/
+<id>-json.log``), outlives its tasks, and each new task appends to it; it is under the root, not the
+state directory, because it must outlive a reboot as the container's record does. The monitor
+writes it (a record per line, timestamped: ``pycontainerd._monitor.logfile``), rotating it as asked
+at the task's creation; :meth:`TaskService.logs` reads it (since, until, tail, follow) and the
+container's deletion removes it.
+
+Waiting is woken by the monitor: a waiter asks it (``wait``) for the exit frame, and a follower of
+the log (``watch``) is sent an empty frame when output reached the log; only a monitor that cannot
+be asked (gone, or leaving) is polled for, as before.
+
 Nothing in a task's directory is removed recursively through a mount: the root filesystem is
 unmounted first, and the directory removed by ``remove_tree``, which refuses to enter a mount.
 """
@@ -56,12 +68,15 @@ from pycontainerd._monitor import (
     MonitorError,
     MonitorLauncher,
     MonitorOptions,
+    Watch,
+    follow_watch,
     monitor_alive,
     process_alive,
+    read_entries,
     read_exit,
-    read_log,
     runtime_error,
     wait_monitor_exit,
+    watch,
     write_process_file,
 )
 from pycontainerd._monitor.runtime import create_init
@@ -87,6 +102,7 @@ if TYPE_CHECKING:
 
     from pycontainerd._events import EventLog
     from pycontainerd._metadata import MetadataStore
+    from pycontainerd._monitor.logfile import LogEntry
     from pycontainerd._snapshots import Snapshotters
 
 __all__ = ["DEFAULT_LOG_MAX", "ExecProcess", "Task", "TaskService", "TaskStatus"]
@@ -95,7 +111,8 @@ __all__ = ["DEFAULT_LOG_MAX", "ExecProcess", "Task", "TaskService", "TaskStatus"
 DEFAULT_LOG_MAX = 16 << 20
 _UNKNOWN_STATUS = 255
 _SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
-_WAIT_INTERVAL = 0.02
+_WAIT_INTERVAL = 0.02  # a waiter's poll, only while the monitor cannot be asked
+_RECHECK = 0.5  # how often a waiter looks for a monitor that died without recording the exit
 _MONITOR_EXIT_TIMEOUT = 10.0
 #: The file naming the process that creates a task (``PID STARTTIME``), in the task's directory.
 _CREATOR = "creator.pid"
@@ -159,8 +176,11 @@ class TaskService:
         metadata: MetadataStore,
         snapshotters: Snapshotters,
         events: EventLog,
+        logs: Path,
     ) -> None:
         self.namespace = namespace
+        #: Where the namespace's containers' logs are, a directory per container.
+        self.logs = logs
         #: Where the namespace's task directories are.
         self.directory = state / "tasks" / namespace
         #: The namespace's pyrunc state root.
@@ -180,13 +200,19 @@ class TaskService:
         tty: bool | None = None,
         stdin: bool = False,
         log_max: int = DEFAULT_LOG_MAX,
+        log_max_size: int = 0,
+        log_max_files: int = 1,
+        keep_log: bool = True,
         launcher: MonitorLauncher | None = None,
     ) -> Task:
         """Create the task of container ``container_id``: its init exists, stopped before the program,
         until :meth:`Task.start`. ``tty`` overrides the spec's ``process.terminal``; ``stdin`` gives it an
-        input the caller writes through :meth:`Task.attach`. ``launcher`` is the monitor's process
-        forked ahead of time (``pycontainerd._monitor.runtime.pyrunc_launcher()``, by a process with
-        one thread, as ``pyctr run``); without one, it is forked here.
+        input the caller writes through :meth:`Task.attach`. The init's output is appended to the
+        container's log (:meth:`log_path`), rotated past ``log_max_size`` bytes (0: never) keeping
+        ``log_max_files`` files, as Docker's json-file driver; without ``keep_log`` it is not kept
+        (attached clients still see it). ``log_max`` caps each exec'd process's log. ``launcher`` is
+        the monitor's process forked ahead of time (``pycontainerd._monitor.runtime.pyrunc_launcher()``,
+        by a process with one thread, as ``pyctr run``); without one, it is forked here.
 
         AlreadyExistsError if the container has a task; TaskError with pyrunc's message when the
         runtime refuses the spec (nothing is left behind then).
@@ -194,6 +220,12 @@ class TaskService:
         container = self._metadata.containers.get(self.namespace, container_id)
         if log_max <= 0:
             raise InvalidArgumentError(f"log_max must be positive, not {log_max}")
+        if log_max_size < 0 or log_max_files < 1:
+            raise InvalidArgumentError(
+                "log_max_size must be 0 or more and log_max_files 1 or more, "
+                f"not {log_max_size} and {log_max_files}"
+            )
+        log = self.log_path(container_id) if keep_log else Path(os.devnull)
         directory = self.directory / container_id
         _check_socket_path(directory / "console.sock")
         stop_point("task-create")
@@ -215,6 +247,7 @@ class TaskService:
             mounted = True
             stop_point("task-mounted")
             self.runtime_root.mkdir(parents=True, exist_ok=True)
+            log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             request = CreateRequest(
                 container_id,
                 bundle=str(directory),
@@ -228,6 +261,9 @@ class TaskService:
                 tty=terminal,
                 stdin=stdin,
                 log_max=log_max,
+                log=log,
+                log_max_size=log_max_size,
+                log_max_files=log_max_files,
                 events=self._events.path,
             )
             if launcher is None:
@@ -244,6 +280,37 @@ class TaskService:
         self.publish("/tasks/create", id=container_id, pid=started.init_pid, bundle=str(directory))
         stop_point("task-created")
         return Task(self, container_id, directory, started.init_pid)
+
+    def log_path(self, container_id: str) -> Path:
+        """The file of container ``container_id``'s log (rotated files beside it: ``.1``, ``.2``...)."""
+        return self.logs / container_id / "container.log"
+
+    def logs_of(
+        self,
+        container_id: str,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+    ) -> Iterator[Sequence[LogEntry]]:
+        """The entries of the container's log, ``(stream, data, time)``, a line each, in batches as
+        read: see :meth:`ContainerService.logs`."""
+        check_container_id(container_id)
+        wakeups = follow_watch(self.directory / container_id, "init") if follow else None
+        try:
+            yield from read_entries(
+                self.log_path(container_id), since=since, until=until, tail=tail, follow=wakeups
+            )
+        finally:
+            if wakeups is not None:
+                wakeups.close()
+
+    def remove_log(self, container_id: str) -> None:
+        """Remove the container's log (the container is being deleted)."""
+        directory = self.logs / container_id
+        if directory.is_dir():
+            remove_tree(directory)
 
     def _claim(self, container_id: str, directory: Path) -> None:
         """Make the task's directory with ``creator.pid`` (this process) in it: filled under a
@@ -465,30 +532,59 @@ class Task:
         return Monitor.connect(self.directory).attach("init", stdin=stdin)
 
     def logs(self, *, follow: bool = False) -> Iterator[tuple[int, bytes]]:
-        """The output kept in the task's log, as ``(stream, data)``; ``follow`` waits for more until
-        the init has exited."""
-        return read_log(self.directory, "init", follow=follow)
+        """The output kept in the container's log (of this task and those before it), as
+        ``(stream, data)`` a line at a time; ``follow`` waits for more until the init has exited."""
+        for batch in self.service.logs_of(self.id, follow=follow):
+            for stream, data, _ in batch:
+                yield stream, data
 
     def _wait_for(self, proc: str, timeout: float | None) -> ExitStatus:
+        """``proc``'s exit status, woken by the monitor's exit frame (``wait``); polled for only while
+        the monitor cannot be asked, and looked after every half second in case it died."""
         deadline = None if timeout is None else time.monotonic() + timeout
         checked = time.monotonic()
-        while True:
-            status = read_exit(self.directory, proc)
-            if status is not None:
-                return status
-            now = time.monotonic()
-            if now - checked > 0.5:
-                checked = now
-                self.reconcile()
-                if (
-                    proc != "init"
-                    and read_exit(self.directory) is not None
-                    and not monitor_alive(self.directory)
-                ):
-                    raise TaskError(f"task {self.id}: process {proc} left no exit status")
-            if deadline is not None and now >= deadline:
-                raise TimeoutError(f"task {self.id}: {proc} still running after {timeout} s")
-            time.sleep(_WAIT_INTERVAL)
+        waiter: Watch | None = None
+        try:
+            while True:
+                status = read_exit(self.directory, proc)
+                if status is not None:
+                    return status
+                if waiter is None or waiter.ended:
+                    if waiter is not None:
+                        waiter.close()
+                    waiter = self._waiter(proc)
+                now = time.monotonic()
+                if now - checked > _RECHECK:
+                    checked = now
+                    self.reconcile()
+                    if (
+                        proc != "init"
+                        and read_exit(self.directory) is not None
+                        and not monitor_alive(self.directory)
+                        and read_exit(self.directory, proc) is None
+                    ):
+                        raise TaskError(f"task {self.id}: process {proc} left no exit status")
+                if deadline is not None and now >= deadline:
+                    raise TimeoutError(f"task {self.id}: {proc} still running after {timeout} s")
+                pause = _RECHECK if deadline is None else min(_RECHECK, deadline - now)
+                if waiter is None:
+                    time.sleep(min(pause, _WAIT_INTERVAL))
+                    continue
+                waiter.wait(pause)
+                if waiter.exit is not None:
+                    return waiter.exit
+        finally:
+            if waiter is not None:
+                waiter.close()
+
+    def _waiter(self, proc: str) -> Watch | None:
+        """A connection the monitor sends ``proc``'s exit on; None if it cannot be asked."""
+        if not monitor_alive(self.directory):
+            return None
+        try:
+            return watch(self.directory, proc, notify=False)
+        except MonitorError:
+            return None
 
     def wait(self, timeout: float | None = None) -> ExitStatus:
         """The init's exit status (code, or 128 + signal; OOM noted), once it has exited."""
