@@ -437,3 +437,21 @@ def test_the_init_and_monitor_inherit_none_of_the_creators_descriptors(client: C
     finally:
         for fd in held:
             os.close(fd)
+
+
+def test_an_exited_exec_is_deleted_with_its_files_and_its_id_is_free_again(client: Client) -> None:
+    task = _task(client, "x", with_args(["sleep", "60"]))
+    task.start()
+    running = task.exec("slow", ["sleep", "60"])
+    with pytest.raises(FailedPreconditionError, match="is running"):
+        running.delete()
+    for round in range(2):  # the same id, again once deleted
+        process = task.exec("probe", ["sh", "-c", f"echo {round}; exit 3"])
+        assert process.wait(timeout=30).status == 3
+        assert process.delete().status == 3
+        assert not list(task.directory.glob("probe.*"))
+    running.kill(signal.SIGKILL)
+    running.wait(timeout=30)
+    running.delete()
+    assert not list(task.directory.glob("slow.*"))
+    task.delete(force=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pyengine import Daemon
+from pyengine import Daemon, DaemonConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def _eventually(check: Callable[[], bool], what: str, timeout: float = 20) -> No
         time.sleep(0.05)
 
 
-def test_unhealthy_then_healthy_with_its_log_and_events(loaded: DockerCLI) -> None:
+def test_unhealthy_then_healthy_with_its_log_and_events(loaded: DockerCLI, config: DaemonConfig) -> None:
     since = time.time()
     loaded(
         "run", "-d", "--name", "probed", "--health-cmd", "echo probing; test -f /tmp/ok",
@@ -54,6 +54,11 @@ def test_unhealthy_then_healthy_with_its_log_and_events(loaded: DockerCLI) -> No
     assert _health(loaded, "probed")["FailingStreak"] == 0
     assert "(healthy)" in loaded("ps", "--format", "{{.Status}}").stdout
 
+    # Each probe is forgotten once read: a container probed for ever keeps no trail of them.
+    full_id = loaded("inspect", "-f", "{{.Id}}", "probed").stdout.strip()
+    task = config.exec_root / "containerd" / "tasks" / "moby" / full_id[:24]
+    _eventually(lambda: len(_health(loaded, "probed")["Log"]) == 5, "five probes kept")
+    assert len(list(task.glob("health-*"))) <= 4  # at most the one running now
     loaded("stop", "-t", "0", "probed")
     assert _health(loaded, "probed")["Status"] == "unhealthy"  # no longer probed, as dockerd says
     until = time.time()

@@ -218,6 +218,8 @@ class Supervisor:
         await blocking(self.containers.remove, record.id, force)
         live = self.live.pop(record.id, Live())
         live.cancel_restart()
+        for exec_id in [i for i, e in self.execs.items() if e.container_id == record.id]:
+            del self.execs[exec_id]  # as dockerd: a container's execs go with it
         for waiter in live.removed:
             if not waiter.done():
                 waiter.set_result(record.state.exit_code)

@@ -244,7 +244,15 @@ async def _await_exit(sup: Supervisor, instance: Exec) -> None:
 
 
 def _exec_died(sup: Supervisor, instance: Exec, code: int) -> None:
+    """Record the exit; pycontainerd's process is deleted (its exit code is kept here)."""
     instance.running, instance.exit_code = False, code
+    if instance.process is not None:
+        sup.spawn(_forget(instance.process), f"forget exec {instance.id[:12]}")
     with contextlib.suppress(NotFound):  # removed meanwhile
         record = sup.containers.get(instance.container_id)
         sup.containers.events.container(record, "exec_die", execID=instance.id, exitCode=str(code))
+
+
+async def _forget(process: pycontainerd.ExecProcess) -> None:
+    with contextlib.suppress(pycontainerd.PycontainerdError):
+        await blocking(process.delete)

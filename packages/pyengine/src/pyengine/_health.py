@@ -8,6 +8,7 @@ count until a probe has succeeded; probes then run every ``StartInterval`` inste
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import signal
 import threading
@@ -132,6 +133,8 @@ def probe(task: pycontainerd.Task, check: HealthConfig) -> dict[str, Any]:
         output += f"\n{exc}".encode()
     finally:
         timer.cancel()
+    with contextlib.suppress(pycontainerd.PycontainerdError):
+        process.delete()  # a container probed for ever keeps no trail of its probes
     if timed_out.is_set():
         return {
             "Start": start,

@@ -276,6 +276,10 @@ class Monitor:
         """Close ``proc``'s stdin once what attached writers sent reached it."""
         self._connection.call("close_stdin", proc)
 
+    def forget(self, proc: str) -> None:
+        """Forget the exec ``proc``, which has exited: its record and its files go."""
+        self._connection.call("forget", proc)
+
     def exec(
         self,
         proc_id: str,

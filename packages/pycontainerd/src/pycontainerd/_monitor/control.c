@@ -1,6 +1,6 @@
 /*
  * pycontainerd-monitor, control: the clients of DIR/monitor.sock and the protocol they speak
- * (requests and replies: status, exec, attach, wait, watch, resize, close_stdin; stdin frames from attached
+ * (requests and replies: status, exec, attach, wait, watch, resize, close_stdin, forget; stdin frames from attached
  * clients), with per-client buffers held back while an exec is pending.
  *
  * C for the reason monitor.c gives: one monitor runs per container for its whole life and must
@@ -188,6 +188,25 @@ static void request(struct client *c, char *payload, size_t len)
 			p->stdin_closing = true;
 			if (buf_size(&p->stdin_pending) == 0)
 				close_stdin_now(p);
+			client_reply(c, "ok");
+		}
+	} else if (strcmp(verb, "forget") == 0 && n == 2) {
+		/* An exec that has exited and been read: its record and files go, as containerd deletes
+		 * an exec process, so that a container probed for ever (health checks) keeps no trail. */
+		if (!p || p->pid == 0)
+			client_reply(c, "error no process %s", f[1]);
+		else if (p == g_init)
+			client_reply(c, "error the init is forgotten with its task");
+		else if (!p->done)
+			client_reply(c, "error process %s is running", f[1]);
+		else {
+			static const char *const suffixes[] = {"json", "pid", "exit", "log", "console.sock"};
+			for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+				char path[PATH_MAX];
+				path_of(path, sizeof path, "%s/%s.%s", g_dir, p->name, suffixes[i]);
+				unlink(path);
+			}
+			drop_proc(p);
 			client_reply(c, "ok");
 		}
 	} else {

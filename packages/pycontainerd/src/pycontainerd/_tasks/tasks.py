@@ -427,6 +427,20 @@ class ExecProcess:
         with Monitor.connect(self.task.directory) as monitor:
             monitor.resize(self.id, rows, cols)
 
+    def delete(self) -> ExitStatus:
+        """Forget the exited process, as containerd deletes an exec: its exit record, log and files
+        in the task's directory go, and its id can be used again. Returns its exit status;
+        FailedPreconditionError while it runs."""
+        status = read_exit(self.task.directory, self.id)
+        if status is None:
+            raise FailedPreconditionError(f"exec {self.id} in task {self.task.id} is running: kill it first")
+        try:
+            with Monitor.connect(self.task.directory) as monitor:
+                monitor.forget(self.id)
+        except MonitorError as exc:
+            raise TaskError(f"delete exec {self.id} in task {self.task.id}: {exc}") from exc
+        return status
+
 
 class Task:
     """A container's task. Made by :class:`TaskService`; any process may hold one for the same task."""
