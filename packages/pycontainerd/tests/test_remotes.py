@@ -444,3 +444,36 @@ def test_5xx_and_429_are_retried_with_backoff_then_given_up() -> None:
         httpd.shutdown()
         httpd.server_close()
         thread.join(10)
+
+
+def test_mirrors_are_asked_in_turn_for_docker_io_names_only() -> None:
+    from pycontainerd._client import _resolve
+
+    class Fake:
+        """Answers for the hosts in ``has``; records what it was asked (nothing is contacted)."""
+
+        def __init__(self, *has: str) -> None:
+            self.has = has
+            self.asked: list[str] = []
+
+        def resolve(self, ref: Reference) -> tuple[Reference, Any]:
+            self.asked.append(str(ref))
+            if ref.domain in self.has:
+                return ref, None
+            raise RegistryError(f"{ref}: not found", 404)
+
+    mirrors = ["127.0.0.1:5001", "127.0.0.1:5002"]
+    second = Fake("127.0.0.1:5002")
+    assert (
+        str(_resolve(second, Reference.parse("busybox"), mirrors)[0])
+        == "127.0.0.1:5002/library/busybox:latest"
+    )
+    assert second.asked == ["127.0.0.1:5001/library/busybox:latest", "127.0.0.1:5002/library/busybox:latest"]
+    upstream = Fake("docker.io")
+    assert (
+        str(_resolve(upstream, Reference.parse("busybox"), mirrors)[0]) == "docker.io/library/busybox:latest"
+    )
+    assert upstream.asked[-1] == "docker.io/library/busybox:latest"  # after both mirrors failed
+    other = Fake("127.0.0.1:5000")
+    _resolve(other, Reference.parse("127.0.0.1:5000/app:1"), mirrors)
+    assert other.asked == ["127.0.0.1:5000/app:1"]  # a name of another registry: no mirror

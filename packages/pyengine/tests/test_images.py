@@ -128,3 +128,25 @@ def test_a_bad_archive_is_refused_with_a_message(engine: Daemon, config: DaemonC
             list(client.load_image(b"not a tar at all" * 100))
     finally:
         client.close()
+
+
+def test_docker_io_names_are_pulled_through_a_registry_mirror(
+    scratch: Path, docker_cli: DockerCLI, registry: Any, layout: Any
+) -> None:
+    # The mirror holds library/busybox, so docker.io itself is never asked.
+    oci_images.push_to_registry(layout, registry.address, "library/busybox")
+    config = DaemonConfig(
+        hosts=[f"unix://{scratch}/engine.sock"],
+        data_root=scratch / "data",
+        exec_root=scratch / "run",
+        registry_mirrors=[f"http://{registry.address}"],
+    )
+    with Daemon(config):
+        assert docker_cli("info", "--format", "{{json .RegistryConfig.Mirrors}}").stdout.strip() == (
+            f'["http://{registry.address}/"]'
+        )
+        pulled = docker_cli("pull", "busybox")
+        assert "Status: Downloaded newer image for busybox:latest" in pulled.stdout
+        assert docker_cli("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split() == [
+            "busybox:latest"
+        ]

@@ -79,7 +79,8 @@ def test_a_directive_given_twice_is_refused_naming_it(scratch: Path) -> None:
         ('{"hosts": ["tcp://0.0.0.0:2375"]}', "only unix:///PATH sockets are supported yet"),
         ('{"log-level": "loud"}', "log-level 'loud': not one of"),
         ('{"insecure-registries": ["10.0.0.0/33"]}', "'10.0.0.0/33' is not a CIDR"),
-        ('{"registry-mirrors": ["https://mirror.test"]}', "pulling through a mirror is not supported"),
+        ('{"registry-mirrors": ["ftp://mirror.test"]}', "invalid mirror: unsupported scheme 'ftp'"),
+        ('{"registry-mirrors": ["https://mirror.test/v2"]}', "invalid mirror: path, query, or fragment"),
     ],
 )
 def test_a_bad_configuration_file_is_refused_naming_the_fault(

@@ -46,6 +46,7 @@ from pycontainerd._errors import (
     InvalidArgumentError,
     LockedError,
     NotFoundError,
+    RegistryError,
     ResourceExhaustedError,
 )
 from pycontainerd._events import EventLog
@@ -106,7 +107,8 @@ if TYPE_CHECKING:
     from pycontainerd._archive.compression import Readable
     from pycontainerd._content.writer import Writer
     from pycontainerd._images import ImageConfig
-    from pycontainerd._remotes.resolver import Fetcher
+    from pycontainerd._remotes.reference import Reference
+    from pycontainerd._remotes.resolver import Fetcher, Resolver
     from pycontainerd._remotes.stream import VerifyingReader
     from pycontainerd._snapshots import Mount
     from pycontainerd._snapshots.protocol import Snapshotter
@@ -322,8 +324,13 @@ class Client:
         insecure_hosts: Iterable[str] = (),
         progress: ProgressCallback | None = None,
         unpack: bool = True,
+        mirrors: Sequence[str] = (),
     ) -> Image:
         """Fetch ``ref`` for ``platform`` (default: the host's), record it, and unpack it.
+
+        ``mirrors`` are registry hosts (``host[:port]``) serving docker.io's repositories: for a
+        docker.io reference each is tried in turn before docker.io itself, as dockerd's
+        ``registry-mirrors``, and the image is recorded under its docker.io name.
 
         Blobs go through ingests named by the reference and digest, so a pull interrupted half-way
         resumes where it stopped; a blob another process is writing is waited for, not fetched twice.
@@ -344,7 +351,7 @@ class Client:
                 insecure_hosts=insecure_hosts,
             ) as resolver,
         ):
-            pinned, root = resolver.resolve(reference)
+            pinned, root = _resolve(resolver, reference, mirrors)
             fetcher = resolver.fetcher(pinned)
             content = self.content.with_lease(lease_id)
             fetch = _Fetch(content, fetcher, name, progress)
@@ -918,3 +925,20 @@ class _Blob:
             self._fd = None
         if self._stored is not None:
             self._stored.close()
+
+
+def _resolve(
+    resolver: Resolver, reference: Reference, mirrors: Sequence[str]
+) -> tuple[Reference, Descriptor]:
+    """Resolve ``reference`` through the first of ``mirrors`` that has it (docker.io's references
+    only), else where it names."""
+    from pycontainerd._remotes.reference import DEFAULT_DOMAIN, Reference
+
+    if reference.domain == DEFAULT_DOMAIN:
+        for mirror in mirrors:
+            mirrored = Reference(mirror, reference.path, reference.tag, reference.digest)
+            try:
+                return resolver.resolve(mirrored)
+            except RegistryError:
+                continue  # not there, or the mirror is down: the next, then docker.io
+    return resolver.resolve(reference)

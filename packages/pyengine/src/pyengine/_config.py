@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import urllib.parse
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +68,18 @@ def _absolute(path: str | os.PathLike[str]) -> Path:
     return Path(path).absolute()
 
 
-def _check_mirrors(_: object, attribute: attrs.Attribute[tuple[str, ...]], mirrors: tuple[str, ...]) -> None:
-    if mirrors:
-        raise ConfigError("registry-mirrors: pulling through a mirror is not supported by pyengine yet")
+def _mirrors(values: Iterable[str]) -> tuple[str, ...]:
+    """dockerd's check of registry mirrors: an http or https URL of a host, nothing after it;
+    normalized as dockerd shows them (``http://127.0.0.1:5000/``)."""
+    normalized = []
+    for value in values:
+        url = urllib.parse.urlsplit(str(value))
+        if url.scheme not in ("http", "https"):
+            raise ConfigError(f"invalid mirror: unsupported scheme {url.scheme!r} in {value!r}")
+        if url.path not in ("", "/") or url.query or url.fragment or not url.netloc:
+            raise ConfigError(f"invalid mirror: path, query, or fragment at end of the URI {value!r}")
+        normalized.append(f"{url.scheme}://{url.netloc}/")
+    return tuple(normalized)
 
 
 @attrs.frozen(kw_only=True)
@@ -85,7 +96,7 @@ class DaemonConfig:
     insecure_registries: tuple[str, ...] = attrs.field(
         default=DEFAULT_INSECURE, converter=tuple, validator=_check_cidrs
     )
-    registry_mirrors: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_check_mirrors)
+    registry_mirrors: tuple[str, ...] = attrs.field(default=(), converter=_mirrors)
 
     @property
     def socket_paths(self) -> list[Path]:

@@ -169,7 +169,7 @@ class Daemon:
             root=config.data_root / "containerd", state=config.exec_root / "containerd", namespace=NAMESPACE
         )
         events = EventBus()
-        images = Images(store, config.insecure_registries, events)
+        images = Images(store, config.insecure_registries, events, config.registry_mirrors)
         containers = Containers(store, images, config.data_root / "containers", events)
         images.users = lambda image_id: [
             ImageUser(r.id, r.state.status == "running")

@@ -18,6 +18,7 @@ import json
 import re
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
@@ -159,10 +160,21 @@ class Images:
     ``users(image_id)`` gives the containers using an image (the daemon sets it to its containers'):
     an image in use is removed or pruned only as dockerd allows."""
 
-    def __init__(self, store: pycontainerd.Client, insecure: Iterable[str], events: EventBus) -> None:
+    def __init__(
+        self,
+        store: pycontainerd.Client,
+        insecure: Iterable[str],
+        events: EventBus,
+        mirrors: Iterable[str] = (),
+    ) -> None:
         self.store = store
         self.insecure = tuple(insecure)
         self.events = events
+        #: The hosts of the registry mirrors (``http://h:p/`` gives ``h:p``), and those spoken to
+        #: over plain HTTP.
+        urls = [urllib.parse.urlsplit(mirror) for mirror in mirrors]
+        self.mirrors = [url.netloc for url in urls]
+        self._http_mirrors = [url.netloc for url in urls if url.scheme == "http"]
         self.users: Callable[[str], Sequence[ImageUser]] = lambda image_id: ()
 
     def summaries(self) -> list[ImageSummary]:
@@ -390,8 +402,9 @@ class Images:
             ref,
             platform=platform,
             credentials=credentials,
-            insecure_hosts=self.insecure_hosts(ref),
+            insecure_hosts=[*self.insecure_hosts(ref), *self._http_mirrors],
             progress=progress,
+            mirrors=self.mirrors,
         )
         self._keep_dangling(before)
         _, config = self.store.config(image)

@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         "--registry-mirror",
         dest="registry_mirrors",
         action="append",
-        help="a mirror of docker.io (refused: not supported yet)",
+        help="a registry mirror of docker.io (http:// or https://), tried before it; repeat for more",
     )
     p.add_argument("-v", "--version", action="version", version=f"pyengined {pyengine.__version__}")
     return p

@@ -122,6 +122,7 @@ class SystemInfo:
     snapshotter: str
     live_restore: bool
     insecure_registries: tuple[str, ...]
+    registry_mirrors: tuple[str, ...] = ()
 
     def to_api(self) -> dict[str, Any]:
         counts = self.counts
@@ -155,7 +156,7 @@ class SystemInfo:
             "RegistryConfig": {
                 "InsecureRegistryCIDRs": [r for r in self.insecure_registries if "/" in r],
                 "IndexConfigs": {},
-                "Mirrors": [],  # --registry-mirror is refused until pulls use mirrors
+                "Mirrors": list(self.registry_mirrors),
             },
             "SecurityOptions": ["name=seccomp,profile=builtin"],
             "Plugins": {"Volume": [], "Network": [], "Authorization": None, "Log": []},
