@@ -4,6 +4,7 @@ inspect, stop, kill and rm, on a private engine with busybox loaded offline."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -149,14 +150,26 @@ def test_containers_outlive_a_restart_with_live_restore(
     removes_containers(config)
     with Daemon(config):
         docker_cli("load", "-i", str(docker_archive))
-        docker_cli("run", "-d", "--name", "kept", "busybox", "sleep", "1000")
-        pid = _pid(docker_cli, "kept")
+        docker_cli("run", "-d", "--name", "kept", "busybox", "sh", "-c", "echo before; exec sleep 1000")
+        docker_cli("run", "-d", "--name", "revived", "--restart", "always", "busybox", "sleep", "1000")
+        pid, revived = _pid(docker_cli, "kept"), _pid(docker_cli, "revived")
     assert _alive(pid)  # the daemon went, the container stayed
+    os.kill(revived, 9)  # exits while no daemon watches: the next one applies its policy
     with Daemon(config):
-        assert docker_cli("ps", "--format", "{{.Names}} {{.State}}").stdout.split() == ["kept", "running"]
+        deadline = time.monotonic() + 20
+        while docker_cli("inspect", "-f", "{{.State.Running}}", "revived").stdout.strip() != "true":
+            assert time.monotonic() < deadline, "revived was not started again"
+            time.sleep(0.05)
+        assert docker_cli("ps", "--format", "{{.Names}} {{.State}}").stdout.split() == [
+            "revived", "running", "kept", "running",
+        ]  # fmt: skip
+        assert docker_cli("exec", "kept", "echo", "exec works").stdout == "exec works\n"
+        assert docker_cli("logs", "kept").stdout == "before\n"
+        assert _pid(docker_cli, "revived") != revived
+        assert docker_cli("inspect", "-f", "{{.RestartCount}}", "revived").stdout.strip() == "1"
         docker_cli("kill", "kept")
         assert docker_cli("wait", "kept").stdout.strip() == "137"  # the new daemon saw the exit
-        docker_cli("rm", "kept")
+        docker_cli("rm", "-f", "kept", "revived")
     assert not _alive(pid)
 
 
