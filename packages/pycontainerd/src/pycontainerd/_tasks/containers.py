@@ -40,7 +40,7 @@ from pycontainerd.oci import SpecContext, SpecOpt, generate_spec, with_cgroups_p
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from pycontainerd._content.protocol import Provider
     from pycontainerd._events import EventLog
@@ -230,6 +230,35 @@ class ContainerService:
     def get(self, container_id: str) -> Container:
         """NotFoundError if there is no such container in the namespace."""
         return self._metadata.containers.get(self._namespace, container_id)
+
+    @contextlib.contextmanager
+    def rootfs(self, container_id: str) -> Iterator[str]:
+        """The container's root filesystem for the duration of the block, as a directory path.
+
+        - a task whose processes run (or are paused): ``/proc/<pid>/root/.``, the root its processes
+          see, with what is mounted in their mount namespace (binds, tmpfs);
+        - a stopped task: its root filesystem, which stays mounted until the task is deleted;
+        - no task: the snapshot, mounted for the block under the scratch directory (named by an owner
+          file, so that :meth:`collect` takes a mount a crash left).
+
+        Open paths below it only relative to a descriptor of it, resolving symlinks inside it: a
+        running container can change its files at any time. NotFoundError if there is no container.
+        """
+        container = self.get(container_id)
+        task = None
+        with contextlib.suppress(NotFoundError):
+            task = self._tasks.get(container_id)
+        if task is not None and task.status().running and task.pid > 0:
+            yield f"/proc/{task.pid}/root/."
+            return
+        rootfs = task.directory / "rootfs" if task is not None else None
+        if rootfs is not None and (os.path.ismount(rootfs) or (rootfs.is_dir() and any(rootfs.iterdir()))):
+            yield str(rootfs)
+            return
+        mounts = self._snapshotters.get(container.snapshotter).mounts(container.snapshot_key)
+        with _Mounter(mounts, self._scratch) as mounter:
+            mounter.mount()
+            yield str(mounter.path)
 
     def collect(self, errors: list[str]) -> None:
         """Unmount and remove what creations cut short by a crash left mounted to read an image's
