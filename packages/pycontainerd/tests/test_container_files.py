@@ -176,6 +176,10 @@ def test_rootfs_of_a_created_a_running_and_a_stopped_container(client: Client) -
         assert path == f"/proc/{task.pid}/root/."
         assert Path(path, "made").read_text() == "hi\n"
         assert os.path.exists(f"{path}/mnt/intmpfs")  # the container's own mounts are seen
+    with client.containers.rootfs("c1", mounts=False) as path:
+        assert path == str(task.directory / "rootfs")
+        assert Path(path, "made").read_text() == "hi\n"
+        assert not os.path.exists(f"{path}/mnt/intmpfs")
     task.kill(9)
     task.wait()
     with client.containers.rootfs("c1") as path:
