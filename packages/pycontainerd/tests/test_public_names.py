@@ -68,6 +68,7 @@ EXPECTED = {
     "apply_layer",
     "chain_id",
     "collect",
+    "extract_tar",
     "format_platform",
     "generate_spec",
     "parse_platform",

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from pycontainerd._archive import WhiteoutFormat
     from pycontainerd._archive.apply import ApplyResult, apply_layer
     from pycontainerd._archive.diff import DiffResult, write_diff
+    from pycontainerd._archive.extract import extract_tar
     from pycontainerd._client import Client
     from pycontainerd._content import ContentStore
     from pycontainerd._defaults import DEFAULT_ROOT, DEFAULT_STATE
@@ -159,6 +160,7 @@ __all__ = [
     "apply_layer",
     "chain_id",
     "collect",
+    "extract_tar",
     "format_platform",
     "generate_spec",
     "parse_platform",
@@ -169,6 +171,7 @@ __all__ = [
 _MODULES = {
     **dict.fromkeys(["ApplyResult", "apply_layer"], "pycontainerd._archive.apply"),
     **dict.fromkeys(["DiffResult", "write_diff"], "pycontainerd._archive.diff"),
+    "extract_tar": "pycontainerd._archive.extract",
     "WhiteoutFormat": "pycontainerd._archive",
     "Client": "pycontainerd._client",
     "ContentStore": "pycontainerd._content",

@@ -34,15 +34,17 @@ import io
 import os
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pycontainerd._archive import apply_dir
+from pycontainerd._archive import WhiteoutFormat, apply_dir
 from pycontainerd._content import ContentStore
 from pycontainerd._defaults import DEFAULT_ROOT, DEFAULT_STATE
 from pycontainerd._errors import (
     AlreadyExistsError,
     ContentError,
     DigestMismatchError,
+    FailedPreconditionError,
     InvalidArgumentError,
     LockedError,
     NotFoundError,
@@ -57,6 +59,7 @@ from pycontainerd._images import (
     MAX_MANIFEST_SIZE,
     Index,
     Layer,
+    Manifest,
     PlatformMatcher,
     check_base_name,
     check_depth,
@@ -99,8 +102,8 @@ from pycontainerd._tasks import ContainerService, TaskService
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
-    from typing import IO
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import IO, Any
 
     from urllib3.response import BaseHTTPResponse
 
@@ -665,6 +668,84 @@ class Client:
             [(image.name, _descriptor(image.target)) for image in images],
             platform=chosen,
         )
+
+    # -- commit --------------------------------------------------------------------------------------
+
+    def commit(
+        self,
+        container_id: str,
+        name: str | Callable[[str], str],
+        *,
+        config: Mapping[str, Any] | None = None,
+        author: str | None = None,
+        comment: str = "",
+        created_by: str = "",
+    ) -> tuple[Image, Descriptor]:
+        """A new image: the container's image with one more layer, the container's changes (its
+        snapshot's upper directory, as a gzip layer with OCI whiteouts); returns the image and its
+        config's descriptor (whose digest is the image's ID, as Docker shows it).
+
+        ``name`` is the image's name, or makes it from the new manifest's digest. ``config`` replaces
+        the image config's ``config`` object (the container's command, environment...); ``author``
+        and ``comment`` go in the config and in the layer's history entry, with ``created_by``.
+        The container's processes may run meanwhile: pause them first for a consistent layer.
+        FailedPreconditionError for a snapshotter whose snapshot is not an overlay upper directory.
+        """
+        import json
+
+        from pycontainerd._archive.diff import write_diff
+        from pycontainerd._images.types import DOCKER_LAYER, OCI_LAYER_GZIP
+        from pycontainerd._remotes.types import OCI_MANIFEST
+        from pycontainerd._times import format_time
+
+        container = self.containers.get(container_id)
+        image = self.image(container.image)
+        _, manifest = manifest_descriptor_for(self.content, _descriptor(image.target))
+        mounts = self.snapshotter(container.snapshotter).mounts(container.snapshot_key)
+        upper, form = apply_dir(mounts)
+        if form is not WhiteoutFormat.OVERLAY:
+            raise FailedPreconditionError(
+                f"commit of container {container_id}: its snapshotter {container.snapshotter} keeps no"
+                " upper directory of its changes (use overlayfs)"
+            )
+        base = json.loads(self.content.read_blob(manifest.config.digest))
+        now = format_time(datetime.now(UTC))
+        with self.lease() as lease_id:
+            content = self.content.with_lease(lease_id)
+            with content.writer(f"commit-{container_id}-{os.urandom(8).hex()}") as writer:
+                diff = write_diff(None, upper, writer, compression="gzip")  # type: ignore[arg-type]
+                writer.commit(diff.compressed_size, diff.digest)
+            docker = manifest.media_type != OCI_MANIFEST
+            layer = Descriptor(DOCKER_LAYER if docker else OCI_LAYER_GZIP, diff.digest, diff.compressed_size)
+            for stale in ("container", "container_config"):
+                base.pop(stale, None)
+            if config is not None:
+                base["config"] = dict(config)
+            base["created"] = now
+            if author is not None:
+                base["author"] = author
+            rootfs = base.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+            rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), diff.diff_id]
+            entry = {"created": now, "created_by": created_by}
+            entry.update({"author": author} if author else {})
+            entry.update({"comment": comment} if comment else {})
+            base["history"] = [*base.get("history", []), entry]
+            config_data = json.dumps(base, separators=(",", ":")).encode()
+            config_desc = self._write(content, manifest.config.media_type, config_data)
+            new_manifest = Manifest(config_desc, (*manifest.layers, layer), manifest.media_type)
+            manifest_data = json.dumps(new_manifest.to_json(), separators=(",", ":")).encode()
+            manifest_desc = self._write(content, manifest.media_type, manifest_data)
+            image_name_ = name(manifest_desc.digest) if callable(name) else image_name(name, "image name")
+            created = self._set_image(image_name_, _target(manifest_desc))
+        return created, config_desc
+
+    @staticmethod
+    def _write(content: NamespacedContent, media_type: str, data: bytes) -> Descriptor:
+        import hashlib
+
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        content.write_blob(f"commit-{digest}", data, len(data), digest)
+        return Descriptor(media_type, digest, len(data))
 
     # -- snapshots and GC ----------------------------------------------------------------------------
 

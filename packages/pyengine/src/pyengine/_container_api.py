@@ -271,14 +271,17 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         return json_response({"Id": record.id, "Warnings": warnings}, status=201)
 
     async def list_containers(request: web.Request) -> web.Response:
+        from pyengine._container_list import list_containers as listed
+
         sup = supervisor(request)
-        if request.query.get("filters") not in (None, "", "{}"):
-            raise InvalidParameter("filters on the container list are not supported by pyengine yet")
-        records = await blocking(sup.containers.records, flag(request, "all"))
-        limit = int(request.query.get("limit", "-1") or -1)
-        if limit > 0:
-            records = records[:limit]
-        return json_response([r.summary() for r in records])
+        try:
+            limit = int(request.query.get("limit", "-1") or -1)
+        except ValueError:
+            raise InvalidParameter(f"limit={request.query['limit']!r} is not a number") from None
+        found = await blocking(
+            listed, sup.containers, dict(request.query), flag(request, "all"), limit, flag(request, "size")
+        )
+        return json_response(found)
 
     async def inspect(request: web.Request) -> web.Response:
         sup = supervisor(request)

@@ -316,8 +316,10 @@ class ContainerRecord:
             view["LogConfig"] = {"Type": "json-file", "Config": log.get("Config") or {}}
         return view
 
-    def summary(self) -> dict[str, Any]:
-        return {
+    def summary(self, sizes: tuple[int, int] | None = None) -> dict[str, Any]:
+        """The container in ``GET /containers/json``; with ``sizes`` (``size=1``), its SizeRw and
+        SizeRootFs."""
+        summary: dict[str, Any] = {
             "Id": self.id,
             "Names": [f"/{self.name}"],
             "Image": self.image,
@@ -333,6 +335,9 @@ class ContainerRecord:
             "NetworkSettings": {"Networks": {}},
             "Mounts": _spec.mount_points(self.host_config),
         }
+        if sizes is not None:
+            summary["SizeRw"], summary["SizeRootFs"] = sizes
+        return summary
 
     def _etc_path(self, name: str) -> str:
         return f"{self.directory}/{name}" if self.directory else ""

@@ -232,6 +232,35 @@ class ContainerService:
         """NotFoundError if there is no such container in the namespace."""
         return self._metadata.containers.get(self._namespace, container_id)
 
+    @contextlib.contextmanager
+    def rootfs(self, container_id: str, *, mounts: bool = True) -> Iterator[str]:
+        """The container's root filesystem for the duration of the block, as a directory path.
+
+        - a task whose processes run (or are paused), with ``mounts``: ``/proc/<pid>/root/.``, the
+          root its processes see, with what is mounted in their mount namespace (binds, tmpfs);
+        - any other task: its root filesystem alone, which stays mounted until the task is deleted;
+        - no task: the snapshot, mounted for the block under the scratch directory (named by an owner
+          file, so that :meth:`collect` takes a mount a crash left).
+
+        Open paths below it only relative to a descriptor of it, resolving symlinks inside it: a
+        running container can change its files at any time. NotFoundError if there is no container.
+        """
+        container = self.get(container_id)
+        task = None
+        with contextlib.suppress(NotFoundError):
+            task = self._tasks.get(container_id)
+        if mounts and task is not None and task.status().running and task.pid > 0:
+            yield f"/proc/{task.pid}/root/."
+            return
+        rootfs = task.directory / "rootfs" if task is not None else None
+        if rootfs is not None and (os.path.ismount(rootfs) or (rootfs.is_dir() and any(rootfs.iterdir()))):
+            yield str(rootfs)
+            return
+        snapshot = self._snapshotters.get(container.snapshotter).mounts(container.snapshot_key)
+        with _Mounter(snapshot, self._scratch) as mounter:
+            mounter.mount()
+            yield str(mounter.path)
+
     def collect(self, errors: list[str]) -> None:
         """Unmount and remove what creations cut short by a crash left mounted to read an image's
         users; why something cannot be is appended to ``errors``. Part of ``Client.gc``."""
