@@ -208,3 +208,15 @@ def test_entrypoint_user_and_following_logs(loaded: DockerCLI) -> None:
     )
     assert loaded("logs", "-f", "counter").stdout == "1\n2\n3\n"  # follows until the exit
     loaded("rm", "counter")
+
+
+def test_a_command_that_cannot_start_is_reported_and_rm_removes_it(loaded: DockerCLI) -> None:
+    missing = loaded("run", "--rm", "busybox", "nosuchcommand", check=False)
+    assert missing.returncode == 127  # the docker CLI's code for "executable file not found"
+    assert 'exec: "nosuchcommand": executable file not found in $PATH' in missing.stderr
+    assert loaded("ps", "-a", "-q").stdout == ""  # --rm: removed although it never ran
+    loaded("create", "--name", "broken", "busybox", "/etc")
+    denied = loaded("start", "broken", check=False)
+    assert denied.returncode == 1 and "permission denied" in denied.stderr
+    assert loaded("inspect", "-f", "{{.State.Status}}", "broken").stdout == "created\n"
+    loaded("rm", "broken")

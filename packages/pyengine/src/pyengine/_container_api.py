@@ -164,10 +164,15 @@ class Supervisor:
         the start get their streams before its process runs: nothing of its output is missed."""
         record = await blocking(self.containers.get, name)
         live = self.of(record.id)
-        async with live.lock:
-            if by_policy and not record.state.restarting:
-                return False  # a client stopped it meanwhile
-            return await self._start(record, live, by_policy)
+        try:
+            async with live.lock:
+                if by_policy and not record.state.restarting:
+                    return False  # a client stopped it meanwhile
+                return await self._start(record, live, by_policy)
+        except Exception:
+            if record.auto_remove:  # as dockerd: an AutoRemove container whose start failed goes
+                await self.remove(record.id, force=True)
+            raise
 
     async def _start(self, record: ContainerRecord, live: Live, by_policy: bool) -> bool:
         waiting, live.attaching = live.attaching, []

@@ -608,6 +608,9 @@ class Containers:
         except pycontainerd.PycontainerdError as exc:
             record.state.error = str(exc)
             self._save(record)
+            if isinstance(exc, pycontainerd.TaskError):  # the runtime refused it: the request's fault
+                # (the docker CLI finds "executable file not found" or "permission denied" in it)
+                raise InvalidParameter(f"failed to create task for container: {exc}") from None
             raise
         return record, task
 

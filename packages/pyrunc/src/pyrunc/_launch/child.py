@@ -96,6 +96,8 @@ def _step_error(plan: Plan, index: int, err: int) -> InitError:
     op = plan.ops[index]
     if op.kind == OpKind.FIND_EXEC and err == errno.ENOENT:
         return InitError(op.step, err, "executable file not found in $PATH")  # runc's words
+    if op.kind in (OpKind.FIND_EXEC, OpKind.EXEC) and err == errno.EACCES and plan.root_ids is None:
+        return InitError(op.step, err, "permission denied")  # runc's words (Go's), which engines look for
     if op.kind == OpKind.HOOK:
         from pyrunc._hooks import describe_failure
 
