@@ -11,31 +11,15 @@ small request; it lets the same client drive pyengined and an older dockerd (20.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pyengine._errors import ApiError
-from pyengine.client._models import (
-    AuthConfig,
-    AuthResponse,
-    ContainerCreateConfig,
-    ContainerInspect,
-    ContainerSummary,
-    ContainerTop,
-    Event,
-    ExecInspect,
-    ImageDeleteItem,
-    ImageInspect,
-    ImageSummary,
-    Ping,
-    ProgressMessage,
-    SystemInfo,
-    Version,
-)
 from pyengine.client._transport import (
     DEFAULT_HOST,
     Hijacked,
@@ -45,6 +29,18 @@ from pyengine.client._transport import (
     json_lines,
     read_frames,
 )
+
+if TYPE_CHECKING:
+    from pyengine.client._container_models import (
+        ContainerInspect,
+        ContainerSummary,
+        ContainerTop,
+        ExecInspect,
+    )
+    from pyengine.client._create_models import ContainerCreateConfig
+    from pyengine.client._image_models import ImageDeleteItem, ImageInspect, ImageSummary, ProgressMessage
+    from pyengine.client._system_models import AuthConfig, AuthResponse, Event, Ping, SystemInfo, Version
+
 
 __all__ = ["API_VERSION", "Client"]
 
@@ -96,6 +92,8 @@ def _split_reference(ref: str) -> tuple[str, str]:
 
 
 def _auth_header(auth: AuthConfig | Mapping[str, str] | None) -> dict[str, str]:
+    from pyengine.client._system_models import AuthConfig
+
     if auth is None:
         return {}
     if not isinstance(auth, AuthConfig):  # docker-py's auth_config dict
@@ -109,6 +107,8 @@ def _auth_header(auth: AuthConfig | Mapping[str, str] | None) -> dict[str, str]:
 
 
 def _events(objects: Generator[dict[str, Any]]) -> Iterator[Event]:
+    from pyengine.client._system_models import Event
+
     try:
         for data in objects:
             yield Event.from_api(data)
@@ -117,6 +117,8 @@ def _events(objects: Generator[dict[str, Any]]) -> Iterator[Event]:
 
 
 def _progress(messages: Iterator[dict[str, Any]]) -> Iterator[ProgressMessage]:
+    from pyengine.client._image_models import ProgressMessage
+
     for data in messages:
         message = ProgressMessage.from_api(data)
         if message.error:
@@ -146,9 +148,21 @@ class Client:
     def api_version(self) -> str:
         """The API version the requests name, negotiated on first use."""
         if self._version is None:
-            self.ping()
+            self._negotiate()
         assert self._version is not None
         return self._version
+
+    def _negotiate(self) -> http.client.HTTPMessage:
+        """``GET /_ping``'s headers; the API version taken from them when none was given."""
+        response = self._transport.request("GET", "/_ping")
+        try:
+            response.read()
+        finally:
+            self._transport.done(response)
+        if self._version is None:
+            server = response.getheader("Api-Version") or _FALLBACK_VERSION
+            self._version = min(server, API_VERSION, key=_version_tuple)
+        return response.headers
 
     def _path(self, path: str) -> str:
         return f"/v{self.api_version}{path}"
@@ -203,28 +217,26 @@ class Client:
 
     def ping(self) -> Ping:
         """``GET /_ping``; when no version was given, the API version is negotiated from it."""
-        response = self._transport.request("GET", "/_ping")
-        try:
-            response.read()
-        finally:
-            self._transport.done(response)
-        ping = Ping(
-            api_version=response.getheader("Api-Version") or "",
-            os_type=response.getheader("Ostype") or "",
-            experimental=response.getheader("Docker-Experimental") == "true",
-            builder_version=response.getheader("Builder-Version") or "",
+        from pyengine.client._system_models import Ping
+
+        headers = self._negotiate()
+        return Ping(
+            api_version=headers.get("Api-Version") or "",
+            os_type=headers.get("Ostype") or "",
+            experimental=headers.get("Docker-Experimental") == "true",
+            builder_version=headers.get("Builder-Version") or "",
         )
-        if self._version is None:
-            server = ping.api_version or _FALLBACK_VERSION
-            self._version = min(server, API_VERSION, key=_version_tuple)
-        return ping
 
     def version(self) -> Version:
         """``GET /version``."""
+        from pyengine.client._system_models import Version
+
         return Version.from_api(self._json("GET", "/version"))
 
     def info(self) -> SystemInfo:
         """``GET /info``."""
+        from pyengine.client._system_models import SystemInfo
+
         return SystemInfo.from_api(self._json("GET", "/info"))
 
     def events(
@@ -237,6 +249,8 @@ class Client:
 
     def auth(self, username: str, password: str, server: str) -> AuthResponse:
         """``POST /auth``: check the credentials with the registry (``docker login``)."""
+        from pyengine.client._system_models import AuthConfig, AuthResponse
+
         body = AuthConfig(username=username, password=password, server_address=server).to_api()
         return AuthResponse.from_api(self._json("POST", "/auth", body=body))
 
@@ -244,11 +258,15 @@ class Client:
 
     def images(self, all: bool = False, filters: Filters | None = None) -> list[ImageSummary]:
         """``GET /images/json``."""
+        from pyengine.client._image_models import ImageSummary
+
         query = {"all": all, "filters": _filters(filters)}
         return [ImageSummary.from_api(data) for data in self._json("GET", "/images/json", query=query)]
 
     def image_inspect(self, name: str) -> ImageInspect:
         """``GET /images/{name}/json``."""
+        from pyengine.client._image_models import ImageInspect
+
         return ImageInspect.from_api(self._json("GET", f"/images/{name}/json"))
 
     def image_pull(
@@ -266,7 +284,7 @@ class Client:
         """``POST /images/{name}/push``: the push's progress (a failure raises
         :class:`~pyengine.ProgressError`). X-Registry-Auth always goes (empty without ``auth``):
         dockerd refuses a push without it."""
-        headers = _auth_header(auth) or _auth_header(AuthConfig())
+        headers = _auth_header(auth or {})
         return _progress(self._stream("POST", f"/images/{name}/push", query={"tag": tag}, headers=headers))
 
     def image_tag(self, source: str, target: str) -> None:
@@ -276,6 +294,8 @@ class Client:
 
     def image_remove(self, name: str, force: bool = False, noprune: bool = False) -> list[ImageDeleteItem]:
         """``DELETE /images/{name}``: what was untagged and deleted."""
+        from pyengine.client._image_models import ImageDeleteItem
+
         answer = self._json("DELETE", f"/images/{name}", query={"force": force, "noprune": noprune})
         return [ImageDeleteItem.from_api(item) for item in answer or ()]
 
@@ -313,6 +333,8 @@ class Client:
         self, all: bool = False, limit: int | None = None, filters: Filters | None = None, size: bool = False
     ) -> list[ContainerSummary]:
         """``GET /containers/json``."""
+        from pyengine.client._container_models import ContainerSummary
+
         query = {"all": all, "limit": limit, "size": size, "filters": _filters(filters)}
         return [
             ContainerSummary.from_api(data) for data in self._json("GET", "/containers/json", query=query)
@@ -329,6 +351,8 @@ class Client:
 
     def container_inspect(self, container: str) -> ContainerInspect:
         """``GET /containers/{id}/json``."""
+        from pyengine.client._container_models import ContainerInspect
+
         return ContainerInspect.from_api(self._json("GET", f"/containers/{container}/json"))
 
     def container_start(self, container: str) -> None:
@@ -362,6 +386,8 @@ class Client:
 
     def container_top(self, container: str, ps_args: str | None = None) -> ContainerTop:
         """``GET /containers/{id}/top``."""
+        from pyengine.client._container_models import ContainerTop
+
         return ContainerTop.from_api(
             self._json("GET", f"/containers/{container}/top", query={"ps_args": ps_args})
         )
@@ -517,6 +543,8 @@ class Client:
 
     def exec_inspect(self, exec_id: str) -> ExecInspect:
         """``GET /exec/{id}/json``."""
+        from pyengine.client._container_models import ExecInspect
+
         return ExecInspect.from_api(self._json("GET", f"/exec/{exec_id}/json"))
 
     def exec_resize(self, exec_id: str, height: int, width: int) -> None:
