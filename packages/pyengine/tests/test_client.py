@@ -36,6 +36,10 @@ from pyengine import (
 )
 from pyrunc.testing import register_module
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from conftest import DockerCLI
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 register_module(
     "pycontainerd_test_registries", REPO_ROOT / "packages" / "pycontainerd" / "tests" / "conftest.py"
@@ -334,3 +338,23 @@ def test_importing_the_client_loads_neither_aiohttp_nor_asyncio() -> None:
     )
     done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout == "['pyengine._errors']\n"
+
+
+def test_the_client_and_the_docker_cli_see_the_same_containers(
+    busybox: Client, docker_cli: DockerCLI
+) -> None:
+    """What the client makes, the docker CLI shows, and the other way round."""
+    made = _create(busybox, "sh", "-c", "echo from-client", name="by-client")
+    busybox.container_start(made)
+    assert docker_cli("wait", "by-client").stdout.strip() == "0"
+    assert docker_cli("logs", "by-client").stdout == "from-client\n"
+    run = docker_cli("run", "-d", "--name", "by-cli", "-e", "X=1", "busybox", "sleep", "1000").stdout.strip()
+    inspected = busybox.container_inspect("by-cli")
+    assert (inspected.id, inspected.name, inspected.state.running) == (run, "/by-cli", True)
+    assert "X=1" in inspected.config.env
+    assert {c.names for c in busybox.containers(all=True)} == {("/by-client",), ("/by-cli",)}
+    exec_id = busybox.exec_create("by-cli", ["sh", "-c", "echo $X"])
+    with busybox.exec_start(exec_id) as attached:  # type: ignore[union-attr]
+        assert attached.output() == (b"1\n", b"")
+    busybox.container_remove("by-cli", force=True)
+    assert docker_cli("ps", "-a", "--format", "{{.Names}}").stdout == "by-client\n"

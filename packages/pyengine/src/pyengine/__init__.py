@@ -12,6 +12,9 @@ the engine's data root; no second daemon). It can run from Python too:
     with Daemon(config):
         ...  # docker -H unix:///tmp/engine.sock version
 
+``pyengine.Client`` (from :mod:`pyengine.client`) is the API's typed Python client, what
+``pydocker`` uses; importing it loads nothing of the daemon (no aiohttp, no asyncio).
+
 So far it answers the system endpoints (``/_ping``, ``/version``, ``/info``), the image ones
 (list, inspect, tag, remove, load, save, pull) and the containers' life (create, start, attach,
 wait, logs, list, inspect, stop, kill, remove), so that ``docker run --rm busybox echo hello``

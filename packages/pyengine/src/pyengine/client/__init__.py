@@ -9,7 +9,7 @@ method that returns one.
 
     from pyengine import Client, ContainerCreateConfig
 
-    with Client() as client:  # -H, else DOCKER_HOST, else unix:///run/pyengine.sock
+    with Client() as client:  # host=…, else DOCKER_HOST, else unix:///run/pyengine.sock
         container_id, _ = client.container_create(ContainerCreateConfig(image="busybox", cmd=["true"]))
         client.container_start(container_id)
         print(client.container_wait(container_id))  # 0
