@@ -358,3 +358,17 @@ def test_the_client_and_the_docker_cli_see_the_same_containers(
         assert attached.output() == (b"1\n", b"")
     busybox.container_remove("by-cli", force=True)
     assert docker_cli("ps", "-a", "--format", "{{.Names}}").stdout == "by-client\n"
+
+
+def test_a_kept_connection_the_daemon_closed_is_replaced(config: DaemonConfig) -> None:
+    """The client keeps its connection between requests; a daemon that went away and came back
+    closed it, and the next request goes on a new one, not to an error."""
+    client = Client(config.hosts[0])
+    with Daemon(config):
+        first = client.info().id
+        assert len(client._transport._idle) == 1  # kept, for the next request
+    with Daemon(config):
+        assert client.info().id == first and client.api_version == "1.44"
+    with pytest.raises(DaemonUnreachable):
+        client.info()
+    client.close()
