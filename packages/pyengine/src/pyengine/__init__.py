@@ -12,6 +12,9 @@ the engine's data root; no second daemon). It can run from Python too:
     with Daemon(config):
         ...  # docker -H unix:///tmp/engine.sock version
 
+``pyengine.Client`` (from :mod:`pyengine.client`) is the API's typed Python client, what
+``pydocker`` uses; importing it loads nothing of the daemon (no aiohttp, no asyncio).
+
 So far it answers the system endpoints (``/_ping``, ``/version``, ``/info``), the image ones
 (list, inspect, tag, remove, load, save, pull) and the containers' life (create, start, attach,
 wait, logs, list, inspect, stop, kill, remove), so that ``docker run --rm busybox echo hello``
@@ -26,30 +29,152 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyengine._config import DaemonConfig
     from pyengine._daemon import Daemon
-    from pyengine._errors import ApiError, ConfigError, DaemonError
+    from pyengine._errors import (
+        ApiError,
+        ConfigError,
+        Conflict,
+        DaemonError,
+        InvalidParameter,
+        NotFound,
+        Unauthorized,
+    )
     from pyengine._versions import API_VERSION, MIN_API_VERSION
+    from pyengine.client import (
+        DEFAULT_HOST,
+        AuthConfig,
+        AuthResponse,
+        Client,
+        ComponentVersion,
+        ContainerConfig,
+        ContainerCreateConfig,
+        ContainerInspect,
+        ContainerState,
+        ContainerSummary,
+        ContainerTop,
+        DaemonUnreachable,
+        EndpointSettings,
+        Event,
+        ExecInspect,
+        Healthcheck,
+        Hijacked,
+        HostConfig,
+        ImageConfig,
+        ImageDeleteItem,
+        ImageInspect,
+        ImageSummary,
+        LogConfig,
+        Mount,
+        MountPoint,
+        NetworkSettings,
+        Ping,
+        Port,
+        ProgressError,
+        ProgressMessage,
+        RestartPolicy,
+        SystemInfo,
+        Version,
+    )
 
 __all__ = [
     "API_VERSION",
+    "DEFAULT_HOST",
     "MIN_API_VERSION",
     "ApiError",
+    "AuthConfig",
+    "AuthResponse",
+    "Client",
+    "ComponentVersion",
     "ConfigError",
+    "Conflict",
+    "ContainerConfig",
+    "ContainerCreateConfig",
+    "ContainerInspect",
+    "ContainerState",
+    "ContainerSummary",
+    "ContainerTop",
     "Daemon",
     "DaemonConfig",
     "DaemonError",
+    "DaemonUnreachable",
+    "EndpointSettings",
+    "Event",
+    "ExecInspect",
+    "Healthcheck",
+    "Hijacked",
+    "HostConfig",
+    "ImageConfig",
+    "ImageDeleteItem",
+    "ImageInspect",
+    "ImageSummary",
+    "InvalidParameter",
+    "LogConfig",
+    "Mount",
+    "MountPoint",
+    "NetworkSettings",
+    "NotFound",
+    "Ping",
+    "Port",
+    "ProgressError",
+    "ProgressMessage",
+    "RestartPolicy",
+    "SystemInfo",
+    "Unauthorized",
+    "Version",
     "__version__",
 ]
 
-#: Public name -> the module defining it, loaded on first use: the typed client to come sits on
-#: pydocker's start-up path and must not pay for aiohttp.
+#: Public name -> the module defining it, loaded on first use: the client (``pyengine.client``)
+#: sits on pydocker's start-up path and must not pay for the daemon's aiohttp.
 _MODULES = {
     "API_VERSION": "pyengine._versions",
     "MIN_API_VERSION": "pyengine._versions",
     "ApiError": "pyengine._errors",
     "ConfigError": "pyengine._errors",
+    "Conflict": "pyengine._errors",
     "DaemonError": "pyengine._errors",
+    "InvalidParameter": "pyengine._errors",
+    "NotFound": "pyengine._errors",
+    "Unauthorized": "pyengine._errors",
     "Daemon": "pyengine._daemon",
     "DaemonConfig": "pyengine._config",
+    **dict.fromkeys(
+        [
+            "DEFAULT_HOST",
+            "AuthConfig",
+            "AuthResponse",
+            "Client",
+            "ComponentVersion",
+            "ContainerConfig",
+            "ContainerCreateConfig",
+            "ContainerInspect",
+            "ContainerState",
+            "ContainerSummary",
+            "ContainerTop",
+            "DaemonUnreachable",
+            "EndpointSettings",
+            "Event",
+            "ExecInspect",
+            "Healthcheck",
+            "Hijacked",
+            "HostConfig",
+            "ImageConfig",
+            "ImageDeleteItem",
+            "ImageInspect",
+            "ImageSummary",
+            "LogConfig",
+            "Mount",
+            "MountPoint",
+            "NetworkSettings",
+            "Ping",
+            "Port",
+            "ProgressError",
+            "ProgressMessage",
+            "RestartPolicy",
+            "SystemInfo",
+            "Version",
+        ],
+        "pyengine.client",
+    ),
 }
 
 
