@@ -11,7 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from pyengine import Daemon, DaemonConfig
+from pyengine import Client, Daemon, DaemonConfig, InvalidParameter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -227,3 +227,19 @@ def test_the_life_of_a_running_container_is_told_in_events(loaded: DockerCLI) ->
         "die retold 137",
         "destroy retold",
     ]
+
+
+def test_stop_with_a_signal_of_its_own(loaded: DockerCLI, config: DaemonConfig) -> None:
+    loaded("run", "-d", "--name", "stubborn", "busybox", "sleep", "60")  # init ignores SIGTERM
+    client = Client(config.hosts[0])
+    try:
+        started = time.monotonic()
+        client.container_stop("stubborn", timeout=30, signal="SIGKILL")
+        assert time.monotonic() - started < 10  # not the 30 s a SIGTERM would have waited
+        assert _inspect(loaded, "stubborn", "{{.State.ExitCode}}") == "137"
+        with pytest.raises(InvalidParameter, match="Invalid signal: SIGNOPE"):
+            client.container_start("stubborn")
+            client.container_stop("stubborn", signal="SIGNOPE")
+    finally:
+        client.close()
+    loaded("rm", "-f", "stubborn")

@@ -205,15 +205,15 @@ class Supervisor:
         self.watch(record)
         return True
 
-    async def stop(self, name: str, timeout: float | None) -> bool:
-        """Stop the container as a client asks (its restart policy then leaves it stopped); False
-        if it was not running."""
+    async def stop(self, name: str, timeout: float | None, sig: str | None = None) -> bool:
+        """Stop the container as a client asks (its restart policy then leaves it stopped), with
+        ``sig`` instead of its stop signal if given; False if it was not running."""
         record = await blocking(self.containers.get, name)
         live = self.of(record.id)
         live.cancel_restart()
         async with live.lock:
             try:
-                await blocking(self.containers.stop, record.id, timeout)
+                await blocking(functools.partial(self.containers.stop, record.id, timeout, sig=sig))
             except NotModified:
                 return False
             return True
@@ -299,7 +299,7 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
 
     async def restart(request: web.Request) -> web.Response:
         sup = supervisor(request)
-        await sup.stop(request.match_info["id"], _timeout(request))
+        await sup.stop(request.match_info["id"], _timeout(request), request.query.get("signal") or None)
         await sup.start(request.match_info["id"])
         record = await blocking(sup.containers.get, request.match_info["id"])
         sup.containers.events.container(record, "restart")
@@ -467,7 +467,9 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
 
     async def stop(request: web.Request) -> web.Response:
         sup = supervisor(request)
-        stopped = await sup.stop(request.match_info["id"], _timeout(request))
+        stopped = await sup.stop(
+            request.match_info["id"], _timeout(request), request.query.get("signal") or None
+        )
         return web.Response(status=204 if stopped else 304)
 
     async def remove(request: web.Request) -> web.Response:

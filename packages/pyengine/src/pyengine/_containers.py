@@ -680,7 +680,9 @@ class Containers:
         self.events.container(record, "kill", signal=str(number))
         return record
 
-    def stop(self, name: str, timeout: float | None, *, manual: bool = True) -> ContainerRecord:
+    def stop(
+        self, name: str, timeout: float | None, *, manual: bool = True, sig: str | None = None
+    ) -> ContainerRecord:
         """Stop it: its stop signal, then SIGKILL after ``timeout`` seconds (its StopTimeout, or 10,
         for None). Stopped by a client (``manual``), its restart policy leaves it stopped."""
         record = self.get(name)
@@ -693,7 +695,7 @@ class Containers:
                 self._save(record)
             raise NotModified()
         task = self.task(record)
-        stop_signal = _signal_number(record.config.get("StopSignal") or "SIGTERM")
+        stop_signal = _signal_number(sig or record.config.get("StopSignal") or "SIGTERM")
         try:
             task.kill(stop_signal)
         except pycontainerd.TaskError:
