@@ -15,10 +15,8 @@ the engine's data root; no second daemon). It can run from Python too:
 ``pyengine.Client`` (from :mod:`pyengine.client`) is the API's typed Python client, what
 ``pydocker`` uses; importing it loads nothing of the daemon (no aiohttp, no asyncio).
 
-So far it answers the system endpoints (``/_ping``, ``/version``, ``/info``), the image ones
-(list, inspect, tag, remove, load, save, pull) and the containers' life (create, start, attach,
-wait, logs, list, inspect, stop, kill, remove), so that ``docker run --rm busybox echo hello``
-works; networks, volumes, exec and interactive containers come next.
+It answers the system, image, container and exec endpoints the docker CLI and docker-py use
+(the package's README lists them); the bridge network, volumes and the builder come next.
 """
 
 from __future__ import annotations
