@@ -243,3 +243,19 @@ def test_stop_with_a_signal_of_its_own(loaded: DockerCLI, config: DaemonConfig) 
     finally:
         client.close()
     loaded("rm", "-f", "stubborn")
+
+
+def test_the_daemon_answers_with_more_running_containers_than_it_has_worker_threads(
+    loaded: DockerCLI,
+) -> None:
+    # Each running container is waited for, health probes too: neither may hold a worker thread.
+    for n in range(40):
+        loaded(
+            "run", "-d", "--name", f"idle{n}", "--health-cmd", "sleep 2", "--health-interval", "100ms",
+            "busybox", "sleep", "60",
+        )  # fmt: skip
+    assert len(loaded("ps", "-q").stdout.split()) == 40
+    assert loaded("run", "--rm", "--network", "none", "busybox", "echo", "still answering").stdout == (
+        "still answering\n"
+    )
+    loaded("rm", "-f", *(f"idle{n}" for n in range(40)))

@@ -20,7 +20,7 @@ import pycontainerd
 from pyengine._containers import ContainerRecord, Containers, NotModified
 from pyengine._errors import InvalidParameter
 from pyengine._health import HealthConfig
-from pyengine._http import Route, blocking, flag, json_body, json_response
+from pyengine._http import Route, blocking, flag, json_body, json_response, waiting
 from pyengine._stats import StatsSampler
 from pyengine._streams import MULTIPLEXED, RAW, Hijacked, detach_keys, send, stream_process
 
@@ -105,7 +105,7 @@ class Supervisor:
             if record.state.status != "running" or record.state.started_at != started:
                 return  # exited (and maybe started again, with a prober of its own)
             if not record.state.paused:
-                await blocking(self.containers.probe_health, record, check, starting)
+                await waiting(self.containers.probe_health, record, check, starting)
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``work`` in the background; :meth:`close` waits for it."""
@@ -116,17 +116,21 @@ class Supervisor:
     async def wait_process(
         self, wait: Callable[[float], pycontainerd.ExitStatus]
     ) -> pycontainerd.ExitStatus | None:
-        """``wait(timeout)``'s exit status, waited for in a thread; None when the daemon closes
-        first (the process goes on)."""
-        while not self._closing.is_set():
-            try:
-                return await blocking(wait, 0.5)
-            except TimeoutError:
-                continue
-        return None
+        """``wait(timeout)``'s exit status, waited for in a thread of its own; None when the
+        daemon closes first (the process goes on)."""
+
+        def until_closing() -> pycontainerd.ExitStatus | None:
+            while not self._closing.is_set():
+                try:
+                    return wait(0.5)
+                except TimeoutError:
+                    continue
+            return None
+
+        return await waiting(until_closing)
 
     async def _watch(self, record: ContainerRecord) -> None:
-        state = await blocking(self.containers.wait_exit, record, self._closing)
+        state = await waiting(self.containers.wait_exit, record, self._closing)
         if state is None:
             return  # the daemon is shutting down; the container goes on
         live = self.of(record.id)

@@ -18,6 +18,7 @@ import signal
 import socket
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -41,6 +42,7 @@ log = logging.getLogger("pyengine")
 
 #: The pycontainerd namespace the engine keeps its images and containers in (dockerd's is "moby").
 NAMESPACE = "moby"
+_EXECUTOR_THREADS = 32
 
 
 @attrs.define
@@ -162,6 +164,11 @@ class Daemon:
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
+        # Requests that block (a pull, a push, a load, a commit) each hold one of these threads
+        # while they last: more than the default handful, so that a few do not stall the rest.
+        self._loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=_EXECUTOR_THREADS, thread_name_prefix="pyengine")
+        )
         self._stopping = asyncio.Event()
         config = self.config
         config.exec_root.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -12,7 +13,7 @@ from aiohttp import web
 
 from pyengine._errors import InvalidParameter
 
-__all__ = ["Handler", "Route", "blocking", "flag", "json_body", "json_response"]
+__all__ = ["Handler", "Route", "blocking", "flag", "json_body", "json_response", "waiting"]
 
 _T = TypeVar("_T")
 
@@ -51,3 +52,27 @@ async def json_body(request: web.Request, *, optional: bool = False) -> dict[str
     if not isinstance(body, dict):
         raise InvalidParameter("the request body is not a JSON object")
     return body
+
+
+async def waiting(function: Callable[..., _T], *args: Any) -> _T:
+    """``function(*args)`` in a thread of its own: for a wait as long as a container's life (its
+    exit, a health probe), which would otherwise hold one of the executor's threads each, until a
+    few running containers left none for the requests."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_T] = loop.create_future()
+
+    def settle(outcome: Callable[[Any], None], value: Any) -> None:
+        if not future.done():  # the request may have been cancelled meanwhile
+            outcome(value)
+
+    def run() -> None:
+        try:
+            result = function(*args)
+        except BaseException as exc:  # noqa: BLE001 -- handed to the event loop
+            loop.call_soon_threadsafe(settle, future.set_exception, exc)
+        else:
+            loop.call_soon_threadsafe(settle, future.set_result, result)
+
+    name = f"pyengine-wait {getattr(function, '__name__', '')}"
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return await future
