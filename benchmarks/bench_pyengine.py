@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench_engines import _ignore_interrupts, _interrupt, _load, _load_peers, remove_workdir
+from bench_engines import _ignore_interrupts, _interrupt, _load, _load_peers, _mounts_below, remove_workdir
 from bench_pyrunc import percentile, print_table, run_exact
 from bench_tasks import _own_cgroup_dirs, smaps_rollup
 
@@ -73,7 +73,7 @@ TARGETS = ("run", "run-d", "exec", "ps", "logs", "memory")
 IMAGE = "bench.local/busybox:latest"
 #: pyengined/dockerd at most, per target (the issue's: run --rm in half the time, the rest no slower).
 TARGET_RATIOS = {"run": 0.5, "run-d": 1.0, "exec": 1.0, "ps": 1.0, "logs": 1.0, "memory": 1.0}
-COMMAND_TIMEOUT = 120.0  # seconds for one docker command
+COMMAND_TIMEOUT = 30.0  # seconds for one docker command (the slowest takes about 1 s)
 START_TIMEOUT = 30.0  # seconds for pyengined to answer
 STOP_TIMEOUT = 30.0  # seconds for pyengined to exit after SIGTERM
 IDLE_COMMAND = ("sleep", "1000")
@@ -104,6 +104,16 @@ class Side:
     log: Path  # the last timed command's output
     failures: dict[str, str] = field(default_factory=dict)  # row -> first error; not tried again
     seen: set[str] = field(default_factory=set)  # the ids of the containers it made (--rm ones aside)
+    stuck: str = ""  # the command the engine did not answer: nothing is asked of it after that
+    seen_last: str = ""  # the id of the last container started with start()
+
+    def _no_answer(self, args: tuple[str, ...]) -> OperationFailed:
+        self.stuck = f"docker {shlex.join(args)}"
+        return OperationFailed(f"{self.name}: {self.stuck}: no answer in {COMMAND_TIMEOUT:g} s")
+
+    def _check_answering(self) -> None:
+        if self.stuck:
+            raise OperationFailed(f"{self.name}: not asked: it did not answer {self.stuck}")
 
     def argv(self, *args: str) -> list[str]:
         return [self.docker, "-H", self.host, *args]
@@ -111,13 +121,14 @@ class Side:
     def timed(self, *args: str, discard: bool = False) -> tuple[float, str]:
         """Run ``docker ARGS``: (its wall time in ms, its output); ``discard``: the output goes to
         /dev/null (none is returned). OperationFailed with its last line of output on a non-zero exit."""
+        self._check_answering()
         argv = self.argv(*args)
         target = Path(os.devnull) if discard else self.log
         with target.open("w+b" if not discard else "wb") as out:
             try:
                 code, elapsed = run_exact(argv, stdout=out, timeout=COMMAND_TIMEOUT, env=self.env)
             except subprocess.TimeoutExpired:
-                raise OperationFailed(f"{shlex.join(argv)}: no answer in {COMMAND_TIMEOUT:g} s") from None
+                raise self._no_answer(args) from None
             except OSError as exc:
                 raise OperationFailed(f"cannot execute {argv[0]}: {exc}") from None
             output = ""
@@ -134,6 +145,7 @@ class Side:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``docker ARGS``, untimed, its output captured; ``check``: OperationFailed on a non-zero exit."""
+        self._check_answering()
         try:
             done = subprocess.run(
                 self.argv(*args),
@@ -145,7 +157,7 @@ class Side:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise OperationFailed(f"{self.name}: docker {shlex.join(args)}: no answer") from None
+            raise self._no_answer(args) from None
         if check and done.returncode != 0:
             raise OperationFailed(
                 f"{self.name}: docker {shlex.join(args)} exited with {done.returncode}: {done.stderr.strip()}"
@@ -158,14 +170,20 @@ class Side:
         if not out:
             raise OperationFailed(f"{self.name}: docker run -d printed no id")
         self.seen.add(out[-1])
+        self.seen_last = out[-1]
         return out[-1]
 
     def remove(self, ids: list[str]) -> None:
         """``docker rm --force`` the containers, untimed (a failure is a warning: the teardown goes on)."""
-        if ids:
+        if not ids:
+            return
+        try:
             done = self.cli("rm", "--force", *ids, check=False)
-            if done.returncode != 0:
-                print(f"warning: {self.name}: docker rm --force: {done.stderr.strip()}", file=sys.stderr)
+        except OperationFailed as exc:
+            print(f"warning: {exc}", file=sys.stderr)
+            return
+        if done.returncode != 0:
+            print(f"warning: {self.name}: docker rm --force: {done.stderr.strip()}", file=sys.stderr)
 
     def remove_all(self) -> None:
         try:
@@ -247,7 +265,8 @@ def monitor_pids(exec_root: Path) -> list[int]:
 def pyengined(binary: Path, root: Path) -> Iterator[subprocess.Popen[bytes]]:
     """pyengined on ``root``'s socket ``sock``, data root ``d`` and exec root ``e`` (short: a task's
     sockets must fit 108 bytes), with an empty configuration file, in a session of its own (a Ctrl-C
-    in the terminal must not stop it before its containers are removed). Stopped with SIGTERM."""
+    in the terminal must not stop it before its containers are removed). Stopped with SIGTERM; what
+    its containers left (it keeps them running when it stops: live restore) is then undone."""
     root.mkdir()
     (root / "daemon.json").write_text("{}\n")
     log = root / "pyengined.log"
@@ -277,10 +296,41 @@ def pyengined(binary: Path, root: Path) -> Iterator[subprocess.Popen[bytes]]:
                 process.wait()
         elif process.returncode:
             print(f"warning: pyengined exited with {process.returncode}: {_tail(log)}", file=sys.stderr)
-        for pid in monitor_pids(root / "e"):  # a leak: say so
-            print(f"warning: pyengined: killing monitor {pid}, left", file=sys.stderr)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        _undo_leftovers(root)
+
+
+def _undo_leftovers(root: Path) -> None:
+    """After pyengined stopped: the containers it did not remove (each named: a leak, or an engine
+    that stopped answering) killed and deleted with pyrunc, their monitors gone, their mounts
+    unmounted, so that the temporary directory can go."""
+    monitors = {pid: _start_time(pid) for pid in monitor_pids(root / "e")}  # before their files go
+    pyrunc = str(Path(sys.executable).parent / "pyrunc")
+    runtime_root = root / "e" / "containerd" / "runc" / ENGINE_NAMESPACE
+    if runtime_root.is_dir():
+        listing = subprocess.run(
+            [pyrunc, "--root", str(runtime_root), "list", "--quiet"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        for left in listing.stdout.split():
+            print(f"warning: pyengined: container {left} left: deleted with pyrunc", file=sys.stderr)
+            subprocess.run(
+                [pyrunc, "--root", str(runtime_root), "delete", "--force", left],
+                capture_output=True,
+                check=False,
+            )
+    deadline = time.monotonic() + 10
+    while monitors and time.monotonic() < deadline:
+        time.sleep(0.1)  # a monitor exits once its container's init is gone
+        monitors = {pid: start for pid, start in monitors.items() if _start_time(pid) == start}
+    for pid in monitors:
+        print(f"warning: pyengined: monitor {pid} left: killed", file=sys.stderr)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for point in sorted(_mounts_below(root), key=len, reverse=True):
+        print(f"warning: pyengined: {point} left mounted: unmounted", file=sys.stderr)
+        subprocess.run(["umount", point], capture_output=True, check=False)
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -309,7 +359,7 @@ def _cgroups_left(known: set[str], created_parents: list[Path]) -> None:
             if not any(full.startswith(name) for full in known):  # pycontainerd's id: a prefix
                 continue
             print(f"warning: pyengined: cgroup left: {directory}", file=sys.stderr)
-            for _ in range(50):
+            for _ in range(20):
                 try:
                     directory.rmdir()
                     break
@@ -421,53 +471,61 @@ def measure_run_detached(sides: list[Side], iterations: int, warmup: int) -> lis
     return rows
 
 
-def measure_exec(sides: list[Side], iterations: int, warmup: int) -> list[Row]:
-    containers: dict[str, str] = {}
-    try:
-        for side in sides:
-            containers[side.name] = side.start(*IDLE_COMMAND)
-        rows = [Row("exec", "exec C true", lambda s: ["exec", containers[s.name], "true"])]
-        measure(rows, sides, iterations, warmup)
-    finally:
-        for side in sides:
-            side.remove([containers[side.name]] if side.name in containers else [])
-    return rows
-
-
-def measure_ps(sides: list[Side], iterations: int, warmup: int, running: int) -> list[Row]:
+def with_containers(
+    row: Row,
+    sides: list[Side],
+    iterations: int,
+    warmup: int,
+    setup: Callable[[Side, list[str]], None],
+) -> list[Row]:
+    """``setup(side, ids)`` on each side (untimed: it starts the containers the row needs and appends
+    their ids), then the row measured; the containers removed afterwards. A side whose set-up fails
+    has the row reported as failed; the other side is measured."""
     containers: dict[str, list[str]] = {side.name: [] for side in sides}
-    rows = [Row("ps", f"ps ({running} running)", lambda s: ["ps"])]
     try:
-        for _ in range(running):
-            for side in sides:
-                containers[side.name].append(side.start(*IDLE_COMMAND))
         for side in sides:
-            listed = len(side.cli("ps", "--quiet").stdout.split())
-            if listed != running:
-                side.failures[rows[0].label] = f"docker ps lists {listed} containers, not {running}"
-        measure(rows, sides, iterations, warmup)
+            try:
+                setup(side, containers[side.name])
+            except OperationFailed as exc:
+                side.failures[row.label] = f"setting up: {exc}"
+        measure([row], sides, iterations, warmup)
     finally:
         for side in sides:
             side.remove(containers[side.name])
-    return rows
+    return [row]
+
+
+def measure_exec(sides: list[Side], iterations: int, warmup: int) -> list[Row]:
+    def setup(side: Side, ids: list[str]) -> None:
+        ids.append(side.start(*IDLE_COMMAND))
+
+    row = Row("exec", "exec C true", lambda s: ["exec", s.seen_last, "true"])
+    return with_containers(row, sides, iterations, warmup, setup)
+
+
+def measure_ps(sides: list[Side], iterations: int, warmup: int, running: int) -> list[Row]:
+    def setup(side: Side, ids: list[str]) -> None:
+        for _ in range(running):
+            ids.append(side.start(*IDLE_COMMAND))
+        listed = len(side.cli("ps", "--quiet").stdout.split())
+        if listed != running:
+            raise OperationFailed(f"docker ps lists {listed} containers, not {running}")
+
+    return with_containers(
+        Row("ps", f"ps ({running} running)", lambda s: ["ps"]), sides, iterations, warmup, setup
+    )
 
 
 def measure_logs(sides: list[Side], iterations: int, warmup: int, lines: int) -> list[Row]:
-    containers: dict[str, str] = {}
-    rows = [Row("logs", f"logs C > /dev/null ({lines} lines)", lambda s: ["logs", containers[s.name]], True)]
-    try:
-        for side in sides:
-            containers[side.name] = side.start("seq", str(lines))
-        for side in sides:
-            side.cli("wait", containers[side.name])
-            printed = side.cli("logs", containers[side.name]).stdout.count("\n")
-            if printed != lines:
-                side.failures[rows[0].label] = f"docker logs printed {printed} lines, not {lines}"
-        measure(rows, sides, iterations, warmup)
-    finally:
-        for side in sides:
-            side.remove([containers[side.name]] if side.name in containers else [])
-    return rows
+    def setup(side: Side, ids: list[str]) -> None:
+        ids.append(side.start("seq", str(lines)))
+        side.cli("wait", ids[-1])
+        printed = side.cli("logs", ids[-1]).stdout.count("\n")
+        if printed != lines:
+            raise OperationFailed(f"docker logs printed {printed} lines, not {lines}")
+
+    row = Row("logs", f"logs C > /dev/null ({lines} lines)", lambda s: ["logs", s.seen_last], discard=True)
+    return with_containers(row, sides, iterations, warmup, setup)
 
 
 @dataclass
