@@ -35,12 +35,14 @@ The containers of ``exec``, ``ps``, ``logs`` and ``memory`` run with ``--network
 the ratio of the medians pyengined/dockerd and their difference, and a verdict line per target: ``run
 --rm`` at most half of dockerd's (on ``--network none``, like with like; the default networks are
 shown too), every other time no slower than dockerd, the memory with every container running at most
-dockerd's. A miss is reported, not an error. ``--side dockerd|pyengined`` measures one side alone
-(to check the harness).
+dockerd's. A miss is reported, not an error; so is a failure: a command that gets no answer in 30 s
+fails its row, and nothing more is asked of that engine (the other side goes on). ``--side
+dockerd|pyengined`` measures one side alone (to check the harness).
 
 Everything is undone at the end, also on error or Ctrl-C: the containers (``docker rm --force``),
-pyengined (SIGTERM, by pid), dockerd and its containerd and bridge (peers.py), the temporary
-directory. Run as root, with a Python that has pyrunc, pycontainerd, pyengine and pytest (peers.py
+pyengined (SIGTERM, by pid; the containers it did not remove are then deleted with pyrunc, each
+named, and their root filesystems unmounted), dockerd and its containerd and bridge (peers.py), the
+temporary directory. Run as root, with a Python that has pyrunc, pycontainerd, pyengine and pytest (peers.py
 imports it) installed: ``.nox/bench/bin/python benchmarks/bench_pyengine.py --iterations 10``.
 """
 
