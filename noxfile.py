@@ -2,7 +2,8 @@
 
     nox -s lint typecheck tests     # what scripts/test (and so CI) runs
     nox -s tests -- -k bundle       # arguments after -- go to pytest
-    nox -s bench -- --iterations 50 # pyrunc against runc, alone and under dockerd and containerd
+    nox -s bench -- --iterations 50 # pyrunc against runc, alone and under the engines; pyctr against
+                                    # ctr; pyengined against dockerd
 
 The packages are installed with plain, non-editable pip, lowest layer first, so the tests exercise what
 a user gets (pyrunc compiles its cffi extension at install time). Run as root: the tests create
@@ -83,6 +84,7 @@ def typecheck(session: nox.Session) -> None:
         "benchmarks/bench_engines.py",
         "benchmarks/bench_pycontainerd.py",
         "benchmarks/bench_tasks.py",
+        "benchmarks/bench_pyengine.py",
     )
 
 
@@ -91,12 +93,15 @@ def bench(session: nox.Session) -> None:
     """Time pyrunc against runc: the bare verbs (bench_pyrunc.py), then under private engines, docker
     run --rm and ctr run --rm (bench_engines.py). Both take --iterations, --runc, --pyrunc, --only.
     Then pyctr against ctr on images (bench_pycontainerd.py: pull from a loopback registry, import) and
-    on tasks (bench_tasks.py: run --rm, 50 detached starts, memory per running container)."""
-    _install_packages(session, "./packages/pyrunc", "./packages/pycontainerd")
+    on tasks (bench_tasks.py: run --rm, 50 detached starts, memory per running container). Last,
+    pyengined against a private dockerd with the docker CLI as the client (bench_pyengine.py: run --rm,
+    run -d, exec, ps with 20 running, logs of 100k lines, and the Pss of each stack with 50 running).
+    Arguments after -- go to every script: bench_pyrunc.py and bench_engines.py refuse the others'."""
+    _install_packages(session, *PACKAGES)
     session.run("python", "benchmarks/bench_pyrunc.py", *session.posargs)
-    # bench_engines.py starts dockerd and containerd through tests/peers.py, which imports pytest;
-    # bench_pycontainerd.py and bench_tasks.py build their images with the tests' helpers, which
-    # read the vendored schemas (jsonschema).
+    # bench_engines.py and bench_pyengine.py start dockerd and containerd through tests/peers.py, which
+    # imports pytest; the others build their images with the tests' helpers, which read the vendored
+    # schemas (jsonschema).
     session.install(*TEST_DEPS)
     # On Ctrl-C, give it time to stop its daemons, containers and bridge (nox's default is 0.3 s
     # before SIGTERM and then SIGKILL).
@@ -107,5 +112,9 @@ def bench(session: nox.Session) -> None:
         interrupt_timeout=120,
         terminate_timeout=60,
     )
-    for script in ("benchmarks/bench_pycontainerd.py", "benchmarks/bench_tasks.py"):
+    for script in (
+        "benchmarks/bench_pycontainerd.py",
+        "benchmarks/bench_tasks.py",
+        "benchmarks/bench_pyengine.py",
+    ):
         session.run("python", script, *session.posargs, interrupt_timeout=120, terminate_timeout=60)
