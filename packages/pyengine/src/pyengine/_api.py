@@ -85,6 +85,7 @@ async def _info(request: web.Request) -> web.Response:
         snapshotter=engine.snapshotter,
         live_restore=engine.config.live_restore,
         insecure_registries=engine.config.insecure_registries,
+        warnings=tuple(engine.config.api_warnings),
     )
     return json_response(info.to_api())
 

@@ -122,6 +122,7 @@ class SystemInfo:
     snapshotter: str
     live_restore: bool
     insecure_registries: tuple[str, ...]
+    warnings: tuple[str, ...] = ()  # of the daemon's configuration: a TCP host without TLS, say
 
     def to_api(self) -> dict[str, Any]:
         counts = self.counts
@@ -165,7 +166,7 @@ class SystemInfo:
             "HttpsProxy": "",
             "NoProxy": "",
             "Labels": [],
-            "Warnings": [],
+            "Warnings": list(self.warnings),
             "SystemTime": rfc3339(),
             "PythonVersion": sys.version.split()[0],
         }
