@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 import pyengine
+from pyengine._attach_ws import add_routes as add_websocket_routes
 from pyengine._container_api import add_routes as add_container_routes
 from pyengine._errors import ApiError, InvalidParameter
 from pyengine._events import add_routes as add_event_routes
@@ -136,4 +137,5 @@ def make_app(engine: Engine) -> web.Application:
     add_image_routes(route, lambda r: r.app[ENGINE].images)
     add_container_routes(route, lambda r: r.app[ENGINE].supervisor)
     add_exec_routes(route, lambda r: r.app[ENGINE].supervisor)
+    add_websocket_routes(route, lambda r: r.app[ENGINE].supervisor)
     return app
