@@ -33,8 +33,11 @@ TEST_DEPS = [
     "cryptography>=41",
     "hypothesis>=6.100",
     "docker>=7",
-]  # cryptography: a test token server; hypothesis: property-based tests of hostile input; docker:
-# docker-py, the Python client the engine's tests drive it with
+    "pyyaml>=6",
+]  # cryptography: a test token server and the engine's TLS certificates; hypothesis: property-based
+# tests of hostile input, and the engine's schema-driven fuzz; docker: docker-py, the Python client
+# the engine's tests drive it with; pyyaml: reads the vendored Engine API swagger, which the engine's
+# answers are checked against
 RUFF = "ruff==0.17.6"
 MYPY = ["mypy==2.4.1", "types-cffi", "pytest>=8"]  # cffi stubs (build script); pytest (pyrunc.pytest_plugin)
 

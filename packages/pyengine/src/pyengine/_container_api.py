@@ -330,7 +330,9 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
             for waiters in (live.exited, live.removed):
                 if waiter in waiters:
                     waiters.remove(waiter)
-        await response.write(json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n")
+        # No Error: dockerd's null is not the spec's (an object), and an object, even empty, is an
+        # error to the docker CLI.
+        await response.write(json.dumps({"StatusCode": code}).encode() + b"\n")
         await response.write_eof()
         return response
 

@@ -159,7 +159,7 @@ class SystemInfo:
                 "Mirrors": [],  # --registry-mirror is refused until pulls use mirrors
             },
             "SecurityOptions": ["name=seccomp,profile=builtin"],
-            "Plugins": {"Volume": [], "Network": [], "Authorization": None, "Log": []},
+            "Plugins": {"Volume": [], "Network": [], "Authorization": [], "Log": []},
             "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": False},
             "ExperimentalBuild": False,
             "HttpProxy": "",
@@ -268,4 +268,4 @@ async def prune_containers(supervisor: Supervisor, filters: dict[str, list[str]]
         deleted.append(record.id)
         reclaimed += rw
     containers.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
-    return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+    return {"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed}  # the spec's list, never null
