@@ -35,9 +35,12 @@ TEST_DEPS = [
     "hypothesis>=6.100",
     "docker>=7",
     "testcontainers>=4.10",
-]  # cryptography: a test token server; hypothesis: property-based tests of hostile input; docker:
-# docker-py, the Python client the engine's tests drive it with; testcontainers: a tool built on
-# docker-py that people point at an engine (its generic container and log wait)
+    "pyyaml>=6",
+]  # cryptography: a test token server and the engine's TLS certificates; hypothesis: property-based
+# tests of hostile input, and the engine's schema-driven fuzz; docker: docker-py, the Python client
+# the engine's tests drive it with; testcontainers: a tool built on docker-py that people point at an
+# engine (its generic container and log wait); pyyaml: reads the vendored Engine API swagger, which
+# the engine's answers are checked against
 RUFF = "ruff==0.17.6"
 MYPY = ["mypy==2.4.1", "types-cffi", "pytest>=8"]  # cffi stubs (build script); pytest (pyrunc.pytest_plugin)
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 import pyengine
 from pyengine._archive import add_routes as add_archive_routes
+from pyengine._attach_ws import add_routes as add_websocket_routes
 from pyengine._container_api import add_routes as add_container_routes
 from pyengine._errors import ApiError, InvalidParameter
 from pyengine._events import add_routes as add_event_routes
@@ -87,6 +88,7 @@ async def _info(request: web.Request) -> web.Response:
         live_restore=engine.config.live_restore,
         insecure_registries=engine.config.insecure_registries,
         registry_mirrors=engine.config.registry_mirrors,
+        warnings=tuple(engine.config.api_warnings),
     )
     return json_response(info.to_api())
 
@@ -138,4 +140,5 @@ def make_app(engine: Engine) -> web.Application:
     add_container_routes(route, lambda r: r.app[ENGINE].supervisor)
     add_exec_routes(route, lambda r: r.app[ENGINE].supervisor)
     add_archive_routes(route, lambda r: r.app[ENGINE].supervisor.containers)
+    add_websocket_routes(route, lambda r: r.app[ENGINE].supervisor)
     return app

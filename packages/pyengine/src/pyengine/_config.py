@@ -2,6 +2,16 @@
 
 A setting may come from a flag or from the file, not both (dockerd refuses that too), and a key of
 the file that names no setting is refused, so that a typo is never silently ignored.
+
+Hosts are ``unix:///PATH`` sockets and ``tcp://HOST[:PORT]`` addresses. A TCP address is served
+over TLS with ``tls`` (and requires clients' certificates signed by ``tlscacert`` with
+``tlsverify``, which implies ``tls``), as dockerd serves it. Plain TCP gives root on this machine
+to whoever reaches the port: dockerd (20.10 to 28) still starts then, with warnings, and stalls
+its start 15 seconds for a non-loopback address unless ``--tls=false`` or ``--tlsverify=false``
+says so on purpose, announcing that this will become a hard failure. pyengine makes it that
+failure now: plain TCP on a non-loopback address is refused unless TLS was turned off explicitly;
+on loopback, or turned off explicitly, it is served with dockerd's warnings (logged, and in
+``/info``'s Warnings).
 """
 
 from __future__ import annotations
@@ -9,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import socket
 import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,6 +37,7 @@ __all__ = [
     "FILE_KEYS",
     "LOG_LEVELS",
     "DaemonConfig",
+    "TcpAddress",
     "load_config",
 ]
 
@@ -36,16 +48,69 @@ DEFAULT_EXEC_ROOT = "/run/pyengine"
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 #: Registries reached over plain HTTP without being named: loopback, as in Docker.
 DEFAULT_INSECURE = ("127.0.0.0/8",)
+#: dockerd's ports for a tcp:// host that names none: without TLS, and with it.
+DEFAULT_TCP_PORT = 2375
+DEFAULT_TLS_PORT = 2376
+
+
+@attrs.frozen
+class TcpAddress:
+    """A ``tcp://`` host: where to bind (an IPv6 address without its brackets)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def loopback(self) -> bool:
+        """Whether it is a loopback address (``localhost`` included, as dockerd counts it)."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            pass
+        try:
+            infos = socket.getaddrinfo(self.host, None)
+        except OSError:
+            return False
+        return all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
+
+
+def _parse_tcp(host: str, default_port: int) -> TcpAddress:
+    """``tcp://HOST[:PORT]``: an address, ``[IPv6]`` or a name, and a port (dockerd's default for
+    none)."""
+    rest = host.removeprefix("tcp://")
+    if "/" in rest.rstrip("/"):
+        raise ConfigError(f"host {host!r}: a tcp:// host has no path")
+    rest = rest.rstrip("/")
+    if rest.startswith("["):
+        name, bracket, tail = rest[1:].partition("]")
+        if not bracket or (tail and not tail.startswith(":")):
+            raise ConfigError(f"host {host!r}: not tcp://[IPv6]:PORT")
+        port_text = tail[1:]
+    else:
+        name, _, port_text = rest.partition(":")
+    if not name:
+        raise ConfigError(f"host {host!r}: no address to listen on (tcp://HOST:PORT)")
+    if not port_text:
+        return TcpAddress(name, default_port)
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(f"host {host!r}: invalid port {port_text!r}")
+    return TcpAddress(name, int(port_text))
 
 
 def _check_hosts(_: object, attribute: attrs.Attribute[tuple[str, ...]], hosts: tuple[str, ...]) -> None:
     if not hosts:
         raise ConfigError(f"{attribute.name}: at least one address to listen on is needed")
     for host in hosts:
+        if host.startswith("tcp://"):
+            _parse_tcp(host, DEFAULT_TCP_PORT)
+            continue
         if not host.startswith("unix://") or len(host) == len("unix://"):
-            raise ConfigError(
-                f"host {host!r}: only unix:///PATH sockets are supported yet (tcp:// comes with TLS)"
-            )
+            raise ConfigError(f"host {host!r}: only unix:///PATH sockets and tcp://HOST:PORT are supported")
         if not host.removeprefix("unix://").startswith("/"):
             raise ConfigError(f"host {host!r}: the socket's path must be absolute")
 
@@ -97,10 +162,58 @@ class DaemonConfig:
         default=DEFAULT_INSECURE, converter=tuple, validator=_check_cidrs
     )
     registry_mirrors: tuple[str, ...] = attrs.field(default=(), converter=_mirrors)
+    #: None: not given (plain TCP then, refused on a non-loopback address); tlsverify implies tls.
+    tls: bool | None = None
+    tlsverify: bool | None = None
+    #: The CA that signs clients' certificates, and the server's certificate and key; None for
+    #: dockerd's defaults: ca.pem, cert.pem and key.pem in $DOCKER_CERT_PATH or ~/.docker.
+    tlscacert: Path | None = attrs.field(default=None, converter=attrs.converters.optional(_absolute))
+    tlscert: Path | None = attrs.field(default=None, converter=attrs.converters.optional(_absolute))
+    tlskey: Path | None = attrs.field(default=None, converter=attrs.converters.optional(_absolute))
+
+    def __attrs_post_init__(self) -> None:
+        if self.tls is None and self.tlsverify is None:
+            for address in self.tcp_addresses:
+                if not address.loopback:
+                    raise ConfigError(
+                        f"host tcp://{address}: listening on TCP without TLS gives root access on this "
+                        "machine to everyone who can reach it: give --tlsverify (with --tlscacert, "
+                        "--tlscert and --tlskey), or --tls=false or --tlsverify=false to serve it "
+                        "unauthenticated on purpose"
+                    )
 
     @property
     def socket_paths(self) -> list[Path]:
-        return [Path(host.removeprefix("unix://")) for host in self.hosts]
+        return [Path(host.removeprefix("unix://")) for host in self.hosts if host.startswith("unix://")]
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(self.tls) or bool(self.tlsverify)
+
+    @property
+    def tcp_addresses(self) -> list[TcpAddress]:
+        port = DEFAULT_TLS_PORT if self.uses_tls else DEFAULT_TCP_PORT
+        return [_parse_tcp(host, port) for host in self.hosts if host.startswith("tcp://")]
+
+    def tls_file(self, name: str) -> Path:
+        """The TLS file ``name`` (tlscacert, tlscert, tlskey): the one given, else dockerd's default."""
+        given: Path | None = getattr(self, name)
+        if given is not None:
+            return given
+        directory = os.environ.get("DOCKER_CERT_PATH") or str(Path.home() / ".docker")
+        return Path(directory) / {"tlscacert": "ca.pem", "tlscert": "cert.pem", "tlskey": "key.pem"}[name]
+
+    @property
+    def api_warnings(self) -> list[str]:
+        """What ``/info`` warns of the TCP addresses served without client verification."""
+        if self.tlsverify:
+            return []
+        scheme, lacking = ("https", "TLS client verification") if self.tls else ("http", "encryption")
+        return [
+            f"API is accessible on {scheme}://{address} without {lacking}. Access to the remote API "
+            "is equivalent to root access on the host: use --tlsverify"
+            for address in self.tcp_addresses
+        ]
 
     @property
     def effective_pidfile(self) -> Path:
@@ -119,8 +232,14 @@ FILE_KEYS = {
     "live-restore": "live_restore",
     "insecure-registries": "insecure_registries",
     "registry-mirrors": "registry_mirrors",
+    "tls": "tls",
+    "tlsverify": "tlsverify",
+    "tlscacert": "tlscacert",
+    "tlscert": "tlscert",
+    "tlskey": "tlskey",
 }
 _LISTS = {"hosts", "insecure-registries", "registry-mirrors"}
+_BOOLEANS = {"live-restore", "tls", "tlsverify"}
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -144,9 +263,9 @@ def _read_file(path: Path) -> dict[str, Any]:
         if key in _LISTS:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"config file {path}: {key!r} must be a list of strings")
-        elif key == "live-restore":
+        elif key in _BOOLEANS:
             if not isinstance(value, bool):
-                raise ConfigError(f"config file {path}: 'live-restore' must be true or false")
+                raise ConfigError(f"config file {path}: {key!r} must be true or false")
         elif not isinstance(value, str):
             raise ConfigError(f"config file {path}: {key!r} must be a string")
     return data

@@ -383,7 +383,9 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
             for waiters in (live.exited, live.removed):
                 if waiter in waiters:
                     waiters.remove(waiter)
-        await response.write(json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n")
+        # No Error: dockerd's null is not the spec's (an object), and an object, even empty, is an
+        # error to the docker CLI.
+        await response.write(json.dumps({"StatusCode": code}).encode() + b"\n")
         await response.write_eof()
         return response
 
@@ -400,7 +402,7 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         attachment: pycontainerd.Attachment | None = None
         if flag(request, "logs"):  # the whole log, of every run, then what comes
             batches = await blocking(sup.containers.logs, record.id)
-            await hijacked.send(_lines(batches), streams, tty=tty)
+            await hijacked.send(log_lines(batches), streams, tty=tty)
         if record.state.status != "running" and flag(request, "stream", True):
             # Until the next start (docker start -a attaches first, to created and exited alike).
             waiter = Attaching(stdin)
@@ -505,7 +507,7 @@ def _streams(request: web.Request) -> set[int]:
     return {number for number, name in ((1, "stdout"), (2, "stderr")) if flag(request, name)}
 
 
-def _lines(batches: Iterable[Sequence[tuple[int, bytes, int]]]) -> Iterator[tuple[int, bytes]]:
+def log_lines(batches: Iterable[Sequence[tuple[int, bytes, int]]]) -> Iterator[tuple[int, bytes]]:
     """A log's entries as ``(stream, line)``."""
     for batch in batches:
         for stream, data, _ in batch:

@@ -72,6 +72,27 @@ _HOST_DEFAULTS: dict[str, Any] = {
     "Privileged": False,
     "ReadonlyRootfs": False,
 }
+#: The lists and maps of HostConfig and Config that the Engine API's spec never has null (dockerd
+#: writes null for Go's nil ones): inspect shows them empty instead, as the spec says them.
+_HOST_LISTS = (
+    "Binds", "BlkioDeviceReadBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteBps", "BlkioDeviceWriteIOps",
+    "BlkioWeightDevice", "CapAdd", "CapDrop", "DeviceCgroupRules", "DeviceRequests", "Devices", "Dns",
+    "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd", "Links", "MaskedPaths", "Mounts", "ReadonlyPaths",
+    "SecurityOpt", "Ulimits", "VolumesFrom",
+)  # fmt: skip
+_HOST_MAPS = ("Annotations", "StorageOpt", "Sysctls", "Tmpfs")
+_CONFIG_LISTS = ("Cmd", "Entrypoint", "Env")
+_CONFIG_MAPS = ("Labels", "Volumes")
+
+
+def _no_nulls(view: dict[str, Any], lists: tuple[str, ...], maps: tuple[str, ...]) -> dict[str, Any]:
+    """``view`` with the null ``lists`` and ``maps`` empty."""
+    return {
+        key: ([] if key in lists else {} if key in maps else None) if value is None else value
+        for key, value in view.items()
+    }
+
+
 _HOST_FIELDS = {
     "AutoRemove", "NetworkMode", "LogConfig", "RestartPolicy", "ConsoleSize",
     # Translated into the spec by pyengine._spec:
@@ -314,7 +335,14 @@ class ContainerRecord:
         log = view.get("LogConfig") or {}
         if not log.get("Type"):  # the CLI sends the options of --log-opt without a driver
             view["LogConfig"] = {"Type": "json-file", "Config": log.get("Config") or {}}
-        return view
+        if not view.get("CgroupnsMode"):
+            view["CgroupnsMode"] = "host"  # the container shares the host's: pyrunc makes no cgroup namespace
+        if view.get("MemorySwappiness") in (
+            None,
+            -1,
+        ):  # -1: unset, as the docker CLI says; the spec has 0-100
+            view.pop("MemorySwappiness", None)
+        return _no_nulls(view, _HOST_LISTS, _HOST_MAPS)
 
     def summary(self, sizes: tuple[int, int] | None = None) -> dict[str, Any]:
         """The container in ``GET /containers/json``; with ``sizes`` (``size=1``), its SizeRw and
@@ -362,7 +390,7 @@ class ContainerRecord:
             "ProcessLabel": "",
             "AppArmorProfile": "",
             "HostConfig": self.host_config_view(),
-            "Config": self.config,
+            "Config": _no_nulls(self.config, _CONFIG_LISTS, _CONFIG_MAPS),
             "Mounts": _spec.mount_points(self.host_config),
             "NetworkSettings": {"Networks": {}, "Ports": {}},
         }
@@ -535,7 +563,7 @@ class Containers:
                     "Hostname": hostname,
                     "Cmd": cmd,
                     "Entrypoint": entrypoint or None,
-                    "Healthcheck": healthcheck,
+                    **({"Healthcheck": healthcheck} if healthcheck is not None else {}),
                 },
                 host_config=body.get("HostConfig") or {},
                 directory=str(directory),

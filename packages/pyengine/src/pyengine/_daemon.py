@@ -1,5 +1,5 @@
-"""The daemon: one engine per data root, served on its unix sockets until SIGTERM, SIGINT or
-:meth:`Daemon.stop`.
+"""The daemon: one engine per data root, served on its unix sockets and TCP addresses (over TLS,
+mutual with ``tlsverify``) until SIGTERM, SIGINT or :meth:`Daemon.stop`.
 
 Everything an instance keeps lives under its data root (the store, the engine's id, the lock) and
 its exec root (the pidfile by default, the store's runtime state), so that private instances never
@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -28,13 +29,14 @@ from aiohttp import web
 
 import pycontainerd
 from pyengine._api import make_app
-from pyengine._config import DaemonConfig
+from pyengine._config import DaemonConfig, TcpAddress
 from pyengine._container_api import Supervisor
 from pyengine._containers import Containers
 from pyengine._errors import DaemonError
 from pyengine._events import EventBus
 from pyengine._images import Images, ImageUser
 from pyengine._system import StoreCounts
+from pyengine._tls import serve_tls
 
 __all__ = ["Daemon", "Engine"]
 
@@ -160,6 +162,48 @@ class Daemon:
         sock.listen(128)
         return sock
 
+    def _listen_tcp(self, address: TcpAddress) -> socket.socket:
+        try:
+            infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise DaemonError(f"listen tcp {address}: {exc.strerror}") from None
+        family, kind, proto, _, where = infos[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(where)
+        except OSError as exc:
+            sock.close()
+            raise DaemonError(f"listen tcp {address}: {exc.strerror}") from None
+        sock.listen(128)
+        return sock
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """The TCP listeners' TLS, as dockerd's: TLS 1.2 at least; with ``tlsverify``, clients must
+        show a certificate signed by ``tlscacert`` (that CA only, not the system's)."""
+        config = self.config
+        if not config.uses_tls:
+            return None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        cert, key = config.tls_file("tlscert"), config.tls_file("tlskey")
+        try:
+            context.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            raise DaemonError(
+                f"invalid TLS configuration: could not load X509 key pair (cert: {cert}, key: {key}): {exc}"
+            ) from None
+        if config.tlsverify:
+            ca = config.tls_file("tlscacert")
+            try:
+                context.load_verify_locations(cafile=ca)
+            except (OSError, ssl.SSLError) as exc:
+                raise DaemonError(
+                    f"invalid TLS configuration: could not read CA certificate {ca}: {exc}"
+                ) from None
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
     # -- serving ---------------------------------------------------------------------------------
 
     async def _serve(self) -> None:
@@ -172,6 +216,7 @@ class Daemon:
         self._stopping = asyncio.Event()
         config = self.config
         config.exec_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tls = self._tls_context()  # before anything starts: a bad certificate stops the daemon here
         store = pycontainerd.Client(
             root=config.data_root / "containerd", state=config.exec_root / "containerd", namespace=NAMESPACE
         )
@@ -200,12 +245,27 @@ class Daemon:
         )
         await runner.setup()
         paths: list[Path] = []
+        tls_servers: list[asyncio.Server] = []
         try:
             for path in config.socket_paths:
                 sock = self._listen(path)
                 paths.append(path)
                 await web.SockSite(runner, sock).start()
                 log.info("API listen on %s", path)
+            for address in config.tcp_addresses:
+                if not config.tlsverify:  # dockerd's words
+                    log.warning(
+                        "Binding to IP address without --tlsverify is insecure and gives root access on "
+                        "this machine to everyone who has access to your network. host=tcp://%s",
+                        address,
+                    )
+                sock = self._listen_tcp(address)
+                if tls is None:
+                    await web.SockSite(runner, sock).start()
+                else:
+                    assert runner.server is not None
+                    tls_servers.append(await serve_tls(sock, tls, runner.server))
+                log.info("API listen on %s", address)
             self._write_pidfile()
             log.info("daemon has completed initialization (data root %s)", config.data_root)
             self._ready.set()
@@ -217,6 +277,8 @@ class Daemon:
                 await supervisor.stop_all()
             await supervisor.close()
             events.close()  # the event streams end, so that the cleanup need not wait for them
+            for server in tls_servers:
+                server.close()  # no new connections; those open close with the HTTP server's side
             await runner.cleanup()
             for path in paths:
                 with contextlib.suppress(FileNotFoundError):

@@ -63,7 +63,7 @@ class Exec:
         return {
             "ID": self.id,
             "Running": self.running,
-            "ExitCode": self.exit_code,
+            "ExitCode": self.exit_code or 0,  # the spec's integer, never null: 0 until it exits
             "ProcessConfig": {
                 "tty": self.tty,
                 "entrypoint": self.cmd[0],

@@ -118,7 +118,7 @@ class ImageSummary:
             "Created": unix(self.config.created or ""),
             "Size": self.size,
             "SharedSize": shared_size,
-            "Labels": self.labels or None,
+            "Labels": self.labels,  # the spec's ImageSummary has no null here
             "Containers": containers,
         }
 
@@ -136,19 +136,20 @@ class ImageSummary:
             "Config": {
                 "User": c.user or "",
                 "Env": list(c.env or ()),
-                "Cmd": list(c.cmd) if c.cmd is not None else None,
-                "Entrypoint": list(c.entrypoint) if c.entrypoint is not None else None,
+                # The spec has no null for these: empty lists and maps say none.
+                "Cmd": list(c.cmd or ()),
+                "Entrypoint": list(c.entrypoint or ()),
                 "WorkingDir": c.working_dir or "",
-                "Labels": dict(c.labels) or None,
+                "Labels": dict(c.labels),
                 "ExposedPorts": {port: {} for port in c.exposed_ports or ()} or None,
-                "Volumes": {volume: {} for volume in c.volumes or ()} or None,
+                "Volumes": {volume: {} for volume in c.volumes or ()},
                 "StopSignal": c.stop_signal or "",
             },
             "Architecture": self.config.architecture,
             "Variant": self.config.variant or "",
             "Os": self.config.os,
             "Size": self.size,
-            "GraphDriver": {"Name": "overlayfs", "Data": None},
+            "GraphDriver": {"Name": "overlayfs", "Data": {}},
             "RootFS": {"Type": "layers", "Layers": list(self.config.rootfs.diff_ids)},
             "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
         }
@@ -317,7 +318,7 @@ class Images:
             deleted.append({"Deleted": summary.id})
             self.events.image(summary.id, "delete", labels=summary.labels)
         self.events.publish("image", "prune", "", {"reclaimed": str(reclaimed)})
-        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+        return {"ImagesDeleted": deleted, "SpaceReclaimed": reclaimed}  # the spec's list, never null
 
     def history(self, name: str) -> list[dict[str, Any]]:
         """``docker history``: the config's history, newest first, with each layer's unpacked size."""
@@ -737,7 +738,21 @@ def add_routes(route: Route, images: Callable[[web.Request], Images]) -> None:
         await response.write_eof()
         return response
 
+    async def search(request: web.Request) -> web.Response:
+        """``docker search``: refused, saying why, after dockerd's own checks of the query."""
+        limit = request.query.get("limit", "")
+        if limit and (not limit.isdigit()):
+            raise InvalidParameter(f"invalid limit specified: {limit!r} is not a number of results")
+        parse_filters(request.query.get("filters"), _SEARCH_FILTERS)
+        term = request.query.get("term", "")
+        raise InvalidParameter(
+            f"searching for {term!r}: image search is not supported by pyengine: it has no default "
+            "registry (Docker Hub is not reachable from it), and the registries it pulls from speak "
+            "the distribution API, which has no search"
+        )
+
     route("GET", "/images/json", list_images)
+    route("GET", "/images/search", search)
     route("GET", "/images/{name:.+}/history", history)
     route("POST", "/images/prune", prune)
     route("POST", "/images/{name:.+}/push", push)
@@ -751,6 +766,7 @@ def add_routes(route: Route, images: Callable[[web.Request], Images]) -> None:
 
 
 _LIST_FILTERS = frozenset({"reference", "dangling", "label"})
+_SEARCH_FILTERS = frozenset({"is-automated", "is-official", "stars"})
 _PRUNE_FILTERS = frozenset({"dangling", "until", "label", "label!"})
 
 

@@ -79,6 +79,25 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         help="a registry mirror of docker.io (http:// or https://), tried before it; repeat for more",
     )
+    p.add_argument(
+        "--tls",
+        type=_boolean,
+        nargs="?",
+        const=True,
+        help="serve tcp:// hosts over TLS (implied by --tlsverify)",
+    )
+    p.add_argument(
+        "--tlsverify",
+        type=_boolean,
+        nargs="?",
+        const=True,
+        help="serve tcp:// hosts over TLS and require clients' certificates signed by --tlscacert",
+    )
+    p.add_argument(
+        "--tlscacert", help="the CA clients' certificates must be signed by (default ~/.docker/ca.pem)"
+    )
+    p.add_argument("--tlscert", help="the server's TLS certificate (default ~/.docker/cert.pem)")
+    p.add_argument("--tlskey", help="the server's TLS key (default ~/.docker/key.pem)")
     p.add_argument("-v", "--version", action="version", version=f"pyengined {pyengine.__version__}")
     return p
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from aiohttp import web
 
@@ -14,7 +14,17 @@ import pycontainerd
 from pyengine._errors import InvalidParameter
 from pyengine._http import blocking
 
-__all__ = ["MULTIPLEXED", "RAW", "Hijacked", "detach_keys", "frame", "send", "stream_process"]
+__all__ = [
+    "MULTIPLEXED",
+    "RAW",
+    "Hijacked",
+    "detach_keys",
+    "each_frame",
+    "frame",
+    "scan_detach",
+    "send",
+    "stream_process",
+]
 
 #: The content type of an attach stream and of logs without a terminal (API 1.42+), and with one.
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
@@ -114,7 +124,7 @@ class Hijacked:
         matched = 0  # how much of the detach sequence the input ended with so far
         while (data := await self._protocol.input.get()) is not None:
             if keys:
-                data, detached, matched = _scan(keys, matched, data)
+                data, detached, matched = scan_detach(keys, matched, data)
                 if detached:
                     if data:
                         await blocking(attachment.write_stdin, data)
@@ -160,7 +170,7 @@ async def stream_process(
         await asyncio.gather(output, pump, return_exceptions=True)
 
 
-def _scan(keys: bytes, matched: int, data: bytes) -> tuple[bytes, bool, int]:
+def scan_detach(keys: bytes, matched: int, data: bytes) -> tuple[bytes, bool, int]:
     """Look for the detach ``keys`` in the input's next ``data``, the input so far having ended
     with the first ``matched`` of them (held back, not sent). Returns what to send, whether the
     sequence is complete (what to send is then what preceded it), and the new count of held keys."""
@@ -185,6 +195,14 @@ async def send(
 ) -> None:
     """Copy ``frames`` (a blocking iterator, read in a thread) to ``response``: as stdcopy frames,
     or the bytes as they are for a terminal's output."""
+    async for stream, data in each_frame(frames):
+        if stream in streams:
+            await response.write(data if tty else frame(stream, data))
+
+
+async def each_frame(frames: Iterator[tuple[int, bytes]]) -> AsyncIterator[tuple[int, bytes]]:
+    """``frames`` (a blocking iterator) read in a thread, as they come; the end of the monitor's
+    stream ends them, as the process's did."""
     loop = asyncio.get_running_loop()
     # Unbounded: the reading thread never waits on the event loop, so it ends with the stream
     # even when the client has gone.
@@ -205,6 +223,4 @@ async def send(
             if isinstance(item, pycontainerd.PycontainerdError):
                 break  # the monitor went away: the stream ends, as the process's did
             raise item
-        stream, data = item
-        if stream in streams:
-            await response.write(data if tty else frame(stream, data))
+        yield item

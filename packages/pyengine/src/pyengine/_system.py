@@ -123,6 +123,7 @@ class SystemInfo:
     live_restore: bool
     insecure_registries: tuple[str, ...]
     registry_mirrors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # of the daemon's configuration: a TCP host without TLS, say
 
     def to_api(self) -> dict[str, Any]:
         counts = self.counts
@@ -159,14 +160,14 @@ class SystemInfo:
                 "Mirrors": list(self.registry_mirrors),
             },
             "SecurityOptions": ["name=seccomp,profile=builtin"],
-            "Plugins": {"Volume": [], "Network": [], "Authorization": None, "Log": []},
+            "Plugins": {"Volume": [], "Network": [], "Authorization": [], "Log": []},
             "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": False},
             "ExperimentalBuild": False,
             "HttpProxy": "",
             "HttpsProxy": "",
             "NoProxy": "",
             "Labels": [],
-            "Warnings": [],
+            "Warnings": list(self.warnings),
             "SystemTime": rfc3339(),
             "PythonVersion": sys.version.split()[0],
         }
@@ -268,4 +269,4 @@ async def prune_containers(supervisor: Supervisor, filters: dict[str, list[str]]
         deleted.append(record.id)
         reclaimed += rw
     containers.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
-    return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+    return {"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed}  # the spec's list, never null
