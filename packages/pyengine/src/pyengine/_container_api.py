@@ -42,7 +42,14 @@ class Attaching:
 
     def __init__(self, stdin: bool) -> None:
         self.stdin = stdin
-        self.attachment: asyncio.Future[pycontainerd.Attachment] = asyncio.get_running_loop().create_future()
+        #: None: no start is coming (the container was removed, or the daemon is going).
+        self.attachment: asyncio.Future[pycontainerd.Attachment | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+
+    def end(self) -> None:
+        if not self.attachment.done():
+            self.attachment.set_result(None)
 
 
 class Live:
@@ -180,6 +187,8 @@ class Supervisor:
         await blocking(self.containers.remove, record.id, force)
         live = self.live.pop(record.id, Live())
         live.cancel_restart()
+        for attaching in live.attaching:  # their streams end with the container, as in dockerd
+            attaching.end()
         for waiter in live.removed:
             if not waiter.done():
                 waiter.set_result(record.state.exit_code)
@@ -211,12 +220,9 @@ class Supervisor:
         await asyncio.gather(*self._watchers, return_exceptions=True)
         for live in self.live.values():
             live.cancel_restart()
-            waiters: list[asyncio.Future[Any]] = [
-                *(a.attachment for a in live.attaching),
-                *live.exited,
-                *live.removed,
-            ]
-            for waiter in waiters:
+            for attaching in live.attaching:  # ended, not cancelled: the request then ends as usual
+                attaching.end()
+            for waiter in (*live.exited, *live.removed):
                 waiter.cancel()
 
 
@@ -234,7 +240,12 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         if request.query.get("filters") not in (None, "", "{}"):
             raise InvalidParameter("filters on the container list are not supported by pyengine yet")
         records = await blocking(sup.containers.records, flag(request, "all"))
-        limit = int(request.query.get("limit", "-1") or -1)
+        try:
+            limit = int(request.query.get("limit") or -1)
+        except ValueError:  # dockerd's words (Go's strconv), as a bad parameter
+            raise InvalidParameter(
+                f'strconv.Atoi: parsing "{request.query["limit"]}": invalid syntax'
+            ) from None
         if limit > 0:
             records = records[:limit]
         return json_response([r.summary() for r in records])
