@@ -32,6 +32,10 @@ import yaml
 SPEC_PATH = Path(__file__).resolve().parents[3] / "spec" / "docker-engine-api-v1.44.yaml"
 URI = "urn:docker-engine-api:v1.44"
 
+#: Fields dockerd itself sends as null where the spec does not say so; the peer's behaviour wins:
+#: an exec's ExitCode while it runs (dockerd's ``*int``; docker-py users poll it for None).
+_PEER_NULLABLE = {("/exec/{id}/json", "get", 200): ("ExitCode",)}
+
 #: The keywords whose value is a schema, a list of schemas, or a map of names to schemas.
 _ONE = ("items", "additionalProperties", "not")
 _MANY = ("allOf", "anyOf", "oneOf")
@@ -84,7 +88,11 @@ def _document() -> tuple[dict[str, Any], dict[tuple[str, str, int], int]]:
             for status, response in operation["responses"].items():
                 if "schema" in response:
                     index[(path, method, int(status))] = len(responses)
-                    responses[str(len(responses))] = to_json_schema(response["schema"])
+                    schema = to_json_schema(response["schema"])
+                    for field in _PEER_NULLABLE.get((path, method, int(status)), ()):
+                        kind = schema["properties"][field]["type"]
+                        schema["properties"][field]["type"] = [kind, "null"]
+                    responses[str(len(responses))] = schema
     document = {"definitions": to_json_schema({"definitions": spec()["definitions"]})["definitions"]}
     document["responses"] = responses
     return document, index

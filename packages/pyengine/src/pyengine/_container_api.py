@@ -44,10 +44,15 @@ class Attaching:
 
     def __init__(self, stdin: bool) -> None:
         self.stdin = stdin
-        #: Its stream once the process is made; None if the start failed (the request then ends).
+        #: Its stream once the process is made; None if no start is coming (the start failed,
+        #: the container was removed, or the daemon is going): the request then ends.
         self.attachment: asyncio.Future[pycontainerd.Attachment | None] = (
             asyncio.get_running_loop().create_future()
         )
+
+    def end(self) -> None:
+        if not self.attachment.done():
+            self.attachment.set_result(None)
 
 
 class Live:
@@ -203,8 +208,7 @@ class Supervisor:
             for attachment in given:
                 attachment.close()
             for waiter in waiting:
-                if not waiter.attachment.done():
-                    waiter.attachment.set_result(None)
+                waiter.end()
             raise
         self.watch(record)
         return True
@@ -229,6 +233,8 @@ class Supervisor:
         live.cancel_restart()
         for exec_id in [i for i, e in self.execs.items() if e.container_id == record.id]:
             del self.execs[exec_id]  # as dockerd: a container's execs go with it
+        for attaching in live.attaching:  # their streams end with the container, as in dockerd
+            attaching.end()
         for waiter in live.removed:
             if not waiter.done():
                 waiter.set_result(record.state.exit_code)
@@ -261,12 +267,9 @@ class Supervisor:
         await asyncio.gather(*self._watchers, return_exceptions=True)
         for live in self.live.values():
             live.cancel_restart()
-            waiters: list[asyncio.Future[Any]] = [
-                *(a.attachment for a in live.attaching),
-                *live.exited,
-                *live.removed,
-            ]
-            for waiter in waiters:
+            for attaching in live.attaching:  # ended, not cancelled: the request then ends as usual
+                attaching.end()
+            for waiter in (*live.exited, *live.removed):
                 waiter.cancel()
 
 
@@ -284,9 +287,11 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
 
         sup = supervisor(request)
         try:
-            limit = int(request.query.get("limit", "-1") or -1)
-        except ValueError:
-            raise InvalidParameter(f"limit={request.query['limit']!r} is not a number") from None
+            limit = int(request.query.get("limit") or -1)
+        except ValueError:  # dockerd's words (Go's strconv), as a bad parameter
+            raise InvalidParameter(
+                f'strconv.Atoi: parsing "{request.query["limit"]}": invalid syntax'
+            ) from None
         found = await blocking(
             listed, sup.containers, dict(request.query), flag(request, "all"), limit, flag(request, "size")
         )

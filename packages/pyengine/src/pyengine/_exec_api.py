@@ -63,7 +63,7 @@ class Exec:
         return {
             "ID": self.id,
             "Running": self.running,
-            "ExitCode": self.exit_code or 0,  # the spec's integer, never null: 0 until it exits
+            "ExitCode": self.exit_code,  # null until it exits, as dockerd (the spec says integer)
             "ProcessConfig": {
                 "tty": self.tty,
                 "entrypoint": self.cmd[0],
