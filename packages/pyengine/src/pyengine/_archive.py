@@ -855,12 +855,12 @@ def add_routes(route: Route, containers: Callable[[web.Request], Containers]) ->
 
 async def _optional_config(request: web.Request) -> dict[str, Any]:
     """The body of ``POST /commit``: a container config, or nothing (the 20.10 CLI sends ``null``)."""
-    text = (await request.text()).strip() if request.can_read_body else ""
-    if text in ("", "null"):
+    raw = (await request.read()).strip() if request.can_read_body else b""
+    if raw in (b"", b"null"):
         return {}
     try:
-        body = json.loads(text)
-    except ValueError:
+        body = json.loads(raw)
+    except ValueError:  # not UTF-8 either
         raise InvalidParameter("the request body is not JSON") from None
     if not isinstance(body, dict):
         raise InvalidParameter("the request body is not a JSON object")
