@@ -722,7 +722,8 @@ def run(options: argparse.Namespace, workdir: Path) -> None:
         if options.side in (None, "dockerd"):
             peers = _load_peers()
             print("bench: starting a private dockerd", file=sys.stderr)
-            peer = stack.enter_context(peers.dockerd(workdir / "dockerd", runtimes={}))
+            # dockerd's default log level: its debug log costs it time a user does not spend.
+            peer = stack.enter_context(peers.dockerd(workdir / "dockerd", runtimes={}, log_level="info"))
             stack.callback(_ignore_interrupts)  # callbacks run last in, first out: before each teardown
             sides.append(Dockerd(peer, options.docker, workdir))
         if options.side in (None, "pyengined"):

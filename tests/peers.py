@@ -481,8 +481,10 @@ def _add_bridge() -> tuple[str, int]:
 
 
 @contextlib.contextmanager
-def dockerd(tmp: Path, *, runtimes: dict[str, Path]) -> Iterator[Dockerd]:
-    """A private dockerd 20.10 on a bridge of its own, with extra ``--add-runtime NAME=PATH``.
+def dockerd(tmp: Path, *, runtimes: dict[str, Path], log_level: str = "debug") -> Iterator[Dockerd]:
+    """A private dockerd 20.10 on a bridge of its own, with extra ``--add-runtime NAME=PATH``; its
+    log at ``log_level`` (debug, what a failing test shows; a benchmark asks for dockerd's default,
+    info, whose time it then measures).
 
     dockerd starts and stops its own containerd under ``--exec-root``. Outside ``tmp`` it touches:
     the bridge (created here, deleted afterwards), ``/etc/docker/key.json`` (its trust key, written
@@ -530,7 +532,7 @@ def dockerd(tmp: Path, *, runtimes: dict[str, Path]) -> Iterator[Dockerd]:
             f"--cgroup-parent={cgroup_parent}",
             "--default-runtime=runc",
             *(f"--add-runtime={name}={path}" for name, path in runtimes.items()),
-            "--log-level=debug",
+            f"--log-level={log_level}",
         ]
         with log.open("wb") as out:
             process = subprocess.Popen(

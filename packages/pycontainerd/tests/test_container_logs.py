@@ -77,7 +77,9 @@ def test_the_log_outlives_the_task_and_each_run_appends_until_the_container_goes
 
 
 def test_since_until_and_tail(client: Client) -> None:
-    script = "for i in 1 2 3; do echo early$i; done; sleep 0.3; for i in 1 2 3 4 5; do echo late$i; done"
+    # The monitor stamps what one read gets: the late lines apart, so that each has a time of its own.
+    script = "for i in 1 2 3; do echo early$i; done; sleep 0.3; "
+    script += "for i in 1 2 3 4 5; do echo late$i; sleep 0.05; done"
     client.containers.create("timed", client.images()[0].name, with_args(["sh", "-c", script]))
     _run_once(client, "timed")
     entries = _entries(client.containers.logs("timed"))

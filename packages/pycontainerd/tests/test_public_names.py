@@ -29,6 +29,7 @@ EXPECTED = {
     "ExitStatus",
     "FailedPreconditionError",
     "GCResult",
+    "Healthcheck",
     "Image",
     "ImageConfig",
     "Index",

@@ -455,3 +455,17 @@ def test_an_exited_exec_is_deleted_with_its_files_and_its_id_is_free_again(clien
     running.delete()
     assert not list(task.directory.glob("slow.*"))
     task.delete(force=True)
+
+
+def test_a_containers_resources_are_updated_for_its_next_task(client: Client) -> None:
+    client.containers.create("upd", _image(client), with_args(["sleep", "60"]), with_memory_limit(64 << 20))
+    client.containers.update_resources("upd", Resources(pids_limit=20))
+    resources = client.containers.get("upd").spec["linux"]["resources"]
+    assert (resources["memory"]["limit"], resources["pids"]["limit"]) == (64 << 20, 20)  # merged
+    with pytest.raises(InvalidArgumentError, match=r"update container upd: linux\.resources\.blockIO"):
+        client.containers.update_resources("upd", Resources(blkio_weight=70000))  # a u16 in the spec
+    task = client.tasks.create("upd")
+    task.start()
+    assert task.metrics().pids.limit == 20
+    task.delete(force=True)
+    client.containers.delete("upd")

@@ -97,9 +97,13 @@ def test_update_changes_the_live_limits(loaded: DockerCLI) -> None:
         50,
     )
     loaded("stop", "-t", "1", "limited")
-    refused = loaded("update", "--memory", "32m", "limited", check=False)
-    assert refused.returncode == 1 and "is not running" in refused.stderr
-    loaded("rm", "limited")
+    loaded("update", "--memory", "32m", "limited")  # stopped: for its next run, as dockerd keeps it
+    loaded("start", "limited")
+    assert _cgroup_value(loaded, "limited", "memory", "memory.limit_in_bytes") == str(32 << 20)
+    assert _cgroup_value(loaded, "limited", "pids", "pids.max") == "50"  # what the first update set
+    refused = loaded("update", "--cpuset-cpus", "4096", "limited", check=False)
+    assert refused.returncode == 1 and "4096" in refused.stderr
+    loaded("rm", "-f", "limited")
 
 
 def test_stats_through_the_cli_and_docker_py(loaded: DockerCLI, config: DaemonConfig) -> None:

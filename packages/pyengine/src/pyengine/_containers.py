@@ -803,11 +803,14 @@ class Containers:
         return _parse_ps(done.stdout, pids)
 
     def update(self, name: str, body: dict[str, Any]) -> list[str]:
-        """Change the limits of a running container (``docker update``); returns the warnings."""
-        record = self._running(name)
+        """Change the container's limits (``docker update``): those of its next runs, and those
+        of the running one if it runs; returns the warnings."""
+        record = self.get(name)
         resources = _resources(body)
         try:
-            self.task(record).update(resources)
+            if record.state.status == "running":
+                self.task(record).update(resources)
+            self.store.containers.update_resources(record.runtime_id, resources)
         except pycontainerd.InvalidArgumentError as exc:
             raise InvalidParameter(str(exc)) from None
         except pycontainerd.TaskError as exc:

@@ -115,7 +115,7 @@ def _container(row: tuple[Any, ...]) -> Container:
 
 
 class Containers:
-    """``containers``: create, get, list, update labels, delete."""
+    """``containers``: create, get, list, update labels or spec, delete."""
 
     def __init__(self, access: Access) -> None:
         self._use = access.use
@@ -169,6 +169,17 @@ class Containers:
             cursor = conn.execute(
                 "UPDATE containers SET labels = ?, updated_at = ? WHERE namespace = ? AND id = ?",
                 (encode_labels(labels), current_time(), namespace, container_id),
+            )
+            if cursor.rowcount == 0:
+                raise NotFoundError(f"container {container_id} not found in {namespace}")
+            return self._get(conn, namespace, container_id)
+
+    def set_spec(self, namespace: str, container_id: str, spec: dict[str, Any]) -> Container:
+        """Replace the spec of a container (its next task is made from it)."""
+        with self._use(True) as conn:
+            cursor = conn.execute(
+                "UPDATE containers SET spec = ?, updated_at = ? WHERE namespace = ? AND id = ?",
+                (json.dumps(spec, sort_keys=True), current_time(), namespace, container_id),
             )
             if cursor.rowcount == 0:
                 raise NotFoundError(f"container {container_id} not found in {namespace}")

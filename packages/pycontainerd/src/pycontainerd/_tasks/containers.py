@@ -15,9 +15,11 @@ import contextlib
 import os
 from pathlib import Path
 
+import pyrunc
 from pycontainerd._errors import (
     AlreadyExistsError,
     FailedPreconditionError,
+    InvalidArgumentError,
     NotFoundError,
     PycontainerdError,
 )
@@ -35,6 +37,7 @@ from pycontainerd._monitor import process_alive, write_process_file
 from pycontainerd._remotes import Descriptor
 from pycontainerd._snapshots import Kind, Mount, chain_id, mount_all, remove_tree, unmount_all
 from pycontainerd._tasks.cgroups import cgroups_path
+from pycontainerd._tasks.resources import Resources
 from pycontainerd._tasks.stops import stop_point
 from pycontainerd.oci import SpecContext, SpecOpt, generate_spec, with_cgroups_path, with_image_config
 
@@ -231,6 +234,23 @@ class ContainerService:
     def get(self, container_id: str) -> Container:
         """NotFoundError if there is no such container in the namespace."""
         return self._metadata.containers.get(self._namespace, container_id)
+
+    def update_resources(self, container_id: str, resources: Resources) -> Container:
+        """Set ``resources`` (the fields it sets; the others keep theirs) in the container's spec,
+        for its next task, as ``docker update`` does to a container. A running task keeps its
+        limits: :meth:`Task.update` changes those. InvalidArgumentError names a value the runtime's
+        spec does not allow, by its ``linux.resources`` path."""
+        spec = dict(self.get(container_id).spec)
+        linux = dict(spec.get("linux") or {})
+        current = dict(linux.get("resources") or {})
+        for group, fields in resources.to_oci().items():
+            current[group] = {**(current.get(group) or {}), **fields}
+        try:
+            pyrunc.Resources.from_json(current)
+        except pyrunc.SpecError as exc:
+            raise InvalidArgumentError(f"update container {container_id}: {exc}") from exc
+        spec["linux"] = {**linux, "resources": current}
+        return self._metadata.containers.set_spec(self._namespace, container_id, spec)
 
     @contextlib.contextmanager
     def rootfs(self, container_id: str, *, mounts: bool = True) -> Iterator[str]:
