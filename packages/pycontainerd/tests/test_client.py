@@ -62,7 +62,8 @@ def test_pull_fetches_records_and_unpacks_into_overlayfs(
     assert image.name == ref == str(Reference.parse(ref))
     assert image.target.digest == layout.manifest_digest
     assert [i.name for i in client.images()] == [ref]
-    assert any(e.digest == layout.layer_digest and e.state is ProgressState.DONE for e in events)
+    done = [e.digest for e in events if e.state is ProgressState.DONE]
+    assert layout.layer_digest in done and len(done) == len(set(done))  # each blob done once
     for digest in (layout.manifest_digest, layout.config_digest, layout.layer_digest):
         client.content.info(digest)
         client.metadata.content.get(client.namespace, digest)

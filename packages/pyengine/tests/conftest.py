@@ -132,6 +132,13 @@ def docker_archive(layout: Any, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return path
 
 
+@pytest.fixture
+def loaded(engine: Daemon, docker_cli: DockerCLI, docker_archive: Path) -> DockerCLI:
+    """The engine's docker CLI, with busybox (the archive) loaded."""
+    docker_cli("load", "-i", str(docker_archive))
+    return docker_cli
+
+
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A private docker-registry on 127.0.0.1 for the module, stopped by pid afterwards."""

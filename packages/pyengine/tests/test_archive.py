@@ -23,12 +23,6 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def loaded(engine: Daemon, docker_cli: DockerCLI, docker_archive: Path) -> DockerCLI:
-    docker_cli("load", "-i", str(docker_archive))
-    return docker_cli
-
-
-@pytest.fixture
 def client(config: DaemonConfig) -> docker.DockerClient:
     return docker.DockerClient(base_url=config.hosts[0], version="1.44")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
@@ -19,12 +18,6 @@ if TYPE_CHECKING:
     from conftest import DockerCLI
 
 _T = TypeVar("_T")
-
-
-@pytest.fixture
-def loaded(engine: Daemon, docker_cli: DockerCLI, docker_archive: Path) -> DockerCLI:
-    docker_cli("load", "-i", str(docker_archive))
-    return docker_cli
 
 
 def _run(config: DaemonConfig, talk: Callable[[aiohttp.ClientSession], Awaitable[_T]]) -> _T:

@@ -21,19 +21,17 @@ import pyrunc_acceptance_oci_images as oci_images  # registered by conftest.py
 import pytest
 
 from pyengine import (
-    AuthConfig,
     Client,
     Conflict,
-    ContainerCreateConfig,
     Daemon,
     DaemonConfig,
     DaemonUnreachable,
-    HostConfig,
     InvalidParameter,
     NotFound,
     ProgressError,
     Unauthorized,
 )
+from pyengine.client import AuthConfig, ContainerCreateConfig, HostConfig
 from pyrunc.testing import register_module
 
 TYPE_CHECKING = False

@@ -9,19 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import docker
-import pytest
 
 from pyengine import Daemon, DaemonConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from conftest import DockerCLI
-
-
-@pytest.fixture
-def loaded(engine: Daemon, docker_cli: DockerCLI, docker_archive: Path) -> DockerCLI:
-    docker_cli("load", "-i", str(docker_archive))
-    return docker_cli
 
 
 def test_run_rm_prints_and_leaves_nothing(loaded: DockerCLI) -> None:

@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import subprocess
 import time
-from pathlib import Path
 
 import docker
-import pytest
 
-from pyengine import Daemon, DaemonConfig
+from pyengine import DaemonConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from conftest import DockerCLI
 
 FORMAT = "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"
-
-
-@pytest.fixture
-def loaded(engine: Daemon, docker_cli: DockerCLI, docker_archive: Path) -> DockerCLI:
-    docker_cli("load", "-i", str(docker_archive))
-    return docker_cli
 
 
 def _events(cli: DockerCLI, since: float, *args: str, fmt: str = FORMAT) -> list[str]:

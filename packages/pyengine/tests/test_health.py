@@ -6,22 +6,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from pyengine import Daemon, DaemonConfig
+from pyengine import DaemonConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from conftest import DockerCLI
-
-
-@pytest.fixture
-def loaded(engine: Daemon, docker_cli: DockerCLI, docker_archive: Path) -> DockerCLI:
-    docker_cli("load", "-i", str(docker_archive))
-    return docker_cli
 
 
 def _health(cli: DockerCLI, name: str) -> Any:

@@ -15,7 +15,7 @@ import attrs
 import pytest
 
 from pycontainerd import oci
-from pyengine import Daemon, DaemonConfig
+from pyengine import DaemonConfig
 from pyengine._errors import InvalidParameter
 from pyengine._spec import Donor, Host, Plan, hostname_of, mount_points, translate
 
@@ -343,12 +343,6 @@ def test_the_host_is_read_not_written() -> None:
 
 
 # -- end to end through the docker CLI -----------------------------------------------------------------
-
-
-@pytest.fixture
-def loaded(engine: Daemon, docker_cli: DockerCLI, docker_archive: Path) -> DockerCLI:
-    docker_cli("load", "-i", str(docker_archive))
-    return docker_cli
 
 
 def lines(text: str) -> dict[str, str]:

@@ -11,22 +11,15 @@ import subprocess
 import termios
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import docker
 import pytest
 
-from pyengine import Daemon, DaemonConfig
+from pyengine import DaemonConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from conftest import DockerCLI
-
-
-@pytest.fixture
-def loaded(engine: Daemon, docker_cli: DockerCLI, docker_archive: Path) -> DockerCLI:
-    docker_cli("load", "-i", str(docker_archive))
-    return docker_cli
 
 
 class Terminal:

@@ -18,12 +18,6 @@ if TYPE_CHECKING:
     from conftest import DockerCLI
 
 
-@pytest.fixture
-def loaded(engine: Daemon, docker_cli: DockerCLI, docker_archive: Path) -> DockerCLI:
-    docker_cli("load", "-i", str(docker_archive))
-    return docker_cli
-
-
 def _cgroup_value(cli: DockerCLI, name: str, controller: str, file: str) -> str:
     """A file of the container's cgroup, read on the host (its init's cgroup, from /proc)."""
     pid = cli("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import docker
-import pytest
 
 from pyengine import Daemon, DaemonConfig
 
@@ -25,12 +24,6 @@ if TYPE_CHECKING:
     from conftest import DockerCLI
 
 STAMPED = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) (.*)$")
-
-
-@pytest.fixture
-def loaded(engine: Daemon, docker_cli: DockerCLI, docker_archive: Path) -> DockerCLI:
-    docker_cli("load", "-i", str(docker_archive))
-    return docker_cli
 
 
 def _run_to_exit(loaded: DockerCLI, *args: str) -> str:

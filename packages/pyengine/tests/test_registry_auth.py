@@ -13,7 +13,7 @@ import docker
 import pyrunc_acceptance_oci_images as oci_images  # registered by conftest.py
 import pytest
 
-from pyengine import Daemon, DaemonConfig
+from pyengine import DaemonConfig
 from pyrunc.testing import register_module
 
 TYPE_CHECKING = False
@@ -30,12 +30,6 @@ import pycontainerd_test_registries as registries  # noqa: E402
 basic_registry = registries.basic_registry
 token_registry = registries.token_registry
 build_layered = registries.build_layered
-
-
-@pytest.fixture
-def loaded(engine: Daemon, docker_cli: DockerCLI, docker_archive: Path) -> DockerCLI:
-    docker_cli("load", "-i", str(docker_archive))
-    return docker_cli
 
 
 def _login(cli: DockerCLI, address: str, user: str, password: str) -> subprocess.CompletedProcess[str]:

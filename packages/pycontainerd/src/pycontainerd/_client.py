@@ -843,6 +843,12 @@ class _Fetch:
         if self._progress is not None:
             self._progress(Progress(desc.digest, done, desc.size, state, desc.media_type))
 
+    def _downloading(self, event: Progress) -> None:
+        """The fetcher's events, less its DONE: a blob is done once committed, which :meth:`blob`
+        says, once."""
+        if self._progress is not None and event.state is not ProgressState.DONE:
+            self._progress(event)
+
     def blob(self, desc: Descriptor, watch: _Blob | None = None) -> None:
         """Have the blob ``desc`` in the namespace, held by the lease: fetched, unless the namespace
         holds it already (a copy on disk from another namespace does not count).
@@ -896,7 +902,7 @@ class _Fetch:
             if resumed is None:
                 writer.truncate(0)
             # The writer hashes every byte and its commit checks the digest: no second hash here.
-            stream = resumed or self._fetcher.fetch(desc, progress=self._progress, verify_digest=False)
+            stream = resumed or self._fetcher.fetch(desc, progress=self._downloading, verify_digest=False)
         # else: the process writing it died between the last write and the commit
         if watch is not None:
             watch.started(writer.data_path, writer.offset)

@@ -101,7 +101,7 @@ async def _disk_usage(request: web.Request) -> web.Response:
 
 
 async def _prune_containers(request: web.Request) -> web.Response:
-    from pyengine._images import parse_filters
+    from pyengine._http import parse_filters
 
     filters = parse_filters(request.query.get("filters"))
     return json_response(await prune_containers(request.app[ENGINE].supervisor, filters))

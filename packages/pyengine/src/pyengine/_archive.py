@@ -23,7 +23,7 @@ import posixpath
 import stat
 import tarfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -295,17 +295,7 @@ async def _stream_tar(
 
     thread = threading.Thread(target=work, name="tar", daemon=True)
     thread.start()
-    try:
-        await response.prepare(request)
-        while chunk := await blocking(os.read, read_end, _CHUNK):
-            await response.write(chunk)
-    finally:
-        os.close(read_end)
-        await blocking(thread.join)
-    if failure:
-        raise failure[0]
-    with contextlib.suppress(ConnectionResetError):  # the client stops at the tar's end marker
-        await response.write_eof()
+    await _send_pipe(request, response, read_end, thread, failure)
 
 
 # -- the container's files -------------------------------------------------------------------------
@@ -876,8 +866,14 @@ def _pipe_into(produce: Callable[[IO[bytes]], None], write_end: int) -> None:
 
 
 async def _send_pipe(
-    request: web.Request, response: web.StreamResponse, read_end: int, thread: threading.Thread
+    request: web.Request,
+    response: web.StreamResponse,
+    read_end: int,
+    thread: threading.Thread,
+    failure: Sequence[BaseException] = (),
 ) -> None:
+    """Send what ``thread`` writes into the pipe; a ``failure`` it noted then ends the response
+    unfinished (no end of the tar: the client sees it broken)."""
     try:
         await response.prepare(request)
         while chunk := await blocking(os.read, read_end, _CHUNK):
@@ -885,5 +881,7 @@ async def _send_pipe(
     finally:
         os.close(read_end)
         await blocking(thread.join)
+    if failure:
+        raise failure[0]
     with contextlib.suppress(ConnectionResetError):  # the client stops at the tar's end marker
         await response.write_eof()

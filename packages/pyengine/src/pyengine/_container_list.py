@@ -13,13 +13,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import pycontainerd
 from pyengine import _spec
 from pyengine._containers import ContainerRecord, Containers
 from pyengine._errors import InvalidParameter, NotFound
-from pyengine._images import parse_filters
+from pyengine._http import parse_filters
 
-__all__ = ["FILTERS", "list_containers", "sizes"]
+__all__ = ["FILTERS", "list_containers"]
 
 FILTERS = frozenset(
     {
@@ -152,22 +151,6 @@ def _ancestry(containers: Containers, ancestors: list[str]) -> Callable[[Contain
     return descends
 
 
-def sizes(store: pycontainerd.Client, record: ContainerRecord) -> tuple[int, int]:
-    """SizeRw (bytes of the container's own layer) and SizeRootFs (those and its image's layers)."""
-    try:
-        container = store.containers.get(record.runtime_id)
-        snapshotter = store.snapshotter(container.snapshotter)
-        key: str | None = container.snapshot_key
-        own = snapshotter.usage(container.snapshot_key).size
-        total = 0
-        while key is not None:
-            total += snapshotter.usage(key).size
-            key = snapshotter.stat(key).parent
-    except pycontainerd.NotFoundError:
-        return 0, 0
-    return own, total
-
-
 def list_containers(
     containers: Containers, query: dict[str, str], all_: bool, limit: int, with_size: bool
 ) -> list[dict[str, Any]]:
@@ -179,4 +162,4 @@ def list_containers(
     records = [r for r in containers.records(all=wide) if all(check(r) for check in checks)]
     if limit > 0:
         records = records[:limit]
-    return [r.summary(sizes(containers.store, r) if with_size else None) for r in records]
+    return [r.summary(containers.sizes(r) if with_size else None) for r in records]

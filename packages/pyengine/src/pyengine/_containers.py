@@ -915,6 +915,21 @@ class Containers:
             raise InvalidParameter(f"Container {record.id} has no terminal to resize")
         self.task(record).resize(rows, cols)
 
+    def sizes(self, record: ContainerRecord) -> tuple[int, int]:
+        """The container's SizeRw (its writable layer, measured now) and SizeRootFs (that and the
+        image layers below it); (0, 0) when it has no snapshot any more."""
+        try:
+            container = self.store.containers.get(record.runtime_id)
+            snapshotter = self.store.snapshotter(container.snapshotter)
+            rw = snapshotter.usage(container.snapshot_key).size
+            total, parent = rw, snapshotter.stat(container.snapshot_key).parent
+            while parent is not None:
+                total += snapshotter.usage(parent).size
+                parent = snapshotter.stat(parent).parent
+        except pycontainerd.NotFoundError:
+            return 0, 0
+        return rw, total
+
     def task(self, record: ContainerRecord) -> pycontainerd.Task:
         """The task of the container's current (or last) run; NotFoundError if it has none."""
         return self.store.tasks.get(record.runtime_id)

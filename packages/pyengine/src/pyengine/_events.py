@@ -30,7 +30,7 @@ import attrs
 from aiohttp import web
 
 from pyengine._errors import InvalidParameter
-from pyengine._http import Route
+from pyengine._http import Route, parse_filters
 
 if TYPE_CHECKING:
     from pyengine._containers import ContainerRecord
@@ -190,21 +190,8 @@ class EventFilter:
 
     @classmethod
     def from_query(cls, text: str | None) -> EventFilter:
-        if not text:
-            return cls()
-        try:
-            raw = json.loads(text)
-        except ValueError:
-            raise InvalidParameter(f"filters: not JSON: {text!r}") from None
-        if not isinstance(raw, dict):
-            raise InvalidParameter("filters: not a JSON object")
-        values: dict[str, frozenset[str]] = {}
-        for key, value in raw.items():
-            if key not in _FILTER_KEYS:
-                raise InvalidParameter(f"invalid filter '{key}'")
-            # {"key": {"value": true}} from the docker CLI, {"key": ["value"]} from older clients.
-            values[key] = frozenset(value) if isinstance(value, dict | list) else frozenset([str(value)])
-        return cls(values)
+        filters = parse_filters(text, _FILTER_KEYS)
+        return cls({key: frozenset(values) for key, values in filters.items()})
 
     def _exact(self, key: str, value: str) -> bool:
         return key not in self.values or value in self.values[key]

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from pyengine._errors import InvalidParameter
 
-__all__ = ["Handler", "Route", "blocking", "flag", "json_body", "json_response", "waiting"]
+__all__ = ["Handler", "Route", "blocking", "flag", "json_body", "json_response", "parse_filters", "waiting"]
 
 _T = TypeVar("_T")
 
@@ -76,3 +76,22 @@ async def waiting(function: Callable[..., _T], *args: Any) -> _T:
     name = f"pyengine-wait {getattr(function, '__name__', '')}"
     threading.Thread(target=run, name=name, daemon=True).start()
     return await future
+
+
+def parse_filters(text: str | None, allowed: frozenset[str] | None = None) -> dict[str, list[str]]:
+    """The ``filters`` query parameter: each key (refused unless ``allowed``) and its values."""
+    if not text:
+        return {}
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise InvalidParameter(f"filters: not JSON: {text!r}") from None
+    if not isinstance(raw, dict):
+        raise InvalidParameter("filters: not a JSON object")
+    filters: dict[str, list[str]] = {}
+    for key, value in raw.items():
+        if allowed is not None and key not in allowed:
+            raise InvalidParameter(f"invalid filter '{key}'")
+        # Docker's clients send {"key": {"value": true}}; older ones {"key": ["value"]}.
+        filters[key] = list(value) if isinstance(value, dict | list) else [str(value)]
+    return filters

@@ -28,7 +28,7 @@ from aiohttp import web
 import pycontainerd
 from pyengine._errors import ApiError, Conflict, InvalidParameter, NotFound, Unauthorized
 from pyengine._events import EventBus, parse_time
-from pyengine._http import Route, blocking, flag, json_response
+from pyengine._http import Route, blocking, flag, json_response, parse_filters
 from pyengine._times import unix
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
     "auth_config",
     "familiar_name",
     "labels_match",
-    "parse_filters",
     "until_filter",
 ]
 
@@ -671,14 +670,11 @@ def add_routes(route: Route, images: Callable[[web.Request], Images]) -> None:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
-        completed: set[str] = set()
-
         def progress(event: pycontainerd.Progress) -> None:
-            if not _is_layer(event.media_type) or event.digest in completed:
-                return  # dockerd shows the layers, each done once; the digest line says the rest
+            if not _is_layer(event.media_type):
+                return  # dockerd shows the layers; the digest line says the rest
             short = event.digest.removeprefix("sha256:")[:12]
             if event.state is pycontainerd.ProgressState.DONE:
-                completed.add(event.digest)
                 line: dict[str, Any] = {"status": "Pull complete", "progressDetail": {}, "id": short}
             elif event.state is pycontainerd.ProgressState.EXISTS:
                 line = {"status": "Already exists", "progressDetail": {}, "id": short}
@@ -768,25 +764,6 @@ def add_routes(route: Route, images: Callable[[web.Request], Images]) -> None:
 _LIST_FILTERS = frozenset({"reference", "dangling", "label"})
 _SEARCH_FILTERS = frozenset({"is-automated", "is-official", "stars"})
 _PRUNE_FILTERS = frozenset({"dangling", "until", "label", "label!"})
-
-
-def parse_filters(text: str | None, allowed: frozenset[str] | None = None) -> dict[str, list[str]]:
-    """The ``filters`` query parameter: each key (refused unless ``allowed``) and its values."""
-    if not text:
-        return {}
-    try:
-        raw = json.loads(text)
-    except ValueError:
-        raise InvalidParameter(f"filters: not JSON: {text!r}") from None
-    if not isinstance(raw, dict):
-        raise InvalidParameter("filters: not a JSON object")
-    filters: dict[str, list[str]] = {}
-    for key, value in raw.items():
-        if allowed is not None and key not in allowed:
-            raise InvalidParameter(f"invalid filter '{key}'")
-        # Docker's clients send {"key": {"value": true}}; older ones {"key": ["value"]}.
-        filters[key] = list(value) if isinstance(value, dict | list) else [str(value)]
-    return filters
 
 
 def _filters(request: web.Request, allowed: frozenset[str] = _LIST_FILTERS) -> dict[str, list[str]]:

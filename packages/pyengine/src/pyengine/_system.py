@@ -17,7 +17,7 @@ import attrs
 import pycontainerd
 import pyengine
 from pyengine._container_api import Supervisor
-from pyengine._containers import ContainerRecord, Containers
+from pyengine._containers import Containers
 from pyengine._errors import InvalidParameter
 from pyengine._images import Images, labels_match, until_filter
 from pyengine._times import rfc3339
@@ -28,7 +28,6 @@ __all__ = [
     "StoreCounts",
     "SystemInfo",
     "VersionInfo",
-    "container_sizes",
     "disk_usage",
     "host_memory",
     "prune_containers",
@@ -179,22 +178,6 @@ class SystemInfo:
 DF_TYPES = {"image": "Images", "container": "Containers", "volume": "Volumes", "build-cache": "BuildCache"}
 
 
-def container_sizes(store: pycontainerd.Client, record: ContainerRecord) -> tuple[int, int]:
-    """The container's SizeRw (its writable layer, measured now) and SizeRootFs (that and the image
-    layers below it); (0, 0) when it has no snapshot any more."""
-    try:
-        container = store.containers.get(record.runtime_id)
-        snapshotter = store.snapshotter(container.snapshotter)
-        rw = snapshotter.usage(container.snapshot_key).size
-        total, parent = rw, snapshotter.stat(container.snapshot_key).parent
-        while parent is not None:
-            total += snapshotter.usage(parent).size
-            parent = snapshotter.stat(parent).parent
-    except pycontainerd.NotFoundError:
-        return 0, 0
-    return rw, total
-
-
 def disk_usage(
     store: pycontainerd.Client, images: Images, containers: Containers, types: Iterable[str]
 ) -> dict[str, Any]:
@@ -229,7 +212,7 @@ def disk_usage(
     if "container" in wanted:
         answer["Containers"] = []
         for record in records:
-            rw, rootfs = container_sizes(store, record)
+            rw, rootfs = containers.sizes(record)
             answer["Containers"].append({**record.summary(), "SizeRw": rw, "SizeRootFs": rootfs})
     if "volume" in wanted:
         answer["Volumes"] = []
@@ -264,7 +247,7 @@ async def prune_containers(supervisor: Supervisor, filters: dict[str, list[str]]
             continue
         if not labels_match(record.config.get("Labels") or {}, filters):
             continue
-        rw, _ = await blocking(container_sizes, containers.store, record)
+        rw, _ = await blocking(containers.sizes, record)
         await supervisor.remove(record.id, force=False)
         deleted.append(record.id)
         reclaimed += rw

@@ -120,12 +120,7 @@ class Attachment:
                 raise MonitorError(f"the attach stream of {self.proc} ended before its exit (monitor gone?)")
             kind, payload = frame
             if kind == FRAME_EXIT:
-                record = json.loads(payload)
-                if not isinstance(record, dict):
-                    raise MonitorError(
-                        f"malformed exit frame on the attach stream of {self.proc}: {payload!r}"
-                    )
-                self.exit = ExitStatus.from_json(record)
+                self.exit = _exit_status(payload, self.proc)
             elif kind in (FRAME_STDOUT, FRAME_STDERR):
                 yield kind, payload
             else:
@@ -223,10 +218,7 @@ class Watch:
                     raise MonitorError(detail)
                 self._answered = True
             elif kind == FRAME_EXIT:
-                record = json.loads(payload)
-                if not isinstance(record, dict):
-                    raise MonitorError(f"malformed exit frame for {self.proc}: {payload!r}")
-                self.exit = ExitStatus.from_json(record)
+                self.exit = _exit_status(payload, self.proc)
                 self.ended = True
                 return
 
@@ -340,6 +332,14 @@ def watch(directory: str | os.PathLike[str], proc: str, *, notify: bool) -> Watc
         connection.close()
         raise
     return found
+
+
+def _exit_status(payload: bytes, proc: str) -> ExitStatus:
+    """The exit status an exit frame of ``proc`` carries."""
+    record = json.loads(payload)
+    if not isinstance(record, dict):
+        raise MonitorError(f"malformed exit frame for {proc}: {payload!r}")
+    return ExitStatus.from_json(record)
 
 
 def _flag(value: bool) -> str:

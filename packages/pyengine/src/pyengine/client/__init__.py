@@ -7,7 +7,7 @@ neither aiohttp nor asyncio, nor any of the daemon's modules: only ``http.client
 ``socket``; attrs and each group of models (system, images, containers) load with the first
 method that returns one.
 
-    from pyengine import Client, ContainerCreateConfig
+    from pyengine.client import Client, ContainerCreateConfig
 
     with Client() as client:  # host=…, else DOCKER_HOST, else unix:///run/pyengine.sock
         container_id, _ = client.container_create(ContainerCreateConfig(image="busybox", cmd=["true"]))
