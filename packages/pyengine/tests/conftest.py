@@ -13,7 +13,19 @@ import docker
 import pytest
 
 from pyengine import Daemon, DaemonConfig
+from pyengine._network.nft import Nftables
 from pyrunc.testing import register_module
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_nftables_left() -> Iterator[None]:
+    """Fail the run if an ``inet`` table that was not there at its start (the engines' and the
+    tests' own) is left on the host at its end."""
+    nft = Nftables()
+    before = {table for table in nft.tables() if table[0] == "inet"}
+    yield
+    left = sorted(name for family, name in set(nft.tables()) - before if family == "inet")
+    assert not left, f"nftables tables left: {left}"
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""The engine's networking: bridges, addresses, firewalling and the embedded DNS server."""
