@@ -31,4 +31,9 @@ def test_depends_on_the_layer_below_pinned_to_0_1_and_its_libraries() -> None:
         match = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)\s*([^;]*?)\s*(;.*)?", requirement)
         assert match, requirement
         pinned[match.group(1).lower()] = {part.strip() for part in match.group(2).split(",")}
-    assert pinned == {"pycontainerd": {">=0.1", "<0.2"}, "aiohttp": {">=3.9", "<4"}, "attrs": {">=23.1"}}
+    assert pinned == {
+        "pycontainerd": {">=0.1", "<0.2"},
+        "aiohttp": {">=3.9", "<4"},
+        "attrs": {">=23.1"},
+        "cffi": {">=1.15"},
+    }
