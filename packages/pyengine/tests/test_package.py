@@ -36,4 +36,5 @@ def test_depends_on_the_layer_below_pinned_to_0_1_and_its_libraries() -> None:
         "aiohttp": {">=3.9", "<4"},
         "attrs": {">=23.1"},
         "cffi": {">=1.15"},
+        "dnspython": {">=2.6"},
     }
