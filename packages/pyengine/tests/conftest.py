@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -48,6 +49,7 @@ def remove_all_containers(config: DaemonConfig) -> None:
     try:
         for container in client.containers(all=True):
             client.remove_container(container["Id"], force=True)
+        client.prune_networks()
     finally:
         client.close()
 
@@ -72,8 +74,12 @@ def removes_containers() -> Iterator[Callable[[DaemonConfig], DaemonConfig]]:
 
 @pytest.fixture
 def config(scratch: Path) -> DaemonConfig:
+    # A default bridge (and nftables table) of its own: engines of several tests may run at once.
     return DaemonConfig(
-        hosts=[f"unix://{scratch}/engine.sock"], data_root=scratch / "data", exec_root=scratch / "run"
+        hosts=[f"unix://{scratch}/engine.sock"],
+        data_root=scratch / "data",
+        exec_root=scratch / "run",
+        bridge=f"pyt{secrets.token_hex(4)}",
     )
 
 

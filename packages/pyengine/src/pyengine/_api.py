@@ -19,6 +19,7 @@ from pyengine._exec_api import add_routes as add_exec_routes
 from pyengine._http import Handler, blocking, json_response
 from pyengine._images import add_routes as add_image_routes
 from pyengine._images import auth_config
+from pyengine._network_api import add_routes as add_network_routes
 from pyengine._system import (
     PING_HEADERS,
     SystemInfo,
@@ -141,4 +142,5 @@ def make_app(engine: Engine) -> web.Application:
     add_exec_routes(route, lambda r: r.app[ENGINE].supervisor)
     add_archive_routes(route, lambda r: r.app[ENGINE].supervisor.containers)
     add_websocket_routes(route, lambda r: r.app[ENGINE].supervisor)
+    add_network_routes(route, lambda r: r.app[ENGINE].networks)
     return app

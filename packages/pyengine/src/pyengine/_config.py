@@ -28,8 +28,10 @@ from typing import Any
 import attrs
 
 from pyengine._errors import ConfigError
+from pyengine._network.ipam import DEFAULT_POOLS, AddressPool, parse_pools
 
 __all__ = [
+    "DEFAULT_BRIDGE",
     "DEFAULT_CONFIG_FILE",
     "DEFAULT_DATA_ROOT",
     "DEFAULT_EXEC_ROOT",
@@ -45,6 +47,7 @@ DEFAULT_CONFIG_FILE = "/etc/pyengine/daemon.json"
 DEFAULT_HOST = "unix:///run/pyengine.sock"
 DEFAULT_DATA_ROOT = "/var/lib/pyengine"
 DEFAULT_EXEC_ROOT = "/run/pyengine"
+DEFAULT_BRIDGE = "pyengine0"
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 #: Registries reached over plain HTTP without being named: loopback, as in Docker.
 DEFAULT_INSECURE = ("127.0.0.0/8",)
@@ -133,6 +136,34 @@ def _absolute(path: str | os.PathLike[str]) -> Path:
     return Path(path).absolute()
 
 
+def _check_bridge(_: object, attribute: attrs.Attribute[str], name: str) -> None:
+    if not name or len(name) > 15 or any(c in name for c in "/: \t") or name in (".", ".."):
+        raise ConfigError(f"bridge {name!r}: not a network interface name (at most 15 characters)")
+
+
+def _bip(value: str | ipaddress.IPv4Interface) -> ipaddress.IPv4Interface:
+    try:
+        bip = ipaddress.IPv4Interface(value)
+    except ValueError:
+        raise ConfigError(
+            f"bip {value!r}: not an IPv4 address with its prefix length (172.30.0.1/16)"
+        ) from None
+    if bip.ip in (bip.network.network_address, bip.network.broadcast_address) or bip.network.prefixlen > 30:
+        raise ConfigError(
+            f"bip {value}: the bridge's address must be a host address of a subnet of 4 or more"
+        )
+    return bip
+
+
+def _pools(value: object) -> tuple[AddressPool, ...]:
+    if isinstance(value, tuple) and all(isinstance(v, AddressPool) for v in value):
+        return value
+    try:
+        return parse_pools(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _mirrors(values: Iterable[str]) -> tuple[str, ...]:
     """dockerd's check of registry mirrors: an http or https URL of a host, nothing after it;
     normalized as dockerd shows them (``http://127.0.0.1:5000/``)."""
@@ -170,6 +201,11 @@ class DaemonConfig:
     tlscacert: Path | None = attrs.field(default=None, converter=attrs.converters.optional(_absolute))
     tlscert: Path | None = attrs.field(default=None, converter=attrs.converters.optional(_absolute))
     tlskey: Path | None = attrs.field(default=None, converter=attrs.converters.optional(_absolute))
+    #: The default network's Linux bridge, which the daemon makes (and the name of its nftables
+    #: table); its address and subnet (``--bip``), else the first free subnet of the pools.
+    bridge: str = attrs.field(default=DEFAULT_BRIDGE, validator=_check_bridge)
+    bip: ipaddress.IPv4Interface | None = attrs.field(default=None, converter=attrs.converters.optional(_bip))
+    default_address_pools: tuple[AddressPool, ...] = attrs.field(default=DEFAULT_POOLS, converter=_pools)
 
     def __attrs_post_init__(self) -> None:
         if self.tls is None and self.tlsverify is None:
@@ -237,6 +273,9 @@ FILE_KEYS = {
     "tlscacert": "tlscacert",
     "tlscert": "tlscert",
     "tlskey": "tlskey",
+    "bridge": "bridge",
+    "bip": "bip",
+    "default-address-pools": "default_address_pools",
 }
 _LISTS = {"hosts", "insecure-registries", "registry-mirrors"}
 _BOOLEANS = {"live-restore", "tls", "tlsverify"}
@@ -260,6 +299,8 @@ def _read_file(path: Path) -> dict[str, Any]:
             + ", ".join(unknown)
         )
     for key, value in data.items():
+        if key == "default-address-pools":
+            continue  # a list of objects, checked by DaemonConfig
         if key in _LISTS:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"config file {path}: {key!r} must be a list of strings")

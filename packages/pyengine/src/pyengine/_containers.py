@@ -21,7 +21,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from pyengine._events import EventBus
 from pyengine._health import HealthConfig, merged_healthcheck, probe, record_result
 from pyengine._health import fresh as fresh_health
 from pyengine._images import Images, familiar_name
+from pyengine._network.endpoints import Networking
 from pyengine._times import rfc3339, unix
 
 __all__ = ["ContainerRecord", "Containers", "State"]
@@ -100,6 +101,8 @@ _HOST_FIELDS = {
     "CpusetMems", "PidsLimit", "Ulimits", "CgroupParent", "CapAdd", "CapDrop", "Privileged",
     "ReadonlyRootfs", "SecurityOpt", "ShmSize", "Sysctls", "PidMode", "IpcMode", "UTSMode", "Devices",
     "GroupAdd", "ExtraHosts", "Init",
+    # Networking (pyengine._network):
+    "PortBindings", "PublishAllPorts", "Links", "Dns", "DnsSearch", "DnsOptions",
 }  # fmt: skip
 
 
@@ -118,9 +121,6 @@ def _check_request(body: dict[str, Any]) -> None:
             continue  # -1: the kernel's default, what the docker CLI sends when not asked
         if key not in _HOST_FIELDS and not _zero(value):
             raise InvalidParameter(f"HostConfig.{key} is not supported by pyengine yet")
-    mode = host.get("NetworkMode") or "default"
-    if mode not in ("default", "none", "bridge", "host"):
-        raise InvalidParameter(f"HostConfig.NetworkMode {mode!r} is not supported by pyengine yet")
     _check_restart_policy(host)
     log_options(host)
     for key, value in body.items():
@@ -130,12 +130,13 @@ def _check_request(body: dict[str, Any]) -> None:
     volumes = body.get("Volumes") or {}
     if not isinstance(volumes, dict) or set(volumes) - _bound(host):
         raise InvalidParameter("Config.Volumes: anonymous volumes are not supported by pyengine yet")
-    for key in ("ExposedPorts", "OnBuild", "Shell"):
+    for key in ("OnBuild", "Shell"):
         if not _zero(body.get(key)):
             raise InvalidParameter(f"Config.{key} is not supported by pyengine yet")
-    networks = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
-    if any(name not in ("default", "bridge", "none") for name in networks):
-        raise InvalidParameter("NetworkingConfig: user-defined networks are not supported by pyengine yet")
+    if body.get("NetworkDisabled"):
+        raise InvalidParameter(
+            "Config.NetworkDisabled is not supported by pyengine yet (the network none is)"
+        )
     for key in ("Env", "Cmd", "Entrypoint"):
         value = body.get(key)
         if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
@@ -295,6 +296,10 @@ class ContainerRecord:
     restart_count: int = 0  # starts by the restart policy since the last start by a client
     manually_stopped: bool = False  # by a client: the restart policy leaves it stopped
     directory: str = ""  # <data root>/containers/<id>: its hostname, hosts and resolv.conf files
+    #: Its networks' EndpointSettings by network name (NetworkSettings.Networks), their addresses
+    #: set while it runs; and NetworkSettings.Ports of its run.
+    networks: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    ports: dict[str, Any] = attrs.Factory(dict)
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -355,12 +360,12 @@ class ContainerRecord:
             # dockerd's rendering: an argument with a space in single quotes, nothing escaped.
             "Command": " ".join([self.path, *(f"'{a}'" if " " in a else a for a in self.args)]),
             "Created": unix(self.created),
-            "Ports": [],
+            "Ports": _port_list(self.ports),
             "Labels": self.config.get("Labels") or {},
             "State": self.state.status,
             "Status": _status_line(self.state),
             "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode") or "default"},
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": {"Networks": self.networks},
             "Mounts": _spec.mount_points(self.host_config),
         }
         if sizes is not None:
@@ -392,8 +397,53 @@ class ContainerRecord:
             "HostConfig": self.host_config_view(),
             "Config": _no_nulls(self.config, _CONFIG_LISTS, _CONFIG_MAPS),
             "Mounts": _spec.mount_points(self.host_config),
-            "NetworkSettings": {"Networks": {}, "Ports": {}},
+            "NetworkSettings": self._network_settings(),
         }
+
+    def _network_settings(self) -> dict[str, Any]:
+        """NetworkSettings: the networks, and (deprecated, still read by clients) the primary
+        network's addresses at the top level, as dockerd shows them."""
+        primary = self.networks.get("bridge") or {}
+        running = self.state.status == "running"
+        return {
+            "Bridge": "",
+            "SandboxID": "",
+            "SandboxKey": f"/proc/{self.state.pid}/ns/net" if running and self.networks else "",
+            "Ports": self.ports if running else {},
+            "HairpinMode": False,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None,
+            "EndpointID": primary.get("EndpointID", ""),
+            "Gateway": primary.get("Gateway", ""),
+            "GlobalIPv6Address": primary.get("GlobalIPv6Address", ""),
+            "GlobalIPv6PrefixLen": primary.get("GlobalIPv6PrefixLen", 0),
+            "IPAddress": primary.get("IPAddress", ""),
+            "IPPrefixLen": primary.get("IPPrefixLen", 0),
+            "IPv6Gateway": primary.get("IPv6Gateway", ""),
+            "MacAddress": primary.get("MacAddress", ""),
+            "Networks": self.networks,
+        }
+
+
+def _port_list(ports: dict[str, Any]) -> list[dict[str, Any]]:
+    """``GET /containers/json``'s Ports: one entry per published binding, and per exposed port."""
+    listed: list[dict[str, Any]] = []
+    for key, bindings in sorted(ports.items()):
+        port, _, proto = key.partition("/")
+        if not bindings:
+            listed.append({"PrivatePort": int(port), "Type": proto})
+        for binding in bindings or []:
+            listed.append(
+                {
+                    "IP": binding["HostIp"],
+                    "PrivatePort": int(port),
+                    "PublicPort": int(binding["HostPort"]),
+                    "Type": proto,
+                }
+            )
+    return listed
 
 
 def _status_line(state: State) -> str:
@@ -426,8 +476,11 @@ class Containers:
     Each action publishes its event on ``events`` once done, as dockerd does: one
     ``self.events.container(record, "<action>", **attributes)`` line where the action happens."""
 
-    def __init__(self, store: pycontainerd.Client, images: Images, root: Path, events: EventBus) -> None:
+    def __init__(
+        self, store: pycontainerd.Client, images: Images, root: Path, events: EventBus, networking: Networking
+    ) -> None:
         self.store = store
+        self.networking = networking
         self.images = images
         self.events = events
         self.root = root
@@ -534,8 +587,16 @@ class Containers:
                 container_id = secrets.token_hex(32)
         host = _spec.Host.read()
         hostname = _spec.hostname_of(body, container_id, host)
+        endpoints = self.networking.endpoints_for(body)
         plan = _spec.translate(
-            body, argv, container_id=container_id, hostname=hostname, host=host, donor=self._donor
+            body,
+            argv,
+            container_id=container_id,
+            hostname=hostname,
+            host=host,
+            donor=self._donor,
+            network=self.networking.kind(body.get("HostConfig") or {}),
+            host_gateway=self.networking.host_gateway(),
         )
         directory = self.root / container_id
         with self._lock:
@@ -567,6 +628,7 @@ class Containers:
                 },
                 host_config=body.get("HostConfig") or {},
                 directory=str(directory),
+                networks=endpoints,
             )
             self._records[container_id] = record  # the name is taken from here on
         try:
@@ -591,8 +653,8 @@ class Containers:
             raise
         self.events.container(record, "create")
         warnings = list(plan.warnings)
-        if (record.host_config.get("NetworkMode") or "default") not in ("none", "host"):
-            warnings.append("pyengine has no bridge network yet: the container has only a loopback interface")
+        if record.host_config.get("NetworkMode") == "host" and record.host_config.get("PortBindings"):
+            warnings.append("Published ports are discarded when using host network mode")
         return record, warnings
 
     def _donor(self, name: str) -> _spec.Donor:
@@ -604,7 +666,10 @@ class Containers:
         if record.state.status != "running" or not record.state.pid:
             raise Conflict(f"Container {name} is not running")
         return _spec.Donor(
-            id=record.id, pid=record.state.pid, ipc_mode=record.host_config.get("IpcMode") or "private"
+            id=record.id,
+            pid=record.state.pid,
+            ipc_mode=record.host_config.get("IpcMode") or "private",
+            directory=record.directory,
         )
 
     def _full_name(self, ref: str) -> str:
@@ -639,6 +704,14 @@ class Containers:
             if isinstance(exc, pycontainerd.TaskError):  # the runtime refused it: the request's fault
                 # (the docker CLI finds "executable file not found" or "permission denied" in it)
                 raise InvalidParameter(f"failed to create task for container: {exc}") from None
+            raise
+        try:
+            self.networking.attach(record, task.pid)
+        except BaseException as exc:
+            with contextlib.suppress(pycontainerd.PycontainerdError):
+                task.delete(force=True)
+            record.state.error = str(exc.message if isinstance(exc, ApiError) else exc)
+            self._save(record)
             raise
         return record, task
 
@@ -686,6 +759,7 @@ class Containers:
             record.state.exit_code = status.status
             record.state.oom_killed = status.oom_killed
             record.state.finished_at = rfc3339(status.exited_at)
+            self.networking.detach(record)
             self._save(record)
 
     # -- stop, kill, remove, logs ----------------------------------------------------------------
@@ -845,6 +919,14 @@ class Containers:
             self._save(record)
         if changed:
             self.events.container(record, f"health_status: {health['Status']}")
+
+    def change_networks(self, record: ContainerRecord, change: Callable[..., None]) -> None:
+        """Connect it to a network or disconnect it: ``change(record, pid=...)`` with its process's
+        pid (0 when it is not running), then keep the record."""
+        with self._lock:
+            pid = record.state.pid if record.state.status == "running" else 0
+            change(record, pid=pid)
+            self._save(record)
 
     def _running(self, name: str) -> ContainerRecord:
         record = self.get(name)

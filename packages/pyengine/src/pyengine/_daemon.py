@@ -34,7 +34,14 @@ from pyengine._container_api import Supervisor
 from pyengine._containers import Containers
 from pyengine._errors import DaemonError
 from pyengine._events import EventBus
+from pyengine._http import blocking
 from pyengine._images import Images, ImageUser
+from pyengine._network.endpoints import Networking
+from pyengine._network.netlink import Netlink
+from pyengine._network.networks import Networks
+from pyengine._network.nft import EngineTable, ip_forward
+from pyengine._network.ports import PortPublisher
+from pyengine._network_api import NetworkService
 from pyengine._system import StoreCounts
 from pyengine._tls import serve_tls
 
@@ -57,6 +64,7 @@ class Engine:
     images: Images
     supervisor: Supervisor
     events: EventBus
+    networks: NetworkService
 
     @property
     def snapshotter(self) -> str:
@@ -222,7 +230,10 @@ class Daemon:
         )
         events = EventBus()
         images = Images(store, config.insecure_registries, events, config.registry_mirrors)
-        containers = Containers(store, images, config.data_root / "containers", events)
+        networking = await blocking(self._networking, self._loop)
+        containers = Containers(store, images, config.data_root / "containers", events, networking)
+        for record in await blocking(containers.running_records):  # left running by a previous daemon
+            await blocking(networking.restore, record, record.state.pid)
         images.users = lambda image_id: [
             ImageUser(r.id, r.state.status == "running")
             for r in containers.records(all=True)
@@ -236,6 +247,7 @@ class Daemon:
             images=images,
             supervisor=supervisor,
             events=events,
+            networks=NetworkService(containers, networking, events),
         )
         supervisor.resume()
         # handler_cancellation: a client that goes away (docker run -d drops its wait) ends the
@@ -276,6 +288,7 @@ class Daemon:
             if not config.live_restore:
                 await supervisor.stop_all()
             await supervisor.close()
+            await blocking(self._close_networking, networking, containers)
             events.close()  # the event streams end, so that the cleanup need not wait for them
             for server in tls_servers:
                 server.close()  # no new connections; those open close with the HTTP server's side
@@ -287,6 +300,39 @@ class Daemon:
                 config.effective_pidfile.unlink()
             store.close()
             log.info("daemon shut down cleanly")
+
+    def _networking(self, loop: asyncio.AbstractEventLoop) -> Networking:
+        """The networks made ready: the engine's nftables table, the bridges (blocking)."""
+        config = self.config
+        if ip_forward():
+            log.info(
+                "net.ipv4.ip_forward was off: turned on for containers on bridge networks (as dockerd does)"
+            )
+        netlink = Netlink()
+        table = EngineTable(config.bridge)
+        networks = Networks(
+            config.data_root / "network",
+            netlink,
+            table,
+            default_bridge=config.bridge,
+            bip=config.bip,
+            pools=config.default_address_pools,
+        )
+        networks.start()
+        return Networking(networks, netlink, PortPublisher(table, loop), loop)
+
+    @staticmethod
+    def _close_networking(networking: Networking, containers: Containers) -> None:
+        """At a clean shutdown: the networks' bridges and rules go, but those that containers left
+        running use."""
+        in_use = {
+            settings.get("NetworkID", "")
+            for record in containers.records()
+            for settings in record.networks.values()
+        }
+        networking.close()
+        networking.networks.stop(in_use)
+        networking.netlink.close()
 
     def run(self) -> None:
         """Serve until :meth:`stop`, or SIGTERM or SIGINT when this is the main thread."""

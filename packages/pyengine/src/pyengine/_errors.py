@@ -7,6 +7,7 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "DaemonError",
+    "Forbidden",
     "InvalidParameter",
     "NotFound",
     "Unauthorized",
@@ -37,6 +38,10 @@ class InvalidParameter(ApiError):
 
 class NotFound(ApiError):
     status = 404
+
+
+class Forbidden(ApiError):
+    status = 403
 
 
 class Conflict(ApiError):

@@ -98,8 +98,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tlscert", help="the server's TLS certificate (default ~/.docker/cert.pem)")
     p.add_argument("--tlskey", help="the server's TLS key (default ~/.docker/key.pem)")
+    p.add_argument(
+        "-b", "--bridge", help="the default network's Linux bridge, made by the daemon (default pyengine0)"
+    )
+    p.add_argument("--bip", help="the default bridge's address and subnet, e.g. 172.30.0.1/16")
+    p.add_argument(
+        "--default-address-pool",
+        dest="default_address_pools",
+        action="append",
+        type=_pool,
+        help="base=CIDR,size=N: where networks' subnets are cut from; repeat for more",
+    )
     p.add_argument("-v", "--version", action="version", version=f"pyengined {pyengine.__version__}")
     return p
+
+
+def _pool(text: str) -> dict[str, Any]:
+    fields = dict(part.partition("=")[::2] for part in text.split(","))
+    if set(fields) != {"base", "size"} or not fields["size"].isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not base=CIDR,size=N")
+    return {"base": fields["base"], "size": int(fields["size"])}
 
 
 def _boolean(text: str) -> bool:

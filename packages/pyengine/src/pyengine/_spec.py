@@ -18,7 +18,7 @@ import os
 import posixpath
 import shutil
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,18 @@ import pycontainerd
 from pycontainerd import oci
 from pyengine._errors import InvalidParameter
 
-__all__ = ["ETC_FILES", "Donor", "Host", "Plan", "hostname_of", "mount_points", "translate"]
+__all__ = [
+    "ETC_FILES",
+    "NETWORK_KINDS",
+    "Donor",
+    "Host",
+    "Plan",
+    "hostname_of",
+    "hosts_file",
+    "mount_points",
+    "translate",
+    "upstreams",
+]
 
 #: The files dockerd writes in the container's directory and bind-mounts, by their names there.
 ETC_FILES = {"hostname": "/etc/hostname", "hosts": "/etc/hosts", "resolv.conf": "/etc/resolv.conf"}
@@ -44,6 +55,7 @@ _DEFAULT_HOSTS = (
     "ff02::1\tip6-allnodes\n"
     "ff02::2\tip6-allrouters\n"
 )
+DNS_ADDRESS = "127.0.0.11"  # the embedded DNS server, as in dockerd
 _DEFAULT_DNS = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"  # Docker's when the host's are all local
 _PROPAGATIONS = frozenset({"shared", "rshared", "slave", "rslave", "private", "rprivate"})
 _BIND_MODES = frozenset({"ro", "rw", "z", "Z"}) | _PROPAGATIONS
@@ -57,6 +69,7 @@ class Donor:
     id: str
     pid: int
     ipc_mode: str
+    directory: str  # where its hostname, hosts and resolv.conf files are
 
 
 @attrs.frozen
@@ -128,6 +141,9 @@ class Plan:
     mounts: list[oci.ContainerMount] = attrs.Factory(list)  # binds, tmpfs, /dev/shm, the init
     etc_options: tuple[str, ...] = ()  # of the hostname, hosts and resolv.conf binds
     files: dict[str, str] = attrs.Factory(dict)  # name in the container's directory -> content
+    #: Where the container's hostname, hosts and resolv.conf are when not its own directory: those
+    #: of the container whose network namespace it joins.
+    etc_directory: str = ""
     make_dirs: list[str] = attrs.Factory(list)  # missing sources of legacy binds, which dockerd creates
     late_opts: list[oci.SpecOpt] = attrs.Factory(list)  # after the rest: they read the final capabilities
     warnings: list[str] = attrs.Factory(list)
@@ -135,10 +151,16 @@ class Plan:
     def spec_opts(self, directory: Path) -> list[oci.SpecOpt]:
         """Every opt, once ``files`` are in ``directory`` and ``make_dirs`` exist (a bind's source is
         checked when its opt is made)."""
-        etc = [
-            oci.ContainerMount(ETC_FILES[name], str(directory / name), options=self.etc_options)
-            for name in self.files
-        ]
+        if self.etc_directory:
+            etc = [
+                oci.ContainerMount(path, f"{self.etc_directory}/{name}", options=self.etc_options)
+                for name, path in ETC_FILES.items()
+            ]
+        else:
+            etc = [
+                oci.ContainerMount(ETC_FILES[name], str(directory / name), options=self.etc_options)
+                for name in self.files
+            ]
         return [*self.opts, _checked(oci.with_mounts, [*etc, *self.mounts]), *self.late_opts]
 
 
@@ -161,6 +183,8 @@ def translate(
     hostname: str,
     host: Host,
     donor: Callable[[str], Donor],
+    network: str = "none",
+    host_gateway: str | None = None,
 ) -> Plan:
     """The spec opts for a ``POST /containers/create`` body that ``_check_request`` passed; raises
     :class:`InvalidParameter` (or what ``donor`` raises) for what dockerd refuses."""
@@ -193,7 +217,7 @@ def translate(
     _mounts(hc, plan)
     if init:
         plan.mounts.append(oci.ContainerMount(_INIT_PATH, host.init, options=("bind", "ro")))
-    _etc_files(hc, hostname, host, plan)
+    _etc_files(hc, hostname, host, plan, network, host_gateway)
     return plan
 
 
@@ -210,6 +234,10 @@ def _namespaces(hc: dict[str, Any], hostname: str, donor: Callable[[str], Donor]
     network = hc.get("NetworkMode") or "default"
     if network == "host":
         plan.opts.append(oci.with_host_namespace("network"))
+    elif network.startswith("container:"):
+        joined = donor(network.removeprefix("container:"))
+        plan.opts.append(oci.with_namespace_path("network", f"/proc/{joined.pid}/ns/net"))
+        plan.etc_directory = joined.directory
     uts = hc.get("UTSMode") or ""
     if uts == "host":
         plan.opts.append(oci.with_host_namespace("uts"))
@@ -634,15 +662,18 @@ def _listed(mounts: object) -> list[Any]:
 # -- /etc/hostname, /etc/hosts, /etc/resolv.conf -----------------------------------------------------
 
 
-def _etc_files(hc: dict[str, Any], hostname: str, host: Host, plan: Plan) -> None:
-    network = hc.get("NetworkMode") or "default"
+def _extra_hosts(hc: dict[str, Any], host_gateway: str | None) -> str:
+    """HostConfig.ExtraHosts (``--add-host``) as /etc/hosts lines; ``host-gateway`` is the default
+    bridge's address, as dockerd has it."""
     extra = []
     for entry in _strings(hc.get("ExtraHosts") or [], "ExtraHosts"):
         name, sep, address = entry.partition("=") if "=" in entry else entry.partition(":")
         if address == "host-gateway":
-            raise InvalidParameter(
-                f"HostConfig.ExtraHosts: {entry!r}: host-gateway is not supported by pyengine yet (no bridge)"
-            )
+            if host_gateway is None:
+                raise InvalidParameter(
+                    f"HostConfig.ExtraHosts: {entry!r}: host-gateway: the engine has no default bridge"
+                )
+            address = host_gateway
         try:
             ipaddress.ip_address(address.strip("[]"))
         except ValueError:
@@ -650,17 +681,81 @@ def _etc_files(hc: dict[str, Any], hostname: str, host: Host, plan: Plan) -> Non
         if not sep or not name:
             raise InvalidParameter(f"bad format for add-host: {json.dumps(entry)}")
         extra.append(f"{address.strip('[]')}\t{name}\n")
+    return "".join(extra)
+
+
+def hosts_file(hc: dict[str, Any], host_gateway: str | None, own: Sequence[str] = ()) -> str:
+    """A container's /etc/hosts off the host's network: dockerd's defaults, the ``--add-host``
+    entries, and ``own`` lines (its addresses with its name, those of its links)."""
+    return _DEFAULT_HOSTS + _extra_hosts(hc, host_gateway) + "".join(f"{line}\n" for line in own)
+
+
+#: The network kinds ``translate`` is told: the host's, none, the default bridge, a user-defined
+#: network (its resolver is the embedded DNS server), another container's.
+NETWORK_KINDS = ("host", "none", "bridge", "user", "container")
+
+
+def _etc_files(
+    hc: dict[str, Any], hostname: str, host: Host, plan: Plan, network: str, host_gateway: str | None
+) -> None:
+    if network == "container":
+        _extra_hosts(hc, host_gateway)  # checked; the container shares the files of the one it joins
+        return
+    resolv = host.resolv_conf
     if network == "host":
         hosts = host.hosts if host.hosts.endswith("\n") or not host.hosts else host.hosts + "\n"
-        resolv = host.resolv_conf
+        hosts += _extra_hosts(hc, host_gateway)
     else:
-        hosts = _DEFAULT_HOSTS
-        if network != "none":  # the loopback stands in for the bridge's address
-            hosts += f"127.0.0.1\t{hostname}\n"
-        resolv = _without_local_nameservers(host.resolv_conf)
+        hosts = hosts_file(hc, host_gateway)
+        if network == "user":  # the embedded DNS server answers, and forwards to the host's
+            resolv = _lines_without(resolv, "nameserver") + f"nameserver {DNS_ADDRESS}\n"
+        else:
+            resolv = _without_local_nameservers(resolv)
+    resolv = _dns_overrides(hc, resolv, network)
     mounted = {posixpath.normpath(m.destination) for m in plan.mounts}
-    files = {"hostname": f"{hostname}\n", "hosts": hosts + "".join(extra), "resolv.conf": resolv}
+    files = {"hostname": f"{hostname}\n", "hosts": hosts, "resolv.conf": resolv}
     plan.files = {name: content for name, content in files.items() if ETC_FILES[name] not in mounted}
+
+
+def _dns_overrides(hc: dict[str, Any], resolv: str, network: str) -> str:
+    """``--dns`` (on a user-defined network the embedded server's upstreams instead, as dockerd),
+    ``--dns-search`` and ``--dns-option`` over a resolv.conf."""
+    servers = _strings(hc.get("Dns") or [], "Dns")
+    for server in servers:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise InvalidParameter(f"{server} is not an ip address") from None
+    if servers and network != "user":
+        resolv = _lines_without(resolv, "nameserver") + "".join(f"nameserver {s}\n" for s in servers)
+    search = _strings(hc.get("DnsSearch") or [], "DnsSearch")
+    if search:
+        resolv = _lines_without(resolv, "search", "domain")
+        if search != ["."]:  # dockerd: "." clears the search list
+            resolv += f"search {' '.join(search)}\n"
+    options = _strings(hc.get("DnsOptions") or [], "DnsOptions") or _resolv_options(resolv)
+    if network == "user" and not any(o.startswith("ndots:") for o in options):
+        options = [*options, "ndots:0"]  # dockerd's: names with dots are asked of the server as they are
+    if options:
+        resolv = _lines_without(resolv, "options") + f"options {' '.join(options)}\n"
+    return resolv
+
+
+def _resolv_options(resolv: str) -> list[str]:
+    return [o for line in resolv.splitlines() if line.split()[:1] == ["options"] for o in line.split()[1:]]
+
+
+def _lines_without(resolv: str, *keys: str) -> str:
+    kept = "".join(
+        line for line in resolv.splitlines(keepends=True) if line.split()[:1] not in [[k] for k in keys]
+    )
+    return kept if not kept or kept.endswith("\n") else kept + "\n"
+
+
+def upstreams(hc: dict[str, Any], host: Host) -> list[str]:
+    """Where the embedded DNS server sends a container's other questions: its ``--dns`` servers,
+    else the host's nameservers (reached from the daemon's namespace: local ones work)."""
+    return list(hc.get("Dns") or []) or _nameservers(host.resolv_conf)
 
 
 def _without_local_nameservers(resolv: str) -> str:

@@ -81,6 +81,7 @@ class _Served:
     transport: asyncio.DatagramTransport
     server: asyncio.Server
     tasks: set[asyncio.Task[None]] = attrs.Factory(set)
+    upstreams: Sequence[tuple[str, int]] | None = None  # the container's own (``--dns``)
 
 
 class DnsServer:
@@ -100,9 +101,16 @@ class DnsServer:
         self.timeout = timeout
         self._served: dict[str, _Served] = {}
 
-    async def serve(self, key: str, udp_sock: socket.socket, tcp_sock: socket.socket) -> None:
+    async def serve(
+        self,
+        key: str,
+        udp_sock: socket.socket,
+        tcp_sock: socket.socket,
+        upstreams: Sequence[tuple[str, int]] | None = None,
+    ) -> None:
         """Start answering the container ``key`` on two bound sockets (the TCP one not yet
-        listening), which the server owns from now on."""
+        listening), which the server owns from now on; ``upstreams`` instead of the server's for
+        the questions it forwards (a container's ``--dns``)."""
         if key in self._served:
             raise ValueError(f"already serving {key!r}")
         loop = asyncio.get_running_loop()
@@ -115,7 +123,7 @@ class DnsServer:
         except BaseException:
             transport.close()
             raise
-        self._served[key] = _Served(transport, server, tasks)
+        self._served[key] = _Served(transport, server, tasks, upstreams)
 
     def stop(self, key: str) -> None:
         """Stop answering ``key`` and close its sockets; nothing if it is not served."""
@@ -206,12 +214,18 @@ class DnsServer:
         query, local = self.answer_locally(key, wire, tcp=tcp)
         if local is not None or query is None:
             return local
-        response = await self.forward(query, tcp=tcp)
+        response = await self.forward(query, self.upstreams_of(key), tcp=tcp)
         return _to_wire(response, query, udp=not tcp)
 
-    async def forward(self, query: dns.message.Message, *, tcp: bool) -> dns.message.Message:
-        """The first upstream's answer to ``query``; SERVFAIL when none answers."""
-        for address, port in self.upstreams:
+    def upstreams_of(self, key: str) -> Sequence[tuple[str, int]]:
+        served = self._served.get(key)
+        return served.upstreams if served is not None and served.upstreams else self.upstreams
+
+    async def forward(
+        self, query: dns.message.Message, upstreams: Sequence[tuple[str, int]], *, tcp: bool
+    ) -> dns.message.Message:
+        """The first of ``upstreams``' answer to ``query``; SERVFAIL when none answers."""
+        for address, port in upstreams:
             try:
                 if not tcp:
                     response = await dns.asyncquery.udp(
@@ -251,7 +265,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
             task.add_done_callback(self.tasks.discard)
 
     async def _forward(self, query: dns.message.Message, addr: tuple[str, int]) -> None:
-        response = await self.server.forward(query, tcp=False)
+        response = await self.server.forward(query, self.server.upstreams_of(self.key), tcp=False)
         self._send(_to_wire(response, query, udp=True), addr)
 
     def _send(self, wire: bytes, addr: tuple[str, int]) -> None:
