@@ -31,7 +31,7 @@ from pyengine import (
     ProgressError,
     Unauthorized,
 )
-from pyengine.client import AuthConfig, ContainerCreateConfig, HostConfig
+from pyengine.client import AuthConfig, ContainerCreateConfig, HostConfig, LogConfig
 from pyrunc.testing import register_module
 
 TYPE_CHECKING = False
@@ -134,9 +134,9 @@ def test_errors_carry_the_daemons_status_and_message(busybox: Client) -> None:
     assert conflict.value.status == 409
     assert 'The container name "/taken" is already in use' in conflict.value.message
     # What pyengined refuses is refused through the client too, by the field's name.
-    with pytest.raises(InvalidParameter, match=r"HostConfig.NetworkMode 'container:x' is not supported"):
+    with pytest.raises(InvalidParameter, match=r"HostConfig.LogConfig.Type 'syslog' is not supported"):
         busybox.container_create(
-            ContainerCreateConfig(image="busybox", host_config=HostConfig(network_mode="container:x"))
+            ContainerCreateConfig(image="busybox", host_config=HostConfig(log_config=LogConfig(type="syslog")))
         )
     busybox.container_remove("taken")
 

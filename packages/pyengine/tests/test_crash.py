@@ -47,7 +47,7 @@ class Pyengined:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(pyengined), "-H", self.config.hosts[0], "--data-root", str(self.config.data_root),
-                 "--exec-root", str(self.config.exec_root)],
+                 "--exec-root", str(self.config.exec_root), "--bridge", self.config.bridge],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             )  # fmt: skip
         path = self.config.hosts[0].removeprefix("unix://")
@@ -179,3 +179,59 @@ def test_a_create_or_a_removal_cut_short_is_finished_by_the_next_daemon(
     finally:
         store.close()
     assert list(records.iterdir()) == []
+
+
+def test_networks_survive_a_sigkill_and_a_clean_stop_leaves_nothing(
+    pyengined: Pyengined, docker_cli: DockerCLI, docker_archive: Path
+) -> None:
+    pyengined.start()
+    docker_cli("load", "-i", str(docker_archive))
+    bridge = pyengined.config.bridge
+    network = docker_cli("network", "create", "--subnet", "10.251.0.0/24", "kept").stdout.strip()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    docker_cli(
+        "run", "-d", "--pull", "never", "--name", "web", "--network", "kept", "--network-alias", "site",
+        "-p", f"127.0.0.1:{port}:80", "busybox", "sh", "-c", "echo up > /tmp/up; httpd -f -p 80 -h /tmp",
+    )  # fmt: skip
+    address = docker_cli(
+        "inspect", "-f", "{{.NetworkSettings.Networks.kept.IPAddress}}", "web"
+    ).stdout.strip()
+
+    def fetch() -> str:
+        for _ in range(50):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2) as connection:
+                    connection.sendall(b"GET /up HTTP/1.0\r\n\r\n")
+                    return connection.makefile("rb").read().decode().rpartition("\r\n\r\n")[2]
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("the published port never answered")
+
+    assert fetch() == "up\n"
+    pyengined.kill()
+    assert fetch() == "up\n"  # the kernel's DNAT serves on without the daemon
+    pyengined.start()
+    assert fetch() == "up\n"
+    assert docker_cli("port", "web").stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
+    # the restored embedded DNS server answers, and a new container gets another address
+    out = docker_cli(
+        "run", "--rm", "--pull", "never", "--network", "kept", "--dns", "127.0.0.1", "busybox", "sh", "-c",
+        "nslookup site | grep -A1 '^Name:' | grep Address | head -1 | cut -d' ' -f2; ip -o -4 addr show eth0",
+    ).stdout.split("\n")  # fmt: skip
+    assert out[0] == address and f"{address}/" not in out[1], out
+    # the port the daemon holds again is taken for another container
+    done = docker_cli(
+        "run", "-d", "--pull", "never", "-p", f"127.0.0.1:{port}:80", "busybox", "true", check=False
+    )
+    assert done.returncode != 0 and "port is already allocated" in done.stderr
+    docker_cli("rm", "-f", "web")
+    docker_cli("container", "prune", "-f")
+    docker_cli("network", "rm", "kept")
+    pyengined.stop()
+    with open("/proc/net/dev") as dev:
+        left = {line.split(":")[0].strip() for line in dev.readlines()[2:]}
+    assert bridge not in left and f"br-{network[:12]}" not in left
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True).stdout
+    assert f"inet {bridge}" not in tables

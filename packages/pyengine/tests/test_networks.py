@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import docker
 from pyroute2 import netns
 
 from pyengine import Daemon
@@ -307,3 +308,52 @@ def test_published_ports_reach_a_server_in_a_container(engine: Daemon, loaded: D
         and state["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == ""
     )
     loaded("rm", "-f", "web", "web2")
+
+
+def test_ipv6_internal_and_several_networks_at_create(engine: Daemon, loaded: DockerCLI) -> None:
+    loaded("network", "create", "--ipv6", "--subnet", "fd7a:51::/64", "--subnet", "10.243.0.0/24", "six")
+    loaded("network", "create", "--internal", "--subnet", "10.244.0.0/24", "inner")
+    script = "ip -o addr show eth0; ip -6 route; ping6 -c1 -W2 fd7a:51::1 >/dev/null && echo ok6"
+    out = run(loaded, "--rm", "--network", "six", "busybox", "sh", "-c", script).stdout
+    assert "fd7a:51::2/64" in out and "10.243.0.2/24" in out and "default via fd7a:51::1" in out, out
+    assert out.endswith("ok6\n"), out
+    out = run(loaded, "--rm", "--network", "inner", "busybox", "ip", "route").stdout
+    assert "default" not in out and "10.244.0.0/24" in out
+    # two networks at create (API 1.44; docker-py: the 20.10 CLI takes one --network)
+    client = docker.APIClient(base_url=engine.config.hosts[0], version="1.44")
+    networking = client.create_networking_config(
+        {"inner": client.create_endpoint_config(), "six": client.create_endpoint_config()}
+    )
+    created = client.create_container(
+        "busybox", ["sh", "-c", "ip -o -4 addr; ip route"], networking_config=networking,
+        host_config=client.create_host_config(network_mode="inner"),
+    )  # fmt: skip
+    client.start(created["Id"])
+    assert client.wait(created["Id"])["StatusCode"] == 0
+    out = client.logs(created["Id"]).decode()
+    client.remove_container(created["Id"])
+    client.close()
+    assert "eth0" in out and "10.244.0." in out and "eth1" in out and "10.243.0." in out, out
+    assert "default" not in out  # the first network (internal) gives the gateway: none
+    loaded("network", "rm", "six", "inner")
+
+
+def test_a_host_port_range_takes_the_first_free_port(engine: Daemon, loaded: DockerCLI) -> None:
+    first = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", first))
+        taken.listen()
+        run(
+            loaded,
+            "-d",
+            "--name",
+            "ranged",
+            "-p",
+            f"127.0.0.1:{first}-{first + 5}:80",
+            "busybox",
+            "sleep",
+            "60",
+        )
+        published = int(loaded("port", "ranged", "80").stdout.strip().rpartition(":")[2])
+        assert first < published <= first + 5
+    loaded("rm", "-f", "ranged")
