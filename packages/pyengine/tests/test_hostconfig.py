@@ -281,12 +281,6 @@ def test_mounts_binds_tmpfs_init_and_inspects_view(tmp_path: Path) -> None:
             {"Mounts": [{"Type": "tmpfs", "Source": "x", "Target": "/x"}]},
             'type "tmpfs": field Source must not be specified',
         ),
-        (
-            {"Mounts": [{"Type": "volume", "Source": "v", "Target": "/x"}]},
-            "type volume .* not supported by pyengine yet",
-        ),
-        ({"Binds": ["vol:/x"]}, "'vol:/x': named volumes are not supported by pyengine yet"),
-        ({"Binds": ["/x"]}, "anonymous volumes are not supported by pyengine yet"),
         ({"Binds": ["/tmp:/x:rx"]}, "invalid mode: rx"),
         ({"Binds": ["/tmp:x"]}, "invalid mount path: 'x' mount path must be absolute"),
         ({"Binds": ["/tmp:/x", "/var:/x"]}, "Duplicate mount point: /x"),
@@ -585,14 +579,14 @@ def test_a_refused_request_leaves_nothing(loaded: DockerCLI, config: DaemonConfi
         'invalid mount config for type \\"bind\\": bind source path does not exist: /no/such/dir' in missing
         or ('invalid mount config for type "bind": bind source path does not exist: /no/such/dir' in missing)
     )
-    assert "named volumes are not supported" in refused("-v", "vol:/x")
-    assert "Config.Volumes: anonymous volumes are not supported" in refused("-v", "/x")
+    assert "bogus" in refused("--mount", "type=volume,src=vol,dst=/x,volume-opt=bogus=1")
     assert "this host has no AppArmor" in refused("--security-opt", "apparmor=unconfined")
     assert "Minimum memory limit allowed is 6MB" in refused("--memory", "1m")
     parent = f"pyengine-refused-{secrets.token_hex(4)}"
     assert "unknown capability" in refused("--cgroup-parent", parent, "--cap-add", "FLY")
     assert loaded("ps", "-a", "-q").stdout == ""
     assert [p.name for p in (config.data_root / "containers").iterdir()] == []
+    assert [p.name for p in (config.data_root / "volumes").iterdir()] == []  # vol was not made
     assert not any(Path(f"/sys/fs/cgroup/{c}/{parent}").exists() for c in os.listdir("/sys/fs/cgroup"))
 
 

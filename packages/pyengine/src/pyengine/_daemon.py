@@ -37,6 +37,7 @@ from pyengine._events import EventBus
 from pyengine._images import Images, ImageUser
 from pyengine._system import StoreCounts
 from pyengine._tls import serve_tls
+from pyengine._volumes import Volumes
 
 __all__ = ["Daemon", "Engine"]
 
@@ -222,7 +223,8 @@ class Daemon:
         )
         events = EventBus()
         images = Images(store, config.insecure_registries, events, config.registry_mirrors)
-        containers = Containers(store, images, config.data_root / "containers", events)
+        volumes = Volumes(config.data_root / "volumes", events)
+        containers = Containers(store, images, config.data_root / "containers", events, volumes)
         images.users = lambda image_id: [
             ImageUser(r.id, r.state.status == "running")
             for r in containers.records(all=True)

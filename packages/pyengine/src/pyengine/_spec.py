@@ -18,7 +18,7 @@ import os
 import posixpath
 import shutil
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,9 +161,11 @@ def translate(
     hostname: str,
     host: Host,
     donor: Callable[[str], Donor],
+    volumes: Sequence[oci.ContainerMount] = (),
 ) -> Plan:
     """The spec opts for a ``POST /containers/create`` body that ``_check_request`` passed; raises
-    :class:`InvalidParameter` (or what ``donor`` raises) for what dockerd refuses."""
+    :class:`InvalidParameter` (or what ``donor`` raises) for what dockerd refuses. ``volumes`` are the
+    mounts of the container's volumes (``pyengine._volumes``), mounted after its binds."""
     hc: dict[str, Any] = body.get("HostConfig") or {}
     plan = Plan()
     init = bool(hc.get("Init"))
@@ -190,7 +192,7 @@ def translate(
             raise InvalidParameter(f"HostConfig.CgroupParent: {parent!r} is not a cgroup path")
         plan.opts.append(oci.with_cgroups_path(posixpath.join(parent, container_id)))
     _security(hc, plan)
-    _mounts(hc, plan)
+    _mounts(hc, plan, volumes)
     if init:
         plan.mounts.append(oci.ContainerMount(_INIT_PATH, host.init, options=("bind", "ro")))
     _etc_files(hc, hostname, host, plan)
@@ -455,13 +457,12 @@ class _Bind:
     recursive: bool = True
 
 
-def _parse_bind(spec: str) -> _Bind:
-    """``/host:/ctr[:mode]`` (Docker's Linux parser); named and anonymous volumes are refused."""
+def _parse_bind(spec: str) -> _Bind | None:
+    """``/host:/ctr[:mode]`` (Docker's Linux parser); None for a volume (``name:/ctr``, ``/ctr``),
+    which ``pyengine._volumes`` mounts."""
     parts = spec.split(":")
-    if len(parts) == 1:
-        raise InvalidParameter(
-            f"HostConfig.Binds: {spec!r}: anonymous volumes are not supported by pyengine yet"
-        )
+    if len(parts) == 1 or (parts[0] and not parts[0].startswith("/")):
+        return None
     if len(parts) > 3 or not all(parts[:2]):
         raise InvalidParameter(f"invalid volume specification: '{spec}'")
     source, destination = parts[0], parts[1]
@@ -469,8 +470,6 @@ def _parse_bind(spec: str) -> _Bind:
     modes = mode.split(",") if mode else []
     if any(m not in _BIND_MODES for m in modes) or sum(m in ("ro", "rw") for m in modes) > 1:
         raise InvalidParameter(f"invalid mode: {mode}")
-    if not source.startswith("/"):
-        raise InvalidParameter(f"HostConfig.Binds: {spec!r}: named volumes are not supported by pyengine yet")
     _absolute(destination, "bind")
     propagation = next((m for m in modes if m in _PROPAGATIONS), "rprivate")
     return _Bind(posixpath.normpath(source), destination, "ro" in modes, propagation, mode, create=True)
@@ -478,7 +477,7 @@ def _parse_bind(spec: str) -> _Bind:
 
 def _mount_binds(hc: dict[str, Any]) -> tuple[list[_Bind], list[dict[str, Any]]]:
     """The binds of ``Binds`` and ``Mounts``, and the tmpfs mounts of ``Mounts`` (checked)."""
-    binds = [_parse_bind(spec) for spec in _strings(hc.get("Binds") or [], "Binds")]
+    binds = [b for spec in _strings(hc.get("Binds") or [], "Binds") if (b := _parse_bind(spec)) is not None]
     tmpfs: list[dict[str, Any]] = []
     for mount in hc.get("Mounts") or []:
         if not isinstance(mount, dict):
@@ -486,10 +485,7 @@ def _mount_binds(hc: dict[str, Any]) -> tuple[list[_Bind], list[dict[str, Any]]]
         kind = mount.get("Type") or ""
         target = mount.get("Target") or ""
         if kind == "volume":
-            raise InvalidParameter(
-                "HostConfig.Mounts: type volume (named and anonymous volumes) is not supported by "
-                "pyengine yet"
-            )
+            continue  # pyengine._volumes's
         if kind not in ("bind", "tmpfs"):
             raise _mount_error(kind, "mount type unknown")
         if not target:
@@ -551,7 +547,7 @@ def _size(size: int) -> str:
     return str(size)
 
 
-def _mounts(hc: dict[str, Any], plan: Plan) -> None:
+def _mounts(hc: dict[str, Any], plan: Plan, volumes: Sequence[oci.ContainerMount]) -> None:
     binds, tmpfs = _mount_binds(hc)
     tmpfs_data: dict[str, str] = {}
     raw = hc.get("Tmpfs") or {}
@@ -571,6 +567,7 @@ def _mounts(hc: dict[str, Any], plan: Plan) -> None:
     destinations = [posixpath.normpath(b.destination) for b in binds] + [
         posixpath.normpath(t) for t in tmpfs_data
     ]
+    destinations += [posixpath.normpath(v.destination) for v in volumes]
     for destination in destinations:
         if destinations.count(destination) > 1:
             raise InvalidParameter(f"Duplicate mount point: {destination}")
@@ -585,6 +582,7 @@ def _mounts(hc: dict[str, Any], plan: Plan) -> None:
         plan.mounts.append(oci.ContainerMount(bind.destination, bind.source, options=options))
     for target, data in tmpfs_data.items():
         plan.mounts.append(oci.ContainerMount(target, "tmpfs", "tmpfs", _tmpfs_options(data)))
+    plan.mounts.extend(volumes)
 
 
 def mount_points(hc: dict[str, Any]) -> list[dict[str, Any]]:
