@@ -146,7 +146,7 @@ def test_image_content_is_copied_into_a_new_volume(loaded: DockerCLI, config: Da
     listing = "ls -ln /data | sed 1d | awk '{print $1, $3, $4, $NF}'; stat -c '%a %u %g' /data; cat /data/x"
     # The image's VOLUME: an anonymous volume, filled with the image's files, owners and modes.
     out = loaded("run", "--name", "anon", "withvolume", "sh", "-c", listing).stdout
-    assert out == "lrwxrwxrwx 1000 100 x\n-rw-r----- 1000 100 x\n750 1000 100\nimage\n"
+    assert out == "lrwxrwxrwx 0 0 x\n-rw-r----- 1000 100 x\n750 1000 100\nimage\n"
     mounts = json.loads(loaded("inspect", "anon").stdout)[0]["Mounts"]
     assert len(mounts) == 1
     name = mounts[0]["Name"]
@@ -239,31 +239,39 @@ def test_volume_commands_filters_labels_and_prune(loaded: DockerCLI, config: Dae
 
 def test_bad_requests_leave_nothing(loaded: DockerCLI, config: DaemonConfig) -> None:
     volumes = config.data_root / "volumes"
-    assert "includes invalid characters for a local volume name" in _error(
-        loaded("volume", "create", "no/slash", check=False)
-    )
+    for bad in ("no/slash", "x"):  # dockerd's names have two characters at least
+        assert "includes invalid characters for a local volume name" in _error(
+            loaded("volume", "create", bad, check=False)
+        )
     assert 'error looking up volume plugin nfs: plugin "nfs" not found' in _error(
-        loaded("volume", "create", "-d", "nfs", "x", check=False)
+        loaded("volume", "create", "-d", "nfs", "xy", check=False)
     )
     assert "quota size requested but no quota support" in _error(
-        loaded("volume", "create", "--opt", "size=1", "x", check=False)
+        loaded("volume", "create", "--opt", "size=1", "xy", check=False)
     )
-    bogus = _error(loaded("volume", "create", "--opt", "bogus=1", "x", check=False))
+    bogus = _error(loaded("volume", "create", "--opt", "bogus=1", "xy", check=False))
     assert "invalid option" in bogus and "bogus" in bogus
-    missing = _error(loaded("volume", "create", "--opt", "type=tmpfs", "x", check=False))
+    missing = _error(loaded("volume", "create", "--opt", "type=tmpfs", "xy", check=False))
     assert "missing required option" in missing and "device" in missing
     assert "must not set ReadOnly mode when using anonymous volumes" in _error(
         loaded("run", "--mount", "type=volume,dst=/x,readonly", "busybox", "true", check=False)
     )
     assert "Duplicate mount point: /x" in _error(
-        loaded("run", "-v", "a:/x", "-v", "b:/x", "busybox", "true", check=False)
+        loaded("run", "-v", "aa:/x", "-v", "bb:/x", "busybox", "true", check=False)
     )
     # A container whose creation fails after its volumes were made takes them with it.
-    assert "No such container: nosuch" in _error(
-        loaded("run", "-v", "made:/m", "--volumes-from", "nosuch", "busybox", "true", check=False)
+    failed = loaded("run", "-u", "nosuchuser", "-v", "made:/m", "-v", "/anon", "busybox", "true", check=False)
+    assert "nosuchuser" in _error(failed)
+    assert "Duplicate mount point: /m" in _error(
+        loaded("create", "--name", "x", "-v", "made:/m", "--tmpfs", "/m", "busybox", check=False)
     )
-    failed = loaded("create", "--name", "x", "-v", "made:/m", "--tmpfs", "/m", "busybox", check=False)
-    assert "Duplicate mount point: /m" in _error(failed)
+    client = docker.APIClient(base_url=config.hosts[0], version="auto")
+    try:
+        host_config = client.create_host_config(binds=["made:/m"], volumes_from=["nosuch"])
+        with pytest.raises(docker.errors.NotFound, match="No such container: nosuch"):
+            client.create_container("busybox", "true", host_config=host_config)
+    finally:
+        client.close()
     assert loaded("volume", "ls", "-q").stdout == ""
     assert loaded("ps", "-aq").stdout == ""
     assert list(volumes.iterdir()) == []
@@ -272,8 +280,8 @@ def test_bad_requests_leave_nothing(loaded: DockerCLI, config: DaemonConfig) -> 
 def test_tmpfs_and_bind_volumes_are_mounted_while_used(
     loaded: DockerCLI, config: DaemonConfig, scratch: Path
 ) -> None:
-    loaded("volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=10m,mode=1770",
-           "scratchpad")  # fmt: skip
+    tmpfs = ("--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=10m,mode=1770")
+    loaded("volume", "create", *tmpfs, "scratchpad")
     options = json.loads(loaded("volume", "inspect", "scratchpad").stdout)[0]["Options"]
     assert options == {"type": "tmpfs", "device": "tmpfs", "o": "size=10m,mode=1770"}
     data = config.data_root / "volumes" / "scratchpad" / "_data"

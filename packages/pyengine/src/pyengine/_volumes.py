@@ -556,13 +556,15 @@ def _opened_in(rootfs: str, path: str) -> Iterator[int | None]:
 
 def _copy_attributes(st: os.stat_result, name: str | None, parent: int) -> None:
     """Give ``name`` in ``parent`` (``parent`` itself for None) the owner, mode and times of ``st``."""
-    link = stat.S_ISLNK(st.st_mode)
-    target: str | int = parent if name is None else name
-    dir_fd = None if name is None else parent
-    os.chown(target, st.st_uid, st.st_gid, dir_fd=dir_fd, follow_symlinks=False)
-    if not link:  # Linux has no mode of a symlink to set
-        os.chmod(target, stat.S_IMODE(st.st_mode), dir_fd=dir_fd)
-    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+    if name is None:
+        os.chown(parent, st.st_uid, st.st_gid)
+        os.chmod(parent, stat.S_IMODE(st.st_mode))
+        os.utime(parent, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return
+    os.chown(name, st.st_uid, st.st_gid, dir_fd=parent, follow_symlinks=False)
+    if not stat.S_ISLNK(st.st_mode):  # Linux has no mode of a symlink to set
+        os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=parent)
+    os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=parent, follow_symlinks=False)
 
 
 def _copy_tree(source: int, target: int) -> None:
