@@ -188,7 +188,8 @@ def test_image_content_is_copied_into_a_new_volume(loaded: DockerCLI, config: Da
     # --rm takes its anonymous volumes with it.
     loaded("run", "--rm", "-v", "/gone", "busybox", "true")
     assert sorted(loaded("volume", "ls", "-q").stdout.split()) == ["empty", "empty2", "etc", "named"]
-    loaded("volume", "prune", "-af")
+    for name in remaining:
+        loaded("volume", "rm", name)
     loaded("rmi", "withvolume")
 
 
@@ -220,19 +221,27 @@ def test_volume_commands_filters_labels_and_prune(loaded: DockerCLI, config: Dae
     # In use (by a stopped container): 409 with dockerd's message; missing: 404.
     user = loaded("inspect", "-f", "{{.Id}}", "user").stdout.strip()
     assert f"remove beta: volume is in use - [{user}]" in _error(loaded("volume", "rm", "beta", check=False))
-    assert "get nosuch: no such volume" in _error(loaded("volume", "rm", "nosuch", check=False))
+    # (Debian's docker 20.10 words a 404 of its own way.)
+    missing = "get nosuch: no such volume|No such volume: nosuch"
+    assert re.search(missing, _error(loaded("volume", "rm", "nosuch", check=False)))
     loaded("volume", "rm", "-f", "nosuch")
-    assert "get nosuch: no such volume" in _error(loaded("volume", "inspect", "nosuch", check=False))
+    assert re.search(missing, _error(loaded("volume", "inspect", "nosuch", check=False)))
     assert (config.data_root / "volumes" / "beta" / "_data").is_dir()
 
-    # Prune: the unused anonymous volumes only, unless --all; with label filters.
+    # Prune: the unused anonymous volumes only, unless all=true (API 1.42's rule; before it, every
+    # unused volume); with label filters. docker-py, since Debian's docker 20.10 has no --all.
     loaded("rm", "user")
-    pruned = loaded("volume", "prune", "-f").stdout
-    assert anonymous in pruned
-    assert ls() == ["alpha", "beta"]
-    loaded("volume", "prune", "-af", "--filter", "label!=keep")
-    assert ls() == ["alpha"]
-    loaded("volume", "prune", "-af", "--filter", "label=tier=db")
+    client = docker.APIClient(base_url=config.hosts[0], version="1.44")
+    try:
+        assert client.prune_volumes()["VolumesDeleted"] == [anonymous]
+        assert ls() == ["alpha", "beta"]
+        assert client.prune_volumes({"all": "true", "label!": "keep"})["VolumesDeleted"] == ["beta"]
+        assert ls() == ["alpha"]
+        old = docker.APIClient(base_url=config.hosts[0], version="1.41")
+        assert old.prune_volumes({"label": "tier=db"})["VolumesDeleted"] == ["alpha"]
+        old.close()
+    finally:
+        client.close()
     assert ls() == []
     assert list((config.data_root / "volumes").iterdir()) == []
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from pyengine._errors import InvalidParameter
 from pyengine._http import Route, blocking, flag, json_body, json_response, parse_filters
+from pyengine._versions import API_VERSION, parse_version
 from pyengine._volumes import Volumes
 
 __all__ = ["add_routes"]
@@ -58,6 +59,10 @@ def add_routes(route: Route, volumes: Callable[[web.Request], Volumes]) -> None:
 
     async def prune(request: web.Request) -> web.Response:
         filters = parse_filters(request.query.get("filters"))
+        # Before API 1.42 a prune took every unused volume, named ones too: dockerd keeps that for
+        # the clients of those versions (Debian's docker 20.10 among them).
+        if parse_version(request.match_info.get("version") or API_VERSION) < (1, 42):
+            filters.setdefault("all", ["true"])
         return json_response(await blocking(volumes(request).prune, filters))
 
     route("GET", "/volumes", list_volumes)
