@@ -109,8 +109,19 @@ def test_a_volume_outlives_its_writer_a_restart_and_a_sigkill(
     # Written, and a new volume made, right before the daemon dies.
     docker_cli("run", "--name", "late", "-v", "data:/d", "-v", "late:/l", "busybox", "sh", "-c",
                "echo again >> /d/f; echo late > /l/f")  # fmt: skip
+    # A tmpfs volume mounted for a running container: the next daemon knows it is held, and
+    # unmounts it when that container stops.
+    docker_cli("volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "mem")
+    docker_cli("run", "-d", "--name", "holder", "-v", "mem:/m", "busybox", "sleep", "60")
+    mem = config.data_root / "volumes" / "mem" / "_data"
+    assert _mounted_below(mem) == [str(mem)]
     pyengined.kill()
     pyengined.start()
+    assert _mounted_below(mem) == [str(mem)]
+    docker_cli("stop", "-t", "0", "holder")
+    assert _mounted_below(mem) == []
+    docker_cli("rm", "holder")
+    docker_cli("volume", "rm", "mem")
     assert docker_cli(*read).stdout == "hello\nagain\n"
     assert docker_cli("run", "--rm", "-v", "late:/l", "busybox", "cat", "/l/f").stdout == "late\n"
     assert docker_cli("volume", "ls", "-q").stdout.split() == ["data", "late"]
@@ -118,6 +129,77 @@ def test_a_volume_outlives_its_writer_a_restart_and_a_sigkill(
     docker_cli("rm", "late")
     docker_cli("volume", "rm", "data", "late")
     assert list((config.data_root / "volumes").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("host_config", "message"),
+    [
+        ({"Binds": ["vol:/x:rshared"]}, 'type "volume": field BindOptions must not be specified'),
+        ({"Binds": ["vol:/x:bogus"]}, "invalid mode: bogus"),
+        ({"Binds": ["v:/x"]}, '"v" includes invalid characters for a local volume name'),
+        ({"Binds": ["vol:x"]}, "invalid mount path: 'x' mount path must be absolute"),
+        ({"Mounts": [{"Type": "volume", "Target": "/x", "ReadOnly": True}]}, "must not set ReadOnly mode"),
+        (
+            {
+                "Mounts": [
+                    {
+                        "Type": "volume",
+                        "Source": "vol",
+                        "Target": "/x",
+                        "BindOptions": {"Propagation": "shared"},
+                    }
+                ]
+            },
+            "field BindOptions must not be specified",
+        ),
+        (
+            {
+                "Mounts": [
+                    {
+                        "Type": "volume",
+                        "Source": "vol",
+                        "Target": "/x",
+                        "VolumeOptions": {"DriverConfig": {"Name": "nfs"}},
+                    }
+                ]
+            },
+            'error looking up volume plugin nfs: plugin "nfs" not found',
+        ),
+        ({"VolumeDriver": "flocker"}, 'error looking up volume plugin flocker: plugin "flocker" not found'),
+        ({"VolumesFrom": ["donor:rshared"]}, "invalid mode: rshared"),
+        ({"Binds": ["vol:/x"], "Tmpfs": {"/x": ""}}, "Duplicate mount point: /x"),
+    ],
+)
+def test_mount_requests_are_checked_in_dockerds_words(host_config: dict[str, Any], message: str) -> None:
+    from pyengine import InvalidParameter, NotFound
+    from pyengine._volumes import plan_mounts
+
+    with pytest.raises((InvalidParameter, NotFound), match=re.escape(message)):
+        plan_mounts({"HostConfig": host_config}, (), lambda name: [])
+
+
+def test_the_mounts_of_a_request_and_its_image() -> None:
+    from pyengine._volumes import VolumeMount, plan_mounts
+
+    donor = [VolumeMount("/shared", name="s"), VolumeMount("/over", name="o")]
+    body = {
+        "Volumes": {"/anon": {}, "/named": {}},
+        "HostConfig": {
+            "Binds": ["named:/named:ro,nocopy", "/host:/host"],
+            "VolumesFrom": ["donor:ro"],
+            "Mounts": [{"Type": "volume", "Source": "over", "Target": "/over"}],
+        },
+    }
+    mounts, creating = plan_mounts(body, ("/image", "/host"), lambda name: donor)
+    by_destination = {m.destination: m for m in mounts}
+    assert sorted(by_destination) == ["/anon", "/image", "/named", "/over", "/shared"]  # /host: a bind
+    assert by_destination["/shared"] == VolumeMount("/shared", name="s", rw=False, mode="ro", copy=False)
+    assert by_destination["/over"].name == "over"  # Mounts wins over --volumes-from
+    assert by_destination["/named"] == VolumeMount(
+        "/named", name="named", rw=False, mode="ro,nocopy", copy=False
+    )
+    assert by_destination["/anon"].anonymous and re.fullmatch("[0-9a-f]{64}", by_destination["/anon"].name)
+    assert creating == {"over": ({}, {})}
 
 
 def test_a_creation_cut_short_is_complete_or_gone(
