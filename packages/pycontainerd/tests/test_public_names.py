@@ -73,6 +73,8 @@ EXPECTED = {
     "format_platform",
     "generate_spec",
     "parse_platform",
+    "remove_tree",
+    "unmount",
     "write_diff",
 }
 

@@ -136,7 +136,9 @@ def test_errors_carry_the_daemons_status_and_message(busybox: Client) -> None:
     # What pyengined refuses is refused through the client too, by the field's name.
     with pytest.raises(InvalidParameter, match=r"HostConfig.LogConfig.Type 'syslog' is not supported"):
         busybox.container_create(
-            ContainerCreateConfig(image="busybox", host_config=HostConfig(log_config=LogConfig(type="syslog")))
+            ContainerCreateConfig(
+                image="busybox", host_config=HostConfig(log_config=LogConfig(type="syslog"))
+            )
         )
     busybox.container_remove("taken")
 

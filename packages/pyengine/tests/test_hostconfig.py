@@ -145,7 +145,7 @@ def test_namespaces_and_the_etc_files(tmp_path: Path) -> None:
         "hosts": (
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
             "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-            "127.0.0.1\tweb\n10.0.0.5\tdb\n::1\tv6\n"
+            "10.0.0.5\tdb\n::1\tv6\n"  # its own address is written when it starts, on a bridge
         ),
         # Local nameservers dropped: the container cannot reach the host's loopback.
         "resolv.conf": "# comment\nnameserver 10.9.9.9\nsearch example.com\n",
@@ -172,17 +172,55 @@ def test_namespaces_and_the_etc_files(tmp_path: Path) -> None:
     )
     assert only_local.files["resolv.conf"] == "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
     assert "web" not in only_local.files["hosts"] and CID[:12] not in only_local.files["hosts"]
+    # On a user-defined network: the embedded DNS server, the host's search list, ndots:0; --dns
+    # is then the server's upstream, not the container's nameserver.
+    body = {"HostConfig": {"Dns": ["10.1.1.1"], "DnsOptions": ["timeout:2"]}}
+    user = translate(body, ["sh"], container_id=CID, hostname="x", host=HOST, donor=no_donor, network="user")
+    assert user.files["resolv.conf"] == (
+        "# comment\nsearch example.com\nnameserver 127.0.0.11\noptions timeout:2 ndots:0\n"
+    )
+    bridge = translate(
+        body, ["sh"], container_id=CID, hostname="x", host=HOST, donor=no_donor, network="bridge"
+    )
+    assert (
+        bridge.files["resolv.conf"]
+        == "# comment\nsearch example.com\nnameserver 10.1.1.1\noptions timeout:2\n"
+    )
+    body = {"HostConfig": {"ExtraHosts": ["gw:host-gateway"]}}
+    gateway = translate(
+        body, ["sh"], container_id=CID, hostname="x", host=HOST, donor=no_donor, host_gateway="172.17.0.1"
+    )
+    assert gateway.files["hosts"].endswith("172.17.0.1\tgw\n")
 
 
 def test_joining_a_container_uses_its_namespaces(tmp_path: Path) -> None:
+    donor_files = tmp_path / "donor"
+    donor_files.mkdir()
+    for name in ("hostname", "hosts", "resolv.conf"):
+        (donor_files / name).write_text("")
+
     def donor(name: str) -> Donor:
-        return Donor(id=CID, pid=4242, ipc_mode="shareable" if name == "shared" else "private")
+        return Donor(
+            id=CID,
+            pid=4242,
+            ipc_mode="shareable" if name == "shared" else "private",
+            directory=str(donor_files),
+        )
 
     body = {"HostConfig": {"PidMode": "container:web", "IpcMode": "container:shared"}}
     plan = translate(body, ["sh"], container_id=CID, hostname="x", host=HOST, donor=donor)
     namespaces = spec_of(plan, tmp_path)["linux"]["namespaces"]
     assert {"type": "pid", "path": "/proc/4242/ns/pid"} in namespaces
     assert {"type": "ipc", "path": "/proc/4242/ns/ipc"} in namespaces
+    # the network's: its namespace and its hostname, hosts and resolv.conf files
+    body = {"HostConfig": {"NetworkMode": "container:web"}}
+    plan = translate(
+        body, ["sh"], container_id=CID, hostname="x", host=HOST, donor=donor, network="container"
+    )
+    spec = spec_of(plan, tmp_path)
+    assert {"type": "network", "path": "/proc/4242/ns/net"} in spec["linux"]["namespaces"]
+    assert mounts_by_destination(spec)["/etc/resolv.conf"]["source"] == f"{donor_files}/resolv.conf"
+    assert plan.files == {}
     with pytest.raises(
         InvalidParameter, match=r"container web: non-shareable IPC \(hint: use IpcMode:shareable"
     ):
@@ -281,12 +319,6 @@ def test_mounts_binds_tmpfs_init_and_inspects_view(tmp_path: Path) -> None:
             {"Mounts": [{"Type": "tmpfs", "Source": "x", "Target": "/x"}]},
             'type "tmpfs": field Source must not be specified',
         ),
-        (
-            {"Mounts": [{"Type": "volume", "Source": "v", "Target": "/x"}]},
-            "type volume .* not supported by pyengine yet",
-        ),
-        ({"Binds": ["vol:/x"]}, "'vol:/x': named volumes are not supported by pyengine yet"),
-        ({"Binds": ["/x"]}, "anonymous volumes are not supported by pyengine yet"),
         ({"Binds": ["/tmp:/x:rx"]}, "invalid mode: rx"),
         ({"Binds": ["/tmp:x"]}, "invalid mount path: 'x' mount path must be absolute"),
         ({"Binds": ["/tmp:/x", "/var:/x"]}, "Duplicate mount point: /x"),
@@ -319,7 +351,7 @@ def test_mounts_binds_tmpfs_init_and_inspects_view(tmp_path: Path) -> None:
             'error gathering device information while adding custom device "/dev/nosuch": no such file or '
             "directory",
         ),
-        ({"ExtraHosts": ["gw:host-gateway"]}, "host-gateway is not supported by pyengine yet"),
+        ({"ExtraHosts": ["gw:host-gateway"]}, "host-gateway: the engine has no default bridge"),
         ({"ExtraHosts": ["db:nope"]}, 'invalid IP address in add-host: "nope"'),
         ({"Ulimits": [{"Name": "files", "Soft": 1, "Hard": 1}]}, "unknown resource limit 'files'"),
     ],
@@ -585,14 +617,14 @@ def test_a_refused_request_leaves_nothing(loaded: DockerCLI, config: DaemonConfi
         'invalid mount config for type \\"bind\\": bind source path does not exist: /no/such/dir' in missing
         or ('invalid mount config for type "bind": bind source path does not exist: /no/such/dir' in missing)
     )
-    assert "named volumes are not supported" in refused("-v", "vol:/x")
-    assert "Config.Volumes: anonymous volumes are not supported" in refused("-v", "/x")
+    assert "bogus" in refused("--mount", "type=volume,src=vol,dst=/x,volume-opt=bogus=1")
     assert "this host has no AppArmor" in refused("--security-opt", "apparmor=unconfined")
     assert "Minimum memory limit allowed is 6MB" in refused("--memory", "1m")
     parent = f"pyengine-refused-{secrets.token_hex(4)}"
     assert "unknown capability" in refused("--cgroup-parent", parent, "--cap-add", "FLY")
     assert loaded("ps", "-a", "-q").stdout == ""
     assert [p.name for p in (config.data_root / "containers").iterdir()] == []
+    assert [p.name for p in (config.data_root / "volumes").iterdir()] == []  # vol was not made
     assert not any(Path(f"/sys/fs/cgroup/{c}/{parent}").exists() for c in os.listdir("/sys/fs/cgroup"))
 
 

@@ -37,4 +37,5 @@ def test_depends_on_the_layer_below_pinned_to_0_1_and_its_libraries() -> None:
         "attrs": {">=23.1"},
         "cffi": {">=1.15"},
         "dnspython": {">=2.6"},
+        "pyroute2": {">=0.9", "<0.10"},
     }

@@ -25,7 +25,8 @@ task supervised by its own small monitor that outlives the process that started 
 
 Below it, usable alone: :class:`ContentStore` (blobs), :class:`MetadataStore` (namespaces, images,
 leases, records; :func:`collect` is the GC), the snapshotters (:class:`OverlaySnapshotter`,
-:class:`NativeSnapshotter`), :func:`apply_layer` / :func:`write_diff`, and the registry client
+:class:`NativeSnapshotter`), :class:`Mount` and :func:`unmount`, :func:`remove_tree` (which never
+deletes through a mount), :func:`apply_layer` / :func:`write_diff`, and the registry client
 (:class:`Resolver`, :class:`Reference`). Its command line is ``pyctr``. It sits on :mod:`pyrunc`,
 the layer below, which the task service drives.
 
@@ -76,7 +77,15 @@ if TYPE_CHECKING:
     from pycontainerd._remotes import Credentials, Descriptor, Platform, Progress, ProgressState
     from pycontainerd._remotes.reference import Reference
     from pycontainerd._remotes.resolver import Resolver
-    from pycontainerd._snapshots import SNAPSHOTTERS, Mount, NativeSnapshotter, OverlaySnapshotter, chain_id
+    from pycontainerd._snapshots import (
+        SNAPSHOTTERS,
+        Mount,
+        NativeSnapshotter,
+        OverlaySnapshotter,
+        chain_id,
+        remove_tree,
+        unmount,
+    )
     from pycontainerd._snapshots.protocol import Snapshotter
     from pycontainerd._tasks import (
         BlkioMetrics,
@@ -164,6 +173,8 @@ __all__ = [
     "format_platform",
     "generate_spec",
     "parse_platform",
+    "remove_tree",
+    "unmount",
     "write_diff",
 ]
 
@@ -212,7 +223,15 @@ _MODULES = {
     "Reference": "pycontainerd._remotes.reference",
     "Resolver": "pycontainerd._remotes.resolver",
     **dict.fromkeys(
-        ["SNAPSHOTTERS", "Mount", "NativeSnapshotter", "OverlaySnapshotter", "chain_id"],
+        [
+            "SNAPSHOTTERS",
+            "Mount",
+            "NativeSnapshotter",
+            "OverlaySnapshotter",
+            "chain_id",
+            "remove_tree",
+            "unmount",
+        ],
         "pycontainerd._snapshots",
     ),
     "Snapshotter": "pycontainerd._snapshots.protocol",

@@ -28,6 +28,7 @@ from pyengine._system import (
     prune_containers,
 )
 from pyengine._versions import check_version
+from pyengine._volume_api import add_routes as add_volume_routes
 
 if TYPE_CHECKING:
     from pyengine._daemon import Engine
@@ -143,4 +144,5 @@ def make_app(engine: Engine) -> web.Application:
     add_archive_routes(route, lambda r: r.app[ENGINE].supervisor.containers)
     add_websocket_routes(route, lambda r: r.app[ENGINE].supervisor)
     add_network_routes(route, lambda r: r.app[ENGINE].networks)
+    add_volume_routes(route, lambda r: r.app[ENGINE].supervisor.containers.volumes)
     return app

@@ -312,6 +312,36 @@ def _root(containers: Containers, record: ContainerRecord, *, mounts: bool = Tru
             os.close(fd)
 
 
+@contextlib.contextmanager
+def _root_of(
+    containers: Containers, record: ContainerRecord, abs_path: str
+) -> Iterator[tuple[int, str, str]]:
+    """The root ``abs_path`` is resolved in: a descriptor of it, the path there, and where that root
+    is in the container ("" for the container's own root). A running container's root shows its
+    volumes and binds; a stopped one's does not, so a path in one of them is reached in its host
+    directory, as dockerd mounts them for the copy."""
+    if record.state.status != "running":
+        clean = posixpath.normpath(abs_path)
+        for point in sorted(record.mount_points(), key=lambda p: len(p["Destination"]), reverse=True):
+            destination = posixpath.normpath(point["Destination"])
+            if point["Type"] in ("volume", "bind") and (
+                clean == destination or clean.startswith(destination + "/")
+            ):
+                rest = (
+                    abs_path[len(destination) :]
+                    if abs_path.startswith(destination)
+                    else clean[len(destination) :]
+                )
+                fd = os.open(point["Source"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    yield fd, "/" + rest.lstrip("/"), destination
+                finally:
+                    os.close(fd)
+                return
+    with _root(containers, record) as root:
+        yield root, abs_path, ""
+
+
 def _archive_path(request: web.Request) -> str:
     path = request.query.get("path", "")
     if not path:
@@ -331,9 +361,9 @@ def _not_found(path: str, name: str) -> Callable[[OSError], ApiError]:
 def stat_path(containers: Containers, name: str, path: str) -> PathStat:
     record = containers.get(name)
     abs_path, follow = _abs_path(path)
-    with _root(containers, record) as root:
+    with _root_of(containers, record, abs_path) as (root, in_root, _):
         try:
-            located, found = _stat(root, abs_path, follow)
+            located, found = _stat(root, in_root, follow)
         except OSError as exc:
             raise _not_found(path, name)(exc) from None
         located.close()
@@ -381,10 +411,8 @@ def _user_ids(root: int, user: str) -> tuple[int, int]:
 
 
 def _writable(record: ContainerRecord, real_path: str) -> None:
-    """dockerd's checkWritablePath: a read-only bind or tmpfs, or a read-only root filesystem."""
-    from pyengine._spec import mount_points
-
-    for point in sorted(mount_points(record.host_config), key=lambda p: len(p["Destination"]), reverse=True):
+    """dockerd's checkWritablePath: a read-only volume, bind or tmpfs, or a read-only root filesystem."""
+    for point in sorted(record.mount_points(), key=lambda p: len(p["Destination"]), reverse=True):
         destination = point["Destination"].rstrip("/") or "/"
         if real_path == destination or real_path.startswith(destination.rstrip("/") + "/"):
             if point["RW"]:
@@ -407,9 +435,9 @@ def extract(
     followed, inside the container)."""
     record = containers.get(name)
     abs_path, _ = _abs_path(path)
-    with _root(containers, record) as root:
+    with _root_of(containers, record, abs_path) as (root, in_root, prefix):
         try:
-            located = locate(root, abs_path, follow=True)
+            located = locate(root, in_root, follow=True)
         except OSError as exc:
             raise _not_found(path, name)(exc) from None
         located.close()
@@ -417,9 +445,12 @@ def extract(
             raise FileNotInContainer(path, name)
         if not stat.S_ISDIR(located.st.st_mode):
             raise InvalidParameter("extraction point is not a directory")
-        _writable(record, located.path)
+        _writable(record, posixpath.normpath(prefix + located.path))
         user = record.config.get("User") or ""
-        owner = _user_ids(root, user) if copy_uid_gid and user else None
+        owner = None
+        if copy_uid_gid and user:
+            with _root(containers, record) as container_root:
+                owner = _user_ids(container_root, user)
         try:
             pycontainerd.extract_tar(
                 f"/proc/self/fd/{root}/.",
@@ -744,9 +775,9 @@ def add_routes(route: Route, containers: Callable[[web.Request], Containers]) ->
 
         def produce(out: IO[bytes]) -> None:
             try:
-                with _root(store, record) as root:
+                with _root_of(store, record, abs_path) as (root, in_root, _):
                     try:
-                        located, found = _stat(root, abs_path, follow)
+                        located, found = _stat(root, in_root, follow)
                     except OSError as exc:
                         answer(_not_found(path, name)(exc))
                         return

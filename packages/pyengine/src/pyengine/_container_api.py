@@ -143,8 +143,8 @@ class Supervisor:
             if not waiter.done():
                 waiter.set_result(state.exit_code)
         live.exited.clear()
-        if record.auto_remove:
-            await self.remove(record.id, force=True)
+        if record.auto_remove:  # as dockerd, with its anonymous volumes
+            await self.remove(record.id, force=True, volumes=True)
         elif record.restarts_after(state.exit_code):
             self.restart_later(record)
 
@@ -180,7 +180,7 @@ class Supervisor:
                 return await self._start(record, live, by_policy)
         except Exception:
             if record.auto_remove:  # as dockerd: an AutoRemove container whose start failed goes
-                await self.remove(record.id, force=True)
+                await self.remove(record.id, force=True, volumes=True)
             raise
 
     async def _start(self, record: ContainerRecord, live: Live, by_policy: bool) -> bool:
@@ -226,9 +226,9 @@ class Supervisor:
                 return False
             return True
 
-    async def remove(self, name: str, *, force: bool) -> None:
+    async def remove(self, name: str, *, force: bool, volumes: bool = False) -> None:
         record = await blocking(self.containers.get, name)
-        await blocking(self.containers.remove, record.id, force)
+        await blocking(self.containers.remove, record.id, force, volumes)
         live = self.live.pop(record.id, Live())
         live.cancel_restart()
         for exec_id in [i for i, e in self.execs.items() if e.container_id == record.id]:
@@ -484,7 +484,9 @@ def add_routes(route: Route, supervisor: Callable[[web.Request], Supervisor]) ->
         return web.Response(status=204 if stopped else 304)
 
     async def remove(request: web.Request) -> web.Response:
-        await supervisor(request).remove(request.match_info["id"], force=flag(request, "force"))
+        await supervisor(request).remove(
+            request.match_info["id"], force=flag(request, "force"), volumes=flag(request, "v")
+        )
         return web.Response(status=204)
 
     route("POST", "/containers/create", create)

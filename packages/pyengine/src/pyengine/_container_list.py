@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from pyengine import _spec
 from pyengine._containers import ContainerRecord, Containers
 from pyengine._errors import InvalidParameter, NotFound
 from pyengine._http import parse_filters
@@ -100,8 +99,11 @@ def _checks(containers: Containers, filters: dict[str, list[str]]) -> list[Calla
     if volumes := filters.get("volume", []):
 
         def mounted(record: ContainerRecord) -> bool:
-            points = _spec.mount_points(record.host_config)
-            return any(p["Source"] in volumes or p["Destination"] in volumes for p in points)
+            points = record.mount_points()
+            return any(
+                p.get("Name") in volumes or p["Source"] in volumes or p["Destination"] in volumes
+                for p in points
+            )
 
         checks.append(mounted)
     if ancestors := filters.get("ancestor", []):

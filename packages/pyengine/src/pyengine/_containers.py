@@ -37,6 +37,7 @@ from pyengine._health import fresh as fresh_health
 from pyengine._images import Images, familiar_name
 from pyengine._network.endpoints import Networking
 from pyengine._times import rfc3339, unix
+from pyengine._volumes import VolumeMount, Volumes, mount_points, plan_mounts
 
 __all__ = ["ContainerRecord", "Containers", "State"]
 
@@ -103,6 +104,8 @@ _HOST_FIELDS = {
     "GroupAdd", "ExtraHosts", "Init",
     # Networking (pyengine._network):
     "PortBindings", "PublishAllPorts", "Links", "Dns", "DnsSearch", "DnsOptions",
+    # Made by pyengine._volumes:
+    "VolumesFrom", "VolumeDriver",
 }  # fmt: skip
 
 
@@ -126,10 +129,9 @@ def _check_request(body: dict[str, Any]) -> None:
     for key, value in body.items():
         if key not in _CONFIG_FIELDS and not _zero(value):
             raise InvalidParameter(f"Config.{key} is not supported by pyengine yet")
-    # docker run -v /ctr asks for an anonymous volume there; docker-py names its binds' targets too.
     volumes = body.get("Volumes") or {}
-    if not isinstance(volumes, dict) or set(volumes) - _bound(host):
-        raise InvalidParameter("Config.Volumes: anonymous volumes are not supported by pyengine yet")
+    if not isinstance(volumes, dict) or not all(isinstance(v, str) for v in volumes):
+        raise InvalidParameter("Config.Volumes: an object of container paths")
     for key in ("OnBuild", "Shell"):
         if not _zero(body.get(key)):
             raise InvalidParameter(f"Config.{key} is not supported by pyengine yet")
@@ -238,15 +240,6 @@ def _check_restart_policy(host: dict[str, Any]) -> None:
         raise InvalidParameter("Conflicting options: cannot specify both --restart and --rm")
 
 
-def _bound(host: dict[str, Any]) -> set[str]:
-    """The container paths that HostConfig's Binds and Mounts mount something on."""
-    binds = [
-        b.split(":")[1] for b in host.get("Binds") or [] if isinstance(b, str) and b.count(":") in (1, 2)
-    ]
-    mounts = [m.get("Target") for m in host.get("Mounts") or [] if isinstance(m, dict)]
-    return {path for path in (*binds, *mounts) if isinstance(path, str)}
-
-
 @attrs.define
 class State:
     """What Docker reports of a container's life."""
@@ -300,6 +293,7 @@ class ContainerRecord:
     #: set while it runs; and NetworkSettings.Ports of its run.
     networks: dict[str, dict[str, Any]] = attrs.Factory(dict)
     ports: dict[str, Any] = attrs.Factory(dict)
+    volumes: list[dict[str, Any]] = attrs.Factory(list)  # its VolumeMounts (pyengine._volumes)
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -313,6 +307,10 @@ class ContainerRecord:
         """The id of its pycontainerd container and task: the ID's first 24 digits (96 bits), short
         enough for the unix socket paths in the task's directory under any sensible exec root."""
         return self.id[:RUNTIME_ID_LENGTH]
+
+    @property
+    def volume_mounts(self) -> list[VolumeMount]:
+        return [VolumeMount.from_json(v) for v in self.volumes]
 
     @property
     def auto_remove(self) -> bool:
@@ -366,11 +364,15 @@ class ContainerRecord:
             "Status": _status_line(self.state),
             "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode") or "default"},
             "NetworkSettings": {"Networks": self.networks},
-            "Mounts": _spec.mount_points(self.host_config),
+            "Mounts": self.mount_points(),
         }
         if sizes is not None:
             summary["SizeRw"], summary["SizeRootFs"] = sizes
         return summary
+
+    def mount_points(self) -> list[dict[str, Any]]:
+        """inspect's ``Mounts``: its binds, tmpfs mounts and volumes."""
+        return _spec.mount_points(self.host_config) + mount_points(self.volume_mounts)
 
     def _etc_path(self, name: str) -> str:
         return f"{self.directory}/{name}" if self.directory else ""
@@ -396,7 +398,7 @@ class ContainerRecord:
             "AppArmorProfile": "",
             "HostConfig": self.host_config_view(),
             "Config": _no_nulls(self.config, _CONFIG_LISTS, _CONFIG_MAPS),
-            "Mounts": _spec.mount_points(self.host_config),
+            "Mounts": self.mount_points(),
             "NetworkSettings": self._network_settings(),
         }
 
@@ -477,12 +479,20 @@ class Containers:
     ``self.events.container(record, "<action>", **attributes)`` line where the action happens."""
 
     def __init__(
-        self, store: pycontainerd.Client, images: Images, root: Path, events: EventBus, networking: Networking
+        self,
+        store: pycontainerd.Client,
+        images: Images,
+        root: Path,
+        events: EventBus,
+        volumes: Volumes,
+        networking: Networking,
     ) -> None:
         self.store = store
         self.networking = networking
         self.images = images
         self.events = events
+        self.volumes = volumes
+        volumes.users = self.volume_users
         self.root = root
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -523,6 +533,25 @@ class Containers:
         tmp = directory / ".container.json.tmp"
         tmp.write_text(json.dumps(record.to_json()))
         tmp.replace(directory / "container.json")
+
+    def volume_users(self, name: str) -> list[str]:
+        """The IDs of the containers that mount the volume ``name``."""
+        return [r.id for r in self.records(all=True) if any(m.name == name for m in r.volume_mounts)]
+
+    def _volumes_from(self, name: str) -> list[VolumeMount]:
+        """What ``--volumes-from name`` takes: the container's volumes and binds (dockerd's words)."""
+        try:
+            record = self.get(name)
+        except NotFound as exc:
+            raise NotFound(f"No such container: {name}") from exc
+        binds = [
+            VolumeMount(
+                p["Destination"], source=p["Source"], rw=p["RW"], mode=p["Mode"], propagation=p["Propagation"]
+            )
+            for p in _spec.mount_points(record.host_config)
+            if p["Type"] == "bind"
+        ]
+        return [*binds, *record.volume_mounts]
 
     def records(self, all: bool = False) -> list[ContainerRecord]:
         with self._lock:
@@ -585,6 +614,10 @@ class Containers:
             container_id = secrets.token_hex(32)
             while any(r.runtime_id == container_id[:RUNTIME_ID_LENGTH] for r in self._records.values()):
                 container_id = secrets.token_hex(32)
+        volumes, creating = plan_mounts(body, image_config.volumes, self._volumes_from)
+        volumes = [
+            attrs.evolve(v, source=str(self.volumes.data(v.name))) if v.is_volume else v for v in volumes
+        ]
         host = _spec.Host.read()
         hostname = _spec.hostname_of(body, container_id, host)
         endpoints = self.networking.endpoints_for(body)
@@ -597,6 +630,7 @@ class Containers:
             donor=self._donor,
             network=self.networking.kind(body.get("HostConfig") or {}),
             host_gateway=self.networking.host_gateway(),
+            volumes=self.volumes.spec_mounts(volumes),
         )
         directory = self.root / container_id
         with self._lock:
@@ -629,9 +663,12 @@ class Containers:
                 host_config=body.get("HostConfig") or {},
                 directory=str(directory),
                 networks=endpoints,
+                volumes=[v.to_json() for v in volumes],
             )
             self._records[container_id] = record  # the name is taken from here on
+        made: list[str] = []
         try:
+            made = self.volumes.prepare(volumes, creating)
             directory.mkdir(mode=0o700)
             for file_name, content in plan.files.items():
                 (directory / file_name).write_text(content)
@@ -643,10 +680,16 @@ class Containers:
                 *plan.spec_opts(directory),
                 labels={"io.pyengine.name": name},
             )
+            if any(v.is_volume and v.copy for v in volumes):
+                with self.store.containers.rootfs(record.runtime_id, mounts=False) as rootfs:
+                    self.volumes.populate(rootfs, volumes)
             self._save(record)
         except BaseException as exc:
             with self._lock:
                 del self._records[container_id]
+            with contextlib.suppress(pycontainerd.NotFoundError):
+                self.store.containers.delete(record.runtime_id, force=True)
+            self.volumes.discard(made)
             shutil.rmtree(directory, ignore_errors=True)
             if isinstance(exc, pycontainerd.InvalidArgumentError | pycontainerd.NotFoundError):
                 raise InvalidParameter(str(exc)) from None
@@ -686,6 +729,7 @@ class Containers:
             raise NotModified()
         with contextlib.suppress(pycontainerd.NotFoundError):
             self.task(record).delete(force=True)
+        self.volumes.mount(record.id, record.volume_mounts)
         try:
             config = record.config
             log = log_options(record.host_config)
@@ -698,7 +742,10 @@ class Containers:
             rows, cols = record.host_config.get("ConsoleSize") or (0, 0)
             if record.config.get("Tty") and rows and cols:
                 task.resize(rows, cols)
-        except pycontainerd.PycontainerdError as exc:
+        except BaseException as exc:
+            self.volumes.unmount(record.id, record.volume_mounts, events=False)
+            if not isinstance(exc, pycontainerd.PycontainerdError):
+                raise
             record.state.error = str(exc)
             self._save(record)
             if isinstance(exc, pycontainerd.TaskError):  # the runtime refused it: the request's fault
@@ -761,6 +808,8 @@ class Containers:
             record.state.finished_at = rfc3339(status.exited_at)
             self.networking.detach(record)
             self._save(record)
+        # Outside the lock: the volumes' own lock asks for the records (who uses a volume).
+        self.volumes.unmount(record.id, record.volume_mounts)
 
     # -- stop, kill, remove, logs ----------------------------------------------------------------
 
@@ -934,7 +983,9 @@ class Containers:
             raise Conflict(f"Container {record.id} is not running")
         return record
 
-    def remove(self, name: str, force: bool) -> None:
+    def remove(self, name: str, force: bool, volumes: bool = False) -> None:
+        """Remove the container; with ``volumes`` (``rm -v``), its anonymous volumes too, those no
+        other container uses (dockerd's removeMountPoints)."""
         record = self.get(name)
         if record.state.status == "running" and not force:
             raise Conflict(
@@ -950,6 +1001,11 @@ class Containers:
             self._records.pop(record.id, None)
         shutil.rmtree(self.root / record.id, ignore_errors=True)
         self.events.container(record, "destroy")
+        if volumes:
+            for mount in record.volume_mounts:
+                if mount.anonymous:
+                    with contextlib.suppress(NotFound, Conflict):
+                        self.volumes.remove(mount.name)
 
     def logs(
         self,
@@ -1029,6 +1085,7 @@ class Containers:
                 self._save(record)
                 continue
             found.append(record)
+        self.volumes.restore({record.id: record.volume_mounts for record in found})
         return found
 
 

@@ -44,6 +44,7 @@ from pyengine._network.ports import PortPublisher
 from pyengine._network_api import NetworkService
 from pyengine._system import StoreCounts
 from pyengine._tls import serve_tls
+from pyengine._volumes import Volumes
 
 __all__ = ["Daemon", "Engine"]
 
@@ -230,8 +231,9 @@ class Daemon:
         )
         events = EventBus()
         images = Images(store, config.insecure_registries, events, config.registry_mirrors)
+        volumes = Volumes(config.data_root / "volumes", events)
         networking = await blocking(self._networking, self._loop)
-        containers = Containers(store, images, config.data_root / "containers", events, networking)
+        containers = Containers(store, images, config.data_root / "containers", events, volumes, networking)
         for record in await blocking(containers.running_records):  # left running by a previous daemon
             await blocking(networking.restore, record, record.state.pid)
         images.users = lambda image_id: [

@@ -183,11 +183,13 @@ def translate(
     hostname: str,
     host: Host,
     donor: Callable[[str], Donor],
-    network: str = "none",
+    network: str = "bridge",
     host_gateway: str | None = None,
+    volumes: Sequence[oci.ContainerMount] = (),
 ) -> Plan:
     """The spec opts for a ``POST /containers/create`` body that ``_check_request`` passed; raises
-    :class:`InvalidParameter` (or what ``donor`` raises) for what dockerd refuses."""
+    :class:`InvalidParameter` (or what ``donor`` raises) for what dockerd refuses. ``volumes`` are the
+    mounts of the container's volumes (``pyengine._volumes``), mounted after its binds."""
     hc: dict[str, Any] = body.get("HostConfig") or {}
     plan = Plan()
     init = bool(hc.get("Init"))
@@ -214,9 +216,12 @@ def translate(
             raise InvalidParameter(f"HostConfig.CgroupParent: {parent!r} is not a cgroup path")
         plan.opts.append(oci.with_cgroups_path(posixpath.join(parent, container_id)))
     _security(hc, plan)
-    _mounts(hc, plan)
+    _mounts(hc, plan, volumes)
     if init:
         plan.mounts.append(oci.ContainerMount(_INIT_PATH, host.init, options=("bind", "ro")))
+    mode = hc.get("NetworkMode") or "default"
+    if mode in ("host", "none") or mode.startswith("container:"):
+        network = mode.partition(":")[0]
     _etc_files(hc, hostname, host, plan, network, host_gateway)
     return plan
 
@@ -483,13 +488,12 @@ class _Bind:
     recursive: bool = True
 
 
-def _parse_bind(spec: str) -> _Bind:
-    """``/host:/ctr[:mode]`` (Docker's Linux parser); named and anonymous volumes are refused."""
+def _parse_bind(spec: str) -> _Bind | None:
+    """``/host:/ctr[:mode]`` (Docker's Linux parser); None for a volume (``name:/ctr``, ``/ctr``),
+    which ``pyengine._volumes`` mounts."""
     parts = spec.split(":")
-    if len(parts) == 1:
-        raise InvalidParameter(
-            f"HostConfig.Binds: {spec!r}: anonymous volumes are not supported by pyengine yet"
-        )
+    if len(parts) == 1 or (parts[0] and not parts[0].startswith("/")):
+        return None
     if len(parts) > 3 or not all(parts[:2]):
         raise InvalidParameter(f"invalid volume specification: '{spec}'")
     source, destination = parts[0], parts[1]
@@ -497,8 +501,6 @@ def _parse_bind(spec: str) -> _Bind:
     modes = mode.split(",") if mode else []
     if any(m not in _BIND_MODES for m in modes) or sum(m in ("ro", "rw") for m in modes) > 1:
         raise InvalidParameter(f"invalid mode: {mode}")
-    if not source.startswith("/"):
-        raise InvalidParameter(f"HostConfig.Binds: {spec!r}: named volumes are not supported by pyengine yet")
     _absolute(destination, "bind")
     propagation = next((m for m in modes if m in _PROPAGATIONS), "rprivate")
     return _Bind(posixpath.normpath(source), destination, "ro" in modes, propagation, mode, create=True)
@@ -506,7 +508,7 @@ def _parse_bind(spec: str) -> _Bind:
 
 def _mount_binds(hc: dict[str, Any]) -> tuple[list[_Bind], list[dict[str, Any]]]:
     """The binds of ``Binds`` and ``Mounts``, and the tmpfs mounts of ``Mounts`` (checked)."""
-    binds = [_parse_bind(spec) for spec in _strings(hc.get("Binds") or [], "Binds")]
+    binds = [b for spec in _strings(hc.get("Binds") or [], "Binds") if (b := _parse_bind(spec)) is not None]
     tmpfs: list[dict[str, Any]] = []
     for mount in hc.get("Mounts") or []:
         if not isinstance(mount, dict):
@@ -514,10 +516,7 @@ def _mount_binds(hc: dict[str, Any]) -> tuple[list[_Bind], list[dict[str, Any]]]
         kind = mount.get("Type") or ""
         target = mount.get("Target") or ""
         if kind == "volume":
-            raise InvalidParameter(
-                "HostConfig.Mounts: type volume (named and anonymous volumes) is not supported by "
-                "pyengine yet"
-            )
+            continue  # pyengine._volumes's
         if kind not in ("bind", "tmpfs"):
             raise _mount_error(kind, "mount type unknown")
         if not target:
@@ -579,7 +578,7 @@ def _size(size: int) -> str:
     return str(size)
 
 
-def _mounts(hc: dict[str, Any], plan: Plan) -> None:
+def _mounts(hc: dict[str, Any], plan: Plan, volumes: Sequence[oci.ContainerMount]) -> None:
     binds, tmpfs = _mount_binds(hc)
     tmpfs_data: dict[str, str] = {}
     raw = hc.get("Tmpfs") or {}
@@ -599,6 +598,7 @@ def _mounts(hc: dict[str, Any], plan: Plan) -> None:
     destinations = [posixpath.normpath(b.destination) for b in binds] + [
         posixpath.normpath(t) for t in tmpfs_data
     ]
+    destinations += [posixpath.normpath(v.destination) for v in volumes]
     for destination in destinations:
         if destinations.count(destination) > 1:
             raise InvalidParameter(f"Duplicate mount point: {destination}")
@@ -613,6 +613,7 @@ def _mounts(hc: dict[str, Any], plan: Plan) -> None:
         plan.mounts.append(oci.ContainerMount(bind.destination, bind.source, options=options))
     for target, data in tmpfs_data.items():
         plan.mounts.append(oci.ContainerMount(target, "tmpfs", "tmpfs", _tmpfs_options(data)))
+    plan.mounts.extend(volumes)
 
 
 def mount_points(hc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -690,8 +691,10 @@ def hosts_file(hc: dict[str, Any], host_gateway: str | None, own: Sequence[str] 
     return _DEFAULT_HOSTS + _extra_hosts(hc, host_gateway) + "".join(f"{line}\n" for line in own)
 
 
-#: The network kinds ``translate`` is told: the host's, none, the default bridge, a user-defined
-#: network (its resolver is the embedded DNS server), another container's.
+#: The kinds of network a container's /etc files are written for: the host's, none, the default
+#: bridge, a user-defined network (its resolver is the embedded DNS server), another container's.
+#: ``translate`` is told the bridge's kind (``bridge`` or ``user``); it reads the others from
+#: HostConfig.NetworkMode.
 NETWORK_KINDS = ("host", "none", "bridge", "user", "container")
 
 

@@ -182,7 +182,7 @@ def disk_usage(
     store: pycontainerd.Client, images: Images, containers: Containers, types: Iterable[str]
 ) -> dict[str, Any]:
     """``GET /system/df``: the images with their unique and shared bytes (blobs of the content
-    store), the containers with their sizes; no volumes nor build cache exist yet."""
+    store), the containers with their sizes, the volumes with theirs; no build cache exists yet."""
     wanted = set(types) or set(DF_TYPES)
     for kind in wanted - set(DF_TYPES):
         raise InvalidParameter(f"unknown object type: {kind}")
@@ -215,7 +215,11 @@ def disk_usage(
             rw, rootfs = containers.sizes(record)
             answer["Containers"].append({**record.summary(), "SizeRw": rw, "SizeRootFs": rootfs})
     if "volume" in wanted:
-        answer["Volumes"] = []
+        references: dict[str, int] = {}
+        for record in records:
+            for name in {m.name for m in record.volume_mounts if m.is_volume}:
+                references[name] = references.get(name, 0) + 1
+        answer["Volumes"] = containers.volumes.usage(references)
     if "build-cache" in wanted:
         answer["BuildCache"] = []
     return answer

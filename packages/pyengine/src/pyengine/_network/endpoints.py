@@ -60,8 +60,8 @@ def network_mode(host_config: dict[str, Any]) -> str:
 def _empty_endpoint(network: NetworkRecord) -> dict[str, Any]:
     return {
         "IPAMConfig": None,
-        "Links": None,
-        "Aliases": None,
+        "Links": [],
+        "Aliases": [],
         "MacAddress": "",
         "DriverOpts": None,
         "NetworkID": network.id,
@@ -72,7 +72,7 @@ def _empty_endpoint(network: NetworkRecord) -> dict[str, Any]:
         "IPv6Gateway": "",
         "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0,
-        "DNSNames": None,
+        "DNSNames": [],
     }
 
 
@@ -319,7 +319,7 @@ class Networking:
             IPv6Gateway=str(v6[0].subnet.gateway) if v6 else "",
             GlobalIPv6Address=str(v6[1]) if v6 else "",
             GlobalIPv6PrefixLen=v6[0].subnet.network.prefixlen if v6 else 0,
-            DNSNames=endpoint.names if network.name != "bridge" else None,
+            DNSNames=endpoint.names if network.name != "bridge" else [],
         )
 
     def restore(self, record: Connected, pid: int) -> None:
