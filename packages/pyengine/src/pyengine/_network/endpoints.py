@@ -149,7 +149,10 @@ class Networking:
             return {}
         endpoints: dict[str, dict[str, Any]] = {}
         primary = self.networks.get(mode)
-        wanted = [(primary, given.get(mode) or given.get(primary.name) or given.get(primary.id) or {})]
+        settings = given.get(mode) or given.get(primary.name) or given.get(primary.id) or {}
+        if body.get("MacAddress") and not settings.get("MacAddress"):  # before API 1.44, Config's
+            settings = {**settings, "MacAddress": body["MacAddress"]}
+        wanted = [(primary, settings)]
         for name, settings in given.items():
             network = self.networks.get(name)
             if network.id != primary.id:
@@ -509,12 +512,13 @@ class Networking:
         for network_id in list(sandbox.endpoints):
             self._drop(sandbox, network_id, delete_link=delete_links)
         for settings in record.networks.values():
+            address = settings.get("IPAddress")
+            if address and settings.get("MacAddress") == mac_of(ipaddress.IPv4Address(address)):
+                settings["MacAddress"] = ""  # made from its address; one asked for (--mac-address) stays
             settings.update(
                 EndpointID="", Gateway="", IPAddress="", IPPrefixLen=0, IPv6Gateway="",
                 GlobalIPv6Address="", GlobalIPv6PrefixLen=0,
             )  # fmt: skip
-            if not (settings.get("MacAddress") and (settings.get("IPAMConfig") or {}).get("MacAddress")):
-                settings["MacAddress"] = ""
         record.ports = {}
 
     def close(self) -> None:
