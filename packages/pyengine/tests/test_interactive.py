@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import select
+import socket
 import struct
 import subprocess
 import termios
@@ -205,5 +206,28 @@ def test_docker_py_exec_and_attach_socket(loaded: DockerCLI, config: DaemonConfi
         assert received.startswith(b"\x01\x00\x00\x00")  # a stdout frame
         sock.close()
         cat.remove(force=True)
+    finally:
+        client.close()
+
+
+def test_an_exec_whose_input_ends_as_it_exits_ends_cleanly(loaded: DockerCLI, config: DaemonConfig) -> None:
+    """docker-compose's ``exec -T``: stdin attached and ended at once, while the process exits (its
+    monitor connection going with it): each stream still ends as a stream, never with an error
+    written into it. A race, so tried a few times."""
+    client = docker.APIClient(base_url=config.hosts[0], version="auto")
+    try:
+        container = client.create_container("busybox", ["sleep", "60"])
+        client.start(container["Id"])
+        for _ in range(20):
+            exec_id = client.exec_create(container["Id"], ["echo", "done"], stdin=True)["Id"]
+            sock = client.exec_start(exec_id, socket=True)._sock
+            sock.shutdown(socket.SHUT_WR)
+            received = b""
+            while chunk := sock.recv(4096):
+                received += chunk
+            sock.close()
+            assert received == b"\x01\x00\x00\x00\x00\x00\x00\x05done\n"  # one stdout frame, nothing else
+            assert client.exec_inspect(exec_id)["ExitCode"] == 0
+        client.remove_container(container["Id"], force=True)
     finally:
         client.close()

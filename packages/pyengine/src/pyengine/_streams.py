@@ -122,17 +122,20 @@ class Hijacked:
         if self._protocol is None:
             return False
         matched = 0  # how much of the detach sequence the input ended with so far
-        while (data := await self._protocol.input.get()) is not None:
-            if keys:
-                data, detached, matched = scan_detach(keys, matched, data)
-                if detached:
-                    if data:
-                        await blocking(attachment.write_stdin, data)
-                    return True
-            if data:
-                await blocking(attachment.write_stdin, data)
-        if close_at_eof:
-            await blocking(attachment.close_stdin)
+        try:
+            while (data := await self._protocol.input.get()) is not None:
+                if keys:
+                    data, detached, matched = scan_detach(keys, matched, data)
+                    if detached:
+                        if data:
+                            await blocking(attachment.write_stdin, data)
+                        return True
+                if data:
+                    await blocking(attachment.write_stdin, data)
+            if close_at_eof:
+                await blocking(attachment.close_stdin)
+        except pycontainerd.MonitorError:
+            pass  # the process has exited (its monitor connection with it): its output tells the rest
         return False
 
     async def send(self, frames: Iterator[tuple[int, bytes]], streams: set[int], *, tty: bool) -> None:

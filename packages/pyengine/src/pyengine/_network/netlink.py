@@ -102,7 +102,11 @@ class Netlink:
             }
             for address in set(addresses) - present:
                 self._host.addr(
-                    "add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen
+                    "add",
+                    index=index,
+                    address=str(address.ip),
+                    prefixlen=address.network.prefixlen,
+                    flags=_IFA_F_NODAD if address.version == 6 else 0,
                 )
             for address in present - set(addresses):
                 self._host.addr(
