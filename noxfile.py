@@ -85,6 +85,7 @@ def typecheck(session: nox.Session) -> None:
         "scripts/registry.py",
         "benchmarks/bench_pyrunc.py",
         "benchmarks/bench_engines.py",
+        "benchmarks/bench_net.py",
         "benchmarks/bench_pycontainerd.py",
         "benchmarks/bench_tasks.py",
         "benchmarks/bench_pyengine.py",
