@@ -538,19 +538,19 @@ def measure(
         _progress(what, index, warmup, iterations)
 
 
-#: The options of each run --rm target, and what its row says of the network.
-RUN_OPTIONS = {
-    "run": (QUIET_NETWORK, "--network none"),
-    "run-bridge": ((), "(default bridge)"),
-    "run-user": (("--network", USER_NETWORK), f"--network {USER_NETWORK}"),
-    "run-p": (PUBLISH, f"{shlex.join(PUBLISH)} (default bridge)"),
+#: The options of each run --rm target, and what its row adds when they do not name the network.
+RUN_OPTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "run": (QUIET_NETWORK, ""),
+    "run-bridge": ((), " (default bridge)"),
+    "run-user": (("--network", USER_NETWORK), ""),
+    "run-p": (PUBLISH, " (default bridge)"),
 }
 
 
 def measure_run(target: str, sides: list[Side], iterations: int, warmup: int) -> list[Row]:
     """``docker run --rm`` with the target's options; run-user's network made first on each side."""
-    options, shown = RUN_OPTIONS[target]
-    label = f"run --rm {shown} IMAGE true" if shown.startswith("-") else f"run --rm IMAGE true {shown}"
+    options, network = RUN_OPTIONS[target]
+    label = shlex.join(["run", "--rm", *options, "IMAGE", "true"]) + network
     row = Row(target, label, lambda s: ["run", "--rm", "--pull", "never", *options, IMAGE, "true"])
     with user_network(sides, row.label) if target == "run-user" else contextlib.nullcontext():
         measure([row], sides, iterations, warmup)
