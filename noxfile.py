@@ -85,6 +85,7 @@ def typecheck(session: nox.Session) -> None:
         "scripts/registry.py",
         "benchmarks/bench_pyrunc.py",
         "benchmarks/bench_engines.py",
+        "benchmarks/bench_net.py",
         "benchmarks/bench_pycontainerd.py",
         "benchmarks/bench_tasks.py",
         "benchmarks/bench_pyengine.py",
@@ -97,8 +98,10 @@ def bench(session: nox.Session) -> None:
     run --rm and ctr run --rm (bench_engines.py). Both take --iterations, --runc, --pyrunc, --only.
     Then pyctr against ctr on images (bench_pycontainerd.py: pull from a loopback registry, import) and
     on tasks (bench_tasks.py: run --rm, 50 detached starts, memory per running container). Last,
-    pyengined against a private dockerd with the docker CLI as the client (bench_pyengine.py: run --rm,
-    run -d, exec, ps with 20 running, logs of 100k lines, and the Pss of each stack with 50 running).
+    pyengined against a private dockerd with the docker CLI as the client (bench_pyengine.py: run --rm
+    without a network, on the default bridge, a user network and with -p, run -d, exec, ps with 20
+    running, logs of 100k lines, HTTP through a published port, the embedded DNS, and the Pss of each
+    stack with 50 running).
     Arguments after -- go to every script: bench_pyrunc.py and bench_engines.py refuse the others'."""
     _install_packages(session, *PACKAGES)
     session.run("python", "benchmarks/bench_pyrunc.py", *session.posargs)

@@ -4,10 +4,15 @@ targets.
 Two sides, each with everything it keeps in a temporary directory:
 
 - ``dockerd``: tests/peers.py's private dockerd 20.10 (own data root, exec root, socket, a bridge of
-  its own, its own managed containerd, a ``containerd-shim-runc-v2`` per container, runc; peers.py
-  starts it with ``--log-level=debug``);
+  its own, its own managed containerd, a ``containerd-shim-runc-v2`` per container, runc) at its
+  default log level, with ``--iptables=false`` (its iptables mode would rewrite the host's FORWARD
+  policy) and so with no firewall rule to write, and docker-proxy (its default) carrying every
+  published port;
 - ``pyengined``: ``pyengined`` (next to this Python) on a data root, exec root and socket of its own
-  (an empty configuration file: never the host's), a ``pycontainerd-monitor`` per container, pyrunc.
+  (an empty configuration file: never the host's), its default bridge named ``pybenchN`` (the first
+  name free; its nftables table has the same name), a ``pycontainerd-monitor`` per container, pyrunc.
+  It writes its nftables table for every container on a bridge (and the DNAT of each published
+  port): more firewall work than dockerd does here.
 
 The client is the same docker CLI binary for both (``--docker``, default the one on PATH), with ``-H
 unix://…`` and a private DOCKER_CONFIG. The busybox image is written offline by tests/oci_images.py
@@ -16,44 +21,63 @@ never``: nothing contacts a registry. The measurements (``--target``, all by def
 (``--warmup``, 3) and then run ``--iterations`` times (20), interleaved (the side going first
 alternates from one iteration to the next):
 
-- ``run``: ``docker run --rm IMAGE true``, with each side's default network (dockerd: its bridge, a
-  veth pair and the libnetwork hook; pyengined: loopback only) and with ``--network none``;
-- ``run-d``: ``docker run -d IMAGE sleep 1000``, the same two networks; the containers are removed
-  after each iteration, untimed;
+- ``run``: ``docker run --rm --network none IMAGE true``: the engine alone;
+- ``run-bridge``: ``docker run --rm IMAGE true`` on each side's default bridge (a veth pair, an
+  address);
+- ``run-user``: the same with ``--network bench-net``, a user-defined network each side creates once
+  (``docker network create``, untimed; its embedded DNS server too);
+- ``run-p``: the same on the default bridge with ``-p 127.0.0.1::80`` (a free host port each run);
+- ``run-d``: ``docker run -d IMAGE sleep 1000``, on the default bridge and with ``--network none``;
+  the containers are removed after each iteration, untimed;
 - ``exec``: ``docker exec C true`` in one running container per side;
 - ``ps``: ``docker ps`` with ``--running`` (20) running containers per side;
 - ``logs``: ``docker logs C > /dev/null`` of a container that printed ``--lines`` (100000) lines
   (``seq``) and exited (the count is checked once, untimed);
+- ``http``: a busybox ``httpd`` per side publishing its port 80 on a free port of 127.0.0.1, asked
+  by a client in this process (bench_net.py, the same for both sides) for a small file, a new
+  connection per request: per iteration, ``--requests`` (100) sequential ``GET``s, each one's time
+  (the latency), then ``--clients`` (4) threads sending them for ``--seconds`` (1), the requests
+  per second (the throughput). dockerd's path is docker-proxy (a userland copy), pyengined's the
+  kernel's DNAT; httpd forks a process per request on both;
+- ``dns``: on ``bench-net`` per side, a container ``target`` and one ``asker``; a UDP socket made in
+  asker's network namespace sends ``--queries`` (100) queries per iteration for ``target`` A to the
+  embedded DNS server (127.0.0.11:53), one after the other: each one's time; every answer must hold
+  target's address (checked untimed);
 - ``memory``: ``--containers`` (50) ``sleep 1000`` containers started per side (interleaved, untimed);
   after ``--settle`` seconds, the summed Pss (/proc/PID/smaps_rollup) of dockerd + its containerd +
   the shims (``containerd-shim-runc-v2`` whose ``-address`` is this dockerd's containerd) against
   pyengined + its monitors (the ``pycontainerd-monitor`` processes named by the ``monitor.pid`` files
   under its exec root), before and after, total and per container, and each daemon alone.
 
-The containers of ``exec``, ``ps``, ``logs`` and ``memory`` run with ``--network none`` on both sides
-(like with like: pyengined has no bridge yet). Reported: median and p90 (nearest rank) in ms per side,
-the ratio of the medians pyengined/dockerd and their difference, and a verdict line per target: ``run
---rm`` at most half of dockerd's (on ``--network none``, like with like; the default networks are
-shown too), every other time no slower than dockerd, the memory with every container running at most
-dockerd's. A miss is reported, not an error; so is a failure: a command that gets no answer in 30 s
-fails its row, and nothing more is asked of that engine (the other side goes on). ``--side
-dockerd|pyengined`` measures one side alone (to check the harness).
+The containers of ``exec``, ``ps``, ``logs`` and ``memory`` run with ``--network none`` on both
+sides: those measure the engine, the ``run-*``, ``http`` and ``dns`` targets the networks.
+Reported: median and p90 (nearest rank) per side (of the throughput: the median and p10, its slow
+end), the ratio of the medians pyengined/dockerd and their difference, and a verdict line per row:
+every ``run --rm`` at most half of dockerd's, the HTTP throughput at least dockerd's, every other
+time no slower than dockerd, the memory with every container running at most dockerd's. A miss is
+reported, not an error; so is a failure: a command that gets no answer in 30 s fails its row, and
+nothing more is asked of that engine (the other side goes on). ``--side dockerd|pyengined``
+measures one side alone (to check the harness).
 
 Everything is undone at the end, also on error or Ctrl-C: the containers (``docker rm --force``),
-pyengined (SIGTERM, by pid; the containers it did not remove are then deleted with pyrunc, each
-named, and their root filesystems unmounted), dockerd and its containerd and bridge (peers.py), the
-temporary directory. Run as root, with a Python that has pyrunc, pycontainerd, pyengine and pytest (peers.py
-imports it) installed: ``.nox/bench/bin/python benchmarks/bench_pyengine.py --iterations 10``.
+the user-defined networks (``docker network rm``), pyengined (SIGTERM, by pid; the containers it
+did not remove are then deleted with pyrunc, each named, and their root filesystems unmounted; its
+bridge and nftables table, which a clean stop removes, are checked for and deleted if left, each
+named), dockerd and its containerd and bridge (peers.py), the temporary directory. Run as root,
+with a Python that has pyrunc, pycontainerd, pyengine and pytest (peers.py imports it) installed:
+``.nox/bench/bin/python benchmarks/bench_pyengine.py --iterations 10``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import shlex
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -64,6 +88,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench_engines import _ignore_interrupts, _interrupt, _load, _load_peers, _mounts_below, remove_workdir
+from bench_net import BadAnswer, dns_latencies, http_latencies, http_throughput, udp_socket_in, wait_for_http
 from bench_pyrunc import percentile, print_table, run_exact
 from bench_tasks import _own_cgroup_dirs, smaps_rollup
 
@@ -71,16 +96,39 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 SIDES = ("dockerd", "pyengined")
-TARGETS = ("run", "run-d", "exec", "ps", "logs", "memory")
+TARGETS = ("run", "run-bridge", "run-user", "run-p", "run-d", "exec", "ps", "logs", "http", "dns", "memory")
 IMAGE = "bench.local/busybox:latest"
-#: pyengined/dockerd at most, per target (the issue's: run --rm in half the time, the rest no slower).
-TARGET_RATIOS = {"run": 0.5, "run-d": 1.0, "exec": 1.0, "ps": 1.0, "logs": 1.0, "memory": 1.0}
+#: pyengined/dockerd at most, per target (the issues': run --rm in half the time, the rest no slower);
+#: of a throughput, at least.
+TARGET_RATIOS = {
+    "run": 0.5,
+    "run-bridge": 0.5,
+    "run-user": 0.5,
+    "run-p": 0.5,
+    "run-d": 1.0,
+    "exec": 1.0,
+    "ps": 1.0,
+    "logs": 1.0,
+    "http": 1.0,
+    "dns": 1.0,
+    "memory": 1.0,
+}
 COMMAND_TIMEOUT = 30.0  # seconds for one docker command (the slowest takes about 1 s)
 START_TIMEOUT = 30.0  # seconds for pyengined to answer
 STOP_TIMEOUT = 30.0  # seconds for pyengined to exit after SIGTERM
 IDLE_COMMAND = ("sleep", "1000")
 #: The network of the containers that only exist to be listed, exec'd into, logged and weighed.
 QUIET_NETWORK = ("--network", "none")
+#: The user-defined network each side makes for run-user and dns.
+USER_NETWORK = "bench-net"
+#: A published port on a free port of 127.0.0.1.
+PUBLISH = ("-p", "127.0.0.1::80")
+#: What the http target's server serves, and where.
+HTTP_PATH, HTTP_BODY = "/f", b"bench\n"
+HTTPD_SCRIPT = "mkdir /www && echo bench > /www/f && exec httpd -f -p 80 -h /www"
+HTTP_READY_TIMEOUT = 10.0  # seconds for the server to answer through its published port
+#: pyengined's default bridge, and its nftables table: the first of pybench0, pybench1… free.
+BRIDGE_PREFIX = "pybench"
 #: The processes' names as the kernel shows them (comm: 15 characters at most).
 SHIM_COMM, MONITOR_COMM = "containerd-shim", "pycontainerd-mo"
 #: pyengined's pycontainerd namespace (its cgroups: <own cgroup>/pyrunc/moby@<id>).
@@ -108,6 +156,8 @@ class Side:
     seen: set[str] = field(default_factory=set)  # the ids of the containers it made (--rm ones aside)
     stuck: str = ""  # the command the engine did not answer: nothing is asked of it after that
     seen_last: str = ""  # the id of the last container started with start()
+    networks: set[str] = field(default_factory=set)  # the networks it made, until removed
+    bridges: set[str] = field(default_factory=set)  # the bridges of every network it made
 
     def _no_answer(self, args: tuple[str, ...]) -> OperationFailed:
         self.stuck = f"docker {shlex.join(args)}"
@@ -188,6 +238,7 @@ class Side:
             print(f"warning: {self.name}: docker rm --force: {done.stderr.strip()}", file=sys.stderr)
 
     def remove_all(self) -> None:
+        """Every container, then the networks it made (a network with containers cannot go)."""
         try:
             ids = self.cli("ps", "--all", "--quiet", "--no-trunc").stdout.split()
         except OperationFailed as exc:
@@ -195,6 +246,30 @@ class Side:
             return
         self.seen.update(ids)
         self.remove(ids)
+        for network in sorted(self.networks):
+            self.remove_network(network)
+
+    def create_network(self, name: str) -> None:
+        """``docker network create NAME``, untimed."""
+        network_id = self.cli("network", "create", name).stdout.strip()
+        self.networks.add(name)
+        self.bridges.add(f"br-{network_id[:12]}")  # both engines' name for a network's bridge
+
+    def remove_network(self, name: str) -> None:
+        """``docker network rm NAME``, untimed (a failure is a warning: the teardown goes on)."""
+        try:
+            done = self.cli("network", "rm", name, check=False)
+        except OperationFailed as exc:
+            print(f"warning: {exc}", file=sys.stderr)
+            return
+        if done.returncode != 0:
+            print(f"warning: {self.name}: docker network rm {name}: {done.stderr.strip()}", file=sys.stderr)
+        else:
+            self.networks.discard(name)
+
+    def inspect(self, container: str, template: str) -> str:
+        """``docker inspect --format TEMPLATE C``, untimed."""
+        return self.cli("inspect", "--format", template, container).stdout.strip()
 
     def processes(self) -> dict[str, list[int]]:
         """The side's processes by role: ``daemon``, ``containerd`` (dockerd's), ``supervisors``."""
@@ -264,16 +339,17 @@ def monitor_pids(exec_root: Path) -> list[int]:
 
 
 @contextlib.contextmanager
-def pyengined(binary: Path, root: Path) -> Iterator[subprocess.Popen[bytes]]:
+def pyengined(binary: Path, root: Path, bridge: str) -> Iterator[subprocess.Popen[bytes]]:
     """pyengined on ``root``'s socket ``sock``, data root ``d`` and exec root ``e`` (short: a task's
-    sockets must fit 108 bytes), with an empty configuration file, in a session of its own (a Ctrl-C
-    in the terminal must not stop it before its containers are removed). Stopped with SIGTERM; what
-    its containers left (it keeps them running when it stops: live restore) is then undone."""
+    sockets must fit 108 bytes), with an empty configuration file and ``bridge`` as its default
+    bridge, in a session of its own (a Ctrl-C in the terminal must not stop it before its
+    containers are removed). Stopped with SIGTERM; what its containers left (it keeps them running
+    when it stops: live restore) is then undone, and the bridge and table if it left them."""
     root.mkdir()
     (root / "daemon.json").write_text("{}\n")
     log = root / "pyengined.log"
     argv = [str(binary), "--config-file", str(root / "daemon.json"), "-H", f"unix://{root / 'sock'}"]
-    argv += ["--data-root", str(root / "d"), "--exec-root", str(root / "e")]
+    argv += ["--data-root", str(root / "d"), "--exec-root", str(root / "e"), "--bridge", bridge]
     # pycontainerd finds pyrunc and its monitor on PATH first: this Python's, not another install.
     env = {**os.environ, "PATH": f"{binary.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
     with log.open("wb") as out:
@@ -299,6 +375,43 @@ def pyengined(binary: Path, root: Path) -> Iterator[subprocess.Popen[bytes]]:
         elif process.returncode:
             print(f"warning: pyengined exited with {process.returncode}: {_tail(log)}", file=sys.stderr)
         _undo_leftovers(root)
+        _undo_network_leftovers(bridge)
+
+
+def free_bridge_name() -> str:
+    """The first of pybench0, pybench1… that names neither a link nor an nftables table."""
+    tables = _nft_tables()
+    for n in range(100):
+        name = f"{BRIDGE_PREFIX}{n}"
+        if not Path("/sys/class/net", name).exists() and ("inet", name) not in tables:
+            return name
+    raise OperationFailed(f"no free bridge name {BRIDGE_PREFIX}N")
+
+
+def _nft_tables() -> set[tuple[str, str]]:
+    """The host's nftables tables, (family, name)."""
+    listing = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False)
+    return {(words[1], words[2]) for words in map(str.split, listing.stdout.splitlines()) if len(words) == 3}
+
+
+def _undo_network_leftovers(bridge: str) -> None:
+    """After pyengined stopped: its bridge and its table, which a clean stop removes; each one left
+    is named and deleted."""
+    if Path("/sys/class/net", bridge).exists():
+        print(f"warning: pyengined: bridge {bridge} left: deleted", file=sys.stderr)
+        subprocess.run(["ip", "link", "delete", bridge], capture_output=True, check=False)
+    if ("inet", bridge) in _nft_tables():
+        print(f"warning: pyengined: nftables table inet {bridge} left: deleted", file=sys.stderr)
+        subprocess.run(["nft", "delete", "table", "inet", bridge], capture_output=True, check=False)
+
+
+def _links_left(bridges: set[str]) -> None:
+    """After both engines stopped: the bridges of the networks made that are still there (a network
+    not removed), each named and deleted."""
+    for bridge in sorted(bridges):
+        if Path("/sys/class/net", bridge).exists():
+            print(f"warning: bridge {bridge} left: deleted", file=sys.stderr)
+            subprocess.run(["ip", "link", "delete", bridge], capture_output=True, check=False)
 
 
 def _undo_leftovers(root: Path) -> None:
@@ -422,30 +535,50 @@ def measure(
                     after(side, output)
         if iteration_done is not None:
             iteration_done()
-        if index >= warmup:
-            print(f"bench: {what}, iteration {index - warmup + 1}/{iterations}", file=sys.stderr, flush=True)
+        _progress(what, index, warmup, iterations)
 
 
-def run_rows() -> list[Row]:
-    return [
-        Row(
-            "run",
-            "run --rm IMAGE true (default network)",
-            lambda s: ["run", "--rm", "--pull", "never", IMAGE, "true"],
-        ),
-        Row(
-            "run",
-            "run --rm --network none IMAGE true",
-            lambda s: ["run", "--rm", "--pull", "never", *QUIET_NETWORK, IMAGE, "true"],
-        ),
-    ]
+#: The options of each run --rm target, and what its row adds when they do not name the network.
+RUN_OPTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "run": (QUIET_NETWORK, ""),
+    "run-bridge": ((), " (default bridge)"),
+    "run-user": (("--network", USER_NETWORK), ""),
+    "run-p": (PUBLISH, " (default bridge)"),
+}
+
+
+def measure_run(target: str, sides: list[Side], iterations: int, warmup: int) -> list[Row]:
+    """``docker run --rm`` with the target's options; run-user's network made first on each side."""
+    options, network = RUN_OPTIONS[target]
+    label = shlex.join(["run", "--rm", *options, "IMAGE", "true"]) + network
+    row = Row(target, label, lambda s: ["run", "--rm", "--pull", "never", *options, IMAGE, "true"])
+    with user_network(sides, row.label) if target == "run-user" else contextlib.nullcontext():
+        measure([row], sides, iterations, warmup)
+    return [row]
+
+
+@contextlib.contextmanager
+def user_network(sides: list[Side], what: str) -> Iterator[None]:
+    """USER_NETWORK made on each side (untimed) and removed afterwards; a side that cannot make it
+    has ``what`` failed."""
+    try:
+        for side in sides:
+            try:
+                side.create_network(USER_NETWORK)
+            except OperationFailed as exc:
+                side.failures[what] = f"setting up: {exc}"
+        yield
+    finally:
+        for side in sides:
+            if USER_NETWORK in side.networks:
+                side.remove_network(USER_NETWORK)
 
 
 def measure_run_detached(sides: list[Side], iterations: int, warmup: int) -> list[Row]:
     rows = [
         Row(
             "run-d",
-            "run -d IMAGE sleep 1000 (default network)",
+            "run -d IMAGE sleep 1000 (default bridge)",
             lambda s: ["run", "-d", "--pull", "never", IMAGE, *IDLE_COMMAND],
         ),
         Row(
@@ -531,6 +664,121 @@ def measure_logs(sides: list[Side], iterations: int, warmup: int, lines: int) ->
 
 
 @dataclass
+class Sampled:
+    """A network measurement on each side, taken by a client in this process: its samples (``unit``);
+    ``more_is_better`` for a rate. A failure is noted on the side under the target's name, and
+    nothing of that target is measured on that side after it."""
+
+    target: str
+    label: str
+    unit: str
+    more_is_better: bool = False
+    samples: dict[str, list[float]] = field(default_factory=dict)  # side -> values
+
+    def take(self, side: Side, sample: Callable[[], list[float] | float], record: bool) -> None:
+        """``sample()`` on ``side``: one value or several; kept when ``record``."""
+        if self.target in side.failures:
+            return
+        try:
+            values = sample()
+        except (OSError, BadAnswer) as exc:
+            side.failures[self.target] = f"{self.label}: {exc}"
+            return
+        if record:
+            self.samples.setdefault(side.name, []).extend(values if isinstance(values, list) else [values])
+
+
+def _in_turn(sides: list[Side], index: int) -> list[Side]:
+    """The sides in iteration ``index``'s order: the one going first alternates."""
+    return sides if index % 2 == 0 else sides[::-1]
+
+
+def published_port(side: Side, container: str) -> int:
+    """The host port of the container's 80/tcp (``docker port``: ``127.0.0.1:PORT``)."""
+    shown = side.cli("port", container, "80/tcp").stdout.split()
+    if not shown or not shown[0].rpartition(":")[2].isdigit():
+        raise OperationFailed(f"{side.name}: docker port {container} 80/tcp printed {shown or 'nothing'}")
+    return int(shown[0].rpartition(":")[2])
+
+
+def measure_http(
+    sides: list[Side], iterations: int, warmup: int, requests: int, clients: int, seconds: float
+) -> list[Sampled]:
+    """A busybox httpd per side on a published port; each iteration, per side, ``requests``
+    sequential GETs timed one by one, then the requests per second of ``clients`` threads."""
+    latency = Sampled("http", f"GET latency ({requests} one after the other, a connection each)", "ms")
+    throughput = Sampled(
+        "http", f"GET throughput ({clients} clients, {seconds:g} s)", "requests/s", more_is_better=True
+    )
+    ports: dict[str, int] = {}
+    containers: dict[str, list[str]] = {side.name: [] for side in sides}
+    try:
+        for side in sides:
+            try:
+                containers[side.name].append(side.start("sh", "-c", HTTPD_SCRIPT, network=PUBLISH))
+                ports[side.name] = published_port(side, side.seen_last)
+                wait_for_http(ports[side.name], HTTP_PATH, HTTP_BODY, HTTP_READY_TIMEOUT)
+            except (OperationFailed, OSError, BadAnswer) as exc:
+                side.failures["http"] = f"setting up: {exc}"
+        for index in range(warmup + iterations):
+            for side in _in_turn(sides, index):
+                if side.name not in ports:  # its set-up failed
+                    continue
+                port = ports[side.name]
+                sequential = functools.partial(http_latencies, port, HTTP_PATH, HTTP_BODY, requests)
+                latency.take(side, sequential, index >= warmup)
+                rate = functools.partial(http_throughput, port, HTTP_PATH, HTTP_BODY, clients, seconds)
+                throughput.take(side, rate, index >= warmup)
+            _progress("http", index, warmup, iterations)
+    finally:
+        for side in sides:
+            side.remove(containers[side.name])
+    return [latency, throughput]
+
+
+def _asking(side: Side, sockets: contextlib.ExitStack, ids: list[str]) -> tuple[socket.socket, str]:
+    """``target`` and ``asker`` started on USER_NETWORK (their ids appended to ``ids``); a socket in
+    asker's network namespace (kept open by ``sockets``) and target's address."""
+    for name in ("target", "asker"):
+        ids.append(side.start(*IDLE_COMMAND, network=("--network", USER_NETWORK, "--name", name)))
+    pid = int(side.inspect("asker", "{{.State.Pid}}"))
+    address = side.inspect("target", f'{{{{(index .NetworkSettings.Networks "{USER_NETWORK}").IPAddress}}}}')
+    return sockets.enter_context(udp_socket_in(pid)), address
+
+
+def measure_dns(sides: list[Side], iterations: int, warmup: int, queries: int) -> list[Sampled]:
+    """On USER_NETWORK per side, ``target`` and ``asker``; each iteration, per side, ``queries``
+    queries for target A from a socket in asker's network namespace, timed one by one."""
+    answer = Sampled("dns", f"DNS answer (target A from asker, {queries} one after the other)", "ms")
+    asking: dict[str, tuple[socket.socket, str]] = {}  # side -> (socket, target's address)
+    containers: dict[str, list[str]] = {side.name: [] for side in sides}
+    with user_network(sides, "dns"), contextlib.ExitStack() as sockets:
+        try:
+            for side in sides:
+                if "dns" not in side.failures:
+                    try:
+                        asking[side.name] = _asking(side, sockets, containers[side.name])
+                    except (OperationFailed, OSError, ValueError) as exc:
+                        side.failures["dns"] = f"setting up: {exc}"
+            for index in range(warmup + iterations):
+                for side in _in_turn(sides, index):
+                    if side.name in asking:  # else its set-up failed
+                        sock, address = asking[side.name]
+                        ask = functools.partial(dns_latencies, sock, "target", address, queries)
+                        answer.take(side, ask, index >= warmup)
+                _progress("dns", index, warmup, iterations)
+        finally:
+            for side in sides:
+                side.remove(containers[side.name])
+    return [answer]
+
+
+def _progress(what: str, index: int, warmup: int, iterations: int) -> None:
+    if index >= warmup:
+        print(f"bench: {what}, iteration {index - warmup + 1}/{iterations}", file=sys.stderr, flush=True)
+
+
+@dataclass
 class Memory:
     """One side's Pss (kB) by role, before and after its containers started."""
 
@@ -593,9 +841,11 @@ def _ratio(base: list[float], other: list[float]) -> float | None:
     return statistics.median(other) / statistics.median(base)
 
 
-def _verdict(what: str, ratio: float, target: float, detail: str = "") -> str:
-    verdict = "met" if ratio <= target else "MISSED"
-    return f"{what}: target pyengined/dockerd <= {target:.2f}x {verdict} ({ratio:.2f}x{detail})"
+def _verdict(what: str, ratio: float, target: float, detail: str = "", at_least: bool = False) -> str:
+    """A target met or MISSED: the ratio pyengined/dockerd at most ``target`` (``at_least``: of a rate)."""
+    verdict = "met" if (ratio >= target if at_least else ratio <= target) else "MISSED"
+    bound = ">=" if at_least else "<="
+    return f"{what}: target pyengined/dockerd {bound} {target:.2f}x {verdict} ({ratio:.2f}x{detail})"
 
 
 def report_times(rows: list[Row], sides: list[Side], iterations: int) -> list[str]:
@@ -625,19 +875,51 @@ def report_times(rows: list[Row], sides: list[Side], iterations: int) -> list[st
         ratio = _ratio(row.samples.get("dockerd", []), row.samples.get("pyengined", []))
         if ratio is None:
             continue
-        if row.target == "run" and "default network" in row.label:
-            notes.append(
-                _verdict(
-                    row.label,
-                    ratio,
-                    TARGET_RATIOS["run"],
-                    "; shown: dockerd's bridge against pyengined's loopback",
-                )
+        notes.append(_verdict(row.label, ratio, TARGET_RATIOS[row.target]))
+    return notes
+
+
+#: What the peer does less of, said beside every network figure.
+FIREWALL_NOTE = (
+    "dockerd runs with --iptables=false: it writes no firewall rule, and its published ports go"
+    " through docker-proxy (userland); pyengined writes its nftables table for each container on a"
+    " bridge, and its published ports go through the kernel's DNAT"
+)
+
+
+def report_network(results: list[Sampled], sides: list[Side], iterations: int) -> list[str]:
+    names = [side.name for side in sides]
+    header = ["", "unit", *(f"{name} {stat}" for name in names for stat in ("median", "p90/p10"))]
+    if len(names) == 2:
+        header.append("pyengined/dockerd")
+    table = []
+    for result in results:
+        cells = [result.label, result.unit]
+        digits = 0 if result.more_is_better else 2
+        for name in names:
+            values = result.samples.get(name, [])
+            spread = 0.1 if result.more_is_better else 0.9  # the slow end of either
+            cells += (
+                [f"{statistics.median(values):.{digits}f}", f"{percentile(values, spread):.{digits}f}"]
+                if values
+                else ["-", "-"]
             )
-        elif row.target == "run-d" and "default network" in row.label:
-            notes.append(_verdict(row.label, ratio, TARGET_RATIOS["run-d"], "; shown: dockerd's bridge"))
-        else:
-            notes.append(_verdict(row.label, ratio, TARGET_RATIOS[row.target]))
+        if len(names) == 2:
+            ratio = _ratio(result.samples.get("dockerd", []), result.samples.get("pyengined", []))
+            cells.append(f"{ratio:.2f}x" if ratio else "-")
+        table.append(cells)
+    print_table(
+        f"Network paths, {iterations} iterations each (p10 of a rate: its slow end; dockerd with"
+        " --iptables=false: docker-proxy)",
+        header,
+        table,
+    )
+    notes = []
+    for result in results if len(names) == 2 else []:
+        ratio = _ratio(result.samples.get("dockerd", []), result.samples.get("pyengined", []))
+        if ratio is not None:
+            target = TARGET_RATIOS[result.target]
+            notes.append(_verdict(result.label, ratio, target, at_least=result.more_is_better))
     return notes
 
 
@@ -718,22 +1000,32 @@ def run(options: argparse.Namespace, workdir: Path) -> None:
     archive = oci.to_docker_archive(image, workdir / "image" / "busybox.docker.tar", IMAGE)
     sides: list[Side] = []
 
+    bridges: set[str] = set()  # of the networks made, on either side: looked for once both stopped
+
     with contextlib.ExitStack() as stack:
+        stack.callback(_links_left, bridges)  # callbacks run last in, first out: this one last
         if options.side in (None, "dockerd"):
             peers = _load_peers()
             print("bench: starting a private dockerd", file=sys.stderr)
-            # dockerd's default log level: its debug log costs it time a user does not spend.
-            peer = stack.enter_context(peers.dockerd(workdir / "dockerd", runtimes={}, log_level="info"))
-            stack.callback(_ignore_interrupts)  # callbacks run last in, first out: before each teardown
-            sides.append(Dockerd(peer, options.docker, workdir))
+            # dockerd's default log level: its debug log costs it time a user does not spend; its
+            # default userland proxy: without iptables, what carries a published port.
+            peer = stack.enter_context(
+                peers.dockerd(workdir / "dockerd", runtimes={}, log_level="info", userland_proxy=True)
+            )
+            peer_side = Dockerd(peer, options.docker, workdir)
+            peer_side.bridges = bridges
+            stack.callback(peer_side.remove_all)  # its networks too, which peers.py leaves
+            stack.callback(_ignore_interrupts)  # before each teardown
+            sides.append(peer_side)
         if options.side in (None, "pyengined"):
             print("bench: starting pyengined", file=sys.stderr)
             parents = [d / "pyrunc" for d in _own_cgroup_dirs() if not (d / "pyrunc").exists()]
             seen: set[str] = set()  # the engine's, filled as it goes
             stack.callback(_cgroups_left, seen, parents)
             root = workdir / "pye"
-            process = stack.enter_context(pyengined(options.pyengined, root))
+            process = stack.enter_context(pyengined(options.pyengined, root, free_bridge_name()))
             engine = Pyengined(process, options.docker, root, workdir, seen=seen)
+            engine.bridges = bridges
             stack.callback(engine.remove_all)
             stack.callback(_ignore_interrupts)
             _wait_for_engine(engine, root / "pyengined.log")
@@ -743,9 +1035,9 @@ def run(options: argparse.Namespace, workdir: Path) -> None:
 
         rows: list[Row] = []
         n, warm = options.iterations, options.warmup
-        if "run" in options.targets:
-            rows += run_rows()
-            measure(rows[-2:], sides, n, warm)
+        for target in RUN_OPTIONS:
+            if target in options.targets:
+                rows += measure_run(target, sides, n, warm)
         if "run-d" in options.targets:
             rows += measure_run_detached(sides, n, warm)
         if "exec" in options.targets:
@@ -754,7 +1046,15 @@ def run(options: argparse.Namespace, workdir: Path) -> None:
             rows += measure_ps(sides, n, warm, options.running)
         if "logs" in options.targets:
             rows += measure_logs(sides, n, warm, options.lines)
+        paths: list[Sampled] = []
+        if "http" in options.targets:
+            paths += measure_http(sides, n, warm, options.requests, options.clients, options.seconds)
+        if "dns" in options.targets:
+            paths += measure_dns(sides, n, warm, options.queries)
         notes = report_times(rows, sides, n) if rows else []
+        notes += report_network(paths, sides, n) if paths else []
+        if len(sides) == 2 and (paths or any(row.target in RUN_OPTIONS for row in rows)):
+            notes.append(FIREWALL_NOTE)
         if "memory" in options.targets:
             notes += report_memory(
                 measure_memory(sides, options.containers, options.settle), options.containers, options.settle
@@ -778,6 +1078,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=100_000, help="lines of the logged container (100000)")
     parser.add_argument("--containers", type=int, default=50, help="idle containers weighed per side (50)")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds before reading memory (2)")
+    parser.add_argument("--requests", type=int, default=100, help="sequential GETs per iteration (100)")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients (4)")
+    parser.add_argument("--seconds", type=float, default=1.0, help="seconds of each throughput run (1)")
+    parser.add_argument("--queries", type=int, default=100, help="DNS queries per iteration (100)")
     parser.add_argument(
         "--docker", default=shutil.which("docker"), help="the docker CLI, for both sides (default: on PATH)"
     )
@@ -790,8 +1094,12 @@ def main(argv: list[str] | None = None) -> int:
     # nox's bench session gives every benchmark the same arguments: the others' are ignored here.
     options, _ = parser.parse_known_args(argv)
     options.targets = options.targets or list(TARGETS)
-    if min(options.iterations, options.running, options.lines, options.containers) < 1 or options.warmup < 0:
-        parser.error("--iterations, --running, --lines and --containers must be at least 1, --warmup 0")
+    counts = (options.iterations, options.running, options.lines, options.containers, options.requests)
+    if min(*counts, options.clients, options.queries) < 1 or options.warmup < 0 or options.seconds <= 0:
+        parser.error(
+            "--iterations, --running, --lines, --containers, --requests, --clients and --queries must be"
+            " at least 1, --warmup 0, --seconds more than 0"
+        )
     if os.geteuid() != 0:
         print("bench: the engines and containers need root", file=sys.stderr)
         return 1

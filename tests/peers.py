@@ -481,10 +481,14 @@ def _add_bridge() -> tuple[str, int]:
 
 
 @contextlib.contextmanager
-def dockerd(tmp: Path, *, runtimes: dict[str, Path], log_level: str = "debug") -> Iterator[Dockerd]:
+def dockerd(
+    tmp: Path, *, runtimes: dict[str, Path], log_level: str = "debug", userland_proxy: bool = False
+) -> Iterator[Dockerd]:
     """A private dockerd 20.10 on a bridge of its own, with extra ``--add-runtime NAME=PATH``; its
     log at ``log_level`` (debug, what a failing test shows; a benchmark asks for dockerd's default,
-    info, whose time it then measures).
+    info, whose time it then measures). Without iptables rules, a published port reaches its
+    container only through docker-proxy: ``userland_proxy`` starts one per port (dockerd's default;
+    off unless asked, as the tests publish nothing on it).
 
     dockerd starts and stops its own containerd under ``--exec-root``. Outside ``tmp`` it touches:
     the bridge (created here, deleted afterwards), ``/etc/docker/key.json`` (its trust key, written
@@ -528,7 +532,7 @@ def dockerd(tmp: Path, *, runtimes: dict[str, Path], log_level: str = "debug") -
             "--iptables=false",
             "--ip-masq=false",
             "--ip-forward=false",
-            "--userland-proxy=false",
+            f"--userland-proxy={str(userland_proxy).lower()}",
             f"--cgroup-parent={cgroup_parent}",
             "--default-runtime=runc",
             *(f"--add-runtime={name}={path}" for name, path in runtimes.items()),
