@@ -22,7 +22,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from pyengine._network.dns import Answer, DnsServer, IPAddress
+from pyengine._network.dns import Answer, DnsServer, IPAddress, quick_answer
 
 _T = TypeVar("_T")
 
@@ -184,6 +184,31 @@ def test_engine_names(served: tuple[int, int], upstreams: list[Upstream]) -> Non
     ptr = ask(udp, "2.0.30.172.in-addr.arpa", "PTR")
     assert records(ptr) == ["web."]
     assert upstreams[2].seen == []
+
+
+def test_the_quick_answer_is_dnspythons(served: tuple[int, int]) -> None:
+    """The hand-encoded answers (plain A/AAAA questions of the engine's names) say what dnspython's
+    do, and every other query is left to dnspython."""
+    for name, rdtype in [("web", "A"), ("WEB", "AAAA"), ("db", "AAAA"), ("db", "A")]:
+        query = dns.message.make_query(name, rdtype)
+        quick = quick_answer(query.to_wire(), lambda asked: lookup("c1", asked))
+        assert quick is not None
+        parsed = dns.message.from_wire(quick)
+        assert parsed.id == query.id and parsed.flags & dns.flags.QR and parsed.flags & dns.flags.RA
+        assert parsed.flags & dns.flags.RD and not parsed.flags & dns.flags.AA
+        assert parsed.question == query.question
+        assert records(parsed) == records(ask(served[0], name, rdtype))
+        if parsed.answer:
+            assert parsed.answer[0].ttl == 600
+    for query in [
+        dns.message.make_query("web", "MX"),
+        dns.message.make_query("unknown", "A"),
+        dns.message.make_query("web", "A", use_edns=0),
+        dns.message.make_query("many", "A"),  # too big for 512 bytes: dnspython truncates it
+    ]:
+        assert quick_answer(query.to_wire(), lambda asked: lookup("c1", asked)) is None
+    for wire in [b"", b"\x00" * 12, dns.message.make_query("web", "A").to_wire()[:-1], b"\xff" * 40]:
+        assert quick_answer(wire, lambda asked: lookup("c1", asked)) is None
 
 
 def test_other_names_are_forwarded_over_the_query_transport(
