@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import socket
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -162,3 +165,56 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A private docker-registry on 127.0.0.1 for the module, stopped by pid afterwards."""
     with peers.registry(tmp_path_factory.mktemp("registry")) as running:
         yield running
+
+
+class Pyengined:
+    """``pyengined`` as a process of its own, so that it can be killed."""
+
+    def __init__(self, config: DaemonConfig, log: Path) -> None:
+        self.config = config
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        pyengined = Path(sys.executable).parent / "pyengined"
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(pyengined), "-H", self.config.hosts[0], "--data-root", str(self.config.data_root),
+                 "--exec-root", str(self.config.exec_root), "--bridge", self.config.bridge],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            )  # fmt: skip
+        path = self.config.hosts[0].removeprefix("unix://")
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.process.poll() is None, self.log.read_text()
+            with socket.socket(socket.AF_UNIX) as probe:
+                try:
+                    probe.connect(path)
+                    return
+                except OSError:
+                    assert time.monotonic() < deadline, "pyengined never listened"
+                    time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+            self.process = None
+
+
+@pytest.fixture
+def pyengined(
+    config: DaemonConfig, scratch: Path, removes_containers: Callable[..., Any]
+) -> Iterator[Pyengined]:
+    removes_containers(config)
+    daemon = Pyengined(config, scratch / "pyengined.log")
+    try:
+        yield daemon
+    finally:
+        daemon.stop()

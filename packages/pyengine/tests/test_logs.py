@@ -63,9 +63,19 @@ def test_since_until_tail_and_timestamps(loaded: DockerCLI) -> None:
 
 def test_logs_after_a_restart_show_both_runs_and_follow_ends_at_the_exit(loaded: DockerCLI) -> None:
     loaded("run", "-d", "--name", "again", "busybox", "sh", "-c", "echo run $$; sleep 60")
+
+    def logged(count: int) -> list[str]:
+        """The log's lines once it has ``count`` (each run echoes when it gets to it)."""
+        deadline = time.monotonic() + 10
+        while len(found := loaded("logs", "again").stdout.splitlines()) < count:
+            assert time.monotonic() < deadline, found
+            time.sleep(0.05)
+        return found
+
+    logged(1)  # the first run has written its line before the restart kills it
     loaded("restart", "-t", "0", "again")
-    lines = loaded("logs", "again").stdout.splitlines()
-    assert len(lines) == 2 and all(line.startswith("run ") for line in lines)
+    lines = logged(2)
+    assert [line.startswith("run ") for line in lines] == [True, True]
     follower = subprocess.Popen(
         [loaded.binary, "-H", loaded.host, "logs", "-f", "--tail", "1", "again"],
         env=loaded.env,

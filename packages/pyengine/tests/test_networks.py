@@ -176,6 +176,9 @@ def test_user_networks_crud_and_dockerds_answers_to_bad_input(engine: Daemon, lo
     client.close()
     assert refused.value.status_code == 400
     assert "user specified IP address is supported on user defined networks only" in str(refused.value)
+    loaded("network", "create", "--label", "keep=no", "unused")
+    pruned = loaded("network", "prune", "-f", "--filter", "label=keep=no").stdout
+    assert "unused" in pruned and "front" not in pruned
     loaded("network", "rm", "front")
     assert f"br-{created[:12]}" not in links()
     done = loaded("network", "rm", "front", check=False)
@@ -277,10 +280,10 @@ def test_network_modes_host_none_and_container(engine: Daemon, loaded: DockerCLI
 
 
 def test_published_ports_reach_a_server_in_a_container(engine: Daemon, loaded: DockerCLI) -> None:
-    port, udp_port = free_port(), free_port()
-    script = "echo hello > /tmp/index.html; httpd -f -p 80 -h /tmp"
+    port, udp_port, all_port = free_port(), free_port(), free_port()
+    script = "echo hello > /tmp/index.html; httpd -p 81 -h /tmp; exec httpd -f -p 80 -h /tmp"
     run(loaded, "-d", "--name", "web", "-p", f"127.0.0.1:{port}:80", "-p", f"{udp_port}:53/udp",
-        "--expose", "8080", "-P", "busybox", "sh", "-c", script)  # fmt: skip
+        "-p", f"{all_port}:81", "--expose", "8080", "-P", "busybox", "sh", "-c", script)  # fmt: skip
     for _ in range(50):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=2) as response:
@@ -303,6 +306,11 @@ def test_published_ports_reach_a_server_in_a_container(engine: Daemon, loaded: D
         inside.sendto(b"pong", (source, _))
         udp.settimeout(5)
         assert udp.recv(100) == b"pong"
+    # on every address: IPv4 by DNAT, ::1 (which DNAT cannot reach) by the engine's relay
+    for host in ("127.0.0.1", "::1"):
+        with socket.create_connection((host, all_port), timeout=5) as connection:
+            connection.sendall(b"GET /index.html HTTP/1.0\r\n\r\n")
+            assert connection.makefile("rb").read().endswith(b"\r\n\r\nhello\n"), host
     ports = loaded("port", "web").stdout
     assert f"80/tcp -> 127.0.0.1:{port}" in ports and f"53/udp -> 0.0.0.0:{udp_port}" in ports
     random = loaded("port", "web", "8080/tcp").stdout.split("\n")[0].rpartition(":")[2]

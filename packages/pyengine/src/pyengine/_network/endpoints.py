@@ -216,9 +216,8 @@ class Networking:
             ):
                 raise InvalidParameter(f"invalid MAC address: {mac}")
             endpoint["MacAddress"] = mac.lower()
-        for key in ("DriverOpts", "IPAddress", "Gateway", "IPv6Gateway", "GlobalIPv6Address"):
-            if settings.get(key) and key == "DriverOpts":
-                raise InvalidParameter("EndpointSettings.DriverOpts is not supported by pyengine yet")
+        if settings.get("DriverOpts"):
+            raise InvalidParameter("EndpointSettings.DriverOpts is not supported by pyengine yet")
         return endpoint
 
     # -- start and exit ------------------------------------------------------------------------

@@ -97,8 +97,6 @@ class Subnet:
                 network = ipaddress.ip_network(text, strict=False)
             except ValueError:
                 raise InvalidParameter(f"invalid CIDR address: {text}") from None
-            if str(network) != text and network.network_address != ipaddress.ip_interface(text).ip:
-                pass  # dockerd keeps the address as written but uses its network
         elif default is not None:
             network = default
         else:
