@@ -333,6 +333,15 @@ def test_published_ports_reach_a_server_in_a_container(engine: Daemon, loaded: D
 def test_ipv6_internal_and_several_networks_at_create(engine: Daemon, loaded: DockerCLI) -> None:
     loaded("network", "create", "--ipv6", "--subnet", "fd7a:51::/64", "--subnet", "10.243.0.0/24", "six")
     loaded("network", "create", "--internal", "--subnet", "10.244.0.0/24", "inner")
+    loaded("network", "create", "--subnet", "10.245.0.0/24", "--ip-range", "10.245.0.64/26",
+           "--opt", "com.docker.network.driver.mtu=1400", "narrow")  # fmt: skip
+    out = run(loaded, "--rm", "--network", "narrow", "busybox", "ip", "-o", "addr", "show", "eth0").stdout
+    assert (
+        "mtu 1400"
+        in run(loaded, "--rm", "--network", "narrow", "busybox", "ip", "link", "show", "eth0").stdout
+    )
+    assert "10.245.0.64/24" in out, out  # the first address of the range
+    loaded("network", "rm", "narrow")
     script = "ip -o addr show eth0; ip -6 route; ping6 -c1 -W2 fd7a:51::1 >/dev/null && echo ok6"
     out = run(loaded, "--rm", "--network", "six", "busybox", "sh", "-c", script).stdout
     assert "fd7a:51::2/64" in out and "10.243.0.2/24" in out and "default via fd7a:51::1" in out, out
